@@ -1,0 +1,151 @@
+/*
+ * HTTP/1.1 message pieces that hold no I/O: the parsed request head, the
+ * checks portico adds on top of llhttp 8.1 (DESIGN.md, "Known gaps"), host
+ * normalisation and routing, hop-by-hop removal, the forwarded headers, and
+ * re-serialisation. Everything here is pure and unit-tested.
+ *
+ * Error convention: functions that validate return NULL on success or a
+ * static reason string (compared by pointer, printed in debug logs).
+ */
+#ifndef PX_HTTP_H
+#define PX_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/config.h"
+
+/** A header field as received (name and value point into the head's arena). */
+typedef struct px_header {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} px_header;
+
+/** Upper bound on header fields of one message (also the config's max). */
+#define PX_MAX_HEADERS_HARD 256
+
+/** A parsed message head (request or response). Strings live in `arena`. */
+typedef struct px_http_head {
+  char *arena;      /**< owned; capacity `arena_cap`, filled to `arena_len` */
+  size_t arena_len;
+  size_t arena_cap;
+  const char *method; /**< request: "GET" ... (NUL-terminated) */
+  const char *target; /**< request-target as received (NUL-terminated) */
+  size_t target_len;
+  int status;         /**< response status code */
+  const char *reason; /**< response reason phrase (may be "") */
+  int version_minor;  /**< HTTP/1.x */
+  px_header headers[PX_MAX_HEADERS_HARD];
+  size_t nheaders;
+} px_http_head;
+
+/** Validates a field-name: a non-empty token (RFC 9110 §5.6.2). */
+const char *px_http_check_field_name(const char *name, size_t len);
+
+/**
+ * Validates a field-value: no CR, LF or NUL anywhere (which also rejects
+ * obs-fold, RFC 9112 §5.2, and bare CR/LF), no other control byte except
+ * HTAB. Leading/trailing whitespace is allowed (it is trimmed by the caller).
+ */
+const char *px_http_check_field_value(const char *value, size_t len);
+
+/**
+ * Checks a complete request head for what RFC 9112 forbids and llhttp lets
+ * through: more than one Host, no Host on HTTP/1.1 (§3.2), Content-Length
+ * together with Transfer-Encoding (§6.1), a Transfer-Encoding other than
+ * exactly "chunked" as the final coding, several differing Content-Length
+ * values, and every name and value check above. NULL when acceptable.
+ */
+const char *px_http_check_request(const px_http_head *h);
+
+/** Finds the first header called `name` (case-insensitive); NULL if none. */
+const px_header *px_http_find(const px_http_head *h, const char *name);
+
+/**
+ * Normalises a Host header value or SNI name into `out`: lowercased, port
+ * removed ("example.com:443" -> "example.com"; "[::1]:8443" -> "[::1]"),
+ * trailing dot removed. Rejects empty names, bytes outside
+ * [a-z0-9.-] (plus brackets and colons for an IPv6 literal), and names longer
+ * than 253. Returns the length, or -1 when invalid.
+ */
+int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap);
+
+/**
+ * Matches a normalised host against the sites: exact name first, then a
+ * one-label wildcard ("*.example.com" matches "a.example.com" but not
+ * "example.com" nor "a.b.example.com"), then the "*" site. Returns the site
+ * or NULL.
+ */
+const px_site *px_http_route(const px_config *cfg, const char *host);
+
+/**
+ * True for hop-by-hop fields that a proxy must not forward (RFC 9110 §7.6.1):
+ * Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade,
+ * Proxy-Authenticate, Proxy-Authorization, Trailer, and any field named in
+ * the message's Connection header (`connection_value`, may be NULL).
+ */
+int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
+                          size_t connection_len);
+
+/** What the proxy knows about the client, for the forwarded headers. */
+typedef struct px_forward_info {
+  const char *client_ip; /**< textual address of the peer ("192.0.2.1", "2001:db8::1") */
+  const char *proto;     /**< "https" or "http" */
+  const char *host;      /**< the normalised Host the request was routed by */
+} px_forward_info;
+
+/**
+ * Writes the request head to send upstream into `out` (capacity `cap`):
+ * "METHOD target HTTP/1.1", every end-to-end field except the ones portico
+ * sets itself, then X-Forwarded-For (appended to any received value),
+ * X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and
+ * the framing: "Transfer-Encoding: chunked" when `chunked`, else
+ * "Content-Length: N" when `content_length` >= 0. `keep_alive` adds nothing
+ * (HTTP/1.1 default); otherwise "Connection: close". Returns the length, or
+ * -1 if it does not fit.
+ */
+long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
+                               int64_t content_length, int chunked, int keep_alive, char *out,
+                               size_t cap);
+
+/**
+ * Writes the response head to send to the client: status line with
+ * HTTP/1.1, every end-to-end field from upstream, then `extra` (already
+ * formatted "Name: value\r\n" lines, e.g. Strict-Transport-Security; may be
+ * NULL), then framing as for requests, and "Connection: close" when
+ * !keep_alive. Returns the length, or -1 if it does not fit.
+ */
+long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,
+                                int chunked, int keep_alive, char *out, size_t cap);
+
+/**
+ * Builds the Strict-Transport-Security field line ("Strict-Transport-
+ * Security: max-age=5184000; includeSubDomains; preload\r\n") into `out`.
+ * Returns the length, or 0 when HSTS is off.
+ */
+size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap);
+
+/**
+ * Builds the Location for the port-80 redirect: "https://" + host + target.
+ * `host` must be normalised and match a site (the caller checks, so this is
+ * never an open redirect); `https_port` is appended when it is not 443.
+ * `target` must be origin-form (start with '/'); otherwise returns -1.
+ * Returns the length written.
+ */
+int px_http_redirect_location(const char *host, const char *target, size_t target_len,
+                              int https_port, char *out, size_t cap);
+
+/**
+ * Formats a complete small response (status line, Content-Type text/plain,
+ * Content-Length, optional extra lines, "Connection: close" when `close`,
+ * body) for portico's own answers (400, 404, 421, 431, 502, 504, redirects).
+ * The body names no internals. Returns the length, or -1 if it does not fit.
+ */
+long px_http_simple_response(int status, const char *extra, int close, char *out, size_t cap);
+
+/** The standard reason phrase for `status` ("Bad Gateway"), or "Unknown". */
+const char *px_http_reason(int status);
+
+#endif

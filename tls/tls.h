@@ -1,0 +1,114 @@
+/*
+ * TLS termination for portico: the server context with its certificate table
+ * (chosen by SNI in BoringSSL's early ClientHello callback) and a per-
+ * connection filter that turns ciphertext into plaintext and back.
+ *
+ * Nothing outside tls/ calls BoringSSL's SSL_* API; the proxy sees bytes.
+ * Error convention: functions return PX_TLS_* codes (negative on failure) and,
+ * where noted, fill a caller-supplied error buffer with a human sentence.
+ *
+ * Threading: a px_tls_server is immutable after creation and is shared by
+ * every worker (one SSL_CTX, so session tickets resume across workers). A
+ * px_tls_conn belongs to one worker thread.
+ */
+#ifndef PX_TLS_H
+#define PX_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Results of the connection filter. */
+enum {
+  PX_TLS_OK = 0,        /**< done (handshake complete / write queued) */
+  PX_TLS_WANT_READ = -1, /**< needs more ciphertext from the peer */
+  PX_TLS_CLOSED = -2,   /**< the peer sent close_notify */
+  PX_TLS_ERROR = -3,    /**< fatal: send pending output (the alert), then close */
+  PX_TLS_PENDING = -4,  /**< handshake paused waiting for a certificate (on demand) */
+};
+
+/** One certificate and the host patterns it serves. */
+typedef struct px_tls_cert_spec {
+  const char *cert_file; /**< PEM chain, leaf first */
+  const char *key_file;  /**< PEM private key */
+  const char *const *hosts; /**< "a.example", "*.example" (one label) or "*" */
+  size_t nhosts;
+} px_tls_cert_spec;
+
+/** Server-wide TLS settings. */
+typedef struct px_tls_server_opts {
+  const char *const *alpn; /**< protocols offered, in server preference order */
+  size_t nalpn;
+} px_tls_server_opts;
+
+typedef struct px_tls_server px_tls_server;
+typedef struct px_tls_conn px_tls_conn;
+
+/**
+ * Builds the server context: loads every certificate and key (checking that
+ * each key matches its certificate) and indexes the host patterns. On failure
+ * returns NULL and writes a sentence naming the file into `err`.
+ */
+px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
+                                 const px_tls_server_opts *opts, char *err, size_t errlen);
+
+/** Frees the server context. No connection may still use it. */
+void px_tls_server_free(px_tls_server *srv);
+
+/**
+ * Finds the certificate for `name` the way a handshake does: exact match,
+ * then a one-label wildcard, then "*". Returns the index into the spec array
+ * given to px_tls_server_new, or -1. `name` must already be lowercase.
+ */
+int px_tls_server_lookup(const px_tls_server *srv, const char *name);
+
+/** Creates the per-connection filter. Returns NULL on allocation failure. */
+px_tls_conn *px_tls_conn_new(px_tls_server *srv);
+
+/** Frees the filter and everything it buffers. */
+void px_tls_conn_free(px_tls_conn *c);
+
+/** Hands ciphertext read from the socket to the filter (copied). */
+int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len);
+
+/**
+ * Advances the handshake. PX_TLS_OK once complete; PX_TLS_WANT_READ when more
+ * input is needed; PX_TLS_ERROR when it failed (an alert may be pending in the
+ * output, so flush it before closing).
+ */
+int px_tls_conn_handshake(px_tls_conn *c);
+
+/**
+ * Reads decrypted application data. Returns the number of bytes (> 0),
+ * PX_TLS_WANT_READ when no complete record is buffered, PX_TLS_CLOSED on
+ * close_notify, or PX_TLS_ERROR.
+ */
+int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap);
+
+/** Encrypts `len` bytes of application data into the output. */
+int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len);
+
+/** Queues a close_notify alert into the output. */
+void px_tls_conn_shutdown(px_tls_conn *c);
+
+/** Bytes of ciphertext waiting to be sent. */
+size_t px_tls_conn_output_len(const px_tls_conn *c);
+
+/**
+ * Moves up to `cap` bytes of pending ciphertext into `out`; returns how many.
+ * The caller sends them on the socket.
+ */
+size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap);
+
+/** The SNI name the client sent, lowercased, or NULL. Valid after the handshake. */
+const char *px_tls_conn_sni(const px_tls_conn *c);
+
+/** The negotiated ALPN protocol (e.g. "http/1.1"), or NULL if none. */
+const char *px_tls_conn_alpn(const px_tls_conn *c);
+
+/** "TLSv1.3" or "TLSv1.2" after the handshake, for logs. */
+const char *px_tls_conn_version(const px_tls_conn *c);
+
+/** True when the session was resumed (tickets), for logs and benchmarks. */
+int px_tls_conn_resumed(const px_tls_conn *c);
+
+#endif
