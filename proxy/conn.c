@@ -1,0 +1,344 @@
+/*
+ * Client connection transport: accept, read (through TLS when on HTTPS),
+ * write with backpressure accounting, timers and closing. The HTTP/1.1
+ * session on top lives in h1.c.
+ */
+#include "proxy/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/exchange.h"
+#include "proxy/h1.h"
+#include "tls/log.h"
+
+/* A write request carrying its own copy of the bytes. */
+typedef struct conn_write {
+  uv_write_t req;
+  px_conn *c;
+  size_t len;
+  char data[];
+} conn_write;
+
+static void on_closed(uv_handle_t *h) {
+  px_conn *c = h->data;
+  if (--c->pending_closes > 0) return;
+  px_worker *w = c->w;
+  free(c);
+  px_worker_conn_closed(w);
+}
+
+void px_conn_close(px_conn *c) {
+  if (c->closed) return;
+  c->closed = 1;
+  c->state = PX_CONN_CLOSING;
+  if (c->ex) px_exchange_abort(c->ex);
+  c->ex = NULL;
+  px_h1_dispose(c);
+  if (c->tls) px_tls_conn_free(c->tls);
+  c->tls = NULL;
+  /* unlink from the worker's list */
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->w->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->pending_closes = 2;
+  uv_close((uv_handle_t *)&c->tcp, on_closed);
+  uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  conn_write *cw = (conn_write *)req;
+  px_conn *c = cw->c;
+  c->write_pending -= cw->len;
+  free(cw);
+  if (c->closed) return;
+  if (status != 0) {
+    px_conn_close(c);
+    return;
+  }
+  if (c->write_pending == 0 && c->close_after_flush) {
+    px_conn_close(c);
+    return;
+  }
+  if (c->ex) px_exchange_on_client_drain(c->ex);
+}
+
+/* Queues bytes on the socket, trying a direct write first. */
+static int socket_write(px_conn *c, const char *data, size_t len) {
+  if (c->write_pending == 0) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len) return 0;
+    if (n > 0) {
+      data += n;
+      len -= (size_t)n;
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      return n;
+    }
+  }
+  conn_write *cw = malloc(sizeof(*cw) + len);
+  if (cw == NULL) return UV_ENOMEM;
+  cw->c = c;
+  cw->len = len;
+  memcpy(cw->data, data, len);
+  uv_buf_t b = uv_buf_init(cw->data, (unsigned)len);
+  int r = uv_write(&cw->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (r != 0) {
+    free(cw);
+    return r;
+  }
+  c->write_pending += len;
+  return 0;
+}
+
+/* Moves pending TLS ciphertext to the socket. */
+static int flush_tls(px_conn *c) {
+  while (c->tls && px_tls_conn_output_len(c->tls) > 0) {
+    size_t n = px_tls_conn_output_len(c->tls);
+    if (n > PX_READ_SLAB) n = PX_READ_SLAB;
+    /* The output slab is only used here, so it never aliases the caller's data. */
+    size_t got = px_tls_conn_take_output(c->tls, c->w->out_slab, n);
+    int r = socket_write(c, c->w->out_slab, got);
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+int px_conn_write(px_conn *c, const void *data, size_t len) {
+  if (c->closed) return UV_ECANCELED;
+  int r;
+  if (c->tls) {
+    if (px_tls_conn_write(c->tls, data, len) != PX_TLS_OK) {
+      px_conn_close(c);
+      return UV_EPROTO;
+    }
+    r = flush_tls(c);
+  } else {
+    r = socket_write(c, data, len);
+  }
+  if (r != 0) px_conn_close(c);
+  return r;
+}
+
+void px_conn_close_after_flush(px_conn *c) {
+  if (c->closed) return;
+  c->state = PX_CONN_CLOSING;
+  px_conn_pause_read(c);
+  if (c->tls) {
+    px_tls_conn_shutdown(c->tls);
+    if (flush_tls(c) != 0) {
+      px_conn_close(c);
+      return;
+    }
+  }
+  if (c->write_pending == 0) {
+    px_conn_close(c);
+    return;
+  }
+  c->close_after_flush = 1;
+  /* Bound the flush: a client that never reads must not hold us forever. */
+  px_conn_set_timer(c, c->w->cfg->limits.send_timeout_ms);
+}
+
+static void on_timer(uv_timer_t *t) {
+  px_conn *c = t->data;
+  switch (c->state) {
+  case PX_CONN_HEADERS:
+    px_h1_on_header_timeout(c);
+    break;
+  case PX_CONN_ACTIVE:
+    if (c->ex) {
+      px_exchange_on_client_timeout(c->ex);
+      break;
+    }
+    px_conn_close(c);
+    break;
+  default:
+    px_conn_close(c);
+    break;
+  }
+}
+
+void px_conn_set_timer(px_conn *c, uint64_t ms) {
+  if (c->closed) return;
+  if (ms == 0)
+    uv_timer_stop(&c->timer);
+  else
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  px_conn *c = h->data;
+  buf->base = c->w->read_slab;
+  buf->len = PX_READ_SLAB;
+}
+
+/* Decrypts and parses as much as the session will take. */
+static void pump(px_conn *c) {
+  if (!px_h1_consume_stash(c)) return;
+  if (c->tls == NULL) return;
+  while (!c->closed && !c->parser_paused && c->state != PX_CONN_CLOSING) {
+    int n = px_tls_conn_read(c->tls, c->w->plain_slab, PX_READ_SLAB);
+    if (n > 0) {
+      if (!px_h1_feed(c, c->w->plain_slab, (size_t)n)) return;
+      continue;
+    }
+    if (n == PX_TLS_WANT_READ) break;
+    /* close_notify or a fatal alert: nothing more will come. */
+    if (c->tls && flush_tls(c) == 0 && c->ex == NULL && c->write_pending > 0)
+      px_conn_close_after_flush(c);
+    else if (c->ex == NULL)
+      px_conn_close(c);
+    else
+      c->peer_eof = 1;
+    return;
+  }
+  if (!c->closed && c->tls && flush_tls(c) != 0) px_conn_close(c);
+}
+
+static void handshake(px_conn *c) {
+  int r = px_tls_conn_handshake(c->tls);
+  if (r == PX_TLS_WANT_READ) {
+    if (flush_tls(c) != 0) px_conn_close(c);
+    return;
+  }
+  if (r != PX_TLS_OK) {
+    /* The alert (e.g. unrecognized_name) is in the output: send it, close. */
+    flush_tls(c);
+    if (!c->closed) px_conn_close_after_flush(c);
+    return;
+  }
+  const char *sni = px_tls_conn_sni(c->tls);
+  snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
+  c->state = PX_CONN_IDLE;
+  /* The first request must arrive as promptly as any request head. */
+  px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+  if (flush_tls(c) != 0) {
+    px_conn_close(c);
+    return;
+  }
+  pump(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  px_conn *c = s->data;
+  if (c->closed || nread == 0) return;
+  if (nread < 0) {
+    c->peer_eof = 1;
+    if (c->ex && nread == UV_EOF && px_exchange_request_done(c->ex)) {
+      /* A half-close after a complete request: let the response finish. */
+      px_conn_pause_read(c);
+      return;
+    }
+    px_conn_close(c);
+    return;
+  }
+  if (c->tls) {
+    px_tls_conn_feed(c->tls, buf->base, (size_t)nread);
+    if (c->state == PX_CONN_HANDSHAKE) {
+      handshake(c);
+      return;
+    }
+    pump(c);
+    return;
+  }
+  px_h1_feed(c, buf->base, (size_t)nread);
+}
+
+void px_conn_pause_read(px_conn *c) {
+  c->read_paused = 1;
+  if (c->reading && !c->closed) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+void px_conn_start_reading(px_conn *c) {
+  if (c->closed || c->state == PX_CONN_CLOSING || c->parser_paused) return;
+  c->read_paused = 0;
+  if (c->reading || c->peer_eof) return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    px_conn_close(c);
+    return;
+  }
+  c->reading = 1;
+}
+
+void px_conn_resume_read(px_conn *c) {
+  px_conn_start_reading(c);
+  if (c->closed || c->parser_paused) return;
+  if (c->stash || c->tls) pump(c);
+}
+
+void px_conn_exchange_done(px_conn *c, int keep_alive) {
+  c->ex = NULL;
+  c->requests++;
+  if (!keep_alive || c->w->draining || c->peer_eof) {
+    px_conn_close_after_flush(c);
+    return;
+  }
+  c->state = PX_CONN_IDLE;
+  c->parser_paused = 0;
+  llhttp_resume(&c->parser);
+  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  px_conn_resume_read(c);
+}
+
+void px_conn_drain(px_conn *c) {
+  if (c->state == PX_CONN_IDLE || c->state == PX_CONN_HANDSHAKE) px_conn_close_after_flush(c);
+}
+
+void px_conn_accept(px_listener *l) {
+  px_worker *w = l->w;
+  px_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return;
+  c->w = w;
+  c->is_https = l->is_https;
+  uv_tcp_init(&w->loop, &c->tcp);
+  uv_timer_init(&w->loop, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0) {
+    c->pending_closes = 2;
+    c->closed = 1;
+    w->nconns++; /* on_closed decrements through px_worker_conn_closed */
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+    return;
+  }
+  w->nconns++;
+  c->next = w->conns;
+  if (w->conns) w->conns->prev = c;
+  w->conns = c;
+  uv_tcp_nodelay(&c->tcp, 1);
+
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  c->peer_ip[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
+  }
+  px_h1_init(c);
+  if (c->is_https) {
+    c->tls = px_tls_conn_new(w->srv->tls);
+    if (c->tls == NULL) {
+      px_conn_close(c);
+      return;
+    }
+    c->state = PX_CONN_HANDSHAKE;
+    px_conn_set_timer(c, w->cfg->limits.handshake_timeout_ms);
+  } else {
+    c->state = PX_CONN_IDLE;
+    px_conn_set_timer(c, w->cfg->limits.header_timeout_ms);
+  }
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    px_conn_close(c);
+    return;
+  }
+  c->reading = 1;
+}

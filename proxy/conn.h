@@ -1,0 +1,92 @@
+/*
+ * A client connection: the socket, the optional TLS filter, the timer, and
+ * the HTTP/1.1 session on top. The connection owns its uv handles and frees
+ * itself in the last close callback (STYLE.md practice 1).
+ */
+#ifndef PX_CONN_H
+#define PX_CONN_H
+
+#include <llhttp.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proxy/http.h"
+#include "proxy/worker.h"
+#include "tls/tls.h"
+
+typedef struct px_exchange px_exchange;
+
+/** Where the connection is in its life; decides what the timer means. */
+typedef enum px_conn_state {
+  PX_CONN_HANDSHAKE, /**< TLS handshake: timeouts.handshake */
+  PX_CONN_IDLE,      /**< between requests: timeouts.keepalive */
+  PX_CONN_HEADERS,   /**< reading a request head: timeouts.request_header (absolute) */
+  PX_CONN_ACTIVE,    /**< an exchange is running; it sets the timers */
+  PX_CONN_CLOSING,   /**< flushing the last bytes, then close */
+} px_conn_state;
+
+struct px_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  px_worker *w;
+  px_conn *next, *prev; /**< the worker's list */
+  int pending_closes;
+  int closed;            /**< uv_close was called */
+  px_conn_state state;
+  int is_https;
+  int reading;           /**< uv_read_start is active */
+  int read_paused;       /**< backpressure or an exchange asked to stop reading */
+  int peer_eof;          /**< the client half-closed or reset */
+  int close_after_flush; /**< close once write_pending reaches 0 */
+  px_tls_conn *tls;      /**< NULL on plain HTTP */
+  char peer_ip[48];
+  char sni[256];
+  size_t write_pending;  /**< bytes in uv_write not yet written */
+  uint64_t requests;     /**< requests served on this connection */
+
+  /* HTTP/1.1 session */
+  llhttp_t parser;
+  px_http_head *head;    /**< the request head being read */
+  size_t head_bytes;     /**< bytes of head seen, for max_header_bytes */
+  int head_error;        /**< status to answer once the head ends (431) */
+  int in_field;          /**< last callback was a field name (1) or value (2) */
+  int parser_paused;     /**< paused after a message, waiting for its response */
+  char *stash;           /**< plaintext not yet parsed while paused */
+  size_t stash_len, stash_off;
+  px_exchange *ex;       /**< the running exchange, or NULL */
+};
+
+/** Accepts a connection from `listener` and starts it. */
+void px_conn_accept(px_listener *l);
+
+/**
+ * Sends bytes to the client (through TLS when on HTTPS). Returns 0 or a
+ * negative errno; on error the connection is being closed.
+ */
+int px_conn_write(px_conn *c, const void *data, size_t len);
+
+/** Closes at once (queued output is dropped). Safe to call twice. */
+void px_conn_close(px_conn *c);
+
+/** Flushes what is queued, then closes (after close_notify on TLS). */
+void px_conn_close_after_flush(px_conn *c);
+
+/** Stops reading from the client (backpressure toward the client). */
+void px_conn_pause_read(px_conn *c);
+
+/** Restarts socket reads (no parsing); used from inside the parser. */
+void px_conn_start_reading(px_conn *c);
+
+/** Resumes reading and parses anything stashed (never from inside the parser). */
+void px_conn_resume_read(px_conn *c);
+
+/** Arms the connection timer for `ms` milliseconds (0 stops it). */
+void px_conn_set_timer(px_conn *c, uint64_t ms);
+
+/** Called by the exchange once its response has been fully queued. */
+void px_conn_exchange_done(px_conn *c, int keep_alive);
+
+/** Called by the worker when draining: idle connections close now. */
+void px_conn_drain(px_conn *c);
+
+#endif

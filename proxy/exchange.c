@@ -1,0 +1,657 @@
+#include "proxy/exchange.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/access.h"
+#include "proxy/conn.h"
+#include "proxy/h1.h"
+#include "tls/log.h"
+
+/* Bound on an upstream response head; larger answers are a 502. */
+#define PX_MAX_RESPONSE_HEAD 65536
+/* Room for the serialised request head beyond what the client sent:
+ * the forwarded headers and framing. */
+#define PX_FORWARD_HEADROOM 2048
+
+/* Body bytes read from the client before the upstream connection is up. */
+typedef struct pending_chunk {
+  struct pending_chunk *next;
+  size_t len;
+  char data[];
+} pending_chunk;
+
+struct px_exchange {
+  px_conn *c;
+  px_worker *w;
+  const px_site *site;
+  size_t site_idx;
+  size_t up_idx;
+  px_upstream_conn *up;
+  int connected;
+  int tries;
+  uint64_t start_ns;
+  char host[256];
+  char *method;
+  char *path;
+
+  /* request */
+  char *req_head; /* serialised head, kept until the first write for a retry */
+  size_t req_head_len;
+  int req_chunked;
+  int req_done;
+  uint64_t req_body_bytes;
+  pending_chunk *pend, *pend_tail;
+  size_t pend_bytes;
+
+  /* response */
+  llhttp_t rp;
+  px_http_head *rhead;
+  int r_in_field;
+  int resp_started;    /* first response byte arrived */
+  int resp_head_sent;  /* head written to the client */
+  int resp_done;
+  int resp_chunked;    /* re-chunked toward the client */
+  int resp_until_eof;  /* no framing: body ends when upstream closes */
+  int client_keep_alive;
+  int interim;         /* parsing a 1xx response */
+  int status;
+  uint64_t resp_bytes;
+  int busy;            /* inside our response parser: abort must not free */
+  int aborted;
+};
+
+static const llhttp_settings_t *resp_settings(void);
+static void send_to_upstream(px_exchange *ex);
+
+static int is_idempotent_without_body(const px_exchange *ex) {
+  const char *m = ex->method;
+  return ex->req_body_bytes == 0 && !ex->req_chunked &&
+         (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0);
+}
+
+static void free_rhead(px_exchange *ex) {
+  if (ex->rhead) {
+    free(ex->rhead->arena);
+    free(ex->rhead);
+    ex->rhead = NULL;
+  }
+}
+
+static void free_exchange(px_exchange *ex) {
+  while (ex->pend) {
+    pending_chunk *p = ex->pend;
+    ex->pend = p->next;
+    free(p);
+  }
+  free_rhead(ex);
+  free(ex->req_head);
+  free(ex->method);
+  free(ex->path);
+  free(ex);
+}
+
+static void log_access(px_exchange *ex, int status) {
+  px_access_entry e = {0};
+  e.c = ex->c;
+  e.host = ex->host;
+  e.method = ex->method;
+  e.path = ex->path;
+  e.status = status;
+  e.bytes = ex->resp_bytes;
+  e.start_ns = ex->start_ns;
+  e.upstream = ex->site->upstreams[ex->up_idx].text;
+  px_access_log(&e);
+}
+
+/* Drops the upstream connection (not reusable). */
+static void drop_upstream(px_exchange *ex) {
+  if (ex->up) {
+    px_upstream_close(ex->up);
+    ex->up = NULL;
+  }
+}
+
+/* Ends the exchange; the connection goes on (keep-alive) or closes. Never
+ * called from inside a parser callback. */
+static void finish(px_exchange *ex, int reuse_upstream) {
+  px_conn *c = ex->c;
+  if (ex->up) {
+    uv_timer_stop(&ex->up->timer);
+    if (reuse_upstream)
+      px_upstream_release(ex->up);
+    else
+      px_upstream_close(ex->up);
+    ex->up = NULL;
+  }
+  log_access(ex, ex->status);
+  int keep = ex->client_keep_alive && ex->req_done;
+  free_exchange(ex);
+  px_conn_exchange_done(c, keep);
+}
+
+/* Fails before any response byte reached the client: answer it ourselves. */
+static void fail_with(px_exchange *ex, int status) {
+  px_conn *c = ex->c;
+  drop_upstream(ex);
+  if (ex->resp_head_sent) {
+    /* Too late for a status: cut the connection so the client sees a
+     * truncated response rather than a wrong one. */
+    log_access(ex, ex->status);
+    c->ex = NULL;
+    free_exchange(ex);
+    px_conn_close(c);
+    return;
+  }
+  ex->status = status;
+  char buf[512];
+  long n = px_http_simple_response(status, NULL, 1, buf, sizeof(buf));
+  ex->resp_bytes = n > 0 ? (uint64_t)n : 0;
+  log_access(ex, status);
+  c->ex = NULL;
+  free_exchange(ex);
+  if (n > 0 && px_conn_write(c, buf, (size_t)n) != 0) return;
+  px_conn_close_after_flush(c);
+}
+
+/* ---- upstream selection and connection ---------------------------------- */
+
+static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf);
+static void on_up_drain(px_upstream_conn *uc);
+
+static void on_up_timeout(uv_timer_t *t) {
+  px_upstream_conn *uc = t->data;
+  px_exchange *ex = uc->data;
+  if (ex == NULL) return;
+  px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
+         ex->connected ? "read" : "connect");
+  fail_with(ex, 504);
+}
+
+static void arm_up_timer(px_exchange *ex, uint64_t ms) {
+  ex->up->timer.data = ex->up;
+  uv_timer_start(&ex->up->timer, on_up_timeout, ms, 0);
+}
+
+static void on_up_connect(px_upstream_conn *uc, int status) {
+  px_exchange *ex = uc->data;
+  if (status != 0) {
+    px_log(PX_LOG_WARN, "upstream %s: connect failed: %s", ex->site->upstreams[ex->up_idx].text,
+           uv_strerror(status));
+    fail_with(ex, 502);
+    return;
+  }
+  ex->connected = 1;
+  send_to_upstream(ex);
+}
+
+/* Picks the next upstream round robin and connects (or reuses). */
+static int connect_upstream(px_exchange *ex) {
+  px_worker *w = ex->w;
+  size_t n = ex->site->nupstreams;
+  ex->up_idx = w->rr[ex->site_idx]++ % n;
+  px_upstream_pool *pool = px_worker_pool(w, ex->site_idx, ex->up_idx);
+  px_upstream_conn *uc = px_upstream_take_idle(pool);
+  if (uc) {
+    uc->data = ex;
+    ex->up = uc;
+    ex->connected = 1;
+    send_to_upstream(ex);
+    return 0;
+  }
+  uc = px_upstream_connect(pool, on_up_connect, ex);
+  if (uc == NULL) return -1;
+  ex->up = uc;
+  ex->connected = 0;
+  arm_up_timer(ex, w->cfg->limits.upstream_connect_timeout_ms);
+  return 0;
+}
+
+/* A pooled connection the backend had already closed: try once more on a
+ * fresh connection, which is safe only while nothing but an idempotent
+ * head has been sent (RFC 9110 §9.2.2). */
+static int maybe_retry(px_exchange *ex) {
+  if (ex->tries > 0 || ex->resp_started || !ex->up || !ex->up->reused ||
+      !is_idempotent_without_body(ex) || ex->req_head == NULL)
+    return 0;
+  ex->tries++;
+  drop_upstream(ex);
+  if (connect_upstream(ex) != 0) {
+    fail_with(ex, 502);
+  }
+  return 1;
+}
+
+static int write_up(px_exchange *ex, const void *data, size_t len) {
+  if (px_upstream_write(ex->up, data, len) != 0) {
+    if (!maybe_retry(ex)) fail_with(ex, 502);
+    return -1;
+  }
+  return 0;
+}
+
+/* Frames and writes request body bytes (chunked re-encoding when the client
+ * sent chunked: RFC 9112 §7.1). */
+static int write_body(px_exchange *ex, const char *data, size_t len) {
+  if (ex->req_chunked) {
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%zx\r\n", len);
+    if (write_up(ex, line, (size_t)n) != 0) return -1;
+    if (write_up(ex, data, len) != 0) return -1;
+    return write_up(ex, "\r\n", 2);
+  }
+  return write_up(ex, data, len);
+}
+
+static void check_request_backpressure(px_exchange *ex) {
+  size_t inflight = ex->pend_bytes + (ex->up ? ex->up->write_pending : 0);
+  if (inflight > ex->w->cfg->limits.buffer_size) px_conn_pause_read(ex->c);
+}
+
+/* The connection is up: send the head, what is buffered, and listen. */
+static void send_to_upstream(px_exchange *ex) {
+  px_upstream_conn *uc = ex->up;
+  uc->on_read = on_up_read;
+  uc->on_drain = on_up_drain;
+  if (write_up(ex, ex->req_head, ex->req_head_len) != 0) return;
+  /* The head stays for a retry only while the request has no body. */
+  while (ex->pend) {
+    pending_chunk *p = ex->pend;
+    ex->pend = p->next;
+    ex->pend_bytes -= p->len;
+    int r = write_body(ex, p->data, p->len);
+    free(p);
+    if (r != 0) return;
+  }
+  ex->pend_tail = NULL;
+  if (ex->req_done && ex->req_chunked && write_up(ex, "0\r\n\r\n", 5) != 0) return;
+  if (px_upstream_read_start(uc) != 0) {
+    fail_with(ex, 502);
+    return;
+  }
+  arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
+  if (!ex->c->read_paused || ex->req_done) return;
+  if (uc->write_pending <= ex->w->cfg->limits.buffer_size / 2) px_conn_resume_read(ex->c);
+}
+
+static void on_up_drain(px_upstream_conn *uc) {
+  px_exchange *ex = uc->data;
+  if (ex && !ex->req_done && ex->c->read_paused && ex->pend_bytes == 0)
+    px_conn_resume_read(ex->c);
+}
+
+/* ---- request side, called by h1.c ---------------------------------------- */
+
+int px_exchange_start(px_conn *c, const px_site *site, const char *host) {
+  px_exchange *ex = calloc(1, sizeof(*ex));
+  if (ex == NULL) {
+    px_conn_close(c);
+    return -1;
+  }
+  ex->c = c;
+  ex->w = c->w;
+  ex->site = site;
+  ex->site_idx = (size_t)(site - c->w->cfg->sites);
+  ex->start_ns = uv_hrtime();
+  ex->status = 502;
+  snprintf(ex->host, sizeof(ex->host), "%s", host);
+  ex->method = strdup(c->head->method);
+  ex->path = strndup(c->head->target, c->head->target_len > 1024 ? 1024 : c->head->target_len);
+  llhttp_t *p = &c->parser;
+  ex->req_chunked = (p->flags & F_CHUNKED) != 0;
+  int64_t cl = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+  uint64_t max_body = c->w->cfg->limits.max_body_bytes;
+  if (max_body && cl > 0 && (uint64_t)cl > max_body) {
+    free_exchange(ex);
+    px_h1_respond(c, 413, NULL, 1);
+    return -1;
+  }
+  ex->client_keep_alive = llhttp_should_keep_alive(p) && !c->w->draining;
+  size_t cap = c->head->arena_len + PX_FORWARD_HEADROOM + c->head->nheaders * 4;
+  ex->req_head = malloc(cap);
+  if (ex->method == NULL || ex->path == NULL || ex->req_head == NULL) {
+    free_exchange(ex);
+    px_conn_close(c);
+    return -1;
+  }
+  px_forward_info fwd = {c->peer_ip, c->is_https ? "https" : "http", host};
+  /* Upstream connections stay open between requests (pool), so the head
+   * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
+  long n = px_http_serialize_request(c->head, &fwd, ex->req_chunked ? -1 : cl, ex->req_chunked, 1,
+                                     ex->req_head, cap);
+  if (n < 0) {
+    free_exchange(ex);
+    px_h1_respond(c, 431, NULL, 1);
+    return -1;
+  }
+  ex->req_head_len = (size_t)n;
+  c->ex = ex;
+  /* "Expect: 100-continue" is answered here: the body goes to the
+   * upstream as it arrives anyway (RFC 9110 §10.1.1). */
+  const px_header *expect = px_http_find(c->head, "expect");
+  if (expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0 &&
+      c->head->version_minor >= 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (px_conn_write(c, cont, sizeof(cont) - 1) != 0) return -1;
+  }
+  if (connect_upstream(ex) != 0) {
+    c->ex = NULL;
+    ex->status = 502;
+    log_access(ex, 502);
+    free_exchange(ex);
+    px_h1_respond(c, 502, NULL, 1);
+    return -1;
+  }
+  return 0;
+}
+
+int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
+  uint64_t max_body = ex->w->cfg->limits.max_body_bytes;
+  ex->req_body_bytes += len;
+  if (max_body && ex->req_body_bytes > max_body) {
+    px_log(PX_LOG_INFO, "client %s: request body over limits.max_body", ex->c->peer_ip);
+    fail_with(ex, 413);
+    return -1;
+  }
+  px_conn_set_timer(ex->c, ex->w->cfg->limits.body_timeout_ms);
+  if (ex->up && ex->connected && ex->pend == NULL) {
+    if (write_body(ex, data, len) != 0) return -1;
+  } else {
+    pending_chunk *p = malloc(sizeof(*p) + len);
+    if (p == NULL) {
+      px_conn_close(ex->c);
+      return -1;
+    }
+    p->next = NULL;
+    p->len = len;
+    memcpy(p->data, data, len);
+    if (ex->pend_tail)
+      ex->pend_tail->next = p;
+    else
+      ex->pend = p;
+    ex->pend_tail = p;
+    ex->pend_bytes += len;
+  }
+  check_request_backpressure(ex);
+  return 0;
+}
+
+void px_exchange_body_end(px_exchange *ex) {
+  ex->req_done = 1;
+  /* The client is now waiting on us; its timer guards our writes only. */
+  px_conn_set_timer(ex->c, 0);
+  if (ex->up && ex->connected && ex->pend == NULL && ex->req_chunked)
+    write_up(ex, "0\r\n\r\n", 5);
+}
+
+int px_exchange_request_done(const px_exchange *ex) { return ex->req_done; }
+
+void px_exchange_on_client_timeout(px_exchange *ex) {
+  if (!ex->req_done) {
+    px_log(PX_LOG_DEBUG, "client %s: request body timed out", ex->c->peer_ip);
+    fail_with(ex, 408);
+    return;
+  }
+  /* The client stopped reading the response. */
+  px_conn_close(ex->c);
+}
+
+void px_exchange_on_client_drain(px_exchange *ex) {
+  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size / 2) return;
+  px_conn_set_timer(ex->c, ex->req_done ? 0 : ex->w->cfg->limits.body_timeout_ms);
+  if (ex->up && ex->connected && !ex->resp_done) px_upstream_read_start(ex->up);
+}
+
+void px_exchange_abort(px_exchange *ex) {
+  drop_upstream(ex);
+  if (!ex->resp_done) log_access(ex, ex->resp_head_sent ? ex->status : 499);
+  ex->resp_done = 1;
+  if (ex->busy) {
+    ex->aborted = 1; /* on_up_read frees us once its parser returns */
+    return;
+  }
+  free_exchange(ex);
+}
+
+/* ---- response side -------------------------------------------------------- */
+
+static int rhead_append(px_exchange *ex, const char *at, size_t len) {
+  px_http_head *h = ex->rhead;
+  if (h->arena_len + len + 1 > h->arena_cap) return -1;
+  memcpy(h->arena + h->arena_len, at, len);
+  h->arena_len += len;
+  return 0;
+}
+
+static int rhead_terminate(px_exchange *ex) { return rhead_append(ex, "", 1); }
+
+static int r_on_message_begin(llhttp_t *p) {
+  px_exchange *ex = p->data;
+  free_rhead(ex);
+  ex->rhead = calloc(1, sizeof(px_http_head));
+  if (ex->rhead) ex->rhead->arena = malloc(PX_MAX_RESPONSE_HEAD);
+  if (ex->rhead == NULL || ex->rhead->arena == NULL) return HPE_USER;
+  ex->rhead->arena_cap = PX_MAX_RESPONSE_HEAD;
+  ex->rhead->reason = ex->rhead->arena;
+  ex->r_in_field = 0;
+  return 0;
+}
+
+static int r_on_status(llhttp_t *p, const char *at, size_t len) {
+  return rhead_append(p->data, at, len) == 0 ? 0 : HPE_USER;
+}
+
+static int r_on_status_complete(llhttp_t *p) { return rhead_terminate(p->data) == 0 ? 0 : HPE_USER; }
+
+static int r_on_header_field(llhttp_t *p, const char *at, size_t len) {
+  px_exchange *ex = p->data;
+  px_http_head *h = ex->rhead;
+  if (ex->r_in_field != 1) {
+    if (h->nheaders >= PX_MAX_HEADERS_HARD) return HPE_USER;
+    h->headers[h->nheaders].name = h->arena + h->arena_len;
+    h->headers[h->nheaders].name_len = 0;
+    h->headers[h->nheaders].value = "";
+    h->headers[h->nheaders].value_len = 0;
+    h->nheaders++;
+    ex->r_in_field = 1;
+  }
+  if (rhead_append(ex, at, len) != 0) return HPE_USER;
+  h->headers[h->nheaders - 1].name_len += len;
+  return 0;
+}
+
+static int r_on_header_value(llhttp_t *p, const char *at, size_t len) {
+  px_exchange *ex = p->data;
+  px_http_head *h = ex->rhead;
+  if (h->nheaders == 0) return HPE_USER;
+  px_header *f = &h->headers[h->nheaders - 1];
+  if (ex->r_in_field != 2) {
+    f->value = h->arena + h->arena_len;
+    f->value_len = 0;
+    ex->r_in_field = 2;
+  }
+  if (rhead_append(ex, at, len) != 0) return HPE_USER;
+  f->value_len += len;
+  return 0;
+}
+
+static int r_on_field_complete(llhttp_t *p) {
+  px_exchange *ex = p->data;
+  if (ex->r_in_field == 2) {
+    px_header *f = &ex->rhead->headers[ex->rhead->nheaders - 1];
+    while (f->value_len && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
+      f->value_len--;
+    ex->r_in_field = 0;
+  }
+  return rhead_terminate(ex) == 0 ? 0 : HPE_USER;
+}
+
+static int client_write(px_exchange *ex, const void *data, size_t len) {
+  ex->resp_bytes += len;
+  return px_conn_write(ex->c, data, len);
+}
+
+static int r_on_headers_complete(llhttp_t *p) {
+  px_exchange *ex = p->data;
+  px_http_head *h = ex->rhead;
+  h->status = p->status_code;
+  h->version_minor = p->http_minor;
+  /* Interim responses are not forwarded: we answered 100-continue already. */
+  if (h->status >= 100 && h->status < 200) {
+    ex->interim = 1;
+    return 0;
+  }
+  for (size_t i = 0; i < h->nheaders; i++) {
+    if (px_http_check_field_name(h->headers[i].name, h->headers[i].name_len) ||
+        px_http_check_field_value(h->headers[i].value, h->headers[i].value_len))
+      return HPE_USER;
+  }
+  ex->status = h->status;
+  int head_req = strcmp(ex->method, "HEAD") == 0;
+  int no_body = head_req || h->status == 204 || h->status == 304;
+  int64_t cl = -1;
+  ex->resp_chunked = 0;
+  ex->resp_until_eof = 0;
+  if (!no_body) {
+    if (p->flags & F_CONTENT_LENGTH)
+      cl = (int64_t)p->content_length;
+    else if (ex->c->head && ex->c->parser.http_minor >= 1)
+      ex->resp_chunked = 1;
+    else {
+      ex->resp_until_eof = 1;
+      ex->client_keep_alive = 0;
+    }
+    if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED))) ex->resp_until_eof = 1;
+  } else if (head_req && (p->flags & F_CONTENT_LENGTH)) {
+    cl = (int64_t)p->content_length; /* HEAD reports the GET length (RFC 9110 §9.3.2) */
+  }
+  char extra[256];
+  size_t extra_len = 0;
+  if (ex->c->is_https) extra_len = px_http_hsts_line(&ex->site->hsts, extra, sizeof(extra));
+  extra[extra_len] = '\0';
+  size_t cap = h->arena_len + 1024;
+  char *out = malloc(cap);
+  if (out == NULL) return HPE_USER;
+  long n = px_http_serialize_response(h, extra_len ? extra : NULL, cl, ex->resp_chunked,
+                                      ex->client_keep_alive, out, cap);
+  if (n < 0) {
+    free(out);
+    return HPE_USER;
+  }
+  ex->resp_head_sent = 1;
+  int r = client_write(ex, out, (size_t)n);
+  free(out);
+  free_rhead(ex);
+  if (r != 0) return HPE_USER;
+  return no_body ? 1 : 0;
+}
+
+static int r_on_body(llhttp_t *p, const char *at, size_t len) {
+  px_exchange *ex = p->data;
+  if (ex->resp_chunked) {
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%zx\r\n", len);
+    if (client_write(ex, line, (size_t)n) != 0) return HPE_USER;
+    if (client_write(ex, at, len) != 0) return HPE_USER;
+    return client_write(ex, "\r\n", 2) != 0 ? HPE_USER : 0;
+  }
+  return client_write(ex, at, len) != 0 ? HPE_USER : 0;
+}
+
+static int r_on_message_complete(llhttp_t *p) {
+  px_exchange *ex = p->data;
+  if (ex->interim) { /* wait for the final response */
+    ex->interim = 0;
+    return 0;
+  }
+  if (ex->resp_chunked && client_write(ex, "0\r\n\r\n", 5) != 0) return HPE_USER;
+  ex->resp_done = 1;
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t *resp_settings(void) {
+  static llhttp_settings_t s;
+  static int ready;
+  if (!ready) {
+    llhttp_settings_init(&s);
+    s.on_message_begin = r_on_message_begin;
+    s.on_status = r_on_status;
+    s.on_status_complete = r_on_status_complete;
+    s.on_header_field = r_on_header_field;
+    s.on_header_field_complete = r_on_field_complete;
+    s.on_header_value = r_on_header_value;
+    s.on_header_value_complete = r_on_field_complete;
+    s.on_headers_complete = r_on_headers_complete;
+    s.on_body = r_on_body;
+    s.on_message_complete = r_on_message_complete;
+    ready = 1;
+  }
+  return &s;
+}
+
+static void complete(px_exchange *ex, int upstream_reusable) {
+  /* An upstream that answered before the whole request was sent cannot be
+   * reused, and neither can the client connection (its body is unread). */
+  if (!ex->req_done) {
+    ex->client_keep_alive = 0;
+    upstream_reusable = 0;
+  }
+  finish(ex, upstream_reusable);
+}
+
+static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
+  px_exchange *ex = uc->data;
+  if (ex == NULL) return;
+  if (nread < 0) {
+    if (ex->resp_started) {
+      llhttp_errno_t e = llhttp_finish(&ex->rp);
+      if (e == HPE_OK && ex->resp_done) {
+        complete(ex, 0);
+        return;
+      }
+      if (ex->resp_until_eof && ex->resp_head_sent) {
+        if (ex->resp_chunked) client_write(ex, "0\r\n\r\n", 5);
+        ex->resp_done = 1;
+        ex->client_keep_alive = ex->client_keep_alive && ex->resp_chunked;
+        complete(ex, 0);
+        return;
+      }
+    }
+    if (maybe_retry(ex)) return;
+    px_log(PX_LOG_WARN, "upstream %s: closed before a complete response",
+           ex->site->upstreams[ex->up_idx].text);
+    fail_with(ex, 502);
+    return;
+  }
+  if (!ex->resp_started) {
+    ex->resp_started = 1;
+    llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
+    ex->rp.data = ex;
+    free(ex->req_head); /* no retry once the upstream has answered */
+    ex->req_head = NULL;
+  }
+  arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
+  ex->busy++;
+  llhttp_errno_t err = llhttp_execute(&ex->rp, buf, (size_t)nread);
+  ex->busy--;
+  if (ex->aborted) { /* the client connection closed under the parser */
+    free_exchange(ex);
+    return;
+  }
+  if (err == HPE_PAUSED) {
+    /* Bytes after a complete response make the connection unusable. */
+    const char *pos = llhttp_get_error_pos(&ex->rp);
+    int clean = pos == buf + nread && llhttp_should_keep_alive(&ex->rp);
+    complete(ex, clean);
+    return;
+  }
+  if (err != HPE_OK) {
+    px_log(PX_LOG_WARN, "upstream %s: invalid response: %s", ex->site->upstreams[ex->up_idx].text,
+           llhttp_get_error_reason(&ex->rp));
+    fail_with(ex, 502);
+    return;
+  }
+  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(uc);
+}

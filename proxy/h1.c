@@ -1,0 +1,401 @@
+#include "proxy/h1.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/access.h"
+#include "proxy/conn.h"
+#include "proxy/exchange.h"
+#include "tls/log.h"
+
+/* Upper bound on a chunk extension (name + value) before we answer 400:
+ * llhttp 8.1 enforces none (DESIGN.md). */
+#define PX_MAX_CHUNK_EXT 256
+
+static const llhttp_settings_t *h1_settings(void);
+
+void px_h1_init(px_conn *c) {
+  llhttp_init(&c->parser, HTTP_REQUEST, h1_settings());
+  c->parser.data = c;
+}
+
+static void free_head(px_conn *c) {
+  if (c->head) {
+    free(c->head->arena);
+    free(c->head);
+    c->head = NULL;
+  }
+}
+
+static void drop_stash(px_conn *c);
+
+void px_h1_dispose(px_conn *c) {
+  free_head(c);
+  drop_stash(c);
+}
+
+void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
+  char buf[2048];
+  long n = px_http_simple_response(status, extra, close, buf, sizeof(buf));
+  if (n < 0) {
+    px_conn_close(c);
+    return;
+  }
+  px_access_entry e = {0};
+  e.c = c;
+  e.status = status;
+  e.bytes = (uint64_t)n;
+  if (c->head) {
+    e.method = c->head->method;
+    e.path = c->head->target;
+  }
+  px_access_log(&e);
+  if (px_conn_write(c, buf, (size_t)n) != 0) return;
+  if (close) px_conn_close_after_flush(c);
+}
+
+/* Answers an error found while parsing and stops reading: after a framing
+ * error the rest of the stream cannot be trusted (RFC 9112 §11.2). */
+static int fail(px_conn *c, int status, const char *why) {
+  px_log(PX_LOG_DEBUG, "client %s: %d: %s", c->peer_ip, status, why);
+  px_h1_respond(c, status, NULL, 1);
+  return HPE_USER;
+}
+
+void px_h1_on_header_timeout(px_conn *c) {
+  px_log(PX_LOG_DEBUG, "client %s: request head timed out", c->peer_ip);
+  px_h1_respond(c, 408, NULL, 1);
+}
+
+/* Appends bytes to the head's arena, counting them against the limit. */
+static int head_append(px_conn *c, const char *at, size_t len) {
+  px_http_head *h = c->head;
+  c->head_bytes += len;
+  if (c->head_bytes > c->w->cfg->limits.max_header_bytes || h->arena_len + len + 1 > h->arena_cap) {
+    c->head_error = 431;
+    return -1;
+  }
+  memcpy(h->arena + h->arena_len, at, len);
+  h->arena_len += len;
+  return 0;
+}
+
+/* Ends the current string in the arena with a NUL and returns its start. */
+static size_t head_terminate(px_conn *c) {
+  px_http_head *h = c->head;
+  if (h->arena_len + 1 > h->arena_cap) {
+    c->head_error = 431;
+    return h->arena_len;
+  }
+  h->arena[h->arena_len++] = '\0';
+  return h->arena_len;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  px_conn *c = p->data;
+  free_head(c);
+  size_t cap = c->w->cfg->limits.max_header_bytes + 64;
+  c->head = calloc(1, sizeof(px_http_head));
+  if (c->head) c->head->arena = malloc(cap);
+  if (c->head == NULL || c->head->arena == NULL) {
+    free_head(c);
+    return HPE_USER;
+  }
+  c->head->arena_cap = cap;
+  c->head_bytes = 0;
+  c->head_error = 0;
+  c->in_field = 0;
+  c->head->target = c->head->arena;
+  if (c->state != PX_CONN_HEADERS) {
+    c->state = PX_CONN_HEADERS;
+    px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+  }
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  px_conn *c = p->data;
+  if (head_append(c, at, len) != 0) return fail(c, 431, "request line too long");
+  c->head->target_len += len;
+  return 0;
+}
+
+static int on_url_complete(llhttp_t *p) {
+  px_conn *c = p->data;
+  head_terminate(c);
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  px_conn *c = p->data;
+  px_http_head *h = c->head;
+  if (c->in_field != 1) {
+    if (h->nheaders >= c->w->cfg->limits.max_headers || h->nheaders >= PX_MAX_HEADERS_HARD)
+      return fail(c, 431, "too many header fields");
+    h->headers[h->nheaders].name = h->arena + h->arena_len;
+    h->headers[h->nheaders].name_len = 0;
+    h->headers[h->nheaders].value = "";
+    h->nheaders++;
+    c->in_field = 1;
+  }
+  if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
+  h->headers[h->nheaders - 1].name_len += len;
+  return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  px_conn *c = p->data;
+  head_terminate(c);
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  px_conn *c = p->data;
+  px_http_head *h = c->head;
+  if (h->nheaders == 0) return fail(c, 400, "value without a field");
+  px_header *f = &h->headers[h->nheaders - 1];
+  if (c->in_field != 2) {
+    f->value = h->arena + h->arena_len;
+    f->value_len = 0;
+    c->in_field = 2;
+  }
+  if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
+  f->value_len += len;
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  px_conn *c = p->data;
+  px_header *f = &c->head->headers[c->head->nheaders - 1];
+  /* Trailing OWS is not part of the value (RFC 9110 §5.5). */
+  while (f->value_len > 0 && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
+    f->value_len--;
+  head_terminate(c);
+  c->in_field = 0;
+  return 0;
+}
+
+/* Port 80: answer http-01 paths, redirect, or say which. Returns 1 when the
+ * request was answered here. */
+static int answer_plain_http(px_conn *c, const px_site *site, const char *host) {
+  px_http_head *h = c->head;
+  static const char acme_prefix[] = "/.well-known/acme-challenge/";
+  /* Reserved for http-01 (RFC 8555 §8.3) before any redirect. */
+  if (strncmp(h->target, acme_prefix, sizeof(acme_prefix) - 1) == 0) {
+    px_h1_respond(c, 404, NULL, 0);
+    return 1;
+  }
+  if (site == NULL) {
+    px_h1_respond(c, 404, NULL, 0);
+    return 1;
+  }
+  if (site->redirect_http && site->tls_mode != PX_SITE_TLS_NONE && c->w->srv->https_port > 0) {
+    char loc[8192 + 300];
+    char line[sizeof(loc) + 16];
+    int n = px_http_redirect_location(host, h->target, h->target_len, c->w->srv->https_port, loc,
+                                      sizeof(loc));
+    if (n < 0) {
+      px_h1_respond(c, 400, NULL, 1);
+      return 1;
+    }
+    snprintf(line, sizeof(line), "Location: %s\r\n", loc);
+    /* 301 keeps GET/HEAD working with every client; 308 keeps the method
+     * and body of anything else (RFC 9110 §15.4.9). */
+    int get_or_head = c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD;
+    px_h1_respond(c, get_or_head ? 301 : 308, line, 0);
+    return 1;
+  }
+  return 0;
+}
+
+static int request_has_body(const llhttp_t *p) {
+  return (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  px_conn *c = p->data;
+  px_http_head *h = c->head;
+  if (c->head_error) return fail(c, c->head_error, "head over limits");
+  h->method = llhttp_method_name((llhttp_method_t)p->method);
+  h->version_minor = p->http_minor;
+  if (p->http_major != 1) return fail(c, 505, "HTTP version");
+  const char *why = px_http_check_request(h);
+  if (why) return fail(c, 400, why);
+  /* Origin-form only (RFC 9112 §3.2.1); OPTIONS * is the one exception. */
+  if (h->target[0] != '/' && !(p->method == HTTP_OPTIONS && strcmp(h->target, "*") == 0))
+    return fail(c, 400, "request-target is not origin-form");
+  if (p->method == HTTP_CONNECT) return fail(c, 405, "CONNECT");
+
+  char host[256];
+  const px_header *hh = px_http_find(h, "host");
+  int hlen = -1;
+  if (hh)
+    hlen = px_http_normalize_host(hh->value, hh->value_len, host, sizeof(host));
+  else if (c->is_https && c->sni[0])
+    hlen = (int)strlen(strcpy(host, c->sni)); /* HTTP/1.0 without Host: the SNI name */
+  if (hlen < 0) return fail(c, 400, "missing or invalid Host");
+
+  const px_site *site = px_http_route(c->w->cfg, host);
+  int with_body = request_has_body(p);
+  if (c->is_https) {
+    /* A request for another name than the handshake's is misdirected
+     * (RFC 9110 §15.5.20); the client retries on a new connection. */
+    if (strcmp(host, c->sni) != 0 || site == NULL) {
+      px_h1_respond(c, 421, NULL, with_body);
+      return with_body ? HPE_USER : 1;
+    }
+  } else if (answer_plain_http(c, site, host)) {
+    if (with_body) {
+      px_conn_close_after_flush(c);
+      return HPE_USER;
+    }
+    return 1;
+  }
+  c->state = PX_CONN_ACTIVE;
+  px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
+  if (px_exchange_start(c, site, host) != 0) return HPE_USER;
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  px_conn *c = p->data;
+  if (c->ex == NULL) return 0;
+  if (px_exchange_body(c->ex, at, len) != 0) return HPE_USER;
+  return 0;
+}
+
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
+  px_conn *c = p->data;
+  c->head_bytes += len;
+  if (c->head_bytes > c->w->cfg->limits.max_header_bytes + PX_MAX_CHUNK_EXT)
+    return fail(c, 400, "chunk extension too long");
+  return 0;
+}
+
+static int on_chunk_header(llhttp_t *p) {
+  px_conn *c = p->data;
+  /* Chunk extensions are counted per chunk on top of the head's bytes. */
+  c->head_bytes = c->w->cfg->limits.max_header_bytes;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  px_conn *c = p->data;
+  if (c->ex) px_exchange_body_end(c->ex);
+  /* Pause until the response is out: no pipelined request runs before the
+   * previous one is answered (RFC 9112 §9.3.2). */
+  return HPE_PAUSED;
+}
+
+static const llhttp_settings_t *h1_settings(void) {
+  static llhttp_settings_t s;
+  static int ready;
+  if (!ready) {
+    llhttp_settings_init(&s);
+    s.on_message_begin = on_message_begin;
+    s.on_url = on_url;
+    s.on_url_complete = on_url_complete;
+    s.on_header_field = on_header_field;
+    s.on_header_field_complete = on_header_field_complete;
+    s.on_header_value = on_header_value;
+    s.on_header_value_complete = on_header_value_complete;
+    s.on_headers_complete = on_headers_complete;
+    s.on_body = on_body;
+    s.on_chunk_extension_name = on_chunk_ext;
+    s.on_chunk_extension_value = on_chunk_ext;
+    s.on_chunk_header = on_chunk_header;
+    s.on_message_complete = on_message_complete;
+    ready = 1;
+  }
+  return &s;
+}
+
+/* Keeps the unparsed rest of `data` for after the pause (appended to any
+ * stash left, bounded by one read slab beyond what is already there). */
+static int stash_rest(px_conn *c, const char *pos, size_t rest) {
+  if (rest == 0) return 0;
+  size_t keep = c->stash ? c->stash_len - c->stash_off : 0;
+  if (keep + rest > 4 * PX_READ_SLAB) return -1;
+  char *copy = malloc(keep + rest);
+  if (copy == NULL) return -1;
+  if (keep) memcpy(copy, c->stash + c->stash_off, keep);
+  memcpy(copy + keep, pos, rest);
+  free(c->stash);
+  c->stash = copy;
+  c->stash_len = keep + rest;
+  c->stash_off = 0;
+  return 0;
+}
+
+static void drop_stash(px_conn *c) {
+  free(c->stash);
+  c->stash = NULL;
+  c->stash_len = c->stash_off = 0;
+}
+
+/* A request answered here is complete: get ready for the next one without
+ * re-entering the parser. Returns 1 when parsing may go on. */
+static int local_answer_done(px_conn *c) {
+  c->requests++;
+  if (!llhttp_should_keep_alive(&c->parser) || c->w->draining || c->peer_eof) {
+    px_conn_close_after_flush(c);
+    return 0;
+  }
+  c->state = PX_CONN_IDLE;
+  c->parser_paused = 0;
+  llhttp_resume(&c->parser);
+  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  return 1;
+}
+
+/* Runs the parser over `data` and handles pause and errors. `from_stash`
+ * means `data` lies inside the stash. Returns 1 when more may be parsed. */
+static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  if (c->closed) return 0;
+  if (err == HPE_OK) {
+    if (from_stash) drop_stash(c);
+    return 1;
+  }
+  if (err == HPE_PAUSED) {
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (from_stash) {
+      c->stash_off += (size_t)(pos - data);
+      if (c->stash_off >= c->stash_len) drop_stash(c);
+    } else if (stash_rest(c, pos, len - (size_t)(pos - data)) != 0) {
+      px_conn_close(c);
+      return 0;
+    }
+    c->parser_paused = 1;
+    px_conn_pause_read(c);
+    if (c->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
+    return 0;
+  }
+  if (err != HPE_USER && c->state != PX_CONN_CLOSING) {
+    px_log(PX_LOG_DEBUG, "client %s: parse error: %s", c->peer_ip,
+           llhttp_get_error_reason(&c->parser));
+    px_h1_respond(c, 400, NULL, 1);
+  } else if (c->state != PX_CONN_CLOSING) {
+    px_conn_close_after_flush(c);
+  }
+  return 0;
+}
+
+int px_h1_consume_stash(px_conn *c) {
+  while (c->stash && !c->parser_paused && !c->closed) {
+    if (!execute(c, c->stash + c->stash_off, c->stash_len - c->stash_off, 1)) break;
+  }
+  return !c->closed && !c->parser_paused && c->state != PX_CONN_CLOSING;
+}
+
+int px_h1_feed(px_conn *c, const char *data, size_t len) {
+  if (c->parser_paused) {
+    /* Reads stop at a pause; keep anything that still arrives. */
+    if (stash_rest(c, data, len) != 0) px_conn_close(c);
+    return 0;
+  }
+  if (!execute(c, data, len, 0)) return 0;
+  if (!px_h1_consume_stash(c)) return 0;
+  px_conn_start_reading(c);
+  return 1;
+}

@@ -1,0 +1,116 @@
+/*
+ * portico: a TLS-terminating reverse proxy.
+ *
+ *   portico -c FILE            run
+ *   portico -c FILE --check    validate the configuration and exit
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "proxy/config.h"
+#include "proxy/server.h"
+#include "tls/log.h"
+
+#define PORTICO_VERSION "0.1.0"
+
+static px_server server;
+static uv_signal_t sig_term, sig_int;
+static int stopping;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: portico -c FILE [--check]\n"
+          "  -c, --config FILE  configuration file (YAML or JSON)\n"
+          "  --check            validate the configuration, print errors and warnings, exit\n"
+          "  --version          print the version\n");
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  if (stopping++) {
+    px_log(PX_LOG_WARN, "second signal: exiting without waiting for in-flight requests");
+    _exit(1);
+  }
+  px_log(PX_LOG_INFO, "%s: no longer accepting; draining in-flight requests",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  px_server_stop(&server);
+  /* Unref so the main loop ends; a second signal still arrives. */
+  uv_unref((uv_handle_t *)&sig_term);
+  uv_unref((uv_handle_t *)&sig_int);
+}
+
+int main(int argc, char **argv) {
+  const char *file = NULL;
+  int check = 0;
+  for (int i = 1; i < argc; i++) {
+    if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+      file = argv[++i];
+    } else if (strcmp(argv[i], "--check") == 0) {
+      check = 1;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      printf("portico %s\n", PORTICO_VERSION);
+      return 0;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "portico: unknown argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (file == NULL) {
+    usage(stderr);
+    return 2;
+  }
+  int nerrors = 0;
+  px_config *cfg = px_config_load(file, stderr, &nerrors);
+  if (cfg == NULL) {
+    fprintf(stderr, "%s: %d error%s\n", file, nerrors, nerrors == 1 ? "" : "s");
+    return 1;
+  }
+  if (check) {
+    int nwarn = px_config_warnings(cfg, stdout);
+    printf("%s: configuration ok%s\n", file, nwarn ? " (with warnings)" : "");
+    px_config_free(cfg);
+    return 0;
+  }
+  px_log_set_level((px_log_level)cfg->log_level);
+  px_config_warnings(cfg, stderr);
+  int r = px_access_log_open(cfg->access_log);
+  if (r != 0) {
+    px_log(PX_LOG_ERROR, "log.access: cannot open %s: %s", cfg->access_log, uv_strerror(r));
+    px_config_free(cfg);
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  if (px_server_init(&server, cfg) != 0) {
+    px_server_dispose(&server);
+    px_config_free(cfg);
+    return 1;
+  }
+  uv_loop_t *loop = uv_default_loop();
+  uv_signal_init(loop, &sig_term);
+  uv_signal_init(loop, &sig_int);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  int status = 0;
+  if (px_server_start(&server) != 0) {
+    status = 1;
+  } else {
+    px_log(PX_LOG_INFO, "portico %s ready: %zu https and %zu http listeners, %d workers",
+           PORTICO_VERSION, cfg->nhttps, cfg->nhttp, server.nworkers);
+    uv_run(loop, UV_RUN_DEFAULT);
+  }
+  px_server_join(&server);
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+  px_server_dispose(&server);
+  px_config_free(cfg);
+  if (status == 0) px_log(PX_LOG_INFO, "stopped");
+  return status;
+}

@@ -1,0 +1,67 @@
+/*
+ * A worker: one thread, one uv loop, its own SO_REUSEPORT listeners, its own
+ * upstream pools. Nothing on the hot path is shared with other workers.
+ */
+#ifndef PX_WORKER_H
+#define PX_WORKER_H
+
+#include <uv.h>
+
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+/** Size of the per-loop read slab: one socket read at a time lands here. */
+#define PX_READ_SLAB 65536
+
+typedef struct px_conn px_conn;
+
+typedef struct px_listener {
+  uv_tcp_t tcp;
+  px_worker *w;
+  int is_https;
+  int paused; /**< a connection waits in the kernel because we are at the limit */
+} px_listener;
+
+struct px_worker {
+  int id;
+  px_server *srv;
+  const px_config *cfg;
+  uv_loop_t loop;
+  uv_thread_t thread;
+  uv_async_t stop_async;
+  uv_timer_t drain_timer;
+  px_listener *listeners;
+  size_t nlisteners;
+  int draining;
+  int start_error;        /**< set when binding failed at start */
+  uv_sem_t started;       /**< posted once listeners are bound (or failed) */
+  size_t nconns;          /**< open client connections */
+  px_conn *conns;         /**< intrusive doubly linked list of them */
+  px_upstream_pool *pools; /**< one per upstream of every site */
+  size_t npools;
+  size_t *pool_base;      /**< index of each site's first pool */
+  size_t *rr;             /**< round-robin position per site */
+  char read_slab[PX_READ_SLAB];
+  char plain_slab[PX_READ_SLAB];
+  char out_slab[PX_READ_SLAB];
+};
+
+/** Creates worker `id`; its thread is started by px_worker_start. */
+px_worker *px_worker_new(px_server *srv, int id);
+
+/** Starts the thread and waits until its listeners are bound. 0 or -1. */
+int px_worker_start(px_worker *w);
+
+/** Asks the worker to stop accepting and drain (any thread). */
+void px_worker_stop(px_worker *w);
+
+/** Waits for the worker thread and frees it. */
+void px_worker_join_free(px_worker *w);
+
+/** Called by a connection as it closes: may resume a paused listener. */
+void px_worker_conn_closed(px_worker *w);
+
+/** The pool of upstream `u` of site `s`. */
+px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream);
+
+#endif
