@@ -1,0 +1,46 @@
+/*
+ * Validation and normalisation of DNS names that clients send (SNI, Host).
+ *
+ * Error convention: functions return a length (>= 0) or a negative
+ * PX_ACME_NAME_E* code; px_acme_name_strerror() turns a code into a static
+ * string that is safe to log.
+ */
+#ifndef PX_ACME_NAMES_H
+#define PX_ACME_NAMES_H
+
+#include <stddef.h>
+
+/** Longest name accepted, without a trailing dot (RFC 1035 §2.3.4). */
+#define PX_ACME_NAME_MAX 253
+/** Longest label (RFC 1035 §2.3.4). */
+#define PX_ACME_LABEL_MAX 63
+
+enum {
+  PX_ACME_NAME_EEMPTY = -1,      /* nothing left after the trailing dot */
+  PX_ACME_NAME_ETOOLONG = -2,    /* more than 253 bytes */
+  PX_ACME_NAME_ELABEL = -3,      /* a label longer than 63 bytes */
+  PX_ACME_NAME_EEMPTYLABEL = -4, /* "..", a leading dot, or two trailing dots */
+  PX_ACME_NAME_ECHAR = -5,       /* a byte outside [A-Za-z0-9.-] */
+  PX_ACME_NAME_ENONASCII = -6,   /* a byte >= 0x80: only A-labels are accepted */
+  PX_ACME_NAME_EHYPHEN = -7,     /* a label starting or ending with '-' */
+  PX_ACME_NAME_ENODOT = -8,      /* a single label */
+  PX_ACME_NAME_EIP = -9,         /* an IPv4 or IPv6 literal */
+  PX_ACME_NAME_ECAP = -10,       /* the output buffer is too small */
+};
+
+/**
+ * Validates `in` (`len` bytes; a NUL inside counts as a bad byte) and writes
+ * the normalised name, lowercase, without a trailing dot and NUL-terminated,
+ * to `out` (capacity `cap`, PX_ACME_NAME_MAX + 1 always suffices).
+ * Returns the normalised length or a negative PX_ACME_NAME_E* code; on error
+ * `out` holds an empty string when cap > 0.
+ *
+ * This is the only function that makes a client-supplied name safe to use as
+ * a path component or in an ACME identifier.
+ */
+int px_acme_name_normalize(const char *in, size_t len, char *out, size_t cap);
+
+/** A static, log-safe description of a PX_ACME_NAME_E* code. */
+const char *px_acme_name_strerror(int err);
+
+#endif
