@@ -66,6 +66,19 @@ int px_acme_jwk_thumbprint(const px_acme_key *key, char out[PX_ACME_THUMBPRINT_L
   return 0;
 }
 
+/* left "." right, malloc'd: the shape of both a key authorization and a
+ * JWS signing input. */
+static char *dot_join(const char *left, const char *right) {
+  size_t a = strlen(left), b = strlen(right);
+  char *s = malloc(a + 1 + b + 1);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, left, a);
+  s[a] = '.';
+  memcpy(s + a + 1, right, b + 1);
+  return s;
+}
+
 static int token_ok(const char *t) {
   size_t n = strlen(t), i;
   if (n == 0 || n > TOKEN_MAX)
@@ -81,31 +94,39 @@ static int token_ok(const char *t) {
 
 char *px_acme_key_authorization(const char *token, const px_acme_key *account) {
   char tp[PX_ACME_THUMBPRINT_LEN + 1];
-  size_t n;
-  char *out;
 
   if (!token_ok(token) || px_acme_jwk_thumbprint(account, tp) != 0)
     return NULL;
-  n = strlen(token);
-  out = malloc(n + 1 + PX_ACME_THUMBPRINT_LEN + 1);
-  if (out == NULL)
-    return NULL;
-  memcpy(out, token, n);
-  out[n] = '.';
-  memcpy(out + n + 1, tp, PX_ACME_THUMBPRINT_LEN + 1);
-  return out;
+  return dot_join(token, tp);
 }
 
-/* BASE64URL(protected) "." BASE64URL(payload), RFC 7515 §5.1 step 5. */
-static char *signing_input(const char *p64, const char *pl64) {
-  size_t a = strlen(p64), b = strlen(pl64);
-  char *s = malloc(a + 1 + b + 1);
-  if (s == NULL)
-    return NULL;
-  memcpy(s, p64, a);
-  s[a] = '.';
-  memcpy(s + a + 1, pl64, b + 1);
-  return s;
+/* The encoded halves of a JWS and its signing input,
+ * BASE64URL(protected) "." BASE64URL(payload) (RFC 7515 §5.1 step 5). */
+typedef struct jws_parts {
+  char *p64;
+  char *pl64;
+  char *input;
+} jws_parts;
+
+static void parts_free(jws_parts *jp) {
+  free(jp->p64);
+  free(jp->pl64);
+  free(jp->input);
+}
+
+/* Encodes the header (canonical JSON) and the payload text. */
+static int parts_encode(jws_parts *jp, const json_t *hdr, const char *payload) {
+  char *hdr_text = dump_canonical(hdr);
+  memset(jp, 0, sizeof(*jp));
+  if (hdr_text == NULL)
+    return -1;
+  jp->p64 = px_b64url_encode_alloc(hdr_text, strlen(hdr_text));
+  free(hdr_text);
+  jp->pl64 = px_b64url_encode_alloc(payload, strlen(payload));
+  if (jp->p64 == NULL || jp->pl64 == NULL)
+    return -1;
+  jp->input = dot_join(jp->p64, jp->pl64);
+  return jp->input == NULL ? -1 : 0;
 }
 
 static int es256_sign(const EC_KEY *ec, const char *input, char *out, size_t cap) {
@@ -134,7 +155,8 @@ char *px_acme_jws_sign(const px_acme_key *account, const char *url, const char *
                        const char *kid, const char *payload) {
   const EC_KEY *ec = p256_of(account);
   json_t *hdr = NULL, *jws = NULL;
-  char *hdr_text = NULL, *p64 = NULL, *pl64 = NULL, *input = NULL, *out = NULL;
+  jws_parts jp = {0};
+  char *out = NULL;
   char s64[100];
 
   if (ec == NULL || url == NULL || nonce == NULL || payload == NULL)
@@ -146,27 +168,16 @@ char *px_acme_jws_sign(const px_acme_key *account, const char *url, const char *
   if (kid != NULL ? json_object_set_new(hdr, "kid", json_string(kid)) != 0
                   : json_object_set_new(hdr, "jwk", px_acme_jwk(account)) != 0)
     goto done;
-  hdr_text = dump_canonical(hdr);
-  if (hdr_text == NULL)
-    goto done;
-  p64 = px_b64url_encode_alloc(hdr_text, strlen(hdr_text));
   /* POST-as-GET (RFC 8555 §6.3) signs an empty payload, encoded as "". */
-  pl64 = px_b64url_encode_alloc(payload, strlen(payload));
-  if (p64 == NULL || pl64 == NULL)
+  if (parts_encode(&jp, hdr, payload) != 0 || es256_sign(ec, jp.input, s64, sizeof(s64)) != 0)
     goto done;
-  input = signing_input(p64, pl64);
-  if (input == NULL || es256_sign(ec, input, s64, sizeof(s64)) != 0)
-    goto done;
-  jws = flattened(p64, pl64, s64);
+  jws = flattened(jp.p64, jp.pl64, s64);
   if (jws != NULL)
     out = dump_canonical(jws);
 done:
   json_decref(hdr);
   json_decref(jws);
-  free(hdr_text);
-  free(p64);
-  free(pl64);
-  free(input);
+  parts_free(&jp);
   return out;
 }
 
@@ -183,39 +194,29 @@ json_t *px_acme_jws_eab(const px_acme_key *account, const char *eab_kid, const c
   uint8_t key[EAB_KEY_MAX], mac[32];
   size_t key_len = 0;
   json_t *hdr = NULL, *jwk = NULL, *out = NULL;
-  char *hdr_text = NULL, *jwk_text = NULL, *p64 = NULL, *pl64 = NULL, *input = NULL;
+  jws_parts jp = {0};
+  char *jwk_text = NULL;
   char s64[48];
 
   if (eab_kid == NULL || hmac_b64url == NULL || url == NULL ||
       px_b64url_decode(hmac_b64url, strlen(hmac_b64url), key, sizeof(key), &key_len) != 0 ||
       key_len == 0)
     goto done;
+  /* RFC 8555 §7.3.4: the payload is the account JWK, no nonce in the header. */
   jwk = px_acme_jwk(account);
   hdr = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", eab_kid, "url", url);
-  if (jwk == NULL || hdr == NULL)
-    goto done;
-  hdr_text = dump_canonical(hdr);
-  jwk_text = dump_canonical(jwk);
-  if (hdr_text == NULL || jwk_text == NULL)
-    goto done;
-  p64 = px_b64url_encode_alloc(hdr_text, strlen(hdr_text));
-  pl64 = px_b64url_encode_alloc(jwk_text, strlen(jwk_text));
-  if (p64 == NULL || pl64 == NULL)
-    goto done;
-  input = signing_input(p64, pl64);
-  if (input == NULL || px_acme_hs256(key, key_len, input, strlen(input), mac) != 0)
+  jwk_text = jwk == NULL ? NULL : dump_canonical(jwk);
+  if (hdr == NULL || jwk_text == NULL || parts_encode(&jp, hdr, jwk_text) != 0 ||
+      px_acme_hs256(key, key_len, jp.input, strlen(jp.input), mac) != 0)
     goto done;
   px_b64url_encode(mac, sizeof(mac), s64, sizeof(s64));
-  out = flattened(p64, pl64, s64);
+  out = flattened(jp.p64, jp.pl64, s64);
 done:
   OPENSSL_cleanse(key, sizeof(key));
   json_decref(hdr);
   json_decref(jwk);
-  free(hdr_text);
   free(jwk_text);
-  free(p64);
-  free(pl64);
-  free(input);
+  parts_free(&jp);
   return out;
 }
 
@@ -281,7 +282,7 @@ int px_acme_jws_verify(const char *jws, const json_t *jwk, json_t **protected_ou
   if (hdr == NULL || json_string_value(json_object_get(hdr, "alg")) == NULL ||
       strcmp(json_string_value(json_object_get(hdr, "alg")), "ES256") != 0)
     goto done;
-  input = signing_input(p64, pl64);
+  input = dot_join(p64, pl64);
   if (input == NULL || !px_acme_es256_verify(jwk, input, strlen(input), s64))
     goto done;
   ok = 1;

@@ -595,25 +595,32 @@ static int fs_lock_acquire(px_store *s, const char *name, const char *owner) {
   return rc;
 }
 
-static int fs_lock_refresh(px_store *s, const char *name, const char *owner) {
-  fs_store *fs = (fs_store *)s;
-  char dir[PATH_MAX], path[PATH_MAX], *text;
-  const char *file;
+/* Finds our lock for `name`: 0 when it is there and ours, -EPERM when it
+ * belongs to someone else, -ENOENT when there is none. */
+static int lock_find_ours(fs_store *fs, const char *name, const char *owner, char *dir,
+                          size_t dcap, char *path, size_t pcap) {
   lock_info li;
   int rc;
 
   if (!owner_ok(owner))
     return -EINVAL;
-  if ((rc = lock_paths(fs, name, dir, sizeof(dir), path, sizeof(path))) != 0 ||
-      (rc = lock_read(path, &li)) != 0)
+  if ((rc = lock_paths(fs, name, dir, dcap, path, pcap)) != 0 || (rc = lock_read(path, &li)) != 0)
     return rc;
-  if (!lock_is_ours(fs, &li, owner))
-    return -EPERM;
+  return lock_is_ours(fs, &li, owner) ? 0 : -EPERM;
+}
+
+static int fs_lock_refresh(px_store *s, const char *name, const char *owner) {
+  fs_store *fs = (fs_store *)s;
+  char dir[PATH_MAX], path[PATH_MAX], *text;
+  int rc = lock_find_ours(fs, name, owner, dir, sizeof(dir), path, sizeof(path));
+
+  if (rc != 0)
+    return rc;
   text = lock_json(fs, owner);
   if (text == NULL)
     return -ENOMEM;
-  file = strrchr(path, '/') + 1;
-  rc = atomic_write(fs, dir, file, text, strlen(text));
+  /* Replaced atomically, so a waiter never reads a half-written lock. */
+  rc = atomic_write(fs, dir, strrchr(path, '/') + 1, text, strlen(text));
   free(text);
   return rc;
 }
@@ -621,16 +628,10 @@ static int fs_lock_refresh(px_store *s, const char *name, const char *owner) {
 static int fs_lock_release(px_store *s, const char *name, const char *owner) {
   fs_store *fs = (fs_store *)s;
   char dir[PATH_MAX], path[PATH_MAX];
-  lock_info li;
-  int rc;
+  int rc = lock_find_ours(fs, name, owner, dir, sizeof(dir), path, sizeof(path));
 
-  if (!owner_ok(owner))
-    return -EINVAL;
-  if ((rc = lock_paths(fs, name, dir, sizeof(dir), path, sizeof(path))) != 0 ||
-      (rc = lock_read(path, &li)) != 0)
+  if (rc != 0)
     return rc;
-  if (!lock_is_ours(fs, &li, owner))
-    return -EPERM;
   if (unlink(path) != 0)
     return -errno;
   return fsync_dir(dir);
