@@ -5,8 +5,7 @@
 
 #include <stdlib.h>
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 size_t px_b64url_encoded_len(size_t len) { return len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0); }
 
@@ -41,11 +40,9 @@ char *px_b64url_encode_alloc(const void *in, size_t len) {
   size_t n = px_b64url_encoded_len(len) + 1;
   char *out;
 
-  if (n <= len && len > 0)
-    return NULL;
+  if (n <= len && len > 0) return NULL;
   out = malloc(n);
-  if (out == NULL)
-    return NULL;
+  if (out == NULL) return NULL;
   if (px_b64url_encode(in, len, out, n) == (size_t)-1) {
     free(out);
     return NULL;
@@ -54,16 +51,11 @@ char *px_b64url_encode_alloc(const void *in, size_t len) {
 }
 
 static int value_of(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
   return -1;
 }
 
@@ -72,12 +64,10 @@ int px_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_
   uint32_t acc = 0;
   int bits = 0;
 
-  if (len % 4 == 1 || cap < need)
-    return -1;
+  if (len % 4 == 1 || cap < need) return -1;
   for (i = 0; i < len; i++) {
     int v = value_of((unsigned char)in[i]);
-    if (v < 0)
-      return -1;
+    if (v < 0) return -1;
     acc = acc << 6 | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -88,8 +78,7 @@ int px_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_
   }
   /* The leftover bits must be zero (RFC 4648 §3.5), else two strings would
    * decode to the same bytes. */
-  if (acc != 0)
-    return -1;
+  if (acc != 0) return -1;
   *out_len = o;
   return 0;
 }

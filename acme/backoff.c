@@ -12,17 +12,14 @@
 static const int64_t steps[] = {60, 600, 6000};
 
 int64_t px_acme_backoff_next(unsigned failures) {
-  if (failures == 0)
-    return 0;
-  if (failures <= sizeof(steps) / sizeof(steps[0]))
-    return steps[failures - 1];
+  if (failures == 0) return 0;
+  if (failures <= sizeof(steps) / sizeof(steps[0])) return steps[failures - 1];
   return PX_ACME_BACKOFF_DAILY;
 }
 
 static void copy_bounded(char *dst, size_t cap, const char *src) {
   size_t n = src == NULL ? 0 : strnlen(src, cap - 1);
-  if (n > 0)
-    memcpy(dst, src, n);
+  if (n > 0) memcpy(dst, src, n);
   dst[n] = '\0';
 }
 
@@ -32,8 +29,7 @@ void px_acme_backoff_init(px_acme_backoff *b, const char *name) {
 }
 
 void px_acme_backoff_fail(px_acme_backoff *b, int64_t now, const char *error) {
-  if (b->failures < UINT32_MAX)
-    b->failures++;
+  if (b->failures < UINT32_MAX) b->failures++;
   b->last_failure = now;
   b->next_attempt = now + px_acme_backoff_next(b->failures);
   copy_bounded(b->last_error, sizeof(b->last_error), error);
@@ -51,8 +47,7 @@ char *px_acme_backoff_to_json(const px_acme_backoff *b) {
                         (json_int_t)b->failures, "last_failure", (json_int_t)b->last_failure,
                         "next_attempt", (json_int_t)b->next_attempt, "last_error", b->last_error);
   char *out;
-  if (j == NULL)
-    return NULL;
+  if (j == NULL) return NULL;
   out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   return out;
@@ -64,8 +59,7 @@ int px_acme_backoff_from_json(const char *json, size_t len, px_acme_backoff *b) 
   json_int_t failures = 0, last = 0, next = 0;
   int rc = -1;
 
-  if (j == NULL)
-    return -1;
+  if (j == NULL) return -1;
   if (json_unpack(j, "{s:s, s:I, s:I, s:I, s?:s}", "name", &name, "failures", &failures,
                   "last_failure", &last, "next_attempt", &next, "last_error", &err) != 0 ||
       failures < 0 || failures > UINT32_MAX || strlen(name) >= PX_ACME_BACKOFF_NAME_MAX)

@@ -50,7 +50,9 @@ json_t *px_acme_jwk(const px_acme_key *key) {
 
 /* Compact, sorted keys: the canonical form RFC 7638 §3 asks for, and a
  * deterministic protected header. */
-static char *dump_canonical(const json_t *j) { return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS); }
+static char *dump_canonical(const json_t *j) {
+  return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+}
 
 int px_acme_jwk_thumbprint(const px_acme_key *key, char out[PX_ACME_THUMBPRINT_LEN + 1]) {
   json_t *jwk = px_acme_jwk(key);
@@ -58,8 +60,7 @@ int px_acme_jwk_thumbprint(const px_acme_key *key, char out[PX_ACME_THUMBPRINT_L
   uint8_t digest[SHA256_DIGEST_LENGTH];
 
   json_decref(jwk);
-  if (text == NULL)
-    return -1;
+  if (text == NULL) return -1;
   SHA256((const uint8_t *)text, strlen(text), digest);
   free(text);
   px_b64url_encode(digest, sizeof(digest), out, PX_ACME_THUMBPRINT_LEN + 1);
@@ -71,8 +72,7 @@ int px_acme_jwk_thumbprint(const px_acme_key *key, char out[PX_ACME_THUMBPRINT_L
 static char *dot_join(const char *left, const char *right) {
   size_t a = strlen(left), b = strlen(right);
   char *s = malloc(a + 1 + b + 1);
-  if (s == NULL)
-    return NULL;
+  if (s == NULL) return NULL;
   memcpy(s, left, a);
   s[a] = '.';
   memcpy(s + a + 1, right, b + 1);
@@ -81,8 +81,7 @@ static char *dot_join(const char *left, const char *right) {
 
 static int token_ok(const char *t) {
   size_t n = strlen(t), i;
-  if (n == 0 || n > TOKEN_MAX)
-    return 0;
+  if (n == 0 || n > TOKEN_MAX) return 0;
   for (i = 0; i < n; i++) {
     char c = t[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -95,8 +94,7 @@ static int token_ok(const char *t) {
 char *px_acme_key_authorization(const char *token, const px_acme_key *account) {
   char tp[PX_ACME_THUMBPRINT_LEN + 1];
 
-  if (!token_ok(token) || px_acme_jwk_thumbprint(account, tp) != 0)
-    return NULL;
+  if (!token_ok(token) || px_acme_jwk_thumbprint(account, tp) != 0) return NULL;
   return dot_join(token, tp);
 }
 
@@ -118,13 +116,11 @@ static void parts_free(jws_parts *jp) {
 static int parts_encode(jws_parts *jp, const json_t *hdr, const char *payload) {
   char *hdr_text = dump_canonical(hdr);
   memset(jp, 0, sizeof(*jp));
-  if (hdr_text == NULL)
-    return -1;
+  if (hdr_text == NULL) return -1;
   jp->p64 = px_b64url_encode_alloc(hdr_text, strlen(hdr_text));
   free(hdr_text);
   jp->pl64 = px_b64url_encode_alloc(payload, strlen(payload));
-  if (jp->p64 == NULL || jp->pl64 == NULL)
-    return -1;
+  if (jp->p64 == NULL || jp->pl64 == NULL) return -1;
   jp->input = dot_join(jp->p64, jp->pl64);
   return jp->input == NULL ? -1 : 0;
 }
@@ -136,13 +132,11 @@ static int es256_sign(const EC_KEY *ec, const char *input, char *out, size_t cap
 
   SHA256((const uint8_t *)input, strlen(input), digest);
   sig = ECDSA_do_sign(digest, sizeof(digest), ec);
-  if (sig == NULL)
-    return -1;
+  if (sig == NULL) return -1;
   ok = BN_bn2bin_padded(raw, COORD_LEN, ECDSA_SIG_get0_r(sig)) &&
        BN_bn2bin_padded(raw + COORD_LEN, COORD_LEN, ECDSA_SIG_get0_s(sig));
   ECDSA_SIG_free(sig);
-  if (!ok || px_b64url_encode(raw, sizeof(raw), out, cap) == (size_t)-1)
-    return -1;
+  if (!ok || px_b64url_encode(raw, sizeof(raw), out, cap) == (size_t)-1) return -1;
   return 0;
 }
 
@@ -159,11 +153,9 @@ char *px_acme_jws_sign(const px_acme_key *account, const char *url, const char *
   char *out = NULL;
   char s64[100];
 
-  if (ec == NULL || url == NULL || nonce == NULL || payload == NULL)
-    return NULL;
+  if (ec == NULL || url == NULL || nonce == NULL || payload == NULL) return NULL;
   hdr = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "nonce", nonce, "url", url);
-  if (hdr == NULL)
-    goto done;
+  if (hdr == NULL) goto done;
   /* RFC 8555 §6.2: exactly one of jwk and kid. */
   if (kid != NULL ? json_object_set_new(hdr, "kid", json_string(kid)) != 0
                   : json_object_set_new(hdr, "jwk", px_acme_jwk(account)) != 0)
@@ -172,8 +164,7 @@ char *px_acme_jws_sign(const px_acme_key *account, const char *url, const char *
   if (parts_encode(&jp, hdr, payload) != 0 || es256_sign(ec, jp.input, s64, sizeof(s64)) != 0)
     goto done;
   jws = flattened(jp.p64, jp.pl64, s64);
-  if (jws != NULL)
-    out = dump_canonical(jws);
+  if (jws != NULL) out = dump_canonical(jws);
 done:
   json_decref(hdr);
   json_decref(jws);
@@ -283,8 +274,7 @@ int px_acme_jws_verify(const char *jws, const json_t *jwk, json_t **protected_ou
       strcmp(json_string_value(json_object_get(hdr, "alg")), "ES256") != 0)
     goto done;
   input = dot_join(p64, pl64);
-  if (input == NULL || !px_acme_es256_verify(jwk, input, strlen(input), s64))
-    goto done;
+  if (input == NULL || !px_acme_es256_verify(jwk, input, strlen(input), s64)) goto done;
   ok = 1;
   if (protected_out != NULL) {
     *protected_out = hdr;

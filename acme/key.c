@@ -86,15 +86,16 @@ px_acme_key *px_acme_key_generate(px_acme_key_type type) {
  * hand us, say, a 512-bit RSA key. */
 static px_acme_key *wrap_checked(EVP_PKEY *pkey) {
   int t = -1;
-  if (pkey == NULL)
-    return NULL;
+  if (pkey == NULL) return NULL;
   if (EVP_PKEY_id(pkey) == EVP_PKEY_EC) {
     const EC_GROUP *g = EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(pkey));
     int nid = g == NULL ? NID_undef : EC_GROUP_get_curve_name(g);
-    t = nid == NID_X9_62_prime256v1 ? PX_ACME_KEY_P256 : nid == NID_secp384r1 ? PX_ACME_KEY_P384 : -1;
+    t = nid == NID_X9_62_prime256v1 ? PX_ACME_KEY_P256
+        : nid == NID_secp384r1      ? PX_ACME_KEY_P384
+                                    : -1;
   } else if (EVP_PKEY_id(pkey) == EVP_PKEY_RSA) {
     unsigned bits = EVP_PKEY_bits(pkey);
-    t = bits == 2048 ? PX_ACME_KEY_RSA2048
+    t = bits == 2048   ? PX_ACME_KEY_RSA2048
         : bits == 3072 ? PX_ACME_KEY_RSA3072
         : bits == 4096 ? PX_ACME_KEY_RSA4096
                        : -1;
@@ -121,11 +122,9 @@ px_acme_key *px_acme_key_from_der(const uint8_t *der, size_t len) {
 px_acme_key *px_acme_key_from_pem(const char *pem, size_t len) {
   BIO *bio;
   EVP_PKEY *pkey;
-  if (len > INT32_MAX)
-    return NULL;
+  if (len > INT32_MAX) return NULL;
   bio = BIO_new_mem_buf(pem, (int)len);
-  if (bio == NULL)
-    return NULL;
+  if (bio == NULL) return NULL;
   pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
   BIO_free(bio);
   return wrap_checked(pkey);
@@ -137,8 +136,7 @@ char *px_acme_key_to_pem(const px_acme_key *key, size_t *len) {
   size_t n;
   char *out = NULL;
 
-  if (bio == NULL)
-    return NULL;
+  if (bio == NULL) return NULL;
   if (PEM_write_bio_PKCS8PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) &&
       BIO_mem_contents(bio, &data, &n) && (out = malloc(n + 1)) != NULL) {
     memcpy(out, data, n);
@@ -146,15 +144,13 @@ char *px_acme_key_to_pem(const px_acme_key *key, size_t *len) {
     *len = n;
   }
   /* The memory BIO held the key in clear: wipe it before freeing. */
-  if (BIO_mem_contents(bio, &data, &n))
-    OPENSSL_cleanse((void *)data, n);
+  if (BIO_mem_contents(bio, &data, &n)) OPENSSL_cleanse((void *)data, n);
   BIO_free(bio);
   return out;
 }
 
 void px_acme_key_pem_free(char *pem, size_t len) {
-  if (pem == NULL)
-    return;
+  if (pem == NULL) return;
   OPENSSL_cleanse(pem, len);
   free(pem);
 }
@@ -164,8 +160,7 @@ px_acme_key_type px_acme_key_get_type(const px_acme_key *key) { return key->type
 int px_acme_key_type_parse(const char *s) {
   size_t i;
   for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
-    if (strcmp(s, type_names[i]) == 0)
-      return (int)i;
+    if (strcmp(s, type_names[i]) == 0) return (int)i;
   }
   return -1;
 }
@@ -179,10 +174,11 @@ int px_acme_key_equal(const px_acme_key *a, const px_acme_key *b) {
 }
 
 void px_acme_key_free(px_acme_key *key) {
-  if (key == NULL)
-    return;
+  if (key == NULL) return;
   EVP_PKEY_free(key->pkey);
   free(key);
 }
 
-struct evp_pkey_st *px__acme_key_evp(const px_acme_key *key) { return key->pkey; }
+struct evp_pkey_st *px__acme_key_evp(const px_acme_key *key) {
+  return key->pkey;
+}

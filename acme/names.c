@@ -8,9 +8,7 @@
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-static int is_hex(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f');
-}
+static int is_hex(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
 
 /* inet_aton(3) accepts "1.2.3.4", "127.1", "0x7f.1" and "2130706433", so a
  * name whose last label looks numeric could be read as an address by some
@@ -20,52 +18,40 @@ static int label_is_numeric(const char *l, size_t n) {
   size_t i = 0;
   if (n > 2 && l[0] == '0' && l[1] == 'x') {
     for (i = 2; i < n; i++) {
-      if (!is_hex((unsigned char)l[i]))
-        return 0;
+      if (!is_hex((unsigned char)l[i])) return 0;
     }
     return 1;
   }
   for (i = 0; i < n; i++) {
-    if (!is_digit((unsigned char)l[i]))
-      return 0;
+    if (!is_digit((unsigned char)l[i])) return 0;
   }
   return 1;
 }
 
 static int fail(char *out, size_t cap, int err) {
-  if (cap > 0)
-    out[0] = '\0';
+  if (cap > 0) out[0] = '\0';
   return err;
 }
 
 int px_acme_name_normalize(const char *in, size_t len, char *out, size_t cap) {
   size_t i, label_start = 0, dots = 0;
 
-  if (in == NULL)
-    return fail(out, cap, PX_ACME_NAME_EEMPTY);
+  if (in == NULL) return fail(out, cap, PX_ACME_NAME_EEMPTY);
   /* One trailing dot is the absolute form of the same name (RFC 1034 §3.1). */
-  if (len > 0 && in[len - 1] == '.')
-    len--;
-  if (len == 0)
-    return fail(out, cap, PX_ACME_NAME_EEMPTY);
+  if (len > 0 && in[len - 1] == '.') len--;
+  if (len == 0) return fail(out, cap, PX_ACME_NAME_EEMPTY);
   /* Look for a ':' first so every IPv6 literal gets the same answer. */
-  if (memchr(in, ':', len) != NULL)
-    return fail(out, cap, PX_ACME_NAME_EIP);
-  if (len > PX_ACME_NAME_MAX)
-    return fail(out, cap, PX_ACME_NAME_ETOOLONG);
-  if (cap < len + 1)
-    return fail(out, cap, PX_ACME_NAME_ECAP);
+  if (memchr(in, ':', len) != NULL) return fail(out, cap, PX_ACME_NAME_EIP);
+  if (len > PX_ACME_NAME_MAX) return fail(out, cap, PX_ACME_NAME_ETOOLONG);
+  if (cap < len + 1) return fail(out, cap, PX_ACME_NAME_ECAP);
 
   for (i = 0; i <= len; i++) {
     unsigned char c = i < len ? (unsigned char)in[i] : '.';
     if (c == '.') {
       size_t n = i - label_start;
-      if (n == 0)
-        return fail(out, cap, PX_ACME_NAME_EEMPTYLABEL);
-      if (n > PX_ACME_LABEL_MAX)
-        return fail(out, cap, PX_ACME_NAME_ELABEL);
-      if (out[label_start] == '-' || out[i - 1] == '-')
-        return fail(out, cap, PX_ACME_NAME_EHYPHEN);
+      if (n == 0) return fail(out, cap, PX_ACME_NAME_EEMPTYLABEL);
+      if (n > PX_ACME_LABEL_MAX) return fail(out, cap, PX_ACME_NAME_ELABEL);
+      if (out[label_start] == '-' || out[i - 1] == '-') return fail(out, cap, PX_ACME_NAME_EHYPHEN);
       if (i < len) {
         dots++;
         out[i] = '.';
@@ -73,10 +59,8 @@ int px_acme_name_normalize(const char *in, size_t len, char *out, size_t cap) {
       label_start = i + 1;
       continue;
     }
-    if (c >= 0x80)
-      return fail(out, cap, PX_ACME_NAME_ENONASCII);
-    if (c >= 'A' && c <= 'Z')
-      c = (unsigned char)(c - 'A' + 'a');
+    if (c >= 0x80) return fail(out, cap, PX_ACME_NAME_ENONASCII);
+    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
     /* Everything else, including '_', '*', '/', '\\' and NUL, is refused:
      * LDH labels only (RFC 5890 §2.3.1). */
     if (!(is_digit(c) || (c >= 'a' && c <= 'z') || c == '-'))
@@ -85,12 +69,10 @@ int px_acme_name_normalize(const char *in, size_t len, char *out, size_t cap) {
   }
   out[len] = '\0';
 
-  if (dots == 0)
-    return fail(out, cap, PX_ACME_NAME_ENODOT);
+  if (dots == 0) return fail(out, cap, PX_ACME_NAME_ENODOT);
   {
     const char *last = strrchr(out, '.') + 1;
-    if (label_is_numeric(last, len - (size_t)(last - out)))
-      return fail(out, cap, PX_ACME_NAME_EIP);
+    if (label_is_numeric(last, len - (size_t)(last - out))) return fail(out, cap, PX_ACME_NAME_EIP);
   }
   return (int)len;
 }

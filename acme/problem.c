@@ -49,10 +49,8 @@ static const struct {
 };
 
 const char *px_acme_problem_short_type(const char *type) {
-  if (type == NULL)
-    return "";
-  if (strncmp(type, ACME_URN, sizeof(ACME_URN) - 1) == 0)
-    return type + sizeof(ACME_URN) - 1;
+  if (type == NULL) return "";
+  if (strncmp(type, ACME_URN, sizeof(ACME_URN) - 1) == 0) return type + sizeof(ACME_URN) - 1;
   return type;
 }
 
@@ -62,8 +60,7 @@ px_acme_retry px_acme_problem_classify(const char *type, int http_status) {
 
   if (type != NULL && strncmp(type, ACME_URN, sizeof(ACME_URN) - 1) == 0) {
     for (i = 0; i < sizeof(problem_table) / sizeof(problem_table[0]); i++) {
-      if (strcmp(name, problem_table[i].name) != 0)
-        continue;
+      if (strcmp(name, problem_table[i].name) != 0) continue;
       /* A 5xx means the server is in trouble whatever the type says. */
       if (problem_table[i].retry == PX_ACME_PERMANENT && http_status >= 500)
         return PX_ACME_RETRY_AFTER;
@@ -102,25 +99,23 @@ int px_acme_problem_parse(const char *body, size_t len, int http_status, px_acme
   sub = json_object_get(root, "subproblems");
   out->subproblems = json_is_array(sub) ? json_array_size(sub) : 0;
   /* Classify from the raw type: the escaped copy may be truncated. */
-  out->retry = px_acme_problem_classify(json_string_value(json_object_get(root, "type")), http_status);
+  out->retry =
+      px_acme_problem_classify(json_string_value(json_object_get(root, "type")), http_status);
   json_decref(root);
   return 0;
 }
 
 static int all_digits(const char *s, size_t len) {
   size_t i;
-  if (len == 0)
-    return 0;
+  if (len == 0) return 0;
   for (i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
+    if (s[i] < '0' || s[i] > '9') return 0;
   }
   return 1;
 }
 
 static int64_t clamp(int64_t v) {
-  if (v < 0)
-    return 0;
+  if (v < 0) return 0;
   return v > PX_ACME_RETRY_AFTER_MAX ? PX_ACME_RETRY_AFTER_MAX : v;
 }
 
@@ -137,8 +132,7 @@ int64_t px_acme_retry_after(const char *value, size_t len, int64_t now) {
   }
   while (value != NULL && len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
     len--;
-  if (value == NULL || len == 0 || len >= sizeof(buf))
-    return PX_ACME_RETRY_AFTER_DEFAULT;
+  if (value == NULL || len == 0 || len >= sizeof(buf)) return PX_ACME_RETRY_AFTER_DEFAULT;
   if (all_digits(value, len)) {
     int64_t v = 0;
     /* Saturate instead of overflowing on absurdly long numbers. */
@@ -153,8 +147,7 @@ int64_t px_acme_retry_after(const char *value, size_t len, int64_t now) {
     const char *end;
     memset(&tm, 0, sizeof(tm));
     end = strptime(buf, formats[i], &tm);
-    if (end != NULL && *end == '\0')
-      return clamp((int64_t)timegm(&tm) - now);
+    if (end != NULL && *end == '\0') return clamp((int64_t)timegm(&tm) - now);
   }
   return PX_ACME_RETRY_AFTER_DEFAULT;
 }
@@ -163,8 +156,7 @@ size_t px_acme_problem_message(const px_acme_problem *p, char *out, size_t cap) 
   const char *name = px_acme_problem_short_type(p->type);
   int n;
 
-  if (cap == 0)
-    return 0;
+  if (cap == 0) return 0;
   if (strcmp(name, "userActionRequired") == 0 && p->instance[0] != '\0')
     /* RFC 8555 §7.3.3: usually new terms of service to agree to. */
     n = snprintf(out, cap, "%s (HTTP %d): %s; an operator must visit %s", name, p->status,

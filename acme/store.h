@@ -50,8 +50,8 @@ typedef struct px_store_ops {
   int (*load)(px_store *s, px_store_group g, const char *name, const char *aspect, char **data,
               size_t *len);
   /** Replaces an item atomically: readers see the old or the new bytes. */
-  int (*save)(px_store *s, px_store_group g, const char *name, const char *aspect,
-              const void *data, size_t len);
+  int (*save)(px_store *s, px_store_group g, const char *name, const char *aspect, const void *data,
+              size_t len);
   /** Deletes an item; -ENOENT when absent. */
   int (*remove)(px_store *s, px_store_group g, const char *name, const char *aspect);
   /** Moves a corrupt item aside, out of the way of the next load. */
@@ -106,8 +106,8 @@ static inline int px_store_cert_exists(px_store *s, const char *name) {
 }
 
 /** Loads one file (aspect) of a certificate. */
-static inline int px_store_cert_load(px_store *s, const char *name, const char *aspect,
-                                     char **data, size_t *len) {
+static inline int px_store_cert_load(px_store *s, const char *name, const char *aspect, char **data,
+                                     size_t *len) {
   return s->ops->load(s, PX_STORE_CERTS, name, aspect, data, len);
 }
 
@@ -119,8 +119,7 @@ static inline int px_store_cert_save(px_store *s, const char *name, const char *
 
 /** Closes a store (NULL is fine). */
 static inline void px_store_close(px_store *s) {
-  if (s != NULL)
-    s->ops->destroy(s);
+  if (s != NULL) s->ops->destroy(s);
 }
 
 #endif

@@ -52,15 +52,13 @@ static int name_component(const char *name, char *out, size_t cap) {
   const char *base = name;
   int wildcard = 0, n;
 
-  if (name == NULL)
-    return -EINVAL;
+  if (name == NULL) return -EINVAL;
   if (strncmp(name, "*.", 2) == 0) {
     base = name + 2;
     wildcard = 1;
   }
   n = px_acme_name_normalize(base, strlen(base), norm, sizeof(norm));
-  if (n < 0)
-    return -EINVAL;
+  if (n < 0) return -EINVAL;
   /* The only '_' on disk is ours: a client can never send one. */
   n = snprintf(out, cap, "%s%s", wildcard ? "_wildcard." : "", norm);
   return n > 0 && (size_t)n < cap ? 0 : -EINVAL;
@@ -69,8 +67,7 @@ static int name_component(const char *name, char *out, size_t cap) {
 /* http-01 tokens are base64url (RFC 8555 §8.3); no dots, so never "..". */
 static int token_component(const char *token, char *out, size_t cap) {
   size_t n = token == NULL ? 0 : strnlen(token, TOKEN_MAX + 1), i;
-  if (n == 0 || n > TOKEN_MAX || n >= cap)
-    return -EINVAL;
+  if (n == 0 || n > TOKEN_MAX || n >= cap) return -EINVAL;
   for (i = 0; i < n; i++) {
     char c = token[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -87,20 +84,16 @@ int px_store_ca_id(const char *url, char *out, size_t cap) {
   const char *p, *end, *at;
   size_t o = 0, i;
 
-  if (url == NULL || cap < CA_ID_MAX)
-    return -EINVAL;
+  if (url == NULL || cap < CA_ID_MAX) return -EINVAL;
   p = strstr(url, "://");
-  if (p == NULL)
-    return -EINVAL;
+  if (p == NULL) return -EINVAL;
   p += 3;
   end = p + strcspn(p, "/?#");
   at = memchr(p, '@', (size_t)(end - p));
-  if (at != NULL)
-    p = at + 1; /* never put userinfo on disk */
+  if (at != NULL) p = at + 1; /* never put userinfo on disk */
   for (; p < end && o < HOST_MAX; p++) {
     char c = *p;
-    if (c >= 'A' && c <= 'Z')
-      c = (char)(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
     if (c == ':')
       c = '_';
     else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
@@ -125,12 +118,12 @@ int px_store_ca_id(const char *url, char *out, size_t cap) {
 static int aspect_ok(px_store_group g, const char *aspect) {
   switch (g) {
   case PX_STORE_ACCOUNTS:
-    return aspect != NULL &&
-           (strcmp(aspect, PX_STORE_ACCOUNT_JSON) == 0 || strcmp(aspect, PX_STORE_ACCOUNT_KEY) == 0);
+    return aspect != NULL && (strcmp(aspect, PX_STORE_ACCOUNT_JSON) == 0 ||
+                              strcmp(aspect, PX_STORE_ACCOUNT_KEY) == 0);
   case PX_STORE_CERTS:
-    return aspect != NULL && (strcmp(aspect, PX_STORE_CERT_PEM) == 0 ||
-                              strcmp(aspect, PX_STORE_KEY_PEM) == 0 ||
-                              strcmp(aspect, PX_STORE_META_JSON) == 0);
+    return aspect != NULL &&
+           (strcmp(aspect, PX_STORE_CERT_PEM) == 0 || strcmp(aspect, PX_STORE_KEY_PEM) == 0 ||
+            strcmp(aspect, PX_STORE_META_JSON) == 0);
   case PX_STORE_FAILURES:
   case PX_STORE_CHALLENGES:
     return aspect == NULL;
@@ -144,16 +137,14 @@ static int item_path(fs_store *fs, px_store_group g, const char *name, const cha
   char comp[COMPONENT_MAX];
   int rc, n;
 
-  if ((unsigned)g > PX_STORE_CHALLENGES || !aspect_ok(g, aspect))
-    return -EINVAL;
+  if ((unsigned)g > PX_STORE_CHALLENGES || !aspect_ok(g, aspect)) return -EINVAL;
   if (g == PX_STORE_ACCOUNTS)
     rc = px_store_ca_id(name, comp, sizeof(comp));
   else if (g == PX_STORE_CHALLENGES)
     rc = token_component(name, comp, sizeof(comp));
   else
     rc = name_component(name, comp, sizeof(comp));
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   if (g == PX_STORE_ACCOUNTS || g == PX_STORE_CERTS) {
     n = snprintf(dir, dir_cap, "%s/%s/%s", fs->root, group_dirs[g], comp);
     rc = snprintf(file, file_cap, "%s", aspect);
@@ -184,15 +175,12 @@ static int make_dirs(fs_store *fs, const char *dir) {
   char buf[PATH_MAX];
   size_t root_len = strlen(fs->root), i, n = strlen(dir);
 
-  if (n >= sizeof(buf))
-    return -ENAMETOOLONG;
+  if (n >= sizeof(buf)) return -ENAMETOOLONG;
   memcpy(buf, dir, n + 1);
   for (i = root_len + 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0')
-      continue;
+    if (buf[i] != '/' && buf[i] != '\0') continue;
     buf[i] = '\0';
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-      return -errno;
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -errno;
     buf[i] = i == n ? '\0' : '/';
   }
   return 0;
@@ -200,10 +188,8 @@ static int make_dirs(fs_store *fs, const char *dir) {
 
 static int fsync_dir(const char *dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-  if (fd < 0)
-    return -errno;
-  if (fsync(fd) != 0 && errno != EINVAL)
-    rc = -errno;
+  if (fd < 0) return -errno;
+  if (fsync(fd) != 0 && errno != EINVAL) rc = -errno;
   close(fd);
   return rc;
 }
@@ -212,8 +198,7 @@ static void random_hex(char *out, size_t bytes) {
   static const char hex[] = "0123456789abcdef";
   uint8_t r[16];
   size_t i;
-  if (bytes > sizeof(r))
-    bytes = sizeof(r);
+  if (bytes > sizeof(r)) bytes = sizeof(r);
   RAND_bytes(r, bytes);
   for (i = 0; i < bytes; i++) {
     out[2 * i] = hex[r[i] >> 4];
@@ -226,13 +211,11 @@ static int write_all(fs_store *fs, int fd, const uint8_t *p, size_t len) {
   size_t limit = len;
   int inject = fault(fs, "write");
 
-  if (inject)
-    limit = len / 2; /* a torn write: half the bytes, then an error */
+  if (inject) limit = len / 2; /* a torn write: half the bytes, then an error */
   while (limit > 0) {
     ssize_t w = write(fd, p, limit);
     if (w < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return -errno;
     }
     p += w;
@@ -249,25 +232,22 @@ static int atomic_write(fs_store *fs, const char *dir, const char *file, const v
   int fd = -1, rc;
 
   rc = make_dirs(fs, dir);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   random_hex(suffix, 8);
   if (snprintf(tmpname, sizeof(tmpname), ".tmp.%s.%s", file, suffix) >= (int)sizeof(tmpname))
     return -ENAMETOOLONG;
-  if ((rc = join(tmp, sizeof(tmp), dir, tmpname)) != 0 || (rc = join(final, sizeof(final), dir, file)) != 0)
+  if ((rc = join(tmp, sizeof(tmp), dir, tmpname)) != 0 ||
+      (rc = join(final, sizeof(final), dir, file)) != 0)
     return rc;
-  if (fault(fs, "open"))
-    return -EIO;
+  if (fault(fs, "open")) return -EIO;
   fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   /* The umask can only narrow 0600, but set it exactly anyway. */
   if (fchmod(fd, 0600) != 0) {
     rc = -errno;
     goto fail;
   }
-  if ((rc = write_all(fs, fd, data, len)) != 0)
-    goto fail;
+  if ((rc = write_all(fs, fd, data, len)) != 0) goto fail;
   if (fault(fs, "fsync")) {
     rc = -EIO;
     goto fail;
@@ -292,8 +272,7 @@ static int atomic_write(fs_store *fs, const char *dir, const char *file, const v
   }
   return fsync_dir(dir);
 fail:
-  if (fd >= 0)
-    close(fd);
+  if (fd >= 0) close(fd);
   unlink(tmp);
   return rc;
 }
@@ -305,8 +284,7 @@ static int read_file(const char *path, char **data, size_t *len) {
   size_t got = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
 
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   if (fstat(fd, &st) != 0) {
     rc = -errno;
     goto done;
@@ -328,14 +306,12 @@ static int read_file(const char *path, char **data, size_t *len) {
    * size we allocated and treat a longer file as a concurrent rewrite. */
   while (got < (size_t)st.st_size) {
     ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-    if (r < 0 && errno == EINTR)
-      continue;
+    if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       rc = -errno;
       goto done;
     }
-    if (r == 0)
-      break;
+    if (r == 0) break;
     got += (size_t)r;
   }
   buf[got] = '\0';
@@ -349,8 +325,7 @@ done:
 }
 
 void px_store_data_free(char *data, size_t len) {
-  if (data == NULL)
-    return;
+  if (data == NULL) return;
   OPENSSL_cleanse(data, len);
   free(data);
 }
@@ -375,10 +350,8 @@ static int fs_exists(px_store *s, px_store_group g, const char *name, const char
   struct stat st;
   item_paths ip;
   int rc = paths_of(s, g, name, aspect, &ip);
-  if (rc != 0)
-    return rc;
-  if (stat(ip.path, &st) == 0)
-    return 1;
+  if (rc != 0) return rc;
+  if (stat(ip.path, &st) == 0) return 1;
   return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
@@ -393,20 +366,16 @@ static int fs_save(px_store *s, px_store_group g, const char *name, const char *
                    const void *data, size_t len) {
   item_paths ip;
   int rc = paths_of(s, g, name, aspect, &ip);
-  if (rc != 0)
-    return rc;
-  if (len > PX_STORE_READ_MAX)
-    return -EFBIG; /* we could not read it back */
+  if (rc != 0) return rc;
+  if (len > PX_STORE_READ_MAX) return -EFBIG; /* we could not read it back */
   return atomic_write((fs_store *)s, ip.dir, ip.file, data, len);
 }
 
 static int fs_remove(px_store *s, px_store_group g, const char *name, const char *aspect) {
   item_paths ip;
   int rc = paths_of(s, g, name, aspect, &ip);
-  if (rc != 0)
-    return rc;
-  if (unlink(ip.path) != 0)
-    return -errno;
+  if (rc != 0) return rc;
+  if (unlink(ip.path) != 0) return -errno;
   return fsync_dir(ip.dir);
 }
 
@@ -417,12 +386,10 @@ static int fs_quarantine(px_store *s, px_store_group g, const char *name, const 
   item_paths ip;
   int rc = paths_of(s, g, name, aspect, &ip);
 
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   if (snprintf(qdir, sizeof(qdir), "%s/quarantine", fs->root) >= (int)sizeof(qdir))
     return -ENAMETOOLONG;
-  if ((rc = make_dirs(fs, qdir)) != 0)
-    return rc;
+  if ((rc = make_dirs(fs, qdir)) != 0) return rc;
   random_hex(suffix, 4);
   /* <group>.<component>.<file>.<time>.<random>: unique, and says what it was. */
   base = strrchr(ip.dir, '/') + 1;
@@ -430,10 +397,8 @@ static int fs_quarantine(px_store *s, px_store_group g, const char *name, const 
                g == PX_STORE_ACCOUNTS || g == PX_STORE_CERTS ? base : "-", ip.file,
                (long long)now_of(fs), suffix) >= (int)sizeof(qname))
     return -ENAMETOOLONG;
-  if ((rc = join(qpath, sizeof(qpath), qdir, qname)) != 0)
-    return rc;
-  if (rename(ip.path, qpath) != 0)
-    return -errno;
+  if ((rc = join(qpath, sizeof(qpath), qdir, qname)) != 0) return rc;
+  if (rename(ip.path, qpath) != 0) return -errno;
   rc = fsync_dir(ip.dir);
   return rc != 0 ? rc : fsync_dir(qdir);
 }
@@ -448,8 +413,8 @@ typedef struct lock_info {
 } lock_info;
 
 static char *lock_json(fs_store *fs, const char *owner) {
-  json_t *j = json_pack("{s:s, s:I, s:s, s:I}", "owner", owner, "pid", (json_int_t)getpid(),
-                        "host", fs->host, "ts", (json_int_t)now_of(fs));
+  json_t *j = json_pack("{s:s, s:I, s:s, s:I}", "owner", owner, "pid", (json_int_t)getpid(), "host",
+                        fs->host, "ts", (json_int_t)now_of(fs));
   char *text = j == NULL ? NULL : json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   return text;
@@ -467,12 +432,10 @@ static int lock_read(const char *path, lock_info *li) {
   int rc;
 
   memset(li, 0, sizeof(*li));
-  if (stat(path, &st) != 0)
-    return -errno;
+  if (stat(path, &st) != 0) return -errno;
   li->ts = (int64_t)st.st_mtime;
   rc = read_file(path, &data, &len);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   j = json_loadb(data, len, 0, NULL);
   free(data);
   if (j != NULL && json_unpack(j, "{s:s, s:I, s:s, s:I}", "owner", &owner, "pid", &pid, "host",
@@ -495,8 +458,7 @@ static int lock_create(const char *path, const char *text) {
   size_t len = strlen(text);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   ssize_t w;
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   w = write(fd, text, len);
   if (w < 0 || (size_t)w != len || fsync(fd) != 0) {
     int rc = w < 0 ? -errno : -EIO;
@@ -519,10 +481,8 @@ static int lock_break(const char *dir, const char *path, const lock_info *stale)
 
   random_hex(suffix, 8);
   snprintf(name, sizeof(name), ".stale.%s", suffix);
-  if ((rc = join(aside, sizeof(aside), dir, name)) != 0)
-    return rc;
-  if (rename(path, aside) != 0)
-    return errno == ENOENT ? 0 : -errno;
+  if ((rc = join(aside, sizeof(aside), dir, name)) != 0) return rc;
+  if (rename(path, aside) != 0) return errno == ENOENT ? 0 : -errno;
   rc = lock_read(aside, &moved);
   if (rc == 0 && (moved.ts != stale->ts || strcmp(moved.owner, stale->owner) != 0 ||
                   moved.pid != stale->pid || strcmp(moved.host, stale->host) != 0)) {
@@ -539,11 +499,9 @@ static int lock_paths(fs_store *fs, const char *name, char *dir, size_t dcap, ch
                       size_t pcap) {
   char comp[COMPONENT_MAX], file[COMPONENT_MAX + 8];
   int rc = name_component(name, comp, sizeof(comp));
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   snprintf(file, sizeof(file), "%s.lock", comp);
-  if (snprintf(dir, dcap, "%s/locks", fs->root) >= (int)dcap)
-    return -ENAMETOOLONG;
+  if (snprintf(dir, dcap, "%s/locks", fs->root) >= (int)dcap) return -ENAMETOOLONG;
   return join(path, pcap, dir, file);
 }
 
@@ -558,24 +516,17 @@ static int fs_lock_acquire(px_store *s, const char *name, const char *owner) {
   lock_info li;
   int rc, attempt;
 
-  if (!owner_ok(owner))
-    return -EINVAL;
-  if ((rc = lock_paths(fs, name, dir, sizeof(dir), path, sizeof(path))) != 0)
-    return rc;
-  if ((rc = make_dirs(fs, dir)) != 0)
-    return rc;
+  if (!owner_ok(owner)) return -EINVAL;
+  if ((rc = lock_paths(fs, name, dir, sizeof(dir), path, sizeof(path))) != 0) return rc;
+  if ((rc = make_dirs(fs, dir)) != 0) return rc;
   text = lock_json(fs, owner);
-  if (text == NULL)
-    return -ENOMEM;
+  if (text == NULL) return -ENOMEM;
   for (attempt = 0; attempt < 2; attempt++) {
     rc = lock_create(path, text);
-    if (rc != -EEXIST)
-      break;
+    if (rc != -EEXIST) break;
     rc = lock_read(path, &li);
-    if (rc == -ENOENT)
-      continue; /* released meanwhile */
-    if (rc != 0)
-      break;
+    if (rc == -ENOENT) continue; /* released meanwhile */
+    if (rc != 0) break;
     if (lock_is_ours(fs, &li, owner)) {
       rc = 0;
       break;
@@ -585,25 +536,22 @@ static int fs_lock_acquire(px_store *s, const char *name, const char *owner) {
       break;
     }
     rc = lock_break(dir, path, &li);
-    if (rc != 0)
-      break;
+    if (rc != 0) break;
     rc = -EBUSY;
   }
   free(text);
-  if (rc == 0)
-    fsync_dir(dir);
+  if (rc == 0) fsync_dir(dir);
   return rc;
 }
 
 /* Finds our lock for `name`: 0 when it is there and ours, -EPERM when it
  * belongs to someone else, -ENOENT when there is none. */
-static int lock_find_ours(fs_store *fs, const char *name, const char *owner, char *dir,
-                          size_t dcap, char *path, size_t pcap) {
+static int lock_find_ours(fs_store *fs, const char *name, const char *owner, char *dir, size_t dcap,
+                          char *path, size_t pcap) {
   lock_info li;
   int rc;
 
-  if (!owner_ok(owner))
-    return -EINVAL;
+  if (!owner_ok(owner)) return -EINVAL;
   if ((rc = lock_paths(fs, name, dir, dcap, path, pcap)) != 0 || (rc = lock_read(path, &li)) != 0)
     return rc;
   return lock_is_ours(fs, &li, owner) ? 0 : -EPERM;
@@ -614,11 +562,9 @@ static int fs_lock_refresh(px_store *s, const char *name, const char *owner) {
   char dir[PATH_MAX], path[PATH_MAX], *text;
   int rc = lock_find_ours(fs, name, owner, dir, sizeof(dir), path, sizeof(path));
 
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   text = lock_json(fs, owner);
-  if (text == NULL)
-    return -ENOMEM;
+  if (text == NULL) return -ENOMEM;
   /* Replaced atomically, so a waiter never reads a half-written lock. */
   rc = atomic_write(fs, dir, strrchr(path, '/') + 1, text, strlen(text));
   free(text);
@@ -630,17 +576,15 @@ static int fs_lock_release(px_store *s, const char *name, const char *owner) {
   char dir[PATH_MAX], path[PATH_MAX];
   int rc = lock_find_ours(fs, name, owner, dir, sizeof(dir), path, sizeof(path));
 
-  if (rc != 0)
-    return rc;
-  if (unlink(path) != 0)
-    return -errno;
+  if (rc != 0) return rc;
+  if (unlink(path) != 0) return -errno;
   return fsync_dir(dir);
 }
 
 static void fs_destroy(px_store *s) { free(s); }
 
 static const px_store_ops fs_ops = {
-    fs_exists, fs_load, fs_save, fs_remove, fs_quarantine,
+    fs_exists,       fs_load,         fs_save,         fs_remove,  fs_quarantine,
     fs_lock_acquire, fs_lock_refresh, fs_lock_release, fs_destroy,
 };
 
@@ -650,13 +594,12 @@ static int check_version(fs_store *fs) {
   size_t len = 0;
   int rc;
 
-  if ((rc = join(path, sizeof(path), fs->root, "version")) != 0)
-    return rc;
+  if ((rc = join(path, sizeof(path), fs->root, "version")) != 0) return rc;
   rc = read_file(path, &data, &len);
   if (rc == -ENOENT)
-    return atomic_write(fs, fs->root, "version", PX_STORE_VERSION "\n", strlen(PX_STORE_VERSION) + 1);
-  if (rc != 0)
-    return rc;
+    return atomic_write(fs, fs->root, "version", PX_STORE_VERSION "\n",
+                        strlen(PX_STORE_VERSION) + 1);
+  if (rc != 0) return rc;
   while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
     data[--len] = '\0';
   rc = strcmp(data, PX_STORE_VERSION) == 0 ? 0 : -EPROTO;
@@ -670,14 +613,12 @@ int px_store_fs_open(const px_store_fs_options *opt, px_store **out) {
   int rc;
 
   *out = NULL;
-  if (opt == NULL || opt->root == NULL || opt->root[0] == '\0')
-    return -EINVAL;
+  if (opt == NULL || opt->root == NULL || opt->root[0] == '\0') return -EINVAL;
   n = strlen(opt->root);
   while (n > 1 && opt->root[n - 1] == '/')
     n--;
   fs = calloc(1, sizeof(*fs));
-  if (fs == NULL)
-    return -ENOMEM;
+  if (fs == NULL) return -ENOMEM;
   if (n >= sizeof(fs->root)) {
     free(fs);
     return -ENAMETOOLONG;

@@ -34,8 +34,7 @@ static int name_ok(const char *name) {
     return 0;
   for (i = 0; i < n; i++) {
     char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-      return 0;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return 0;
   }
   return 1;
 }
@@ -105,8 +104,7 @@ static int add_acme_identifier(X509 *x, const char *ka, size_t ka_len) {
   value[0] = 0x04;
   value[1] = SHA256_DIGEST_LENGTH;
   SHA256((const uint8_t *)ka, ka_len, value + 2);
-  if (oid == NULL || data == NULL || !ASN1_OCTET_STRING_set(data, value, sizeof(value)))
-    goto done;
+  if (oid == NULL || data == NULL || !ASN1_OCTET_STRING_set(data, value, sizeof(value))) goto done;
   ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, data);
   ok = ext != NULL && X509_add_ext(x, ext, -1);
 done:
@@ -118,12 +116,13 @@ done:
 
 static int set_names_and_validity(X509 *x, const char *name, int64_t now) {
   X509_NAME *subject = X509_NAME_new();
-  int ok = subject != NULL &&
-           X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_ASC,
-                                      (const uint8_t *)name, -1, -1, 0) &&
-           X509_set_subject_name(x, subject) && X509_set_issuer_name(x, subject) &&
-           ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - SKEW)) != NULL &&
-           ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(now + PX_TLS_CHALLENGE_CERT_LIFETIME)) != NULL;
+  int ok =
+      subject != NULL &&
+      X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_ASC, (const uint8_t *)name, -1,
+                                 -1, 0) &&
+      X509_set_subject_name(x, subject) && X509_set_issuer_name(x, subject) &&
+      ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - SKEW)) != NULL &&
+      ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(now + PX_TLS_CHALLENGE_CERT_LIFETIME)) != NULL;
   X509_NAME_free(subject);
   return ok;
 }
@@ -131,8 +130,7 @@ static int set_names_and_validity(X509 *x, const char *name, int64_t now) {
 /* Copies BoringSSL-owned bytes into a plain malloc'd buffer. */
 static uint8_t *dup_bytes(const uint8_t *p, size_t n) {
   uint8_t *out = malloc(n);
-  if (out != NULL)
-    memcpy(out, p, n);
+  if (out != NULL) memcpy(out, p, n);
   return out;
 }
 
@@ -143,8 +141,7 @@ static int export(X509 *x, EVP_PKEY *pkey, px_tls_challenge_cert *out) {
   CBB cbb;
 
   cert_len = i2d_X509(x, &cert);
-  if (cert_len <= 0)
-    return -ENOMEM;
+  if (cert_len <= 0) return -ENOMEM;
   if (!CBB_init(&cbb, 256) || !EVP_marshal_private_key(&cbb, pkey) ||
       !CBB_finish(&cbb, &key, &key_len)) {
     CBB_cleanup(&cbb);
@@ -172,8 +169,7 @@ int px_tls_challenge_cert_new(const char *name, const char *key_authorization, s
   int rc = -ENOMEM;
 
   memset(out, 0, sizeof(*out));
-  if (!name_ok(name) || key_authorization == NULL || ka_len == 0)
-    return -EINVAL;
+  if (!name_ok(name) || key_authorization == NULL || ka_len == 0) return -EINVAL;
   pkey = new_p256();
   x = X509_new();
   if (pkey == NULL || x == NULL || !X509_set_version(x, X509_VERSION_3) || !set_serial(x) ||
@@ -188,11 +184,9 @@ done:
 }
 
 void px_tls_challenge_cert_dispose(px_tls_challenge_cert *cert) {
-  if (cert == NULL)
-    return;
+  if (cert == NULL) return;
   free(cert->cert_der);
-  if (cert->key_der != NULL)
-    OPENSSL_cleanse(cert->key_der, cert->key_len);
+  if (cert->key_der != NULL) OPENSSL_cleanse(cert->key_der, cert->key_len);
   free(cert->key_der);
   memset(cert, 0, sizeof(*cert));
 }

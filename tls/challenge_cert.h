@@ -23,7 +23,7 @@
 typedef struct px_tls_challenge_cert {
   uint8_t *cert_der; /**< self-signed X.509 certificate, DER */
   size_t cert_len;
-  uint8_t *key_der;  /**< its fresh P-256 key, PKCS#8 PrivateKeyInfo DER */
+  uint8_t *key_der; /**< its fresh P-256 key, PKCS#8 PrivateKeyInfo DER */
   size_t key_len;
 } px_tls_challenge_cert;
 

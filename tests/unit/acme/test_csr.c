@@ -141,7 +141,8 @@ static void test_refusals(void **state) {
   assert_int_equal(px_acme_csr_der(key, bad3, 1, 1, NULL, &der, &len), PX_ACME_CSR_EINVAL);
   assert_int_equal(px_acme_csr_der(key, bad4, 1, 1, NULL, &der, &len), PX_ACME_CSR_EINVAL);
   /* The account key never signs a CSR. */
-  assert_int_equal(px_acme_csr_der(account, names, 3, 1, account, &der, &len), PX_ACME_CSR_EACCOUNT);
+  assert_int_equal(px_acme_csr_der(account, names, 3, 1, account, &der, &len),
+                   PX_ACME_CSR_EACCOUNT);
   assert_null(der);
   assert_int_equal(px_acme_csr_der(key, names, 3, 1, account, &der, &len), 0);
   OPENSSL_free(der);
@@ -172,9 +173,9 @@ static void test_long_first_name_has_no_cn(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_p256),       cmocka_unit_test(test_p384),
-      cmocka_unit_test(test_rsa2048),    cmocka_unit_test(test_b64url_matches_der),
-      cmocka_unit_test(test_refusals),   cmocka_unit_test(test_long_first_name_has_no_cn),
+      cmocka_unit_test(test_p256),     cmocka_unit_test(test_p384),
+      cmocka_unit_test(test_rsa2048),  cmocka_unit_test(test_b64url_matches_der),
+      cmocka_unit_test(test_refusals), cmocka_unit_test(test_long_first_name_has_no_cn),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,15 +15,17 @@
 /* RFC 7515 Appendix A.3: the P-256 public key and the ES256 JWS. */
 #define A3_X "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
 #define A3_Y "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
-#define A3_INPUT                                                                                  \
-  "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNv" \
+#define A3_INPUT                                                                                   \
+  "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNv"  \
   "bS9pc19yb290Ijp0cnVlfQ"
-#define A3_SIG "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+#define A3_SIG                                                                                     \
+  "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
 
 /* RFC 7515 Appendix A.1: the HS256 key, signing input and MAC. */
-#define A1_KEY "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
-#define A1_INPUT                                                                                  \
-  "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0" \
+#define A1_KEY                                                                                     \
+  "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
+#define A1_INPUT                                                                                   \
+  "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0"  \
   "dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
 #define A1_MAC "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
@@ -40,7 +42,8 @@ static void test_b64url_vectors(void **state) {
   size_t n;
   (void)state;
   for (size_t i = 0; i < 7; i++) {
-    assert_int_equal(px_b64url_encode(plain[i], strlen(plain[i]), out, sizeof(out)), strlen(enc[i]));
+    assert_int_equal(px_b64url_encode(plain[i], strlen(plain[i]), out, sizeof(out)),
+                     strlen(enc[i]));
     assert_string_equal(out, enc[i]);
     assert_int_equal(px_b64url_decode(enc[i], strlen(enc[i]), dec, sizeof(dec), &n), 0);
     assert_int_equal(n, strlen(plain[i]));
@@ -83,12 +86,11 @@ static void test_rfc7515_a1_hs256(void **state) {
 
 /* The RFC 7515 A.3 private key (d, x, y) as PKCS#8 PEM: DER written by hand
  * with python3 from the RFC's values and checked with `openssl pkey`. */
-static const char a3_pem[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjpsQnnGQmL+YBIff\n"
-    "H1136cspYG6+0iY7X1fCE9+E9LKhRANCAAR/zc4ncPbEXUGDy+5v20t7WAczNXvp\n"
-    "7xO6z248e9FURcfxRM0bvZt+hyzf7bnuufSzaV1uqQskrYpGIyiFiOWt\n"
-    "-----END PRIVATE KEY-----\n";
+static const char a3_pem[] = "-----BEGIN PRIVATE KEY-----\n"
+                             "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjpsQnnGQmL+YBIff\n"
+                             "H1136cspYG6+0iY7X1fCE9+E9LKhRANCAAR/zc4ncPbEXUGDy+5v20t7WAczNXvp\n"
+                             "7xO6z248e9FURcfxRM0bvZt+hyzf7bnuufSzaV1uqQskrYpGIyiFiOWt\n"
+                             "-----END PRIVATE KEY-----\n";
 
 static void test_thumbprint_known_answer(void **state) {
   px_acme_key *k = px_acme_key_from_pem(a3_pem, strlen(a3_pem));
@@ -100,7 +102,8 @@ static void test_thumbprint_known_answer(void **state) {
   jwk = px_acme_jwk(k);
   assert_non_null(jwk);
   text = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
-  assert_string_equal(text, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" A3_X "\",\"y\":\"" A3_Y "\"}");
+  assert_string_equal(text,
+                      "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" A3_X "\",\"y\":\"" A3_Y "\"}");
   free(text);
   json_decref(jwk);
   assert_int_equal(px_acme_jwk_thumbprint(k, tp), 0);
@@ -243,9 +246,12 @@ static void test_eab(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_b64url_vectors),    cmocka_unit_test(test_rfc7515_a3_verify),
-      cmocka_unit_test(test_rfc7515_a1_hs256),  cmocka_unit_test(test_thumbprint_known_answer),
-      cmocka_unit_test(test_pem_round_trip),    cmocka_unit_test(test_sign_verify),
+      cmocka_unit_test(test_b64url_vectors),
+      cmocka_unit_test(test_rfc7515_a3_verify),
+      cmocka_unit_test(test_rfc7515_a1_hs256),
+      cmocka_unit_test(test_thumbprint_known_answer),
+      cmocka_unit_test(test_pem_round_trip),
+      cmocka_unit_test(test_sign_verify),
       cmocka_unit_test(test_eab),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,8 +16,7 @@ static int norm(const char *in, size_t len, char *out, size_t cap) {
 static void expect_ok(const char *in, const char *want) {
   char out[PX_ACME_NAME_MAX + 1];
   int n = norm(in, strlen(in), out, sizeof(out));
-  if (n < 0)
-    fail_msg("'%s' refused: %s", in, px_acme_name_strerror(n));
+  if (n < 0) fail_msg("'%s' refused: %s", in, px_acme_name_strerror(n));
   assert_int_equal(n, (int)strlen(want));
   assert_string_equal(out, want);
 }
@@ -83,7 +82,9 @@ static void test_refusals(void **state) {
   expect_err("a\\b.example.com", 15, PX_ACME_NAME_ECHAR);
   expect_err("a b.example.com", 15, PX_ACME_NAME_ECHAR);
   expect_err("example.com\0.evil", 17, PX_ACME_NAME_ECHAR);
-  expect_err("b\xc3\xbc" "cher.example", 13, PX_ACME_NAME_ENONASCII);
+  expect_err("b\xc3\xbc"
+             "cher.example",
+             13, PX_ACME_NAME_ENONASCII);
   expect_err("\x80.example.com", 13, PX_ACME_NAME_ENONASCII);
 }
 

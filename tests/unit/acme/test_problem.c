@@ -13,10 +13,21 @@
 #define URN "urn:ietf:params:acme:error:"
 
 static void test_classify(void **state) {
-  static const char *const permanent[] = {
-      "malformed", "unauthorized", "rejectedIdentifier", "caa", "dns", "connection",
-      "incorrectResponse", "userActionRequired", "externalAccountRequired", "badCSR", "tls",
-      "accountDoesNotExist", "badSignatureAlgorithm", "unsupportedIdentifier", "compound"};
+  static const char *const permanent[] = {"malformed",
+                                          "unauthorized",
+                                          "rejectedIdentifier",
+                                          "caa",
+                                          "dns",
+                                          "connection",
+                                          "incorrectResponse",
+                                          "userActionRequired",
+                                          "externalAccountRequired",
+                                          "badCSR",
+                                          "tls",
+                                          "accountDoesNotExist",
+                                          "badSignatureAlgorithm",
+                                          "unsupportedIdentifier",
+                                          "compound"};
   char type[128];
   (void)state;
   assert_int_equal(px_acme_problem_classify(URN "badNonce", 400), PX_ACME_RETRY_NONCE);
@@ -51,7 +62,8 @@ static void test_parse(void **state) {
   assert_int_equal(p.subproblems, 2);
   assert_int_equal(p.retry, PX_ACME_PERMANENT);
   px_acme_problem_message(&p, msg, sizeof(msg));
-  assert_string_equal(msg, "rejectedIdentifier (HTTP 400): no \\\"evil\\\"\\x0aname (2 subproblems)");
+  assert_string_equal(msg,
+                      "rejectedIdentifier (HTTP 400): no \\\"evil\\\"\\x0aname (2 subproblems)");
 
   assert_int_equal(px_acme_problem_parse("<html>", 6, 502, &p), -1);
   assert_int_equal(p.status, 502);
@@ -107,7 +119,8 @@ static void test_retry_after(void **state) {
   assert_int_equal(px_acme_retry_after("soon", 4, now), PX_ACME_RETRY_AFTER_DEFAULT);
   assert_int_equal(px_acme_retry_after("12abc", 5, now), PX_ACME_RETRY_AFTER_DEFAULT);
   /* Capped. */
-  assert_int_equal(px_acme_retry_after("999999999999999999999999", 24, now), PX_ACME_RETRY_AFTER_MAX);
+  assert_int_equal(px_acme_retry_after("999999999999999999999999", 24, now),
+                   PX_ACME_RETRY_AFTER_MAX);
   assert_int_equal(px_acme_retry_after("Wed, 21 Oct 2099 07:28:00 GMT", 29, now),
                    PX_ACME_RETRY_AFTER_MAX);
   /* Not NUL-terminated: only len bytes count. */
@@ -123,9 +136,9 @@ static void test_short_type(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_classify),         cmocka_unit_test(test_parse),
-      cmocka_unit_test(test_bounded_strings),  cmocka_unit_test(test_user_action_required),
-      cmocka_unit_test(test_retry_after),      cmocka_unit_test(test_short_type),
+      cmocka_unit_test(test_classify),        cmocka_unit_test(test_parse),
+      cmocka_unit_test(test_bounded_strings), cmocka_unit_test(test_user_action_required),
+      cmocka_unit_test(test_retry_after),     cmocka_unit_test(test_short_type),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

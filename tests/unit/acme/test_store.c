@@ -82,8 +82,7 @@ static mode_t mode_of(const fixture *f, const char *rel) {
   char path[512];
   struct stat st;
   snprintf(path, sizeof(path), "%s/%s", f->root, rel);
-  if (lstat(path, &st) != 0)
-    return (mode_t)-1;
+  if (lstat(path, &st) != 0) return (mode_t)-1;
   return st.st_mode & 07777;
 }
 
@@ -114,8 +113,7 @@ static int count_prefix(const fixture *f, const char *reldir, const char *prefix
   int n = 0;
   snprintf(path, sizeof(path), "%s/%s", f->root, reldir);
   d = opendir(path);
-  if (d == NULL)
-    return 0;
+  if (d == NULL) return 0;
   while ((de = readdir(d)) != NULL)
     n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
   closedir(d);
@@ -210,16 +208,28 @@ static void test_other_groups(void **state) {
   assert_true(exists_rel(f, "failures/_wildcard.example.com.json"));
   load_equals(s, PX_STORE_FAILURES, "*.example.com", NULL, "{}");
 
-  assert_int_equal(s->ops->save(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL, "tok-EN_123.tp", 13), 0);
+  assert_int_equal(s->ops->save(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL, "tok-EN_123.tp", 13),
+                   0);
   assert_true(exists_rel(f, "challenges/tok-EN_123"));
   load_equals(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL, "tok-EN_123.tp");
   assert_int_equal(s->ops->remove(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL), 0);
 }
 
 static void test_bad_names_touch_nothing(void **state) {
-  static const char *const bad_names[] = {
-      "../etc.com", "a/b.com", "a\\b.com", "_wildcard.example.com", "*.*.example.com",
-      "a.*.example.com", "*", "", "localhost", "127.0.0.1", "::1", "..", ".", "a..b.com"};
+  static const char *const bad_names[] = {"../etc.com",
+                                          "a/b.com",
+                                          "a\\b.com",
+                                          "_wildcard.example.com",
+                                          "*.*.example.com",
+                                          "a.*.example.com",
+                                          "*",
+                                          "",
+                                          "localhost",
+                                          "127.0.0.1",
+                                          "::1",
+                                          "..",
+                                          ".",
+                                          "a..b.com"};
   static const char *const bad_tokens[] = {"", "..", "../x", "a.b", "a/b", "tok%2e", "a b"};
   fixture *f = *state;
   px_store *s = f->store;
@@ -270,7 +280,8 @@ static void test_atomic_write_keeps_old_file(void **state) {
   assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_KEY_PEM, "OLD", 3), 0);
   for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
     f->fail_step = steps[i];
-    assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_KEY_PEM, big, sizeof(big)), -EIO);
+    assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_KEY_PEM, big, sizeof(big)),
+                     -EIO);
     f->fail_step = NULL;
     load_equals(s, PX_STORE_CERTS, "example.com", PX_STORE_KEY_PEM, "OLD");
     /* No temp file is left behind. */
@@ -286,9 +297,10 @@ static void test_bounded_reads_and_symlinks(void **state) {
 
   assert_non_null(big);
   memset(big, 'x', PX_STORE_READ_MAX + 1);
-  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, big, PX_STORE_READ_MAX + 1),
-                   -EFBIG);
-  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, big, PX_STORE_READ_MAX), 0);
+  assert_int_equal(
+      px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, big, PX_STORE_READ_MAX + 1), -EFBIG);
+  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, big, PX_STORE_READ_MAX),
+                   0);
   assert_int_equal(px_store_cert_load(s, "example.com", PX_STORE_CERT_PEM, &data, &len), 0);
   assert_int_equal(len, PX_STORE_READ_MAX);
   px_store_data_free(data, len);
@@ -317,7 +329,8 @@ static void test_quarantine(void **state) {
   assert_int_equal(s->ops->exists(s, PX_STORE_CERTS, "example.com", PX_STORE_META_JSON), 0);
   assert_int_equal(count_prefix(f, "quarantine", "certs.example.com.meta.json."), 1);
   assert_int_equal(mode_of(f, "quarantine"), 0700);
-  assert_int_equal(s->ops->quarantine(s, PX_STORE_CERTS, "example.com", PX_STORE_META_JSON), -ENOENT);
+  assert_int_equal(s->ops->quarantine(s, PX_STORE_CERTS, "example.com", PX_STORE_META_JSON),
+                   -ENOENT);
   assert_int_equal(s->ops->save(s, PX_STORE_FAILURES, "example.com", NULL, "?", 1), 0);
   assert_int_equal(s->ops->quarantine(s, PX_STORE_FAILURES, "example.com", NULL), 0);
   assert_int_equal(count_prefix(f, "quarantine", "failures.-.example.com.json."), 1);

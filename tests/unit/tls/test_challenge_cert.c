@@ -1,8 +1,8 @@
 /* Unit tests for tls/challenge_cert.c (RFC 8737 §3). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
