@@ -1,0 +1,68 @@
+/* Host normalisation and routing by host. */
+#include <string.h>
+
+#include "proxy/http.h"
+
+int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap) {
+  /* Surrounding whitespace is not part of the value. */
+  while (len && (*in == ' ' || *in == '\t')) in++, len--;
+  while (len && (in[len - 1] == ' ' || in[len - 1] == '\t')) len--;
+  if (len == 0) return -1;
+  size_t end = len;
+  if (in[0] == '[') {
+    /* IPv6 literal (RFC 3986 §3.2.2), optionally with a port. */
+    const char *close = memchr(in, ']', len);
+    if (close == NULL) return -1;
+    end = (size_t)(close - in) + 1;
+    for (size_t i = 1; i + 1 < end; i++) {
+      char c = in[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+        return -1;
+    }
+    if (end < len && in[end] != ':') return -1;
+  } else {
+    const char *colon = memchr(in, ':', len);
+    if (colon) end = (size_t)(colon - in);
+  }
+  if (end < len) {
+    /* The port: digits only, at most 5. */
+    size_t plen = len - end - 1;
+    if (plen == 0 || plen > 5) return -1;
+    for (size_t i = end + 1; i < len; i++)
+      if (in[i] < '0' || in[i] > '9') return -1;
+  }
+  if (in[0] != '[' && end > 0 && in[end - 1] == '.') end--; /* absolute form "example.com." */
+  if (end == 0 || end > 253 || end + 1 > cap) return -1;
+  for (size_t i = 0; i < end; i++) {
+    char c = in[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+             (in[0] == '[' && (c == '[' || c == ']' || c == ':'));
+    if (!ok) return -1;
+    if (c == '.' && (i == 0 || out[i - 1] == '.')) return -1; /* empty label */
+    out[i] = c;
+  }
+  out[end] = '\0';
+  return (int)end;
+}
+
+const px_site *px_http_route(const px_config *cfg, const char *host) {
+  const px_site *catch_all = NULL, *wildcard = NULL;
+  const char *dot = strchr(host, '.');
+  for (size_t s = 0; s < cfg->nsites; s++) {
+    const px_site *site = &cfg->sites[s];
+    for (size_t i = 0; i < site->nhosts; i++) {
+      const char *pat = site->hosts[i];
+      if (strcmp(pat, host) == 0) return site;
+      if (pat[0] == '*' && pat[1] == '\0') {
+        catch_all = site;
+      } else if (pat[0] == '*' && pat[1] == '.' && dot && dot != host && host[0] != '[' &&
+                 strcmp(pat + 1, dot) == 0 && wildcard == NULL) {
+        /* One label only: "*.example.com" covers "a.example.com", not
+         * "a.b.example.com" (RFC 6125 §6.4.3). */
+        wildcard = site;
+      }
+    }
+  }
+  return wildcard ? wildcard : catch_all;
+}

@@ -1,0 +1,218 @@
+/* Re-serialisation of heads, the forwarded headers, and portico's own
+ * small responses. A request is never forwarded as the bytes received. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/http.h"
+
+/* A bounded output cursor: writes past `cap` set `overflow` and stop. */
+typedef struct out_buf {
+  char *p;
+  size_t len, cap;
+  int overflow;
+} out_buf;
+
+static void put(out_buf *o, const char *s, size_t n) {
+  if (o->overflow || o->len + n > o->cap) {
+    o->overflow = 1;
+    return;
+  }
+  memcpy(o->p + o->len, s, n);
+  o->len += n;
+}
+
+static void puts_(out_buf *o, const char *s) { put(o, s, strlen(s)); }
+
+static void putf(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(out_buf *o, const char *fmt, ...) {
+  if (o->overflow) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= o->cap - o->len) {
+    o->overflow = 1;
+    return;
+  }
+  o->len += (size_t)n;
+}
+
+static void put_field(out_buf *o, const char *name, size_t nlen, const char *value, size_t vlen) {
+  put(o, name, nlen);
+  put(o, ": ", 2);
+  put(o, value, vlen);
+  put(o, "\r\n", 2);
+}
+
+static int eq(const char *a, size_t alen, const char *b) {
+  size_t n = strlen(b);
+  return alen == n && strncasecmp(a, b, n) == 0;
+}
+
+/* True when `name` is one of the comma-separated tokens in `list`. */
+static int in_token_list(const char *list, size_t llen, const char *name, size_t nlen) {
+  size_t i = 0;
+  while (i < llen) {
+    while (i < llen && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) i++;
+    size_t start = i;
+    while (i < llen && list[i] != ',') i++;
+    size_t end = i;
+    while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t')) end--;
+    if (end > start && end - start == nlen && strncasecmp(list + start, name, nlen) == 0) return 1;
+  }
+  return 0;
+}
+
+int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
+                          size_t connection_len) {
+  static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                    "transfer-encoding", "upgrade", "proxy-authenticate",
+                                    "proxy-authorization", "trailer"};
+  for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+    if (eq(name, len, hop[i])) return 1;
+  return connection_value && in_token_list(connection_value, connection_len, name, len);
+}
+
+/* Copies the end-to-end fields, leaving out hop-by-hop ones, framing, and
+ * any name in `skip` (NULL-terminated). */
+static void put_end_to_end(out_buf *o, const px_http_head *h, const char *const *skip) {
+  const px_header *conn = px_http_find(h, "connection");
+  for (size_t i = 0; i < h->nheaders; i++) {
+    const px_header *f = &h->headers[i];
+    if (px_http_is_hop_by_hop(f->name, f->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
+      continue;
+    if (eq(f->name, f->name_len, "content-length")) continue;
+    int skipped = 0;
+    for (const char *const *s = skip; *s && !skipped; s++) skipped = eq(f->name, f->name_len, *s);
+    if (!skipped) put_field(o, f->name, f->name_len, f->value, f->value_len);
+  }
+}
+
+static void put_framing(out_buf *o, int64_t content_length, int chunked, int keep_alive) {
+  if (chunked)
+    puts_(o, "Transfer-Encoding: chunked\r\n");
+  else if (content_length >= 0)
+    putf(o, "Content-Length: %" PRId64 "\r\n", content_length);
+  if (!keep_alive) puts_(o, "Connection: close\r\n");
+  put(o, "\r\n", 2);
+}
+
+long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
+                               int64_t content_length, int chunked, int keep_alive, char *out,
+                               size_t cap) {
+  static const char *const skip[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                                     "forwarded", "expect", NULL};
+  out_buf o = {out, 0, cap, 0};
+  putf(&o, "%s ", h->method);
+  put(&o, h->target, h->target_len);
+  puts_(&o, " HTTP/1.1\r\n");
+  put_end_to_end(&o, h, skip);
+  /* X-Forwarded-For and Forwarded append this hop (RFC 7239 §4); the
+   * others describe the client-facing request and are replaced. */
+  const px_header *xff = px_http_find(h, "x-forwarded-for");
+  puts_(&o, "X-Forwarded-For: ");
+  if (xff && xff->value_len) {
+    put(&o, xff->value, xff->value_len);
+    puts_(&o, ", ");
+  }
+  puts_(&o, fwd->client_ip);
+  puts_(&o, "\r\n");
+  putf(&o, "X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\n", fwd->proto, fwd->host);
+  const px_header *fwded = px_http_find(h, "forwarded");
+  puts_(&o, "Forwarded: ");
+  if (fwded && fwded->value_len) {
+    put(&o, fwded->value, fwded->value_len);
+    puts_(&o, ", ");
+  }
+  /* An IPv6 node must be quoted and bracketed (RFC 7239 §6). */
+  if (strchr(fwd->client_ip, ':'))
+    putf(&o, "for=\"[%s]\"", fwd->client_ip);
+  else
+    putf(&o, "for=%s", fwd->client_ip);
+  putf(&o, ";proto=%s;host=%s\r\n", fwd->proto, fwd->host);
+  put_framing(&o, content_length, chunked, keep_alive);
+  return o.overflow ? -1 : (long)o.len;
+}
+
+long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,
+                                int chunked, int keep_alive, char *out, size_t cap) {
+  static const char *const skip[] = {"strict-transport-security", NULL};
+  out_buf o = {out, 0, cap, 0};
+  putf(&o, "HTTP/1.1 %d %s\r\n", h->status,
+       h->reason && h->reason[0] ? h->reason : px_http_reason(h->status));
+  /* portico owns Strict-Transport-Security on sites that set it. */
+  put_end_to_end(&o, h, extra ? skip : skip + 1);
+  if (extra) puts_(&o, extra);
+  put_framing(&o, content_length, chunked, keep_alive);
+  return o.overflow ? -1 : (long)o.len;
+}
+
+size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap) {
+  if (!hsts->enabled) return 0;
+  out_buf o = {out, 0, cap, 0};
+  putf(&o, "Strict-Transport-Security: max-age=%" PRId64, hsts->max_age);
+  if (hsts->include_subdomains) puts_(&o, "; includeSubDomains");
+  if (hsts->preload) puts_(&o, "; preload");
+  puts_(&o, "\r\n");
+  if (o.overflow) return 0;
+  if (o.len < cap) out[o.len] = '\0';
+  return o.len;
+}
+
+int px_http_redirect_location(const char *host, const char *target, size_t target_len,
+                              int https_port, char *out, size_t cap) {
+  /* Origin-form only; "//x" would be read as a scheme-relative URL. */
+  if (target_len == 0 || target[0] != '/' || (target_len > 1 && target[1] == '/')) return -1;
+  for (size_t i = 0; i < target_len; i++) {
+    unsigned char c = (unsigned char)target[i];
+    if (c <= 0x20 || c == 0x7f || c == '\\') return -1;
+  }
+  out_buf o = {out, 0, cap, 0};
+  putf(&o, "https://%s", host);
+  if (https_port != 443) putf(&o, ":%d", https_port);
+  put(&o, target, target_len);
+  put(&o, "", 1);
+  if (o.overflow) return -1;
+  return (int)o.len - 1;
+}
+
+const char *px_http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 304: return "Not Modified";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 421: return "Misdirected Request";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}
+
+long px_http_simple_response(int status, const char *extra, int close, char *out, size_t cap) {
+  const char *reason = px_http_reason(status);
+  out_buf o = {out, 0, cap, 0};
+  putf(&o, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
+       status, reason, strlen(reason) + 1);
+  if (extra) puts_(&o, extra);
+  if (close) puts_(&o, "Connection: close\r\n");
+  putf(&o, "\r\n%s\n", reason);
+  return o.overflow ? -1 : (long)o.len;
+}
