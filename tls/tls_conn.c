@@ -1,0 +1,114 @@
+/*
+ * The per-connection TLS filter: ciphertext in through a memory BIO,
+ * plaintext out; plaintext in, ciphertext queued in a memory BIO for the
+ * caller to send. No I/O happens here.
+ */
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls/log.h"
+#include "tls/tls_internal.h"
+
+px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
+  px_tls_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return NULL;
+  c->srv = srv;
+  c->ssl = SSL_new(srv->ctx);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+    if (c->ssl) SSL_free(c->ssl);
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    free(c);
+    return NULL;
+  }
+  SSL_set_ex_data(c->ssl, px__tls_conn_index(), c);
+  SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the SSL owns both now */
+  SSL_set_accept_state(c->ssl);
+  return c;
+}
+
+void px_tls_conn_free(px_tls_conn *c) {
+  if (c == NULL) return;
+  SSL_free(c->ssl);
+  free(c);
+}
+
+int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len) {
+  return BIO_write(c->rbio, data, (int)len) == (int)len ? PX_TLS_OK : PX_TLS_ERROR;
+}
+
+static int map_error(px_tls_conn *c, int r) {
+  switch (SSL_get_error(c->ssl, r)) {
+  case SSL_ERROR_WANT_READ:
+  case SSL_ERROR_WANT_WRITE:
+    return PX_TLS_WANT_READ;
+  case SSL_ERROR_PENDING_CERTIFICATE:
+    return PX_TLS_PENDING;
+  case SSL_ERROR_ZERO_RETURN:
+    return PX_TLS_CLOSED;
+  default:
+    if (px_log_enabled(PX_LOG_DEBUG)) {
+      char buf[160];
+      ERR_error_string_n(ERR_peek_last_error(), buf, sizeof(buf));
+      px_log(PX_LOG_DEBUG, "tls: sni=\"%s\": %s", c->sni, buf);
+    }
+    ERR_clear_error();
+    return PX_TLS_ERROR;
+  }
+}
+
+int px_tls_conn_handshake(px_tls_conn *c) {
+  int r = SSL_do_handshake(c->ssl);
+  return r == 1 ? PX_TLS_OK : map_error(c, r);
+}
+
+int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
+  int r = SSL_read(c->ssl, buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
+  return r > 0 ? r : map_error(c, r);
+}
+
+int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    int n = SSL_write(c->ssl, p, (int)(len > 0x40000000 ? 0x40000000 : len));
+    if (n <= 0) {
+      map_error(c, n); /* logs the reason at debug level */
+      return PX_TLS_ERROR;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return PX_TLS_OK;
+}
+
+void px_tls_conn_shutdown(px_tls_conn *c) {
+  SSL_shutdown(c->ssl);
+  ERR_clear_error();
+}
+
+size_t px_tls_conn_output_len(const px_tls_conn *c) { return BIO_pending(c->wbio); }
+
+size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap) {
+  int n = BIO_read(c->wbio, out, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
+  return n > 0 ? (size_t)n : 0;
+}
+
+const char *px_tls_conn_sni(const px_tls_conn *c) { return c->sni[0] ? c->sni : NULL; }
+
+const char *px_tls_conn_alpn(const px_tls_conn *c) {
+  static __thread char proto[32];
+  const uint8_t *p;
+  unsigned len;
+  SSL_get0_alpn_selected(c->ssl, &p, &len);
+  if (len == 0 || len >= sizeof(proto)) return NULL;
+  memcpy(proto, p, len);
+  proto[len] = '\0';
+  return proto;
+}
+
+const char *px_tls_conn_version(const px_tls_conn *c) { return SSL_get_version(c->ssl); }
+
+int px_tls_conn_resumed(const px_tls_conn *c) { return SSL_session_reused(c->ssl); }

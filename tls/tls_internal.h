@@ -1,0 +1,48 @@
+/*
+ * Internal to tls/: the server context and connection structures shared by
+ * tls_server.c and tls_conn.c.
+ */
+#ifndef PX_TLS_INTERNAL_H
+#define PX_TLS_INTERNAL_H
+
+#include <openssl/ssl.h>
+
+#include "tls/tls.h"
+
+/** A loaded certificate: chain buffers (leaf first) and its key. */
+typedef struct px__tls_cert {
+  CRYPTO_BUFFER **chain;
+  size_t nchain;
+  EVP_PKEY *key;
+} px__tls_cert;
+
+/** Name index entry: an exact name or a wildcard suffix (".example.com"). */
+typedef struct px__tls_name {
+  char *name; /* NULL = empty slot */
+  int cert;
+} px__tls_name;
+
+struct px_tls_server {
+  SSL_CTX *ctx;
+  px__tls_cert *certs;
+  size_t ncerts;
+  px__tls_name *exact;    /* open addressing, power-of-two size */
+  px__tls_name *wildcard; /* keyed by the suffix after "*" */
+  size_t table_size;
+  int catch_all;          /* cert index of "*", or -1 */
+  uint8_t *alpn_wire;     /* server preference, wire format */
+  size_t alpn_wire_len;
+};
+
+struct px_tls_conn {
+  SSL *ssl;
+  BIO *rbio, *wbio;
+  px_tls_server *srv;
+  int unknown_name; /* set by the select callback: fail with unrecognized_name */
+  char sni[256];
+};
+
+/** Index of our px_tls_conn in SSL ex_data. */
+int px__tls_conn_index(void);
+
+#endif

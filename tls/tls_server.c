@@ -1,0 +1,303 @@
+/*
+ * The server context: one SSL_CTX for every worker, the certificates loaded
+ * once into CRYPTO_BUFFERs, and the SNI index consulted in the early
+ * ClientHello callback.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls/log.h"
+#include "tls/tls_internal.h"
+
+static uint64_t hash_name(const char *s) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+static int table_put(px__tls_name *t, size_t size, const char *name, int cert) {
+  for (size_t i = hash_name(name) & (size - 1);; i = (i + 1) & (size - 1)) {
+    if (t[i].name == NULL) {
+      t[i].name = strdup(name);
+      t[i].cert = cert;
+      return t[i].name ? 0 : -1;
+    }
+    if (strcmp(t[i].name, name) == 0) return 0; /* first site wins; config rejects duplicates */
+  }
+}
+
+static int table_get(const px__tls_name *t, size_t size, const char *name) {
+  if (size == 0) return -1;
+  for (size_t i = hash_name(name) & (size - 1);; i = (i + 1) & (size - 1)) {
+    if (t[i].name == NULL) return -1;
+    if (strcmp(t[i].name, name) == 0) return t[i].cert;
+  }
+}
+
+int px_tls_server_lookup(const px_tls_server *srv, const char *name) {
+  int idx = table_get(srv->exact, srv->table_size, name);
+  if (idx >= 0) return idx;
+  /* One-label wildcard: "a.example.com" looks up ".example.com". */
+  const char *dot = strchr(name, '.');
+  if (dot && dot != name) {
+    idx = table_get(srv->wildcard, srv->table_size, dot);
+    if (idx >= 0) return idx;
+  }
+  return srv->catch_all;
+}
+
+static int conn_index = -1;
+static pthread_once_t conn_index_once = PTHREAD_ONCE_INIT;
+
+static void init_conn_index(void) { conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
+
+int px__tls_conn_index(void) {
+  pthread_once(&conn_index_once, init_conn_index);
+  return conn_index;
+}
+
+/* Reads the SNI from the ClientHello (RFC 6066 §3): the first host_name. */
+static int client_hello_sni(const SSL_CLIENT_HELLO *hello, char *out, size_t cap) {
+  const uint8_t *data;
+  size_t len;
+  if (!SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_server_name, &data, &len)) return -1;
+  CBS ext, list, name;
+  uint8_t type;
+  CBS_init(&ext, data, len);
+  if (!CBS_get_u16_length_prefixed(&ext, &list)) return -1;
+  while (CBS_len(&list) > 0) {
+    if (!CBS_get_u8(&list, &type) || !CBS_get_u16_length_prefixed(&list, &name)) return -1;
+    if (type != TLSEXT_NAMETYPE_host_name) continue;
+    size_t n = CBS_len(&name);
+    if (n == 0 || n >= cap) return -1;
+    const uint8_t *p = CBS_data(&name);
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = p[i];
+      if (c == 0 || c >= 0x80) return -1;
+      out[i] = (char)tolower(c);
+    }
+    if (out[n - 1] == '.') n--; /* a trailing dot names the same host */
+    out[n] = '\0';
+    return n ? 0 : -1;
+  }
+  return -1;
+}
+
+/* Early ClientHello callback: choose the certificate by SNI. Failure is
+ * reported from the servername callback, which can send unrecognized_name
+ * (this callback's error path can only send handshake_failure). */
+static enum ssl_select_cert_result_t on_select_certificate(const SSL_CLIENT_HELLO *hello) {
+  SSL *ssl = hello->ssl;
+  px_tls_conn *c = SSL_get_ex_data(ssl, px__tls_conn_index());
+  if (c == NULL) return ssl_select_cert_error;
+  int idx = -1;
+  if (client_hello_sni(hello, c->sni, sizeof(c->sni)) == 0) idx = px_tls_server_lookup(c->srv, c->sni);
+  else c->sni[0] = '\0';
+  if (idx < 0) {
+    c->unknown_name = 1;
+    return ssl_select_cert_success;
+  }
+  const px__tls_cert *cert = &c->srv->certs[idx];
+  if (!SSL_set_chain_and_key(ssl, cert->chain, cert->nchain, cert->key, NULL))
+    return ssl_select_cert_error;
+  return ssl_select_cert_success;
+}
+
+static int on_servername(SSL *ssl, int *alert, void *arg) {
+  px_tls_conn *c = SSL_get_ex_data(ssl, px__tls_conn_index());
+  if (c && c->unknown_name) {
+    *alert = SSL_AD_UNRECOGNIZED_NAME; /* RFC 6066 §3 */
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: the first of our protocols that the client offers (server
+ * preference). No overlap means no ALPN rather than a failed handshake, so
+ * clients that offer only other protocols still get HTTP/1.1. */
+static int on_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_t *in,
+                          unsigned in_len, void *arg) {
+  px_tls_server *srv = arg;
+  for (size_t i = 0; i < srv->alpn_wire_len; i += 1 + srv->alpn_wire[i]) {
+    const uint8_t *ours = &srv->alpn_wire[i];
+    for (unsigned j = 0; j < in_len; j += 1u + in[j]) {
+      if (j + 1u + in[j] > in_len) break;
+      if (in[j] == ours[0] && memcmp(&in[j + 1], ours + 1, ours[0]) == 0) {
+        *out = ours + 1;
+        *out_len = ours[0];
+        return SSL_TLSEXT_ERR_OK;
+      }
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* "FILE: WHAT (BoringSSL's reason)". */
+static void set_err(char *err, size_t errlen, const char *file, const char *what) {
+  char ssl_reason[160] = "";
+  unsigned long e = ERR_peek_last_error();
+  if (e) ERR_error_string_n(e, ssl_reason, sizeof(ssl_reason));
+  ERR_clear_error();
+  snprintf(err, errlen, "%s: %s (%s)", file, what, ssl_reason[0] ? ssl_reason : "no details");
+}
+
+/* Loads a PEM chain (leaf first) into CRYPTO_BUFFERs. */
+static int load_chain(px__tls_cert *cert, const char *file, char *err, size_t errlen) {
+  FILE *f = fopen(file, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
+    return -1;
+  }
+  X509 *x;
+  size_t cap = 0;
+  while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+    uint8_t *der = NULL;
+    int len = i2d_X509(x, &der);
+    X509_free(x);
+    if (len <= 0) break;
+    if (cert->nchain == cap) {
+      cap = cap ? cap * 2 : 4;
+      CRYPTO_BUFFER **n = realloc(cert->chain, cap * sizeof(*n));
+      if (n == NULL) {
+        OPENSSL_free(der);
+        break;
+      }
+      cert->chain = n;
+    }
+    cert->chain[cert->nchain++] = CRYPTO_BUFFER_new(der, (size_t)len, NULL);
+    OPENSSL_free(der);
+  }
+  fclose(f);
+  ERR_clear_error(); /* the end of the PEM stream is reported as an error */
+  if (cert->nchain == 0) {
+    snprintf(err, errlen, "%s: no PEM certificate found", file);
+    return -1;
+  }
+  return 0;
+}
+
+static int load_key(px__tls_cert *cert, const char *cert_file, const char *file, char *err,
+                    size_t errlen) {
+  FILE *f = fopen(file, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
+    return -1;
+  }
+  cert->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+  fclose(f);
+  if (cert->key == NULL) {
+    set_err(err, errlen, file, "no PEM private key found");
+    return -1;
+  }
+  /* The key must belong to the leaf, or every handshake would fail. */
+  const uint8_t *p = CRYPTO_BUFFER_data(cert->chain[0]);
+  X509 *leaf = d2i_X509(NULL, &p, (long)CRYPTO_BUFFER_len(cert->chain[0]));
+  int ok = leaf && X509_check_private_key(leaf, cert->key);
+  X509_free(leaf);
+  ERR_clear_error();
+  if (!ok) {
+    snprintf(err, errlen, "%s: the private key in %s does not match the certificate", cert_file, file);
+    return -1;
+  }
+  return 0;
+}
+
+static size_t next_pow2(size_t n) {
+  size_t s = 16;
+  while (s < n) s <<= 1;
+  return s;
+}
+
+px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
+                                 const px_tls_server_opts *opts, char *err, size_t errlen) {
+  px_tls_server *srv = calloc(1, sizeof(*srv));
+  if (srv == NULL) return NULL;
+  srv->catch_all = -1;
+  size_t nnames = 0;
+  for (size_t i = 0; i < ncerts; i++) nnames += certs[i].nhosts;
+  srv->table_size = next_pow2(nnames * 2 + 1);
+  srv->exact = calloc(srv->table_size, sizeof(px__tls_name));
+  srv->wildcard = calloc(srv->table_size, sizeof(px__tls_name));
+  srv->certs = calloc(ncerts ? ncerts : 1, sizeof(px__tls_cert));
+  srv->ctx = SSL_CTX_new(TLS_method());
+  if (!srv->exact || !srv->wildcard || !srv->certs || !srv->ctx) {
+    snprintf(err, errlen, "out of memory");
+    goto fail;
+  }
+  srv->ncerts = ncerts;
+  for (size_t i = 0; i < ncerts; i++) {
+    if (load_chain(&srv->certs[i], certs[i].cert_file, err, errlen) != 0) goto fail;
+    if (load_key(&srv->certs[i], certs[i].cert_file, certs[i].key_file, err, errlen) != 0) goto fail;
+    for (size_t j = 0; j < certs[i].nhosts; j++) {
+      const char *h = certs[i].hosts[j];
+      int r;
+      if (strcmp(h, "*") == 0) {
+        if (srv->catch_all < 0) srv->catch_all = (int)i;
+        r = 0;
+      } else if (h[0] == '*' && h[1] == '.') {
+        r = table_put(srv->wildcard, srv->table_size, h + 1, (int)i);
+      } else {
+        r = table_put(srv->exact, srv->table_size, h, (int)i);
+      }
+      if (r != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+      }
+    }
+  }
+  /* ALPN list in wire format (RFC 7301 §3.1). */
+  size_t wl = 0;
+  for (size_t i = 0; opts && i < opts->nalpn; i++) wl += 1 + strlen(opts->alpn[i]);
+  srv->alpn_wire = malloc(wl ? wl : 1);
+  if (srv->alpn_wire == NULL) goto fail;
+  for (size_t i = 0; opts && i < opts->nalpn; i++) {
+    size_t n = strlen(opts->alpn[i]);
+    srv->alpn_wire[srv->alpn_wire_len++] = (uint8_t)n;
+    memcpy(srv->alpn_wire + srv->alpn_wire_len, opts->alpn[i], n);
+    srv->alpn_wire_len += n;
+  }
+
+  SSL_CTX *ctx = srv->ctx;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  /* TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are fixed. */
+  SSL_CTX_set_strict_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  /* Resumption by tickets only: the ticket key lives in this one SSL_CTX,
+   * so any worker resumes any session and no cache is shared. */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_select_certificate_cb(ctx, on_select_certificate);
+  SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+  SSL_CTX_set_alpn_select_cb(ctx, on_alpn_select, srv);
+  return srv;
+fail:
+  px_tls_server_free(srv);
+  return NULL;
+}
+
+void px_tls_server_free(px_tls_server *srv) {
+  if (srv == NULL) return;
+  if (srv->ctx) SSL_CTX_free(srv->ctx);
+  for (size_t i = 0; i < srv->ncerts; i++) {
+    for (size_t j = 0; j < srv->certs[i].nchain; j++) CRYPTO_BUFFER_free(srv->certs[i].chain[j]);
+    free(srv->certs[i].chain);
+    EVP_PKEY_free(srv->certs[i].key);
+  }
+  for (size_t i = 0; srv->exact && i < srv->table_size; i++) free(srv->exact[i].name);
+  for (size_t i = 0; srv->wildcard && i < srv->table_size; i++) free(srv->wildcard[i].name);
+  free(srv->exact);
+  free(srv->wildcard);
+  free(srv->certs);
+  free(srv->alpn_wire);
+  free(srv);
+}
