@@ -54,6 +54,9 @@ struct px_conn {
   char *stash;           /**< plaintext not yet parsed while paused */
   size_t stash_len, stash_off;
   px_exchange *ex;       /**< the running exchange, or NULL */
+  const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
+  char feed_prev_last;   /**< last byte of the previous buffer parsed */
+  char req_host[256];    /**< normalised Host of the current request, for logs */
 };
 
 /** Accepts a connection from `listener` and starts it. */

@@ -45,6 +45,7 @@ void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
   e.c = c;
   e.status = status;
   e.bytes = (uint64_t)n;
+  e.host = c->req_host[0] ? c->req_host : NULL;
   if (c->head) {
     e.method = c->head->method;
     e.path = c->head->target;
@@ -104,6 +105,7 @@ static int on_message_begin(llhttp_t *p) {
   c->head->arena_cap = cap;
   c->head_bytes = 0;
   c->head_error = 0;
+  c->req_host[0] = '\0';
   c->in_field = 0;
   c->head->target = c->head->arena;
   if (c->state != PX_CONN_HEADERS) {
@@ -158,6 +160,11 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     f->value = h->arena + h->arena_len;
     f->value_len = 0;
     c->in_field = 2;
+  } else if (at != c->feed_start || c->feed_prev_last == '\n') {
+    /* llhttp 8.1 splits a value only at a buffer boundary, or where it
+     * accepted obs-fold ("\r\n " inside the value): RFC 9112 §5.2 lets a
+     * server reject folding, and a proxy must not pass it on. */
+    return fail(c, 400, "obs-fold in a header value");
   }
   if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
   f->value_len += len;
@@ -232,8 +239,9 @@ static int on_headers_complete(llhttp_t *p) {
   if (hh)
     hlen = px_http_normalize_host(hh->value, hh->value_len, host, sizeof(host));
   else if (c->is_https && c->sni[0])
-    hlen = (int)strlen(strcpy(host, c->sni)); /* HTTP/1.0 without Host: the SNI name */
+    hlen = snprintf(host, sizeof(host), "%s", c->sni); /* HTTP/1.0 without Host: the SNI name */
   if (hlen < 0) return fail(c, 400, "missing or invalid Host");
+  memcpy(c->req_host, host, (size_t)hlen + 1);
 
   const px_site *site = px_http_route(c->w->cfg, host);
   int with_body = request_has_body(p);
@@ -351,7 +359,9 @@ static int local_answer_done(px_conn *c) {
 /* Runs the parser over `data` and handles pause and errors. `from_stash`
  * means `data` lies inside the stash. Returns 1 when more may be parsed. */
 static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
+  c->feed_start = data;
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  if (len) c->feed_prev_last = data[len - 1];
   if (c->closed) return 0;
   if (err == HPE_OK) {
     if (from_stash) drop_stash(c);
