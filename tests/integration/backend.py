@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""The sample backend for tests and the demo: a real HTTP/1.1 server process.
+
+Endpoints:
+  GET  /echo              JSON: method, path, headers, conn_id, conn_requests, backend
+  POST|PUT /upload        reads the body (Content-Length or chunked), JSON {sha256, length}
+  GET  /download?size=N&chunked=0|1   N bytes of a deterministic pattern
+  GET  /slow?delay=S      answers after S seconds
+  GET  /status/N          answers with status N
+Every request is appended to --log (one line: METHOD PATH), so tests can
+check that a rejected request never reached the backend.
+"""
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import random
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+BLOCK = random.Random(42).randbytes(65536)
+_conn_ids = itertools.count(1)
+_log_lock = threading.Lock()
+
+
+def pattern_bytes(size):
+    """The download pattern: BLOCK repeated, cut to size."""
+    full, rest = divmod(size, len(BLOCK))
+    for _ in range(full):
+        yield BLOCK
+    if rest:
+        yield BLOCK[:rest]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "px-test-backend"
+
+    def setup(self):
+        super().setup()
+        self.conn_id = next(_conn_ids)
+        self.conn_requests = 0
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def record(self):
+        self.conn_requests += 1
+        if self.server.request_log:
+            with _log_lock, open(self.server.request_log, "a") as f:
+                f.write(f"{self.command} {self.path}\n")
+
+    def send_json(self, obj, status=200):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Backend", self.server.name)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_body(self, sink):
+        te = self.headers.get("Transfer-Encoding", "")
+        if te.lower() == "chunked":
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                left = size
+                while left:
+                    chunk = self.rfile.read(min(left, 65536))
+                    if not chunk:
+                        raise ConnectionError("short chunk")
+                    sink(chunk)
+                    left -= len(chunk)
+                self.rfile.readline(16)
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                chunk = self.rfile.read(min(left, 65536))
+                if not chunk:
+                    raise ConnectionError("short body")
+                sink(chunk)
+                left -= len(chunk)
+
+    def do_GET(self):
+        self.record()
+        url = urlsplit(self.path)
+        q = parse_qs(url.query)
+        if url.path == "/echo":
+            self.read_body(lambda b: None)
+            self.send_json({
+                "method": self.command, "path": self.path,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "conn_id": self.conn_id, "conn_requests": self.conn_requests,
+                "backend": self.server.name,
+            })
+        elif url.path == "/download":
+            size = int(q.get("size", ["0"])[0])
+            chunked = q.get("chunked", ["0"])[0] == "1"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("X-Backend", self.server.name)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(size))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            for piece in pattern_bytes(size):
+                if chunked:
+                    self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                else:
+                    self.wfile.write(piece)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        elif url.path == "/slow":
+            time.sleep(float(q.get("delay", ["1"])[0]))
+            self.send_json({"slept": True})
+        elif url.path.startswith("/status/"):
+            self.send_json({"status": int(url.path[8:])}, status=int(url.path[8:]))
+        else:
+            self.send_json({"error": "not found"}, status=404)
+
+    do_HEAD = do_GET
+    do_DELETE = do_GET
+    do_OPTIONS = do_GET
+
+    def do_POST(self):
+        if urlsplit(self.path).path != "/upload":
+            return self.do_GET()
+        self.record()
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(b):
+            h.update(b)
+            n[0] += len(b)
+        self.read_body(sink)
+        self.send_json({"sha256": h.hexdigest(), "length": n[0]})
+
+    do_PUT = do_POST
+    do_PATCH = do_POST
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        conn, _ = super().get_request()
+        return conn, ("unix", 0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--unix")
+    ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--name", default="backend")
+    ap.add_argument("--log")
+    args = ap.parse_args()
+    if args.unix:
+        if os.path.exists(args.unix):
+            os.unlink(args.unix)
+        srv = UnixServer(args.unix, Handler)
+        where = args.unix
+    else:
+        ThreadingHTTPServer.daemon_threads = True
+        srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+        srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        where = str(srv.server_address[1])
+    srv.name = args.name
+    srv.request_log = args.log
+    tmp = args.ready_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(where)
+    os.rename(tmp, args.ready_file)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Shared fixtures: one CA and leaf set per session, a backend per test, and
+a factory that starts portico with sites pointing at it."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    c = harness.Certs(str(tmp_path_factory.mktemp("certs")))
+    c.a = c.leaf("a.test", ["a.test"])
+    c.b = c.leaf("b.test", ["b.test"])
+    c.wild = c.leaf("wild", ["*.w.test"])
+    c.catchall = c.leaf("catchall", ["catchall.test"])
+    return c
+
+
+@pytest.fixture
+def backend(tmp_path):
+    b = harness.Backend(str(tmp_path), "one")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def start_portico(tmp_path, certs):
+    """start_portico(sites, **kw) -> harness.Portico; stopped at teardown."""
+    started = []
+
+    def start(sites, **kw):
+        d = os.path.join(str(tmp_path), f"portico{len(started)}")
+        os.makedirs(d)
+        p = harness.Portico(d, sites, ca=certs.ca, **kw)
+        started.append(p)
+        return p
+    yield start
+    for p in started:
+        p.kill()
+

@@ -1,0 +1,276 @@
+"""Helpers for integration tests: free ports, certificates, the backend and
+portico processes, and raw TLS clients. Everything runs on loopback and polls
+for readiness with a deadline; nothing sleeps to wait."""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PORTICO = os.environ.get("PORTICO_BIN", os.path.join(HERE, "..", "..", "build", "portico"))
+SANITIZED = os.environ.get("PORTICO_SANITIZED") == "1"
+PYTHON = "/usr/bin/python3"
+
+
+def free_port():
+    """A port that was free a moment ago (bind to 0, read it, close)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
+    """Polls `pred` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, **kw)
+
+
+class Certs:
+    """A test CA and leaf certificates signed by it (EC P-256, openssl CLI)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ca = os.path.join(directory, "ca.pem")
+        self.ca_key = os.path.join(directory, "ca.key")
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-subj", "/CN=portico test CA",
+             "-days", "30"])
+
+    def leaf(self, name, sans):
+        """Writes NAME.pem/NAME.key for the SANs; returns (cert, key)."""
+        base = os.path.join(self.dir, name.replace("*", "_wild"))
+        key, csr, pem, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", f"/CN={sans[0]}"])
+        with open(ext, "w") as f:
+            f.write("subjectAltName=" + ",".join(f"DNS:{s}" for s in sans) + "\n")
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+             "-CAcreateserial", "-out", pem, "-days", "30", "-extfile", ext])
+        return pem, key
+
+
+class Backend:
+    """tests/integration/backend.py as a separate process."""
+
+    def __init__(self, tmp, name="backend", unix=False):
+        self.ready = os.path.join(tmp, f"{name}.ready")
+        self.log = os.path.join(tmp, f"{name}.requests")
+        open(self.log, "w").close()
+        args = [PYTHON, os.path.join(HERE, "backend.py"), "--ready-file", self.ready,
+                "--name", name, "--log", self.log]
+        self.unix_path = os.path.join(tmp, f"{name}.sock") if unix else None
+        if unix:
+            args += ["--unix", self.unix_path]
+        self.proc = subprocess.Popen(args)
+        wait_for(lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
+                 what=f"backend {name}")
+        assert self.proc.poll() is None, "backend exited"
+        with open(self.ready) as f:
+            where = f.read()
+        self.port = None if unix else int(where)
+        self.address = f"unix:{self.unix_path}" if unix else f"127.0.0.1:{self.port}"
+
+    def requests(self):
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def yaml_quote(v):
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Portico:
+    """build/portico with a generated config, started and polled until its
+    ports accept connections."""
+
+    def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
+                 level="debug", ca=None):
+        self.tmp = tmp
+        self.ca = ca
+        self.https_port = free_port() if https else None
+        self.http_port = free_port() if http else None
+        self.access_log = os.path.join(tmp, "access.log")
+        self.error_log = os.path.join(tmp, "portico.err")
+        self.config = os.path.join(tmp, "portico.yaml")
+        lines = ["listen:"]
+        if https:
+            lines.append(f"  https: \"127.0.0.1:{self.https_port}\"")
+        if http:
+            lines.append(f"  http: \"127.0.0.1:{self.http_port}\"")
+        lines += [f"workers: {workers}", f"storage: {yaml_quote(os.path.join(tmp, 'storage'))}",
+                  f"log: {{level: {level}, access: {yaml_quote(self.access_log)}}}"]
+        if extra:
+            lines.append(extra.rstrip("\n"))
+        lines.append("sites:")
+        for s in sites:
+            lines.append(f"  - hosts: [{', '.join(yaml_quote(h) for h in s['hosts'])}]")
+            lines.append(f"    upstreams: [{', '.join(yaml_quote(u) for u in s['upstreams'])}]")
+            if "cert" in s:
+                lines.append(f"    tls: {{cert: {yaml_quote(s['cert'])}, key: {yaml_quote(s['key'])}}}")
+            elif "tls" in s:
+                lines.append(f"    tls: {s['tls']}")
+            for k in ("redirect_http", "hsts"):
+                if k in s:
+                    lines.append(f"    {k}: {s[k]}")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+        if start:
+            self.start()
+
+    def start(self):
+        self.err = open(self.error_log, "ab")
+        self.proc = subprocess.Popen([PORTICO, "-c", self.config], stdout=self.err, stderr=self.err)
+        ports = [p for p in (self.https_port, self.http_port) if p]
+        try:
+            wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports),
+                     what="portico to listen")
+        except TimeoutError:
+            self.kill()
+            raise AssertionError("portico did not start:\n" + self.log_text())
+        if self.proc.poll() is not None:
+            raise AssertionError("portico exited at start:\n" + self.log_text())
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log_text(self):
+        with open(self.error_log, errors="replace") as f:
+            return f.read()
+
+    def access_log_text(self):
+        if not os.path.exists(self.access_log):
+            return ""
+        with open(self.access_log, errors="replace") as f:
+            return f.read()
+
+    def rss_peak_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends `sig` and returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("portico did not exit in time:\n" + self.log_text())
+        self.err.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def curl(self, url, *args, name=None, port=None, scheme="https", check=True, timeout=60):
+        """Runs curl against portico, resolving `name` to loopback. Returns
+        the CompletedProcess (stdout bytes)."""
+        port = port or (self.https_port if scheme == "https" else self.http_port)
+        trust = ["--cacert", self.ca] if self.ca else ["-k"]
+        cmd = ["curl", "-sS", "--max-time", str(timeout), *trust,
+               "--resolve", f"{name}:{port}:127.0.0.1", f"{scheme}://{name}:{port}{url}", *args]
+        return subprocess.run(cmd, capture_output=True, check=check, timeout=timeout + 10)
+
+
+def tls_connect(port, server_name, ca=None, alpn=("http/1.1",), timeout=10):
+    """A raw TLS socket to portico (python's ssl), for byte-exact requests."""
+    ctx = ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context()
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return ctx.wrap_socket(raw, server_hostname=server_name)
+
+
+def read_until_close(sock, timeout=10, limit=1 << 20):
+    """Reads until EOF; returns (bytes, closed) where closed is False when
+    the deadline passed with the connection still open."""
+    sock.settimeout(0.2)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(data) < limit:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue
+        except (ssl.SSLError, ConnectionResetError, OSError):
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def read_response(sock, timeout=10):
+    """Reads one HTTP/1.1 response with Content-Length; returns (head, body)."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a response head: %r" % buf)
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.decode("latin-1"), body
+
+
+def site(names, backend, cert=None, **kw):
+    """A site for Portico(): hosts, one upstream (a Backend or an address),
+    an optional (cert, key) pair, and any other keys (redirect_http, hsts)."""
+    s = {"hosts": names, "upstreams": [backend if isinstance(backend, str) else backend.address]}
+    if cert:
+        s["cert"], s["key"] = cert
+    s.update(kw)
+    return s
+
+
+if __name__ == "__main__":
+    sys.exit("import this module from tests")
