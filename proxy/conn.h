@@ -56,6 +56,11 @@ struct px_conn {
   px_exchange *ex;       /**< the running exchange, or NULL */
   const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
   char feed_prev_last;   /**< last byte of the previous buffer parsed */
+  uint64_t feed_gen;     /**< counts parser runs, to date the pointers below */
+  const char *name_end;  /**< end of the last field name, valid in run name_gen */
+  uint64_t name_gen;
+  int gap_open;          /**< between a field name and its value's first byte */
+  int gap_crlf;          /**< a line break was seen in that gap (obs-fold) */
   char req_host[256];    /**< normalised Host of the current request, for logs */
 };
 

@@ -142,12 +142,30 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   }
   if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
   h->headers[h->nheaders - 1].name_len += len;
+  c->name_end = at + len;
+  c->name_gen = c->feed_gen;
+  c->gap_crlf = 0;
+  return 0;
+}
+
+/* Where the gap after the last field name starts within the current run. */
+static const char *gap_start(const px_conn *c) {
+  return c->name_gen == c->feed_gen ? c->name_end : c->feed_start;
+}
+
+/* llhttp 8.1 accepts obs-fold even before the first byte of a value
+ * ("Name:\r\n value"); a line break between the colon and the value is
+ * that fold (RFC 9112 §5.2). */
+static int gap_has_line_break(const char *from, const char *to) {
+  for (const char *p = from; p < to; p++)
+    if (*p == '\r' || *p == '\n') return 1;
   return 0;
 }
 
 static int on_header_field_complete(llhttp_t *p) {
   px_conn *c = p->data;
   head_terminate(c);
+  c->gap_open = 1;
   return 0;
 }
 
@@ -157,6 +175,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   if (h->nheaders == 0) return fail(c, 400, "value without a field");
   px_header *f = &h->headers[h->nheaders - 1];
   if (c->in_field != 2) {
+    if (c->gap_crlf || gap_has_line_break(gap_start(c), at))
+      return fail(c, 400, "obs-fold before a header value");
+    c->gap_open = 0;
     f->value = h->arena + h->arena_len;
     f->value_len = 0;
     c->in_field = 2;
@@ -222,6 +243,7 @@ static int request_has_body(const llhttp_t *p) {
 static int on_headers_complete(llhttp_t *p) {
   px_conn *c = p->data;
   px_http_head *h = c->head;
+  c->gap_open = 0;
   if (c->head_error) return fail(c, c->head_error, "head over limits");
   h->method = llhttp_method_name((llhttp_method_t)p->method);
   h->version_minor = p->http_minor;
@@ -360,7 +382,10 @@ static int local_answer_done(px_conn *c) {
  * means `data` lies inside the stash. Returns 1 when more may be parsed. */
 static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
   c->feed_start = data;
+  c->feed_gen++;
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  if (c->closed) return 0;
+  if (c->gap_open && gap_has_line_break(gap_start(c), data + len)) c->gap_crlf = 1;
   if (len) c->feed_prev_last = data[len - 1];
   if (c->closed) return 0;
   if (err == HPE_OK) {
