@@ -1,0 +1,240 @@
+/* Config parsing: a full valid file, JSON input, defaults, inheritance, and
+ * every error path with its file:line:key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proxy/config.h"
+
+static char cert_path[256], key_path[256];
+
+/* Loads `text` and returns the config; the errors printed go to *errors. */
+static px_config *load(const char *text, char **errors, int *nerr) {
+  size_t len = 0;
+  FILE *mem = open_memstream(errors, &len);
+  px_config *cfg = px_config_load_buffer("t.yaml", text, strlen(text), mem, nerr);
+  fclose(mem);
+  return cfg;
+}
+
+/* Asserts that `text` fails with a message containing `expect`. */
+static void expect_error(const char *text, const char *expect) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(text, &errors, &n);
+  if (cfg != NULL || strstr(errors, expect) == NULL) {
+    fprintf(stderr, "config:\n%s\nerrors:\n%s\nexpected: %s\n", text, errors, expect);
+    fail();
+  }
+  assert_true(n >= 1);
+  free(errors);
+}
+
+static int setup(void **state) {
+  char dir[] = "/tmp/px-config-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  snprintf(cert_path, sizeof(cert_path), "%s/c.pem", dir);
+  snprintf(key_path, sizeof(key_path), "%s/k.pem", dir);
+  FILE *f = fopen(cert_path, "w");
+  fputs("x", f);
+  fclose(f);
+  f = fopen(key_path, "w");
+  fputs("x", f);
+  fclose(f);
+  return 0;
+}
+
+static void test_full_config(void **state) {
+  char text[2048];
+  snprintf(text, sizeof(text),
+           "listen:\n"
+           "  https: [\"0.0.0.0:443\", \"[::]:443\"]\n"
+           "  http: \"127.0.0.1:80\"\n"
+           "workers: 3\n"
+           "storage: /srv/cache\n"
+           "log: {level: debug, access: off}\n"
+           "defaults: {redirect_http: false, hsts: true}\n"
+           "timeouts: {handshake: 500ms, request_header: 2s, keepalive: 1m, upstream_read: 1h}\n"
+           "limits: {max_connections: 50, max_header_bytes: 16k, max_headers: 64, max_body: 0, buffer: 1m}\n"
+           "sites:\n"
+           "  - hosts: [App.Example.COM, \"*.app.example.com\"]\n"
+           "    upstreams: [\"127.0.0.1:8080\", \"[::1]:9090\", \"unix:/run/app.sock\"]\n"
+           "    tls: {cert: %s, key: %s}\n"
+           "    redirect_http: true\n"
+           "    hsts: {max_age: 100, include_subdomains: true}\n"
+           "  - hosts: [\"*\"]\n"
+           "    upstreams: [\"localhost:81\"]\n"
+           "    tls: on_demand\n",
+           cert_path, key_path);
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(text, &errors, &n);
+  if (cfg == NULL) fprintf(stderr, "%s", errors);
+  assert_non_null(cfg);
+  assert_int_equal(n, 0);
+  assert_int_equal(cfg->nhttps, 2);
+  assert_int_equal(cfg->https[1].ss.ss_family, AF_INET6);
+  assert_int_equal(cfg->nhttp, 1);
+  assert_int_equal(cfg->workers, 3);
+  assert_string_equal(cfg->storage, "/srv/cache");
+  assert_string_equal(cfg->access_log, "off");
+  assert_int_equal(cfg->log_level, 3);
+  assert_int_equal(cfg->limits.handshake_timeout_ms, 500);
+  assert_int_equal(cfg->limits.header_timeout_ms, 2000);
+  assert_int_equal(cfg->limits.keepalive_timeout_ms, 60000);
+  assert_int_equal(cfg->limits.upstream_read_timeout_ms, 3600000);
+  assert_int_equal(cfg->limits.upstream_connect_timeout_ms, 5000); /* default kept */
+  assert_int_equal(cfg->limits.max_connections, 50);
+  assert_int_equal(cfg->limits.max_header_bytes, 16384);
+  assert_int_equal(cfg->limits.max_headers, 64);
+  assert_int_equal(cfg->limits.max_body_bytes, 0);
+  assert_int_equal(cfg->limits.buffer_size, 1048576);
+  assert_int_equal(cfg->nsites, 2);
+  px_site *s = &cfg->sites[0];
+  assert_string_equal(s->hosts[0], "app.example.com");
+  assert_string_equal(s->hosts[1], "*.app.example.com");
+  assert_int_equal(s->nupstreams, 3);
+  assert_true(s->upstreams[2].is_unix);
+  assert_int_equal(s->tls_mode, PX_SITE_TLS_FILES);
+  assert_string_equal(s->cert_file, cert_path);
+  assert_true(s->redirect_http);
+  assert_true(s->hsts.enabled);
+  assert_int_equal(s->hsts.max_age, 100);
+  assert_true(s->hsts.include_subdomains);
+  assert_int_equal(s->line, 11);
+  /* The second site inherits the defaults. */
+  s = &cfg->sites[1];
+  assert_int_equal(s->tls_mode, PX_SITE_TLS_ON_DEMAND);
+  assert_false(s->redirect_http);
+  assert_true(s->hsts.enabled);
+  assert_int_equal(s->hsts.max_age, 5184000);
+  free(errors);
+  px_config_free(cfg);
+}
+
+static void test_json_and_defaults(void **state) {
+  const char *text = "{\"listen\": {\"http\": \"127.0.0.1:8080\"}, \"sites\": [{\"hosts\": [\"a.test\"], "
+                     "\"upstreams\": [\"127.0.0.1:9000\"]}]}";
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(text, &errors, &n);
+  assert_non_null(cfg);
+  assert_int_equal(cfg->limits.header_timeout_ms, 10000);
+  assert_int_equal(cfg->limits.max_header_bytes, 32768);
+  assert_int_equal(cfg->limits.max_body_bytes, 1ULL << 30);
+  assert_true(cfg->workers >= 1);
+  assert_string_equal(cfg->storage, "/var/lib/portico");
+  assert_int_equal(cfg->sites[0].tls_mode, PX_SITE_TLS_NONE);
+  assert_true(cfg->sites[0].redirect_http);
+  assert_false(cfg->sites[0].hsts.enabled);
+  free(errors);
+  px_config_free(cfg);
+}
+
+#define SITE "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:1\"]\n"
+#define HTTP "listen: {http: \"127.0.0.1:80\"}\n"
+
+static void test_errors(void **state) {
+  expect_error(HTTP "bogus: 1\n" SITE, "t.yaml:2: bogus: unknown key 'bogus'");
+  expect_error(HTTP "workres: 2\n" SITE, "unknown key 'workres' (did you mean 'workers'?)");
+  expect_error(HTTP "workers: 0\n" SITE, "t.yaml:2: workers: expected auto or a number");
+  expect_error(HTTP "workers: [1]\n" SITE, "workers: expected auto");
+  expect_error("listen: {http: \"1.2.3.4\"}\n" SITE, "t.yaml:1: listen.http: \"1.2.3.4\" is not host:port");
+  expect_error("listen: {http: \"1.2.3.4:0\"}\n" SITE, "has no valid port");
+  expect_error("listen: {http: \"example.com:80\"}\n" SITE, "is not a numeric IPv4 address");
+  expect_error("listen: {http: [\"127.0.0.1:80\", \"::1:80\"]}\n" SITE, "listen.http[1]");
+  expect_error("listen: {}\n" SITE, "nothing to listen on");
+  expect_error("listen: {https: \"127.0.0.1:443\"}\n" SITE, "listen.https: no site has a certificate");
+  expect_error(HTTP "log: {level: loud}\n" SITE, "t.yaml:2: log.level: expected error, warn, info or debug");
+  expect_error(HTTP "timeouts: {keepalive: 5 minutes}\n" SITE, "t.yaml:2: timeouts.keepalive: \"5 minutes\" is not a duration");
+  expect_error(HTTP "timeouts: {keepalive: 0}\n" SITE, "timeouts.keepalive: \"0\" is out of range");
+  expect_error(HTTP "timeouts: {keepalive: 99999999999999999999}\n" SITE, "is too large");
+  expect_error(HTTP "limits: {buffer: 12q}\n" SITE, "limits.buffer: \"12q\" is not a size");
+  expect_error(HTTP "limits: {max_headers: 1000}\n" SITE, "limits.max_headers: \"1000\" is out of range");
+  expect_error(HTTP "limits: {max_bdy: 1}\n" SITE, "did you mean 'max_body'?");
+  expect_error(HTTP, "t.yaml:1: sites: expected a list of sites");
+  expect_error(HTTP "sites:\n  - upstreams: [\"127.0.0.1:1\"]\n", "sites[0].hosts: a site needs at least one host");
+  expect_error(HTTP "sites:\n  - hosts: [a.test]\n", "sites[0].upstreams: a site needs at least one upstream");
+  expect_error(HTTP "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:99999\"]\n",
+               "t.yaml:4: sites[0].upstreams[0]: \"127.0.0.1:99999\" has no valid port");
+  expect_error(HTTP "sites:\n  - hosts: [a.test]\n    upstreams: [\"unix:run.sock\"]\n", "needs an absolute path");
+  expect_error(HTTP "sites:\n  - hosts: [\"a_b.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "sites[0].hosts[0]: \"a_b.test\" is not a host name");
+  expect_error(HTTP "sites:\n  - hosts: [nodot]\n    upstreams: [\"127.0.0.1:1\"]\n", "needs at least one dot");
+  expect_error(HTTP "sites:\n  - hosts: [\"a..b\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "empty label");
+  expect_error(HTTP "sites:\n  - hosts: [\"-a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "starting with '-'");
+  expect_error(HTTP "sites:\n  - hosts: [\"*a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "not a valid wildcard");
+  expect_error(HTTP SITE "  - hosts: [b.test, A.TEST]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "sites[1].hosts: \"a.test\" is already served by sites[0]");
+  expect_error(HTTP "sites:\n  - hosts: [\"*\"]\n    upstreams: [\"127.0.0.1:1\"]\n  - hosts: [\"*\", b.test]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "only one site may use the host \"*\"");
+  expect_error(HTTP SITE "    tls: letsencrypt\n", "sites[0].tls: \"letsencrypt\" is not one of acme, on_demand");
+  expect_error(HTTP SITE "    tls: {cert: /nonexistent.pem}\n", "sites[0].tls.key: missing");
+  expect_error(HTTP SITE "    tls: {cert: /nonexistent.pem, key: /nonexistent.key}\n",
+               "sites[0].tls.cert: cannot read /nonexistent.pem");
+  expect_error(HTTP SITE "    redirect_http: maybe\n", "sites[0].redirect_http: expected true or false");
+  expect_error(HTTP SITE "    hsts: {max_age: 99999999}\n", "sites[0].hsts.max_age: is over 63072000");
+  expect_error(HTTP SITE "    hsts: {maxage: 1}\n", "sites[0].hsts.maxage: unknown key");
+  expect_error(HTTP SITE "    color: blue\n", "t.yaml:5: sites[0].color: unknown key 'color'");
+  expect_error("listen: [\n", "t.yaml:2: (syntax)");
+  expect_error("", "the file is empty");
+}
+
+static void test_all_errors_collected(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(HTTP "foo: 1\nbar: 2\n" SITE "    hsts: perhaps\n", &errors, &n);
+  assert_null(cfg);
+  assert_int_equal(n, 3);
+  assert_non_null(strstr(errors, "t.yaml:2: foo"));
+  assert_non_null(strstr(errors, "t.yaml:3: bar"));
+  assert_non_null(strstr(errors, "t.yaml:7: sites[0].hsts"));
+  free(errors);
+}
+
+static void test_unreadable_file(void **state) {
+  char *errors = NULL;
+  size_t len;
+  int n = 0;
+  FILE *mem = open_memstream(&errors, &len);
+  assert_null(px_config_load("/nonexistent/portico.yaml", mem, &n));
+  fclose(mem);
+  assert_int_equal(n, 1);
+  assert_non_null(strstr(errors, "/nonexistent/portico.yaml: cannot read: No such file"));
+  free(errors);
+}
+
+static void test_hsts_warnings(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(HTTP SITE "    hsts: {max_age: 31536000, include_subdomains: true, preload: true}\n",
+                        &errors, &n);
+  assert_non_null(cfg);
+  char *out = NULL;
+  size_t len;
+  FILE *mem = open_memstream(&out, &len);
+  assert_int_equal(px_config_warnings(cfg, mem), 2);
+  fclose(mem);
+  assert_non_null(strstr(out, "t.yaml:3: sites[0].hsts: warning: HSTS tells browsers to refuse plain HTTP "
+                              "for a.test and all their subdomains for 31536000 seconds (365 days)"));
+  assert_non_null(strstr(out, "sites[0].hsts.preload: warning"));
+  free(out);
+  free(errors);
+  px_config_free(cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_config),   cmocka_unit_test(test_json_and_defaults),
+      cmocka_unit_test(test_errors),        cmocka_unit_test(test_all_errors_collected),
+      cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
