@@ -10,15 +10,8 @@
 
 #include "proxy/exchange.h"
 #include "proxy/h1.h"
+#include "proxy/stream_write.h"
 #include "tls/log.h"
-
-/* A write request carrying its own copy of the bytes. */
-typedef struct conn_write {
-  uv_write_t req;
-  px_conn *c;
-  size_t len;
-  char data[];
-} conn_write;
 
 static void on_closed(uv_handle_t *h) {
   px_conn *c = h->data;
@@ -48,49 +41,25 @@ void px_conn_close(px_conn *c) {
   uv_close((uv_handle_t *)&c->timer, on_closed);
 }
 
+static void linger(px_conn *c);
+
 static void on_write(uv_write_t *req, int status) {
-  conn_write *cw = (conn_write *)req;
-  px_conn *c = cw->c;
-  c->write_pending -= cw->len;
-  free(cw);
+  px_conn *c = req->handle->data;
+  c->write_pending -= px_stream_write_done(req);
   if (c->closed) return;
   if (status != 0) {
     px_conn_close(c);
     return;
   }
   if (c->write_pending == 0 && c->close_after_flush) {
-    px_conn_close(c);
+    linger(c);
     return;
   }
   if (c->ex) px_exchange_on_client_drain(c->ex);
 }
 
-/* Queues bytes on the socket, trying a direct write first. */
 static int socket_write(px_conn *c, const char *data, size_t len) {
-  if (c->write_pending == 0) {
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)len) return 0;
-    if (n > 0) {
-      data += n;
-      len -= (size_t)n;
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      return n;
-    }
-  }
-  conn_write *cw = malloc(sizeof(*cw) + len);
-  if (cw == NULL) return UV_ENOMEM;
-  cw->c = c;
-  cw->len = len;
-  memcpy(cw->data, data, len);
-  uv_buf_t b = uv_buf_init(cw->data, (unsigned)len);
-  int r = uv_write(&cw->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-  if (r != 0) {
-    free(cw);
-    return r;
-  }
-  c->write_pending += len;
-  return 0;
+  return px_stream_write((uv_stream_t *)&c->tcp, data, len, &c->write_pending, on_write);
 }
 
 /* Moves pending TLS ciphertext to the socket. */
@@ -122,8 +91,48 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
   return r;
 }
 
-void px_conn_close_after_flush(px_conn *c) {
+static void on_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  px_conn *c = h->data;
+  buf->base = c->w->read_slab;
+  buf->len = PX_READ_SLAB;
+}
+
+/* Input after our last response is read and dropped, up to the linger
+ * bound, so the client is not reset before it has read that response. */
+static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  px_conn *c = s->data;
+  if (nread < 0 || (c->linger_bytes += (size_t)nread) > PX_LINGER_MAX_BYTES) px_conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  px_conn *c = req->data;
+  free(req);
+  if (status != 0 && !c->closed) px_conn_close(c);
+}
+
+/* Everything is written: half-close, then drain the client's remaining
+ * input for a moment before closing (like nginx's lingering close). */
+static void linger(px_conn *c) {
   if (c->closed) return;
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  if (req == NULL || c->peer_eof) {
+    free(req);
+    px_conn_close(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
+    px_conn_close(c);
+    return;
+  }
+  if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_linger_alloc, on_linger_read) == 0;
+  px_conn_set_timer(c, PX_LINGER_MS);
+}
+
+void px_conn_close_after_flush(px_conn *c) {
+  if (c->closed || c->close_after_flush) return;
   c->state = PX_CONN_CLOSING;
   px_conn_pause_read(c);
   if (c->tls) {
@@ -133,11 +142,11 @@ void px_conn_close_after_flush(px_conn *c) {
       return;
     }
   }
+  c->close_after_flush = 1;
   if (c->write_pending == 0) {
-    px_conn_close(c);
+    linger(c);
     return;
   }
-  c->close_after_flush = 1;
   /* Bound the flush: a client that never reads must not hold us forever. */
   px_conn_set_timer(c, c->w->cfg->limits.send_timeout_ms);
 }

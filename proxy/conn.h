@@ -16,6 +16,10 @@
 
 typedef struct px_exchange px_exchange;
 
+/** How long and how much client input is drained after a final response. */
+#define PX_LINGER_MS 2000
+#define PX_LINGER_MAX_BYTES (1024 * 1024)
+
 /** Where the connection is in its life; decides what the timer means. */
 typedef enum px_conn_state {
   PX_CONN_HANDSHAKE, /**< TLS handshake: timeouts.handshake */
@@ -38,6 +42,7 @@ struct px_conn {
   int read_paused;       /**< backpressure or an exchange asked to stop reading */
   int peer_eof;          /**< the client half-closed or reset */
   int close_after_flush; /**< close once write_pending reaches 0 */
+  size_t linger_bytes;   /**< input dropped while lingering */
   px_tls_conn *tls;      /**< NULL on plain HTTP */
   char peer_ip[48];
   char sni[256];

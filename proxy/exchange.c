@@ -73,11 +73,8 @@ static int is_idempotent_without_body(const px_exchange *ex) {
 }
 
 static void free_rhead(px_exchange *ex) {
-  if (ex->rhead) {
-    free(ex->rhead->arena);
-    free(ex->rhead);
-    ex->rhead = NULL;
-  }
+  px_http_head_free(ex->rhead);
+  ex->rhead = NULL;
 }
 
 static void free_exchange(px_exchange *ex) {
@@ -417,75 +414,33 @@ void px_exchange_abort(px_exchange *ex) {
 
 /* ---- response side -------------------------------------------------------- */
 
-static int rhead_append(px_exchange *ex, const char *at, size_t len) {
-  px_http_head *h = ex->rhead;
-  if (h->arena_len + len + 1 > h->arena_cap) return -1;
-  memcpy(h->arena + h->arena_len, at, len);
-  h->arena_len += len;
-  return 0;
-}
-
-static int rhead_terminate(px_exchange *ex) { return rhead_append(ex, "", 1); }
-
 static int r_on_message_begin(llhttp_t *p) {
   px_exchange *ex = p->data;
-  free_rhead(ex);
-  ex->rhead = calloc(1, sizeof(px_http_head));
-  if (ex->rhead) ex->rhead->arena = malloc(PX_MAX_RESPONSE_HEAD);
-  if (ex->rhead == NULL || ex->rhead->arena == NULL) return HPE_USER;
-  ex->rhead->arena_cap = PX_MAX_RESPONSE_HEAD;
-  ex->rhead->reason = ex->rhead->arena;
+  px_http_head_free(ex->rhead);
+  ex->rhead = px_http_head_new(PX_MAX_RESPONSE_HEAD);
   ex->r_in_field = 0;
-  return 0;
+  return ex->rhead ? 0 : HPE_USER;
 }
 
 static int r_on_status(llhttp_t *p, const char *at, size_t len) {
-  return rhead_append(p->data, at, len) == 0 ? 0 : HPE_USER;
+  px_exchange *ex = p->data;
+  return px_http_head_append(ex->rhead, at, len) == 0 ? 0 : HPE_USER;
 }
-
-static int r_on_status_complete(llhttp_t *p) { return rhead_terminate(p->data) == 0 ? 0 : HPE_USER; }
 
 static int r_on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_exchange *ex = p->data;
-  px_http_head *h = ex->rhead;
-  if (ex->r_in_field != 1) {
-    if (h->nheaders >= PX_MAX_HEADERS_HARD) return HPE_USER;
-    h->headers[h->nheaders].name = h->arena + h->arena_len;
-    h->headers[h->nheaders].name_len = 0;
-    h->headers[h->nheaders].value = "";
-    h->headers[h->nheaders].value_len = 0;
-    h->nheaders++;
-    ex->r_in_field = 1;
-  }
-  if (rhead_append(ex, at, len) != 0) return HPE_USER;
-  h->headers[h->nheaders - 1].name_len += len;
-  return 0;
+  int r = px_http_head_field_name(ex->rhead, &ex->r_in_field, at, len, PX_MAX_HEADERS_HARD);
+  return r == 0 ? 0 : HPE_USER;
 }
 
 static int r_on_header_value(llhttp_t *p, const char *at, size_t len) {
   px_exchange *ex = p->data;
-  px_http_head *h = ex->rhead;
-  if (h->nheaders == 0) return HPE_USER;
-  px_header *f = &h->headers[h->nheaders - 1];
-  if (ex->r_in_field != 2) {
-    f->value = h->arena + h->arena_len;
-    f->value_len = 0;
-    ex->r_in_field = 2;
-  }
-  if (rhead_append(ex, at, len) != 0) return HPE_USER;
-  f->value_len += len;
-  return 0;
+  return px_http_head_field_value(ex->rhead, &ex->r_in_field, at, len) == 0 ? 0 : HPE_USER;
 }
 
 static int r_on_field_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
-  if (ex->r_in_field == 2) {
-    px_header *f = &ex->rhead->headers[ex->rhead->nheaders - 1];
-    while (f->value_len && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
-      f->value_len--;
-    ex->r_in_field = 0;
-  }
-  return rhead_terminate(ex) == 0 ? 0 : HPE_USER;
+  return px_http_head_field_done(ex->rhead, &ex->r_in_field) == 0 ? 0 : HPE_USER;
 }
 
 static int client_write(px_exchange *ex, const void *data, size_t len) {
@@ -578,7 +533,7 @@ static const llhttp_settings_t *resp_settings(void) {
     llhttp_settings_init(&s);
     s.on_message_begin = r_on_message_begin;
     s.on_status = r_on_status;
-    s.on_status_complete = r_on_status_complete;
+    s.on_status_complete = r_on_field_complete;
     s.on_header_field = r_on_header_field;
     s.on_header_field_complete = r_on_field_complete;
     s.on_header_value = r_on_header_value;

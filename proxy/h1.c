@@ -20,11 +20,8 @@ void px_h1_init(px_conn *c) {
 }
 
 static void free_head(px_conn *c) {
-  if (c->head) {
-    free(c->head->arena);
-    free(c->head);
-    c->head = NULL;
-  }
+  px_http_head_free(c->head);
+  c->head = NULL;
 }
 
 static void drop_stash(px_conn *c);
@@ -68,46 +65,21 @@ void px_h1_on_header_timeout(px_conn *c) {
   px_h1_respond(c, 408, NULL, 1);
 }
 
-/* Appends bytes to the head's arena, counting them against the limit. */
-static int head_append(px_conn *c, const char *at, size_t len) {
-  px_http_head *h = c->head;
+/* Counts head bytes against limits.max_header_bytes (431 past it). */
+static int count_head_bytes(px_conn *c, size_t len) {
   c->head_bytes += len;
-  if (c->head_bytes > c->w->cfg->limits.max_header_bytes || h->arena_len + len + 1 > h->arena_cap) {
-    c->head_error = 431;
-    return -1;
-  }
-  memcpy(h->arena + h->arena_len, at, len);
-  h->arena_len += len;
-  return 0;
-}
-
-/* Ends the current string in the arena with a NUL and returns its start. */
-static size_t head_terminate(px_conn *c) {
-  px_http_head *h = c->head;
-  if (h->arena_len + 1 > h->arena_cap) {
-    c->head_error = 431;
-    return h->arena_len;
-  }
-  h->arena[h->arena_len++] = '\0';
-  return h->arena_len;
+  return c->head_bytes > c->w->cfg->limits.max_header_bytes ? -1 : 0;
 }
 
 static int on_message_begin(llhttp_t *p) {
   px_conn *c = p->data;
   free_head(c);
-  size_t cap = c->w->cfg->limits.max_header_bytes + 64;
-  c->head = calloc(1, sizeof(px_http_head));
-  if (c->head) c->head->arena = malloc(cap);
-  if (c->head == NULL || c->head->arena == NULL) {
-    free_head(c);
-    return HPE_USER;
-  }
-  c->head->arena_cap = cap;
+  c->head = px_http_head_new(c->w->cfg->limits.max_header_bytes + 64);
+  if (c->head == NULL) return HPE_USER;
   c->head_bytes = 0;
   c->head_error = 0;
   c->req_host[0] = '\0';
   c->in_field = 0;
-  c->head->target = c->head->arena;
   if (c->state != PX_CONN_HEADERS) {
     c->state = PX_CONN_HEADERS;
     px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
@@ -117,31 +89,24 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  if (head_append(c, at, len) != 0) return fail(c, 431, "request line too long");
+  if (count_head_bytes(c, len) != 0 || px_http_head_append(c->head, at, len) != 0)
+    return fail(c, 431, "request line too long");
   c->head->target_len += len;
   return 0;
 }
 
 static int on_url_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  head_terminate(c);
-  return 0;
+  return px_http_head_field_done(c->head, &c->in_field) == 0 ? 0 : fail(c, 431, "request line too long");
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  px_http_head *h = c->head;
-  if (c->in_field != 1) {
-    if (h->nheaders >= c->w->cfg->limits.max_headers || h->nheaders >= PX_MAX_HEADERS_HARD)
-      return fail(c, 431, "too many header fields");
-    h->headers[h->nheaders].name = h->arena + h->arena_len;
-    h->headers[h->nheaders].name_len = 0;
-    h->headers[h->nheaders].value = "";
-    h->nheaders++;
-    c->in_field = 1;
-  }
-  if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
-  h->headers[h->nheaders - 1].name_len += len;
+  if (c->in_field != 1 && c->head->nheaders >= c->w->cfg->limits.max_headers)
+    return fail(c, 431, "too many header fields");
+  if (count_head_bytes(c, len) != 0 ||
+      px_http_head_field_name(c->head, &c->in_field, at, len, c->w->cfg->limits.max_headers) != 0)
+    return fail(c, 431, "header block too large");
   c->name_end = at + len;
   c->name_gen = c->feed_gen;
   c->gap_crlf = 0;
@@ -164,42 +129,32 @@ static int gap_has_line_break(const char *from, const char *to) {
 
 static int on_header_field_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  head_terminate(c);
+  if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
+  c->in_field = 1; /* still this field: its value follows */
   c->gap_open = 1;
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  px_http_head *h = c->head;
-  if (h->nheaders == 0) return fail(c, 400, "value without a field");
-  px_header *f = &h->headers[h->nheaders - 1];
   if (c->in_field != 2) {
     if (c->gap_crlf || gap_has_line_break(gap_start(c), at))
       return fail(c, 400, "obs-fold before a header value");
     c->gap_open = 0;
-    f->value = h->arena + h->arena_len;
-    f->value_len = 0;
-    c->in_field = 2;
   } else if (at != c->feed_start || c->feed_prev_last == '\n') {
     /* llhttp 8.1 splits a value only at a buffer boundary, or where it
      * accepted obs-fold ("\r\n " inside the value): RFC 9112 §5.2 lets a
      * server reject folding, and a proxy must not pass it on. */
     return fail(c, 400, "obs-fold in a header value");
   }
-  if (head_append(c, at, len) != 0) return fail(c, 431, "header block too large");
-  f->value_len += len;
+  if (count_head_bytes(c, len) != 0 || px_http_head_field_value(c->head, &c->in_field, at, len) != 0)
+    return fail(c, 431, "header block too large");
   return 0;
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  px_header *f = &c->head->headers[c->head->nheaders - 1];
-  /* Trailing OWS is not part of the value (RFC 9110 §5.5). */
-  while (f->value_len > 0 && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
-    f->value_len--;
-  head_terminate(c);
-  c->in_field = 0;
+  if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
   return 0;
 }
 

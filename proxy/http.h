@@ -41,6 +41,31 @@ typedef struct px_http_head {
   size_t nheaders;
 } px_http_head;
 
+/** Allocates an empty head whose arena holds `arena_cap` bytes; NULL on ENOMEM. */
+px_http_head *px_http_head_new(size_t arena_cap);
+
+/** Frees a head (NULL is fine). */
+void px_http_head_free(px_http_head *h);
+
+/** Appends bytes to the current string in the arena; -1 when it is full. */
+int px_http_head_append(px_http_head *h, const char *at, size_t len);
+
+/**
+ * Adds bytes of a field name from an llhttp span callback. `*in_field` tracks
+ * the span kind (1 name, 2 value) so that split spans join up; a new field is
+ * started when the previous span was not a name. -1 when the arena is full or
+ * the field count would exceed `max_fields`.
+ */
+int px_http_head_field_name(px_http_head *h, int *in_field, const char *at, size_t len,
+                            size_t max_fields);
+
+/** Adds bytes of the current field's value (see px_http_head_field_name). */
+int px_http_head_field_value(px_http_head *h, int *in_field, const char *at, size_t len);
+
+/** Ends the current name or value: trailing OWS is dropped from a value
+ *  (RFC 9110 §5.5) and the string NUL-terminated. -1 when the arena is full. */
+int px_http_head_field_done(px_http_head *h, int *in_field);
+
 /** Validates a field-name: a non-empty token (RFC 9110 §5.6.2). */
 const char *px_http_check_field_name(const char *name, size_t len);
 

@@ -4,15 +4,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "proxy/stream_write.h"
 #include "tls/log.h"
-
-/* A write request carrying its own copy of the bytes. */
-typedef struct up_write {
-  uv_write_t req;
-  px_upstream_conn *uc;
-  size_t len;
-  char data[];
-} up_write;
 
 void px_upstream_pool_init(px_upstream_pool *p, uv_loop_t *loop, const px_upstream_addr *addr,
                            char *read_slab, size_t slab_size, size_t cap, uint64_t idle_timeout_ms,
@@ -89,41 +82,14 @@ void px_upstream_read_stop(px_upstream_conn *uc) {
 }
 
 static void on_write(uv_write_t *req, int status) {
-  up_write *w = (up_write *)req;
-  px_upstream_conn *uc = w->uc;
-  uc->write_pending -= w->len;
-  free(w);
+  px_upstream_conn *uc = req->handle->data;
+  uc->write_pending -= px_stream_write_done(req);
   if (status == 0 && uc->on_drain && uc->write_pending <= uc->pool->low_water) uc->on_drain(uc);
 }
 
 int px_upstream_write(px_upstream_conn *uc, const void *data, size_t len) {
   if (uc->closing) return UV_ECANCELED;
-  if (len == 0) return 0;
-  /* Try the socket first; only what it does not take is copied and queued. */
-  if (uc->write_pending == 0) {
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write(&uc->h.stream, &b, 1);
-    if (n == (int)len) return 0;
-    if (n > 0) {
-      data = (const char *)data + n;
-      len -= (size_t)n;
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      return n;
-    }
-  }
-  up_write *w = malloc(sizeof(*w) + len);
-  if (w == NULL) return UV_ENOMEM;
-  w->uc = uc;
-  w->len = len;
-  memcpy(w->data, data, len);
-  uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-  int r = uv_write(&w->req, &uc->h.stream, &b, 1, on_write);
-  if (r != 0) {
-    free(w);
-    return r;
-  }
-  uc->write_pending += len;
-  return 0;
+  return px_stream_write(&uc->h.stream, data, len, &uc->write_pending, on_write);
 }
 
 static void on_idle_timeout(uv_timer_t *t) {

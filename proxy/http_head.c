@@ -1,0 +1,74 @@
+/* Building a px_http_head from llhttp's span callbacks, shared by the
+ * request parser (h1.c) and the response parser (exchange.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/http.h"
+
+px_http_head *px_http_head_new(size_t arena_cap) {
+  px_http_head *h = calloc(1, sizeof(*h));
+  if (h == NULL) return NULL;
+  h->arena = malloc(arena_cap);
+  if (h->arena == NULL) {
+    free(h);
+    return NULL;
+  }
+  h->arena_cap = arena_cap;
+  h->target = h->arena;
+  h->reason = h->arena;
+  return h;
+}
+
+void px_http_head_free(px_http_head *h) {
+  if (h == NULL) return;
+  free(h->arena);
+  free(h);
+}
+
+int px_http_head_append(px_http_head *h, const char *at, size_t len) {
+  if (h->arena_len + len + 1 > h->arena_cap) return -1;
+  memcpy(h->arena + h->arena_len, at, len);
+  h->arena_len += len;
+  return 0;
+}
+
+int px_http_head_field_name(px_http_head *h, int *in_field, const char *at, size_t len,
+                            size_t max_fields) {
+  if (*in_field != 1) {
+    if (h->nheaders >= max_fields || h->nheaders >= PX_MAX_HEADERS_HARD) return -1;
+    px_header *f = &h->headers[h->nheaders++];
+    f->name = h->arena + h->arena_len;
+    f->name_len = 0;
+    f->value = "";
+    f->value_len = 0;
+    *in_field = 1;
+  }
+  if (px_http_head_append(h, at, len) != 0) return -1;
+  h->headers[h->nheaders - 1].name_len += len;
+  return 0;
+}
+
+int px_http_head_field_value(px_http_head *h, int *in_field, const char *at, size_t len) {
+  if (h->nheaders == 0) return -1;
+  px_header *f = &h->headers[h->nheaders - 1];
+  if (*in_field != 2) {
+    f->value = h->arena + h->arena_len;
+    f->value_len = 0;
+    *in_field = 2;
+  }
+  if (px_http_head_append(h, at, len) != 0) return -1;
+  f->value_len += len;
+  return 0;
+}
+
+int px_http_head_field_done(px_http_head *h, int *in_field) {
+  if (*in_field == 2) {
+    px_header *f = &h->headers[h->nheaders - 1];
+    while (f->value_len && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
+      f->value_len--;
+    *in_field = 0;
+  }
+  if (h->arena_len + 1 > h->arena_cap) return -1;
+  h->arena[h->arena_len++] = '\0';
+  return 0;
+}
