@@ -256,17 +256,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   px_h1_feed(c, buf->base, (size_t)nread);
 }
 
-void px_conn_pause_read(px_conn *c) {
-  c->read_paused = 1;
+void px_conn_stop_reading(px_conn *c) {
   if (c->reading && !c->closed) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
   }
 }
 
+void px_conn_pause_read(px_conn *c) {
+  c->read_paused = 1;
+  px_conn_stop_reading(c);
+}
+
 void px_conn_start_reading(px_conn *c) {
-  if (c->closed || c->state == PX_CONN_CLOSING || c->parser_paused) return;
-  c->read_paused = 0;
+  if (c->closed || c->state == PX_CONN_CLOSING || c->parser_paused || c->read_paused) return;
   if (c->reading || c->peer_eof) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);
@@ -276,6 +279,7 @@ void px_conn_start_reading(px_conn *c) {
 }
 
 void px_conn_resume_read(px_conn *c) {
+  c->read_paused = 0;
   px_conn_start_reading(c);
   if (c->closed || c->parser_paused) return;
   if (c->stash || c->tls) pump(c);

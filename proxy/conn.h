@@ -87,10 +87,15 @@ void px_conn_close_after_flush(px_conn *c);
 /** Stops reading from the client (backpressure toward the client). */
 void px_conn_pause_read(px_conn *c);
 
-/** Restarts socket reads (no parsing); used from inside the parser. */
+/** Stops socket reads without marking backpressure (the parser paused). */
+void px_conn_stop_reading(px_conn *c);
+
+/** Restarts socket reads (no parsing) unless backpressure holds them;
+ *  used from inside the parser. */
 void px_conn_start_reading(px_conn *c);
 
-/** Resumes reading and parses anything stashed (never from inside the parser). */
+/** Ends backpressure: resumes reading and parses anything stashed (never
+ *  from inside the parser). */
 void px_conn_resume_read(px_conn *c);
 
 /** Arms the connection timer for `ms` milliseconds (0 stops it). */

@@ -357,7 +357,7 @@ static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
       return 0;
     }
     c->parser_paused = 1;
-    px_conn_pause_read(c);
+    px_conn_stop_reading(c);
     if (c->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
     return 0;
   }
