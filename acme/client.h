@@ -1,0 +1,94 @@
+/*
+ * The RFC 8555 client: one per CA, asynchronous on the certificate
+ * manager's uv loop. It owns the directory, the nonce pool and the account
+ * (loaded from the store, or created once and saved there), and runs
+ * orders: newOrder -> authorizations -> challenge -> poll -> finalize with a
+ * CSR -> download (following Link rel="up" when needed, keeping
+ * rel="alternate" chains).
+ *
+ * Error convention: completion callbacks get `err` NULL on success or a
+ * human sentence (with the CA's problem detail) on failure. Callbacks are
+ * never called from inside the call that started the operation.
+ */
+#ifndef PX_ACME_CLIENT_H
+#define PX_ACME_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "acme/key.h"
+#include "acme/store.h"
+
+/** Challenge types, in the order of the `challenges` preference list. */
+typedef enum px_acme_challenge_type {
+  PX_ACME_TLS_ALPN_01 = 1,
+  PX_ACME_HTTP_01 = 2,
+} px_acme_challenge_type;
+
+/**
+ * How the client makes a challenge answerable. `publish` is called before
+ * the client tells the CA to validate; `unpublish` once the authorization is
+ * final. Both run on the client's loop and must not block for long.
+ */
+typedef struct px_acme_challenge_hooks {
+  void (*publish)(void *arg, px_acme_challenge_type type, const char *name, const char *token,
+                  const char *key_authorization);
+  void (*unpublish)(void *arg, px_acme_challenge_type type, const char *name, const char *token);
+  void *arg;
+} px_acme_challenge_hooks;
+
+typedef struct px_acme_client_opts {
+  const char *directory_url; /**< https://... */
+  const char *ca_file;       /**< extra trust roots (PEM) for the CA's server, or NULL */
+  const char *email;         /**< contact, or NULL */
+  int accept_terms;          /**< the operator agreed to meta.termsOfService */
+  const char *eab_kid;       /**< external account binding, or NULL */
+  const char *eab_hmac_key;  /**< base64url */
+  px_acme_key_type key_type; /**< certificate keys */
+  px_acme_challenge_type challenges[2]; /**< preference; 0-terminated if shorter */
+  px_store *store;           /**< accounts are kept here, per CA */
+  px_acme_challenge_hooks hooks;
+  uint64_t request_timeout_ms; /**< one HTTPS request to the CA; default 30 s */
+  uint64_t order_timeout_ms;   /**< a whole issuance; default 120 s */
+} px_acme_client_opts;
+
+typedef struct px_acme_client px_acme_client;
+
+/** What a successful issuance returns (all malloc'd; freed by px_acme_result_dispose). */
+typedef struct px_acme_result {
+  char *cert_pem;  /**< the chain as the CA sent it, leaf first */
+  size_t cert_len;
+  char *key_pem;   /**< the certificate key (PKCS#8 PEM) */
+  size_t key_len;
+  char **alternates; /**< URLs of rel="alternate" chains (may be empty) */
+  size_t nalternates;
+} px_acme_result;
+
+/**
+ * Called once per px_acme_issue. On failure `err` says why and
+ * `retry_after` is the CA's Retry-After in seconds (0 when it gave none).
+ */
+typedef void (*px_acme_issue_cb)(void *arg, const char *err, px_acme_result *result,
+                                 int64_t retry_after);
+
+/** Creates the client; nothing is fetched until the first issue. */
+px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *opts);
+
+/**
+ * Orders one certificate for `names` (already normalised, at most 100).
+ * Steps are logged at info, one line each, with the names; failures with the
+ * CA's problem detail. Returns 0, or -1 when it could not even start (then
+ * `cb` is not called).
+ */
+int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme_issue_cb cb,
+                  void *arg);
+
+/** Frees a result's buffers (the key is wiped). */
+void px_acme_result_dispose(px_acme_result *r);
+
+/** Cancels what is running (callbacks are not called) and frees the client
+ *  once its handles have closed. */
+void px_acme_client_free(px_acme_client *c);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * The certificate manager: one thread with its own uv loop that owns the
+ * ACME client, the on-disk cache and the on-demand policy. Workers ask it
+ * for a name without blocking; it answers by publishing the certificate (or
+ * a refusal) in its memory table and calling `on_resolved`, after which the
+ * worker retries the paused handshake.
+ *
+ * Lookup order for a name (DESIGN.md "Runtime shape"): memory, then the
+ * cache on disk, then issuance if the policy allows (name validation, the
+ * site match done by the TLS table, `ask`, `rate`, `max_pending`, the
+ * failure backoff), else a refusal that is remembered for a while.
+ */
+#ifndef PX_ACME_MANAGER_H
+#define PX_ACME_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acme/client.h"
+#include "tls/cert.h"
+
+typedef struct px_acme_manager px_acme_manager;
+
+/** A `tls: acme` site: one certificate for all its names. */
+typedef struct px_acme_group {
+  const char *const *names;
+  size_t nnames;
+} px_acme_group;
+
+typedef struct px_acme_manager_opts {
+  const char *storage;            /**< cache directory */
+  px_acme_client_opts client;     /**< hooks and store are filled in by the manager */
+  const char *ask_url;            /**< http://...; NULL = allow every valid name */
+  uint64_t rate_count, rate_window_ms; /**< new orders per window */
+  size_t max_pending;             /**< names waiting on issuance at once */
+  size_t cache_size;              /**< certificates kept in memory */
+  const px_acme_group *groups;    /**< obtained at start-up */
+  size_t ngroups;
+  /** Called on the manager thread once a requested name is resolved (ready
+   *  or refused); must be thread-safe and quick. */
+  void (*on_resolved)(void *arg, const char *name);
+  void *arg;
+} px_acme_manager_opts;
+
+/** Opens the cache and starts the thread. NULL with a sentence in `err`. */
+px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *err, size_t errlen);
+
+/** Stops the thread (in-flight orders are abandoned) and frees everything. */
+void px_acme_manager_stop(px_acme_manager *m);
+
+/**
+ * For a handshake (any thread, never blocks): 1 with a new reference in *out
+ * when a certificate is in memory; 0 when the name was queued (or already
+ * is) and `on_resolved` will follow; -1 when refused.
+ */
+int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **out);
+
+/** The tls-alpn-01 certificate for `name` (new reference), or NULL. */
+px_tls_cert *px_acme_manager_challenge_cert(px_acme_manager *m, const char *name);
+
+/**
+ * The http-01 answer (RFC 8555 §8.3) for `token` when `host` is the name it
+ * was issued for: copies the key authorization into `out` and returns its
+ * length, or -1.
+ */
+int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
+                           size_t cap);
+
+#endif
