@@ -213,6 +213,18 @@ static void handshake(px_conn *c) {
     if (flush_tls(c) != 0) px_conn_close(c);
     return;
   }
+  if (r == PX_TLS_PENDING) {
+    /* The certificate manager is fetching this name: wait without reading
+     * (nothing else can happen before the ServerHello). */
+    if (c->state != PX_CONN_CERT_WAIT) {
+      const char *sni = px_tls_conn_sni(c->tls);
+      snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
+      c->state = PX_CONN_CERT_WAIT;
+      px_conn_stop_reading(c);
+      px_conn_set_timer(c, c->w->cfg->limits.on_demand_timeout_ms);
+    }
+    return;
+  }
   if (r != PX_TLS_OK) {
     /* The alert (e.g. unrecognized_name) is in the output: send it, close. */
     flush_tls(c);
@@ -221,6 +233,12 @@ static void handshake(px_conn *c) {
   }
   const char *sni = px_tls_conn_sni(c->tls);
   snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
+  if (px_tls_conn_is_acme_challenge(c->tls)) {
+    /* tls-alpn-01: the CA only needed the handshake (RFC 8737 §3). */
+    px_log(PX_LOG_INFO, "acme: answered tls-alpn-01 for %s", c->sni);
+    px_conn_close_after_flush(c);
+    return;
+  }
   c->state = PX_CONN_IDLE;
   /* The first request must arrive as promptly as any request head. */
   px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
@@ -299,8 +317,18 @@ void px_conn_exchange_done(px_conn *c, int keep_alive) {
   px_conn_resume_read(c);
 }
 
+void px_conn_retry_handshake(px_conn *c) {
+  c->state = PX_CONN_HANDSHAKE;
+  px_conn_set_timer(c, c->w->cfg->limits.handshake_timeout_ms);
+  handshake(c);
+  if (!c->closed && c->state != PX_CONN_CERT_WAIT && !c->reading && c->state != PX_CONN_CLOSING &&
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+}
+
 void px_conn_drain(px_conn *c) {
-  if (c->state == PX_CONN_IDLE || c->state == PX_CONN_HANDSHAKE) px_conn_close_after_flush(c);
+  if (c->state == PX_CONN_IDLE || c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
+    px_conn_close_after_flush(c);
 }
 
 void px_conn_accept(px_listener *l) {

@@ -23,6 +23,7 @@ typedef struct px_exchange px_exchange;
 /** Where the connection is in its life; decides what the timer means. */
 typedef enum px_conn_state {
   PX_CONN_HANDSHAKE, /**< TLS handshake: timeouts.handshake */
+  PX_CONN_CERT_WAIT, /**< handshake paused for an on-demand certificate: timeouts.on_demand */
   PX_CONN_IDLE,      /**< between requests: timeouts.keepalive */
   PX_CONN_HEADERS,   /**< reading a request head: timeouts.request_header (absolute) */
   PX_CONN_ACTIVE,    /**< an exchange is running; it sets the timers */
@@ -103,6 +104,9 @@ void px_conn_set_timer(px_conn *c, uint64_t ms);
 
 /** Called by the exchange once its response has been fully queued. */
 void px_conn_exchange_done(px_conn *c, int keep_alive);
+
+/** The certificate this connection's handshake waits for is resolved. */
+void px_conn_retry_handshake(px_conn *c);
 
 /** Called by the worker when draining: idle connections close now. */
 void px_conn_drain(px_conn *c);

@@ -6,6 +6,7 @@
 #include "proxy/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
+#include "proxy/server.h"
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:
@@ -158,14 +159,33 @@ static int on_header_value_complete(llhttp_t *p) {
   return 0;
 }
 
+/* The key authorization for a pending http-01 challenge of `host`, else 404. */
+static void answer_http01(px_conn *c, const char *host, const char *token) {
+  char ka[512];
+  int n = c->w->srv->acme ? px_acme_manager_http01(c->w->srv->acme, host, token, ka, sizeof(ka)) : -1;
+  if (n < 0) {
+    px_h1_respond(c, 404, NULL, 0);
+    return;
+  }
+  char buf[1024];
+  int len = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
+                     n, ka);
+  px_access_entry e = {.c = c, .host = host, .method = c->head->method, .path = c->head->target,
+                       .status = 200, .bytes = (uint64_t)len};
+  px_access_log(&e);
+  px_conn_write(c, buf, (size_t)len);
+}
+
 /* Port 80: answer http-01 paths, redirect, or say which. Returns 1 when the
  * request was answered here. */
 static int answer_plain_http(px_conn *c, const px_site *site, const char *host) {
   px_http_head *h = c->head;
   static const char acme_prefix[] = "/.well-known/acme-challenge/";
-  /* Reserved for http-01 (RFC 8555 §8.3) before any redirect. */
+  /* http-01 (RFC 8555 §8.3), answered before any redirect. */
   if (strncmp(h->target, acme_prefix, sizeof(acme_prefix) - 1) == 0) {
-    px_h1_respond(c, 404, NULL, 0);
+    answer_http01(c, host, h->target + sizeof(acme_prefix) - 1);
     return 1;
   }
   if (site == NULL) {

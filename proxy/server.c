@@ -15,23 +15,78 @@ static int listen_port(const px_listen_addr *a) {
   return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
+static int dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
+  px_server *srv = arg;
+  return px_acme_manager_lookup(srv->acme, name, out);
+}
+
+static px_tls_cert *dyn_challenge(void *arg, const char *name) {
+  px_server *srv = arg;
+  return srv->acme ? px_acme_manager_challenge_cert(srv->acme, name) : NULL;
+}
+
+/* Manager thread: a name is resolved; every worker retries its waiters. */
+static void on_name_resolved(void *arg, const char *name) {
+  px_server *srv = arg;
+  for (int i = 0; i < srv->nworkers; i++)
+    if (srv->workers && srv->workers[i]) px_worker_name_resolved(srv->workers[i], name);
+}
+
+/* Starts the certificate manager when a site uses ACME. */
+static int start_acme(px_server *srv, const px_config *cfg) {
+  size_t ngroups = 0, ndynamic = 0;
+  for (size_t i = 0; i < cfg->nsites; i++) {
+    ngroups += cfg->sites[i].tls_mode == PX_SITE_TLS_ACME;
+    ndynamic += cfg->sites[i].tls_mode == PX_SITE_TLS_ACME || cfg->sites[i].tls_mode == PX_SITE_TLS_ON_DEMAND;
+  }
+  if (ndynamic == 0) return 0;
+  srv->groups = calloc(ngroups + 1, sizeof(px_acme_group));
+  if (srv->groups == NULL) return -1;
+  size_t g = 0;
+  for (size_t i = 0; i < cfg->nsites; i++) {
+    if (cfg->sites[i].tls_mode != PX_SITE_TLS_ACME) continue;
+    srv->groups[g].names = (const char *const *)cfg->sites[i].hosts;
+    srv->groups[g++].nnames = cfg->sites[i].nhosts;
+  }
+  const px_acme_settings *a = &cfg->acme;
+  px_acme_manager_opts o = {0};
+  o.storage = cfg->storage;
+  o.client.directory_url = a->directory;
+  o.client.ca_file = a->ca_file;
+  o.client.email = a->email;
+  o.client.accept_terms = a->accept_terms;
+  o.client.eab_kid = a->eab_kid;
+  o.client.eab_hmac_key = a->eab_hmac_key;
+  o.client.key_type = (px_acme_key_type)a->key_type;
+  o.client.challenges[0] = (px_acme_challenge_type)a->challenges[0];
+  o.client.challenges[1] = (px_acme_challenge_type)a->challenges[1];
+  o.ask_url = cfg->on_demand.ask;
+  o.rate_count = cfg->on_demand.rate_count;
+  o.rate_window_ms = cfg->on_demand.rate_window_ms;
+  o.max_pending = cfg->on_demand.max_pending;
+  o.cache_size = cfg->on_demand.cache_size;
+  o.groups = srv->groups;
+  o.ngroups = ngroups;
+  o.on_resolved = on_name_resolved;
+  o.arg = srv;
+  char err[256];
+  srv->acme = px_acme_manager_start(&o, err, sizeof(err));
+  if (srv->acme == NULL) {
+    px_log(PX_LOG_ERROR, "acme: %s", err);
+    return -1;
+  }
+  return 0;
+}
+
 int px_server_init(px_server *srv, const px_config *cfg) {
   memset(srv, 0, sizeof(*srv));
   srv->cfg = cfg;
   srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
   srv->conn_limit_per_worker = (cfg->limits.max_connections + (size_t)srv->nworkers - 1) / (size_t)srv->nworkers;
   if (cfg->nhttps > 0) srv->https_port = listen_port(&cfg->https[0]);
-
-  size_t ncerts = 0;
-  for (size_t i = 0; i < cfg->nsites; i++) {
-    if (cfg->sites[i].tls_mode == PX_SITE_TLS_ACME || cfg->sites[i].tls_mode == PX_SITE_TLS_ON_DEMAND) {
-      px_log(PX_LOG_ERROR, "%s:%d: sites[%zu].tls: ACME certificates are not available in this build yet",
-             cfg->file, cfg->sites[i].line, i);
-      return -1;
-    }
-    if (cfg->sites[i].tls_mode == PX_SITE_TLS_FILES) ncerts++;
-  }
   if (cfg->nhttps == 0) return 0;
+  size_t ncerts = 0;
+  for (size_t i = 0; i < cfg->nsites; i++) ncerts += cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
   px_tls_cert_spec *specs = calloc(ncerts ? ncerts : 1, sizeof(*specs));
   srv->site_of_cert = calloc(ncerts ? ncerts : 1, sizeof(int));
   if (specs == NULL || srv->site_of_cert == NULL) {
@@ -41,15 +96,18 @@ int px_server_init(px_server *srv, const px_config *cfg) {
   size_t k = 0;
   for (size_t i = 0; i < cfg->nsites; i++) {
     const px_site *s = &cfg->sites[i];
-    if (s->tls_mode != PX_SITE_TLS_FILES) continue;
+    if (s->tls_mode == PX_SITE_TLS_NONE) continue;
     specs[k].cert_file = s->cert_file;
     specs[k].key_file = s->key_file;
+    specs[k].dynamic = s->tls_mode != PX_SITE_TLS_FILES;
     specs[k].hosts = (const char *const *)s->hosts;
     specs[k].nhosts = s->nhosts;
     srv->site_of_cert[k] = (int)i;
     k++;
   }
-  px_tls_server_opts opts = {alpn_protocols, sizeof(alpn_protocols) / sizeof(alpn_protocols[0])};
+  px_tls_server_opts opts = {.alpn = alpn_protocols,
+                             .nalpn = sizeof(alpn_protocols) / sizeof(alpn_protocols[0]),
+                             .dynamic = {.lookup = dyn_lookup, .challenge = dyn_challenge, .arg = srv}};
   char err[512];
   srv->tls = px_tls_server_new(specs, ncerts, &opts, err, sizeof(err));
   free(specs);
@@ -57,7 +115,7 @@ int px_server_init(px_server *srv, const px_config *cfg) {
     px_log(PX_LOG_ERROR, "TLS: %s", err);
     return -1;
   }
-  return 0;
+  return start_acme(srv, cfg);
 }
 
 int px_server_start(px_server *srv) {
@@ -89,6 +147,8 @@ void px_server_join(px_server *srv) {
 }
 
 void px_server_dispose(px_server *srv) {
+  px_acme_manager_stop(srv->acme);
+  free(srv->groups);
   if (srv->tls) px_tls_server_free(srv->tls);
   free(srv->site_of_cert);
   memset(srv, 0, sizeof(*srv));

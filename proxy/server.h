@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "acme/manager.h"
 #include "proxy/config.h"
 #include "tls/tls.h"
 
@@ -20,6 +21,8 @@ typedef struct px_server {
   int nworkers;
   size_t conn_limit_per_worker; /**< max_connections split across workers */
   int https_port;          /**< port of the first HTTPS listener, for redirects */
+  px_acme_manager *acme;   /**< NULL when no site uses ACME */
+  px_acme_group *groups;   /**< the `tls: acme` sites */
 } px_server;
 
 /**

@@ -45,12 +45,49 @@ static void on_connection(uv_stream_t *s, int status) {
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
+typedef struct px_resolved_name {
+  struct px_resolved_name *next;
+  char name[];
+} px_resolved_name;
+
+void px_worker_name_resolved(px_worker *w, const char *name) {
+  size_t n = strlen(name);
+  px_resolved_name *r = malloc(sizeof(*r) + n + 1);
+  if (r == NULL) return;
+  memcpy(r->name, name, n + 1);
+  uv_mutex_lock(&w->resolved_lock);
+  r->next = w->resolved;
+  w->resolved = r;
+  uv_mutex_unlock(&w->resolved_lock);
+  uv_async_send(&w->resolved_async);
+}
+
+static void on_resolved(uv_async_t *a) {
+  px_worker *w = a->data;
+  uv_mutex_lock(&w->resolved_lock);
+  px_resolved_name *list = w->resolved;
+  w->resolved = NULL;
+  uv_mutex_unlock(&w->resolved_lock);
+  while (list) {
+    px_resolved_name *r = list;
+    list = r->next;
+    px_conn *c = w->conns;
+    while (c) {
+      px_conn *next = c->next; /* the retry may close c */
+      if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, r->name) == 0) px_conn_retry_handshake(c);
+      c = next;
+    }
+    free(r);
+  }
+}
+
 static void maybe_finish(px_worker *w) {
   if (!w->draining || w->nconns > 0) return;
   for (size_t i = 0; i < w->npools; i++) px_upstream_pool_dispose(&w->pools[i]);
   if (!uv_is_closing((uv_handle_t *)&w->drain_timer)) {
     uv_close((uv_handle_t *)&w->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_async, on_handle_closed);
+    uv_close((uv_handle_t *)&w->resolved_async, on_handle_closed);
   }
 }
 
@@ -143,6 +180,9 @@ px_worker *px_worker_new(px_server *srv, int id) {
   w->stop_async.data = w;
   uv_timer_init(&w->loop, &w->drain_timer);
   w->drain_timer.data = w;
+  uv_async_init(&w->loop, &w->resolved_async, on_resolved);
+  w->resolved_async.data = w;
+  uv_mutex_init(&w->resolved_lock);
   uv_sem_init(&w->started, 0);
   const px_config *cfg = srv->cfg;
   w->rr = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(size_t));
@@ -179,6 +219,12 @@ void px_worker_join_free(px_worker *w) {
   if (w->thread) uv_thread_join(&w->thread);
   uv_loop_close(&w->loop);
   uv_sem_destroy(&w->started);
+  uv_mutex_destroy(&w->resolved_lock);
+  while (w->resolved) {
+    px_resolved_name *r = w->resolved;
+    w->resolved = r->next;
+    free(r);
+  }
   free(w->listeners);
   free(w->pools);
   free(w->pool_base);

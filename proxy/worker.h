@@ -30,6 +30,9 @@ struct px_worker {
   uv_thread_t thread;
   uv_async_t stop_async;
   uv_timer_t drain_timer;
+  uv_async_t resolved_async; /**< the certificate manager resolved names */
+  uv_mutex_t resolved_lock;
+  struct px_resolved_name *resolved; /**< names to retry handshakes for */
   px_listener *listeners;
   size_t nlisteners;
   int draining;
@@ -57,6 +60,12 @@ void px_worker_stop(px_worker *w);
 
 /** Waits for the worker thread and frees it. */
 void px_worker_join_free(px_worker *w);
+
+/**
+ * Tells the worker that `name` is resolved (any thread): its connections
+ * whose handshake waits on that name retry it.
+ */
+void px_worker_name_resolved(px_worker *w, const char *name);
 
 /** Called by a connection as it closes: may resume a paused listener. */
 void px_worker_conn_closed(px_worker *w);

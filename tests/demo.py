@@ -1,17 +1,22 @@
 #!/usr/bin/python3
-"""./build.sh demo: portico on loopback in front of the sample backend.
+"""./build.sh demo: the main job on loopback.
 
-Generates a test CA and a certificate for demo.test, starts
-tests/integration/backend.py and portico on free ports, runs one curl through
-it, prints the command to try yourself, and keeps running until Ctrl-C
-(or exits at once with --once, or when stdin is not a terminal)."""
+Starts Pebble (Let's Encrypt's test CA) with pebble-challtestsrv as its DNS,
+the sample backend, and portico with one on-demand site for every name. Then
+it connects with a made-up name: the handshake pauses while portico orders a
+certificate from Pebble (tls-alpn-01), the request reaches the backend, and
+the certificate Pebble issued is shown. It keeps running until Ctrl-C (or
+exits at once with --once, or when stdin is not a terminal)."""
 import os
+import random
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration"))
 import harness  # noqa: E402
+from pebble_env import Pebble  # noqa: E402
 
 
 def main():
@@ -19,34 +24,56 @@ def main():
         harness.PORTICO = os.path.abspath(sys.argv[1])
     once = "--once" in sys.argv or not sys.stdin.isatty()
     tmp = tempfile.mkdtemp(prefix="portico-demo-")
-    certs = harness.Certs(os.path.join(tmp, "certs"))
-    cert = certs.leaf("demo.test", ["demo.test"])
+    https_port, http_port = harness.free_port(), harness.free_port()
     backend = harness.Backend(tmp, "demo-backend")
-    p = harness.Portico(tmp, [harness.site(["demo.test"], backend, cert, hsts="true")],
-                        ca=certs.ca, level="info")
+    pebble = Pebble(tmp, https_port, http_port)
+    root = os.path.join(tmp, "pebble-root.pem")
+    with open(root, "w") as f:
+        f.write(pebble.root_pem())
+    p = harness.Portico(tmp, [{"hosts": ["*"], "upstreams": [backend.address], "tls": "on_demand"}],
+                        extra=pebble.acme_yaml(("tls-alpn-01", "http-01")), ca=root, level="info",
+                        https_port=https_port, http_port=http_port)
+    code = 1
     try:
-        cmd = (f"curl --cacert {certs.ca} --resolve demo.test:{p.https_port}:127.0.0.1 "
-               f"https://demo.test:{p.https_port}/echo")
-        print(f"portico is listening: https on 127.0.0.1:{p.https_port}, http on 127.0.0.1:{p.http_port}")
-        print(f"backend: {backend.address}; config: {p.config}; logs: {p.error_log}, {p.access_log}\n")
-        print("$ " + cmd)
-        r = subprocess.run(cmd.split() + ["-sS", "-i"], capture_output=True, text=True)
+        name = f"customer{random.randint(1000, 9999)}.demo.test"
+        cmd = ["curl", "-sS", "--cacert", root, "--resolve", f"{name}:{https_port}:127.0.0.1",
+               f"https://{name}:{https_port}/echo"]
+        print(f"Pebble:  {pebble.directory}")
+        print(f"backend: {backend.address}")
+        print(f"portico: https on 127.0.0.1:{https_port}, http on 127.0.0.1:{http_port}")
+        print(f"         config {p.config}, logs {p.error_log} and {p.access_log}\n")
+        print("A first request for a name portico has never seen (the certificate is ordered now):")
+        print("$ " + " ".join(cmd))
+        t0 = time.monotonic()
+        r = subprocess.run(cmd, capture_output=True, text=True)
         print(r.stdout or r.stderr)
-        print(f"$ curl -i --resolve demo.test:{p.http_port}:127.0.0.1 http://demo.test:{p.http_port}/")
-        r = subprocess.run(["curl", "-sS", "-i", "--resolve", f"demo.test:{p.http_port}:127.0.0.1",
-                            f"http://demo.test:{p.http_port}/"], capture_output=True, text=True)
-        print(r.stdout or r.stderr)
+        print(f"(first request took {time.monotonic() - t0:.2f} s)\n")
+        print("The certificate Pebble issued for it:")
+        s = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{https_port}", "-servername", name],
+                           input=b"", capture_output=True)
+        x = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-serial", "-ext", "subjectAltName"],
+                           input=s.stdout, capture_output=True, text=True)
+        print(x.stdout or x.stderr)
+        print("portico's log of it:")
+        for line in p.log_text().splitlines():
+            if name in line:
+                print("  " + line)
+        other = f"another{random.randint(1000, 9999)}.demo.test"
+        print("\nTry another made-up name yourself:")
+        print(f"$ curl --cacert {root} --resolve {other}:{https_port}:127.0.0.1 https://{other}:{https_port}/echo")
+        code = 0 if r.returncode == 0 else 1
         if not once:
-            print("Try the commands above. Ctrl-C stops the demo.")
+            print("\nCtrl-C stops the demo.")
             try:
                 p.proc.wait()
             except KeyboardInterrupt:
                 pass
     finally:
-        code = p.stop()
+        status = p.stop()
+        pebble.stop()
         backend.stop()
-    print(f"portico exited with status {code}")
-    return 0 if code == 0 else 1
+    print(f"portico exited with status {status}")
+    return code
 
 
 if __name__ == "__main__":

@@ -26,19 +26,44 @@ enum {
   PX_TLS_PENDING = -4,  /**< handshake paused waiting for a certificate (on demand) */
 };
 
+#include "tls/cert.h"
+
 /** One certificate and the host patterns it serves. */
 typedef struct px_tls_cert_spec {
-  const char *cert_file; /**< PEM chain, leaf first */
+  const char *cert_file; /**< PEM chain, leaf first; NULL for a dynamic site */
   const char *key_file;  /**< PEM private key */
+  int dynamic;           /**< certificates come from px_tls_dynamic (ACME, on demand) */
   const char *const *hosts; /**< "a.example", "*.example" (one label) or "*" */
   size_t nhosts;
 } px_tls_cert_spec;
+
+/**
+ * Where certificates of dynamic sites come from. Both functions run on a
+ * worker thread inside the ClientHello callback and must not block.
+ */
+typedef struct px_tls_dynamic {
+  /**
+   * For a name that matched a dynamic site: returns 1 with a new reference
+   * in *out when the certificate is ready, 0 when the handshake must wait
+   * (px_tls_conn_handshake returns PX_TLS_PENDING; retry it once told the
+   * name is resolved), or -1 to refuse with unrecognized_name.
+   */
+  int (*lookup)(void *arg, const char *name, px_tls_cert **out);
+  /** The tls-alpn-01 challenge certificate for `name` (a new reference), or
+   *  NULL (RFC 8737 §3). */
+  px_tls_cert *(*challenge)(void *arg, const char *name);
+  void *arg;
+} px_tls_dynamic;
 
 /** Server-wide TLS settings. */
 typedef struct px_tls_server_opts {
   const char *const *alpn; /**< protocols offered, in server preference order */
   size_t nalpn;
+  px_tls_dynamic dynamic;  /**< may be all NULL when no site is dynamic */
 } px_tls_server_opts;
+
+/** px_tls_server_lookup's answer for a name served by a dynamic site. */
+#define PX_TLS_LOOKUP_DYNAMIC (-2)
 
 typedef struct px_tls_server px_tls_server;
 typedef struct px_tls_conn px_tls_conn;
@@ -57,7 +82,8 @@ void px_tls_server_free(px_tls_server *srv);
 /**
  * Finds the certificate for `name` the way a handshake does: exact match,
  * then a one-label wildcard, then "*". Returns the index into the spec array
- * given to px_tls_server_new, or -1. `name` must already be lowercase.
+ * given to px_tls_server_new, PX_TLS_LOOKUP_DYNAMIC for a dynamic site, or
+ * -1. `name` must already be lowercase.
  */
 int px_tls_server_lookup(const px_tls_server *srv, const char *name);
 
@@ -101,6 +127,10 @@ size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap);
 
 /** The SNI name the client sent, lowercased, or NULL. Valid after the handshake. */
 const char *px_tls_conn_sni(const px_tls_conn *c);
+
+/** True when this handshake answered a tls-alpn-01 challenge ("acme-tls/1"):
+ *  close the connection after the handshake, never route it (RFC 8737 §3). */
+int px_tls_conn_is_acme_challenge(const px_tls_conn *c);
 
 /** The negotiated ALPN protocol (e.g. "http/1.1"), or NULL if none. */
 const char *px_tls_conn_alpn(const px_tls_conn *c);

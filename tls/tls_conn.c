@@ -98,6 +98,8 @@ size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap) {
 
 const char *px_tls_conn_sni(const px_tls_conn *c) { return c->sni[0] ? c->sni : NULL; }
 
+int px_tls_conn_is_acme_challenge(const px_tls_conn *c) { return c->acme_challenge; }
+
 const char *px_tls_conn_alpn(const px_tls_conn *c) {
   static __thread char proto[32];
   const uint8_t *p;

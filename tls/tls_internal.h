@@ -7,14 +7,8 @@
 
 #include <openssl/ssl.h>
 
+#include "tls/cert_internal.h"
 #include "tls/tls.h"
-
-/** A loaded certificate: chain buffers (leaf first) and its key. */
-typedef struct px__tls_cert {
-  CRYPTO_BUFFER **chain;
-  size_t nchain;
-  EVP_PKEY *key;
-} px__tls_cert;
 
 /** Name index entry: an exact name or a wildcard suffix (".example.com"). */
 typedef struct px__tls_name {
@@ -24,8 +18,10 @@ typedef struct px__tls_name {
 
 struct px_tls_server {
   SSL_CTX *ctx;
-  px__tls_cert *certs;
+  px_tls_cert **certs;     /* NULL for dynamic specs */
+  int *dynamic;            /* per spec */
   size_t ncerts;
+  px_tls_dynamic dyn;
   px__tls_name *exact;    /* open addressing, power-of-two size */
   px__tls_name *wildcard; /* keyed by the suffix after "*" */
   size_t table_size;
@@ -39,6 +35,7 @@ struct px_tls_conn {
   BIO *rbio, *wbio;
   px_tls_server *srv;
   int unknown_name; /* set by the select callback: fail with unrecognized_name */
+  int acme_challenge; /* answering tls-alpn-01 with a challenge certificate */
   char sni[256];
 };
 

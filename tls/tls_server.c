@@ -45,12 +45,12 @@ static int table_get(const px__tls_name *t, size_t size, const char *name) {
 
 int px_tls_server_lookup(const px_tls_server *srv, const char *name) {
   int idx = table_get(srv->exact, srv->table_size, name);
-  if (idx >= 0) return idx;
+  if (idx != -1) return idx;
   /* One-label wildcard: "a.example.com" looks up ".example.com". */
   const char *dot = strchr(name, '.');
   if (dot && dot != name) {
     idx = table_get(srv->wildcard, srv->table_size, dot);
-    if (idx >= 0) return idx;
+    if (idx != -1) return idx;
   }
   return srv->catch_all;
 }
@@ -92,6 +92,29 @@ static int client_hello_sni(const SSL_CLIENT_HELLO *hello, char *out, size_t cap
   return -1;
 }
 
+/* True when the ClientHello offers ALPN "acme-tls/1" (RFC 8737 §3). */
+static int offers_acme_tls(const SSL_CLIENT_HELLO *hello) {
+  const uint8_t *data;
+  size_t len;
+  if (!SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                            &data, &len))
+    return 0;
+  CBS ext, list, proto;
+  CBS_init(&ext, data, len);
+  if (!CBS_get_u16_length_prefixed(&ext, &list)) return 0;
+  while (CBS_len(&list) > 0) {
+    if (!CBS_get_u8_length_prefixed(&list, &proto)) return 0;
+    if (CBS_len(&proto) == 10 && memcmp(CBS_data(&proto), "acme-tls/1", 10) == 0) return 1;
+  }
+  return 0;
+}
+
+static enum ssl_select_cert_result_t install(SSL *ssl, px_tls_cert *cert, int owned) {
+  int ok = px__tls_cert_install(cert, ssl);
+  if (owned) px_tls_cert_unref(cert); /* the SSL holds its own references now */
+  return ok ? ssl_select_cert_success : ssl_select_cert_error;
+}
+
 /* Early ClientHello callback: choose the certificate by SNI. Failure is
  * reported from the servername callback, which can send unrecognized_name
  * (this callback's error path can only send handshake_failure). */
@@ -99,16 +122,33 @@ static enum ssl_select_cert_result_t on_select_certificate(const SSL_CLIENT_HELL
   SSL *ssl = hello->ssl;
   px_tls_conn *c = SSL_get_ex_data(ssl, px__tls_conn_index());
   if (c == NULL) return ssl_select_cert_error;
-  int idx = -1;
-  if (client_hello_sni(hello, c->sni, sizeof(c->sni)) == 0) idx = px_tls_server_lookup(c->srv, c->sni);
-  else c->sni[0] = '\0';
-  if (idx < 0) {
+  px_tls_server *srv = c->srv;
+  if (client_hello_sni(hello, c->sni, sizeof(c->sni)) != 0) {
+    c->sni[0] = '\0';
     c->unknown_name = 1;
     return ssl_select_cert_success;
   }
-  const px__tls_cert *cert = &c->srv->certs[idx];
-  if (!SSL_set_chain_and_key(ssl, cert->chain, cert->nchain, cert->key, NULL))
-    return ssl_select_cert_error;
+  if (offers_acme_tls(hello)) {
+    /* A CA validating tls-alpn-01: only the challenge certificate will do. */
+    px_tls_cert *chal = srv->dyn.challenge ? srv->dyn.challenge(srv->dyn.arg, c->sni) : NULL;
+    if (chal == NULL) {
+      c->unknown_name = 1;
+      return ssl_select_cert_success;
+    }
+    c->acme_challenge = 1;
+    return install(ssl, chal, 1);
+  }
+  int idx = px_tls_server_lookup(srv, c->sni);
+  if (idx >= 0) return install(ssl, srv->certs[idx], 0);
+  if (idx == PX_TLS_LOOKUP_DYNAMIC && srv->dyn.lookup) {
+    px_tls_cert *cert = NULL;
+    int r = srv->dyn.lookup(srv->dyn.arg, c->sni, &cert);
+    if (r > 0 && cert) return install(ssl, cert, 1);
+    /* Paused: px_tls_conn_handshake reports PX_TLS_PENDING and the caller
+     * retries once the name is resolved (ssl_select_cert_retry). */
+    if (r == 0) return ssl_select_cert_retry;
+  }
+  c->unknown_name = 1;
   return ssl_select_cert_success;
 }
 
@@ -127,6 +167,13 @@ static int on_servername(SSL *ssl, int *alert, void *arg) {
 static int on_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_t *in,
                           unsigned in_len, void *arg) {
   px_tls_server *srv = arg;
+  px_tls_conn *c = SSL_get_ex_data(ssl, px__tls_conn_index());
+  if (c && c->acme_challenge) {
+    static const uint8_t acme_tls[] = "acme-tls/1";
+    *out = acme_tls;
+    *out_len = 10;
+    return SSL_TLSEXT_ERR_OK;
+  }
   for (size_t i = 0; i < srv->alpn_wire_len; i += 1 + srv->alpn_wire[i]) {
     const uint8_t *ours = &srv->alpn_wire[i];
     for (unsigned j = 0; j < in_len; j += 1u + in[j]) {
@@ -139,76 +186,6 @@ static int on_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const
     }
   }
   return SSL_TLSEXT_ERR_NOACK;
-}
-
-/* "FILE: WHAT (BoringSSL's reason)". */
-static void set_err(char *err, size_t errlen, const char *file, const char *what) {
-  char ssl_reason[160] = "";
-  unsigned long e = ERR_peek_last_error();
-  if (e) ERR_error_string_n(e, ssl_reason, sizeof(ssl_reason));
-  ERR_clear_error();
-  snprintf(err, errlen, "%s: %s (%s)", file, what, ssl_reason[0] ? ssl_reason : "no details");
-}
-
-/* Loads a PEM chain (leaf first) into CRYPTO_BUFFERs. */
-static int load_chain(px__tls_cert *cert, const char *file, char *err, size_t errlen) {
-  FILE *f = fopen(file, "r");
-  if (f == NULL) {
-    snprintf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
-    return -1;
-  }
-  X509 *x;
-  size_t cap = 0;
-  while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-    uint8_t *der = NULL;
-    int len = i2d_X509(x, &der);
-    X509_free(x);
-    if (len <= 0) break;
-    if (cert->nchain == cap) {
-      cap = cap ? cap * 2 : 4;
-      CRYPTO_BUFFER **n = realloc(cert->chain, cap * sizeof(*n));
-      if (n == NULL) {
-        OPENSSL_free(der);
-        break;
-      }
-      cert->chain = n;
-    }
-    cert->chain[cert->nchain++] = CRYPTO_BUFFER_new(der, (size_t)len, NULL);
-    OPENSSL_free(der);
-  }
-  fclose(f);
-  ERR_clear_error(); /* the end of the PEM stream is reported as an error */
-  if (cert->nchain == 0) {
-    snprintf(err, errlen, "%s: no PEM certificate found", file);
-    return -1;
-  }
-  return 0;
-}
-
-static int load_key(px__tls_cert *cert, const char *cert_file, const char *file, char *err,
-                    size_t errlen) {
-  FILE *f = fopen(file, "r");
-  if (f == NULL) {
-    snprintf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
-    return -1;
-  }
-  cert->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-  fclose(f);
-  if (cert->key == NULL) {
-    set_err(err, errlen, file, "no PEM private key found");
-    return -1;
-  }
-  /* The key must belong to the leaf, or every handshake would fail. */
-  const uint8_t *p = CRYPTO_BUFFER_data(cert->chain[0]);
-  X509 *leaf = d2i_X509(NULL, &p, (long)CRYPTO_BUFFER_len(cert->chain[0]));
-  int ok = leaf && X509_check_private_key(leaf, cert->key);
-  X509_free(leaf);
-  ERR_clear_error();
-  if (!ok) {
-    snprintf(err, errlen, "%s: the private key in %s does not match the certificate", cert_file, file);
-    return -1;
-  }
-  return 0;
 }
 
 static size_t next_pow2(size_t n) {
@@ -227,26 +204,34 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
   srv->table_size = next_pow2(nnames * 2 + 1);
   srv->exact = calloc(srv->table_size, sizeof(px__tls_name));
   srv->wildcard = calloc(srv->table_size, sizeof(px__tls_name));
-  srv->certs = calloc(ncerts ? ncerts : 1, sizeof(px__tls_cert));
+  srv->certs = calloc(ncerts ? ncerts : 1, sizeof(px_tls_cert *));
+  srv->dynamic = calloc(ncerts ? ncerts : 1, sizeof(int));
   srv->ctx = SSL_CTX_new(TLS_method());
-  if (!srv->exact || !srv->wildcard || !srv->certs || !srv->ctx) {
+  if (opts) srv->dyn = opts->dynamic;
+  if (!srv->exact || !srv->wildcard || !srv->certs || !srv->dynamic || !srv->ctx) {
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
   srv->ncerts = ncerts;
   for (size_t i = 0; i < ncerts; i++) {
-    if (load_chain(&srv->certs[i], certs[i].cert_file, err, errlen) != 0) goto fail;
-    if (load_key(&srv->certs[i], certs[i].cert_file, certs[i].key_file, err, errlen) != 0) goto fail;
+    int target = (int)i;
+    if (certs[i].dynamic) {
+      srv->dynamic[i] = 1;
+      target = PX_TLS_LOOKUP_DYNAMIC;
+    } else if ((srv->certs[i] = px_tls_cert_load_files(certs[i].cert_file, certs[i].key_file, err,
+                                                        errlen)) == NULL) {
+      goto fail;
+    }
     for (size_t j = 0; j < certs[i].nhosts; j++) {
       const char *h = certs[i].hosts[j];
       int r;
       if (strcmp(h, "*") == 0) {
-        if (srv->catch_all < 0) srv->catch_all = (int)i;
+        if (srv->catch_all == -1) srv->catch_all = target;
         r = 0;
       } else if (h[0] == '*' && h[1] == '.') {
-        r = table_put(srv->wildcard, srv->table_size, h + 1, (int)i);
+        r = table_put(srv->wildcard, srv->table_size, h + 1, target);
       } else {
-        r = table_put(srv->exact, srv->table_size, h, (int)i);
+        r = table_put(srv->exact, srv->table_size, h, target);
       }
       if (r != 0) {
         snprintf(err, errlen, "out of memory");
@@ -288,11 +273,8 @@ fail:
 void px_tls_server_free(px_tls_server *srv) {
   if (srv == NULL) return;
   if (srv->ctx) SSL_CTX_free(srv->ctx);
-  for (size_t i = 0; i < srv->ncerts; i++) {
-    for (size_t j = 0; j < srv->certs[i].nchain; j++) CRYPTO_BUFFER_free(srv->certs[i].chain[j]);
-    free(srv->certs[i].chain);
-    EVP_PKEY_free(srv->certs[i].key);
-  }
+  for (size_t i = 0; srv->certs && i < srv->ncerts; i++) px_tls_cert_unref(srv->certs[i]);
+  free(srv->dynamic);
   for (size_t i = 0; srv->exact && i < srv->table_size; i++) free(srv->exact[i].name);
   for (size_t i = 0; srv->wildcard && i < srv->table_size; i++) free(srv->wildcard[i].name);
   free(srv->exact);

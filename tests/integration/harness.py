@@ -115,11 +115,11 @@ class Portico:
     ports accept connections."""
 
     def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
-                 level="debug", ca=None):
+                 level="debug", ca=None, https_port=None, http_port=None):
         self.tmp = tmp
         self.ca = ca
-        self.https_port = free_port() if https else None
-        self.http_port = free_port() if http else None
+        self.https_port = (https_port or free_port()) if https else None
+        self.http_port = (http_port or free_port()) if http else None
         self.access_log = os.path.join(tmp, "access.log")
         self.error_log = os.path.join(tmp, "portico.err")
         self.config = os.path.join(tmp, "portico.yaml")

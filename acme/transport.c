@@ -1,0 +1,443 @@
+#include "acme/transport.h"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_HEAD 16384
+#define SYSTEM_ROOTS "/etc/ssl/certs/ca-certificates.crt"
+
+struct px_acme_tls {
+  SSL_CTX *ctx;
+};
+
+typedef struct request {
+  uv_loop_t *loop;
+  uv_getaddrinfo_t gai;
+  uv_connect_t connect;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  px_acme_response_cb cb;
+  void *arg;
+  SSL *ssl;
+  BIO *rbio, *wbio;
+  char host[256];
+  char port[8];
+  char *out;       /* the request bytes */
+  size_t out_len;
+  int sent;
+  llhttp_t parser;
+  llhttp_settings_t settings;
+  px_acme_response *resp;
+  size_t head_bytes;
+  char field[64];  /* current header name (lowercased, truncated) */
+  size_t field_len;
+  int in_value;
+  char **value;    /* header being filled, or NULL */
+  int complete;
+  int is_head;
+  int done;
+  int tcp_open;
+  int gai_pending;
+  int closes;
+} request;
+
+px_acme_tls *px_acme_tls_new(const char *ca_file, char *err, size_t errlen) {
+  px_acme_tls *t = calloc(1, sizeof(*t));
+  if (t == NULL) return NULL;
+  t->ctx = SSL_CTX_new(TLS_method());
+  if (t->ctx == NULL) {
+    free(t);
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+  /* The system roots may be absent in a minimal container; ca_file then
+   * must carry the trust. */
+  SSL_CTX_load_verify_locations(t->ctx, SYSTEM_ROOTS, NULL);
+  ERR_clear_error();
+  if (ca_file && !SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL)) {
+    snprintf(err, errlen, "acme.ca_file %s: no usable PEM certificates", ca_file);
+    ERR_clear_error();
+    px_acme_tls_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void px_acme_tls_free(px_acme_tls *t) {
+  if (t == NULL) return;
+  SSL_CTX_free(t->ctx);
+  free(t);
+}
+
+void px_acme_response_free(px_acme_response *r) {
+  if (r == NULL) return;
+  free(r->body);
+  free(r->location);
+  free(r->replay_nonce);
+  free(r->retry_after);
+  free(r->content_type);
+  for (size_t i = 0; i < r->nlinks; i++) free(r->links[i]);
+  free(r);
+}
+
+static void on_closed(uv_handle_t *h) {
+  request *q = h->data;
+  if (--q->closes > 0) return;
+  if (q->ssl) SSL_free(q->ssl);
+  free(q->out);
+  px_acme_response_free(q->resp);
+  free(q);
+}
+
+static void close_all(request *q) {
+  q->closes = 1 + q->tcp_open;
+  uv_close((uv_handle_t *)&q->timer, on_closed);
+  if (q->tcp_open) uv_close((uv_handle_t *)&q->tcp, on_closed);
+}
+
+/* Reports once; the response (on success) passes to the callback. */
+static void finish(request *q, const char *err) {
+  if (q->done) return;
+  q->done = 1;
+  uv_timer_stop(&q->timer);
+  px_acme_response *r = NULL;
+  if (err == NULL) {
+    r = q->resp;
+    q->resp = NULL;
+  }
+  q->cb(q->arg, err, r);
+  if (!q->gai_pending) close_all(q);
+}
+
+static void on_timeout(uv_timer_t *t) { finish(t->data, "the ACME server did not answer in time"); }
+
+/* ---- response parsing ------------------------------------------------- */
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  request *q = p->data;
+  if ((q->head_bytes += len) > MAX_HEAD) return -1;
+  if (q->in_value) {
+    q->field_len = 0;
+    q->in_value = 0;
+  }
+  for (size_t i = 0; i < len && q->field_len < sizeof(q->field) - 1; i++)
+    q->field[q->field_len++] = (char)((at[i] >= 'A' && at[i] <= 'Z') ? at[i] + 32 : at[i]);
+  q->field[q->field_len] = '\0';
+  return 0;
+}
+
+static char **header_slot(request *q) {
+  px_acme_response *r = q->resp;
+  if (strcmp(q->field, "location") == 0) return &r->location;
+  if (strcmp(q->field, "replay-nonce") == 0) return &r->replay_nonce;
+  if (strcmp(q->field, "retry-after") == 0) return &r->retry_after;
+  if (strcmp(q->field, "content-type") == 0) return &r->content_type;
+  if (strcmp(q->field, "link") == 0 && r->nlinks < PX_ACME_MAX_LINKS) return &r->links[r->nlinks++];
+  return NULL;
+}
+
+static int append(char **dst, const char *at, size_t len) {
+  size_t old = *dst ? strlen(*dst) : 0;
+  char *n = realloc(*dst, old + len + 1);
+  if (n == NULL) return -1;
+  memcpy(n + old, at, len);
+  n[old + len] = '\0';
+  *dst = n;
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  request *q = p->data;
+  if ((q->head_bytes += len) > MAX_HEAD) return -1;
+  if (!q->in_value) {
+    q->in_value = 1;
+    q->value = header_slot(q);
+  }
+  return q->value ? append(q->value, at, len) : 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  request *q = p->data;
+  q->resp->status = p->status_code;
+  return q->is_head ? 1 : 0; /* a HEAD response has no body (RFC 9110 §9.3.2) */
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  request *q = p->data;
+  px_acme_response *r = q->resp;
+  if (r->body_len + len > PX_ACME_MAX_BODY) return -1;
+  char *n = realloc(r->body, r->body_len + len + 1);
+  if (n == NULL) return -1;
+  memcpy(n + r->body_len, at, len);
+  r->body = n;
+  r->body_len += len;
+  n[r->body_len] = '\0';
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  request *q = p->data;
+  q->complete = 1;
+  return HPE_PAUSED;
+}
+
+/* ---- TLS and socket ----------------------------------------------------- */
+
+static void on_write(uv_write_t *w, int status) {
+  request *q = w->data;
+  free(w);
+  if (status != 0) finish(q, "could not send to the ACME server");
+}
+
+/* Sends what TLS has queued. */
+static int flush(request *q) {
+  size_t n = BIO_pending(q->wbio);
+  if (n == 0) return 0;
+  uv_write_t *w = malloc(sizeof(*w) + n);
+  if (w == NULL) return -1;
+  char *buf = (char *)(w + 1);
+  BIO_read(q->wbio, buf, (int)n);
+  w->data = q;
+  uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+  if (uv_write(w, (uv_stream_t *)&q->tcp, &b, 1, on_write) != 0) {
+    free(w);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *tls_error(request *q, int r) {
+  int e = SSL_get_error(q->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return NULL;
+  long v = SSL_get_verify_result(q->ssl);
+  ERR_clear_error();
+  if (v != X509_V_OK) return "the ACME server's certificate is not trusted (see acme.ca_file)";
+  return "TLS with the ACME server failed";
+}
+
+static void advance(request *q) {
+  if (!SSL_is_init_finished(q->ssl)) {
+    int r = SSL_do_handshake(q->ssl);
+    if (r != 1) {
+      const char *err = tls_error(q, r);
+      if (flush(q) != 0) err = "could not send to the ACME server";
+      if (err) finish(q, err);
+      return;
+    }
+  }
+  if (!q->sent) {
+    q->sent = 1;
+    if (SSL_write(q->ssl, q->out, (int)q->out_len) != (int)q->out_len) {
+      finish(q, "TLS with the ACME server failed");
+      return;
+    }
+  }
+  char buf[16384];
+  for (;;) {
+    int n = SSL_read(q->ssl, buf, sizeof(buf));
+    if (n <= 0) {
+      int e = SSL_get_error(q->ssl, n);
+      if (e == SSL_ERROR_ZERO_RETURN) {
+        if (llhttp_finish(&q->parser) == HPE_OK && (q->complete || q->resp->status)) {
+          q->complete = 1;
+          break;
+        }
+        finish(q, "the ACME server closed the connection early");
+        return;
+      }
+      const char *err = tls_error(q, n);
+      if (err) {
+        finish(q, err);
+        return;
+      }
+      break;
+    }
+    llhttp_errno_t pe = llhttp_execute(&q->parser, buf, (size_t)n);
+    if (pe == HPE_PAUSED || q->complete) break;
+    if (pe != HPE_OK) {
+      finish(q, "the ACME server sent an invalid or oversized response");
+      return;
+    }
+  }
+  if (flush(q) != 0) {
+    finish(q, "could not send to the ACME server");
+    return;
+  }
+  if (q->complete) finish(q, NULL);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static __thread char slab[65536];
+  buf->base = slab;
+  buf->len = sizeof(slab);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  request *q = s->data;
+  if (q->done) return;
+  if (n < 0) {
+    if (q->resp->status && llhttp_finish(&q->parser) == HPE_OK) {
+      finish(q, NULL);
+      return;
+    }
+    finish(q, "the ACME server closed the connection early");
+    return;
+  }
+  BIO_write(q->rbio, buf->base, (int)n);
+  advance(q);
+}
+
+static void on_connect(uv_connect_t *c, int status) {
+  request *q = c->data;
+  if (q->done) return;
+  if (status != 0) {
+    finish(q, "cannot connect to the ACME server");
+    return;
+  }
+  if (uv_read_start((uv_stream_t *)&q->tcp, on_alloc, on_read) != 0) {
+    finish(q, "cannot read from the ACME server");
+    return;
+  }
+  advance(q);
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
+  request *q = g->data;
+  q->gai_pending = 0;
+  if (q->done) {
+    uv_freeaddrinfo(res);
+    close_all(q);
+    return;
+  }
+  if (status != 0 || res == NULL) {
+    uv_freeaddrinfo(res);
+    finish(q, "the ACME server's name does not resolve");
+    return;
+  }
+  uv_tcp_init(q->loop, &q->tcp);
+  q->tcp.data = q;
+  q->tcp_open = 1;
+  q->connect.data = q;
+  int r = uv_tcp_connect(&q->connect, &q->tcp, res->ai_addr, on_connect);
+  uv_freeaddrinfo(res);
+  if (r != 0) finish(q, "cannot connect to the ACME server");
+}
+
+int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const char *url,
+                    const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,
+                    px_acme_response_cb cb, void *arg) {
+  if (strncmp(url, "https://", 8) != 0) return -1;
+  const char *hp = url + 8;
+  const char *path = strchr(hp, '/');
+  size_t hlen = path ? (size_t)(path - hp) : strlen(hp);
+  if (path == NULL) path = "/";
+  request *q = calloc(1, sizeof(*q));
+  if (q == NULL || hlen == 0 || hlen >= sizeof(q->host)) {
+    free(q);
+    return -1;
+  }
+  memcpy(q->host, hp, hlen);
+  const char *colon = strrchr(q->host, ':');
+  if (colon && !strchr(colon, ']')) {
+    snprintf(q->port, sizeof(q->port), "%s", colon + 1);
+    q->host[colon - q->host] = '\0';
+  } else {
+    snprintf(q->port, sizeof(q->port), "443");
+  }
+  size_t cap = strlen(path) + hlen + body_len + 512;
+  q->out = malloc(cap);
+  q->resp = calloc(1, sizeof(px_acme_response));
+  q->ssl = SSL_new(tls->ctx);
+  q->rbio = BIO_new(BIO_s_mem());
+  q->wbio = BIO_new(BIO_s_mem());
+  if (!q->out || !q->resp || !q->ssl || !q->rbio || !q->wbio) {
+    BIO_free(q->rbio);
+    BIO_free(q->wbio);
+    if (q->ssl) SSL_free(q->ssl);
+    free(q->out);
+    free(q->resp);
+    free(q);
+    return -1;
+  }
+  int n = snprintf(q->out, cap,
+                   "%s %s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: portico/0.1\r\n"
+                   "Accept: application/json, application/pem-certificate-chain\r\n"
+                   "Connection: close\r\n",
+                   method, path, (int)hlen, hp);
+  if (content_type)
+    n += snprintf(q->out + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type,
+                  body_len);
+  n += snprintf(q->out + n, cap - (size_t)n, "\r\n");
+  if (body_len) memcpy(q->out + n, body, body_len);
+  q->out_len = (size_t)n + body_len;
+  SSL_set_bio(q->ssl, q->rbio, q->wbio);
+  SSL_set_connect_state(q->ssl);
+  /* Verify the name the URL gives (RFC 6125): a DNS name or an IP. */
+  X509_VERIFY_PARAM *param = SSL_get0_param(q->ssl);
+  struct in6_addr a6;
+  struct in_addr a4;
+  if (inet_pton(AF_INET, q->host, &a4) == 1 || inet_pton(AF_INET6, q->host, &a6) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, q->host);
+  } else {
+    SSL_set_tlsext_host_name(q->ssl, q->host);
+    X509_VERIFY_PARAM_set1_host(param, q->host, 0);
+  }
+  llhttp_settings_init(&q->settings);
+  q->settings.on_header_field = on_header_field;
+  q->settings.on_header_value = on_header_value;
+  q->settings.on_headers_complete = on_headers_complete;
+  q->settings.on_body = on_body;
+  q->settings.on_message_complete = on_message_complete;
+  llhttp_init(&q->parser, HTTP_RESPONSE, &q->settings);
+  q->parser.data = q;
+  q->loop = loop;
+  q->is_head = strcmp(method, "HEAD") == 0;
+  q->cb = cb;
+  q->arg = arg;
+  uv_timer_init(loop, &q->timer);
+  q->timer.data = q;
+  uv_timer_start(&q->timer, on_timeout, timeout_ms, 0);
+  q->gai.data = q;
+  struct addrinfo hints = {0};
+  hints.ai_socktype = SOCK_STREAM;
+  q->gai_pending = 1;
+  if (uv_getaddrinfo(loop, &q->gai, on_resolved, q->host, q->port, &hints) != 0) {
+    q->gai_pending = 0;
+    uv_timer_start(&q->timer, on_timeout, 0, 0);
+  }
+  return 0;
+}
+
+char *px_acme_link(const px_acme_response *r, const char *rel, size_t *pos) {
+  char want[64];
+  snprintf(want, sizeof(want), "rel=\"%s\"", rel);
+  for (size_t i = pos ? *pos : 0; i < r->nlinks; i++) {
+    /* One header may carry several links: "<a>;rel=up, <b>;rel=alternate". */
+    const char *s = r->links[i];
+    while (s && *s) {
+      const char *lt = strchr(s, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+      if (!gt) break;
+      const char *end = strchr(gt, ',');
+      size_t plen = end ? (size_t)(end - gt) : strlen(gt);
+      char params[256];
+      snprintf(params, sizeof(params), "%.*s", (int)(plen < 255 ? plen : 255), gt);
+      for (char *c = params; *c; c++) if (*c == ' ') memmove(c, c + 1, strlen(c));
+      char bare[64];
+      snprintf(bare, sizeof(bare), "rel=%s", rel);
+      if (strstr(params, want) || strstr(params, bare)) {
+        if (pos) *pos = i + 1;
+        return strndup(lt + 1, (size_t)(gt - lt - 1));
+      }
+      s = end ? end + 1 : NULL;
+    }
+  }
+  return NULL;
+}

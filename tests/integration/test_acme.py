@@ -1,0 +1,216 @@
+"""ACME inside the proxy, against a real Pebble 2.4 with challtestsrv as its
+DNS: certificates on demand (tls-alpn-01 and http-01), one order for many
+waiting handshakes, the on-disk cache across restarts, policy refusals,
+corrupt cache entries, an unreachable CA, and `tls: acme` sites."""
+import concurrent.futures
+import glob
+import os
+import ssl
+import stat
+import subprocess
+import time
+
+import pytest
+
+from harness import Backend, Portico, free_port
+from pebble_env import Pebble
+
+
+class Env:
+    """A backend, Pebble and portico (by default one on-demand "*" site) on
+    free ports; Pebble validates against portico's ports."""
+
+    def __init__(self, tmp, extra="", challenges=("tls-alpn-01",), pebble_env=None, sites=None,
+                 start=True):
+        self.tmp = tmp
+        self.https_port, self.http_port = free_port(), free_port()
+        self.backend = Backend(tmp, "app")
+        self.sites = sites or [{"hosts": ["*"], "upstreams": [self.backend.address], "tls": "on_demand"}]
+        self.pebble = Pebble(tmp, self.https_port, self.http_port, env=pebble_env)
+        self.extra = self.pebble.acme_yaml(challenges) + extra
+        self.root = os.path.join(tmp, "pebble-root.pem")
+        with open(self.root, "w") as f:
+            f.write(self.pebble.root_pem())
+        self.portico = None
+        if start:
+            self.start()
+
+    def start(self):
+        self.portico = Portico(self.tmp, self.sites, extra=self.extra, ca=self.root,
+                               https_port=self.https_port, http_port=self.http_port)
+
+    def stop(self):
+        if self.portico:
+            self.portico.kill()
+        self.pebble.stop()
+        self.backend.stop()
+
+    def storage(self):
+        return os.path.join(self.tmp, "storage")
+
+
+def make_env(tmp, **kw):
+    return Env(tmp, **kw)
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = make_env(str(tmp_path))
+    yield e
+    e.stop()
+
+
+def get(env, name, path="/echo", timeout=60):
+    return env.portico.curl(path, "-w", "\n%{http_code}", name=name, check=False, timeout=timeout)
+
+
+def served_serial(env, name):
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{env.https_port}", "-servername", name],
+                       input=b"", capture_output=True, timeout=60)
+    x = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=r.stdout, capture_output=True)
+    return x.stdout.decode().strip()
+
+
+def cert_files(env, name):
+    return glob.glob(os.path.join(env.storage(), "certs", name, "*"))
+
+
+def test_new_name_tls_alpn_01(env):
+    r = get(env, "fresh.test")
+    body, code = r.stdout.decode().rsplit("\n", 1)
+    assert code == "200", (r.stderr, env.portico.log_text())
+    assert '"backend": "app"' in body
+    assert env.pebble.new_orders() == 1
+    assert "acme-tls/1" in env.portico.log_text() or "tls-alpn-01" in env.portico.log_text()
+    key = os.path.join(env.storage(), "certs", "fresh.test", "key.pem")
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_new_name_http_01(tmp_path):
+    e = make_env(str(tmp_path), challenges=("http-01",))
+    try:
+        r = get(e, "web.test")
+        assert r.stdout.decode().endswith("\n200"), (r.stderr, e.portico.log_text())
+        assert "http-01" in e.portico.log_text() or "/.well-known/acme-challenge/" in e.portico.access_log_text()
+    finally:
+        e.stop()
+
+
+def test_issuance_survives_bad_nonces(tmp_path):
+    e = make_env(str(tmp_path), pebble_env={"PEBBLE_WFE_NONCEREJECT": "50"})
+    try:
+        r = get(e, "nonce.test")
+        assert r.stdout.decode().endswith("\n200"), (r.stderr, e.portico.log_text())
+        assert "badNonce" in e.pebble.log_text() or "nonce" in e.pebble.log_text().lower()
+    finally:
+        e.stop()
+
+
+def test_fifty_handshakes_share_one_order(env):
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: get(env, "crowd.test"), range(50)))
+    codes = [r.stdout.decode().rsplit("\n", 1)[-1] for r in results]
+    assert codes == ["200"] * 50, [r.stderr for r in results if not r.stdout.endswith(b"200")][:3]
+    assert env.pebble.new_orders() == 1
+
+
+def test_restart_serves_cached_certificate(env):
+    assert get(env, "keep.test").stdout.decode().endswith("\n200")
+    serial = served_serial(env, "keep.test")
+    assert env.portico.stop() == 0
+    env.start()
+    assert served_serial(env, "keep.test") == serial
+    assert get(env, "keep.test").stdout.decode().endswith("\n200")
+    assert env.pebble.new_orders() == 1
+    for f in cert_files(env, "keep.test"):
+        if f.endswith("key.pem"):
+            assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+
+
+BAD_NAMES = ["../x", "a..b.test", "127.0.0.1", "nodot", "a" * 300, "a/b.test", "a\\b.test", "a_b.test",
+             "*.test"]
+
+
+def test_invalid_names_touch_neither_disk_nor_ca(env):
+    before = env.pebble.new_orders()
+    for name in BAD_NAMES:
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError, ValueError)):
+            ctx = ssl._create_unverified_context()
+            import socket
+            with socket.create_connection(("127.0.0.1", env.https_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=name):
+                    pass
+    assert env.pebble.new_orders() == before
+    certs_dir = os.path.join(env.storage(), "certs")
+    assert not os.path.exists(certs_dir) or os.listdir(certs_dir) == []
+    assert not os.path.exists(os.path.join(env.storage(), "failures")) or \
+        os.listdir(os.path.join(env.storage(), "failures")) == []
+
+
+def test_ask_denial(tmp_path):
+    # The ask endpoint is the sample backend: /status/403 refuses every name.
+    e = make_env(str(tmp_path), start=False)
+    try:
+        e.extra += f"on_demand:\n  ask: \"http://{e.backend.address}/status/403\"\n"
+        e.start()
+        r = get(e, "denied.test")
+        assert not r.stdout.decode().endswith("\n200")
+        assert e.pebble.new_orders() == 0
+        assert cert_files(e, "denied.test") == []
+        assert any("/status/403?domain=denied.test" in line for line in e.backend.requests())
+    finally:
+        e.stop()
+
+
+def test_corrupt_certificate_and_mismatched_key_are_reissued_once(env):
+    assert get(env, "one.test").stdout.decode().endswith("\n200")
+    assert get(env, "two.test").stdout.decode().endswith("\n200")
+    assert env.portico.stop() == 0
+    store = os.path.join(env.storage(), "certs")
+    with open(os.path.join(store, "one.test", "cert.pem"), "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    # two.test gets one.test's key: it does not match its certificate.
+    with open(os.path.join(store, "one.test", "key.pem")) as f:
+        other_key = f.read()
+    with open(os.path.join(store, "two.test", "key.pem"), "w") as f:
+        f.write(other_key)
+    orders = env.pebble.new_orders()
+    env.start()
+    assert get(env, "one.test").stdout.decode().endswith("\n200")
+    assert get(env, "two.test").stdout.decode().endswith("\n200")
+    assert env.pebble.new_orders() == orders + 2
+    assert "set aside" in env.portico.log_text()
+
+
+def test_unreachable_ca(env):
+    assert get(env, "cached.test").stdout.decode().endswith("\n200")
+    env.pebble.stop()
+    t0 = time.monotonic()
+    r = get(env, "new.test", timeout=60)
+    assert not r.stdout.decode().endswith("\n200")
+    assert time.monotonic() - t0 < 45
+    # Backed off: the second try fails at once and the record is on disk.
+    t0 = time.monotonic()
+    r = get(env, "new.test")
+    assert not r.stdout.decode().endswith("\n200")
+    assert time.monotonic() - t0 < 3
+    assert os.path.exists(os.path.join(env.storage(), "failures", "new.test.json"))
+    assert get(env, "cached.test").stdout.decode().endswith("\n200")
+
+
+def test_tls_acme_site_with_two_names(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        e.sites = [{"hosts": ["shop.test", "www.shop.test"], "upstreams": [e.backend.address],
+                    "tls": "acme"}]
+        e.start()
+        from harness import wait_for
+        wait_for(lambda: "ready" in e.portico.log_text() and "certificate for shop.test" in e.portico.log_text(),
+                 timeout=60, what="start-up issuance")
+        assert e.pebble.new_orders() == 1
+        assert get(e, "shop.test").stdout.decode().endswith("\n200")
+        assert get(e, "www.shop.test").stdout.decode().endswith("\n200")
+        assert served_serial(e, "shop.test") == served_serial(e, "www.shop.test")
+        assert e.pebble.new_orders() == 1
+    finally:
+        e.stop()
