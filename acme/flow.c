@@ -325,7 +325,9 @@ static void on_order_status(order *o, const char *err, px_acme_response *r) {
     int64_t ra = px_acme_retry_after(r->retry_after, r->retry_after ? strlen(r->retry_after) : 0, (int64_t)time(NULL));
     json_decref(j);
     px_acme_response_free(r);
-    later(o, ra > 0 && ra < 10 ? (uint64_t)ra * 1000 : 250, poll_order_cb);
+    /* Issuance usually takes a moment: poll soon, then back off to 1 s. */
+    uint64_t d = 50u << (o->polls < 5 ? o->polls : 5);
+    later(o, ra > 0 && ra < 10 ? (uint64_t)ra * 1000 : (d > 1000 ? 1000 : d), poll_order_cb);
     return;
   }
   order_fail(o, "order is %s", status ? status : "in an unknown state");
@@ -372,11 +374,12 @@ static void poll_authz_cb(uv_timer_t *t) {
   post(o, o->authz_url, "", 1, on_authz_poll);
 }
 
-/* Short first, since a handshake is waiting: 200 ms doubling to 2 s. */
+/* Short first, since a handshake is waiting: 50 ms doubling to 2 s, or the
+ * CA's Retry-After (RFC 8555 §7.5.1). */
 static uint64_t poll_delay(order *o, const px_acme_response *r) {
   int64_t ra = r ? px_acme_retry_after(r->retry_after, r->retry_after ? strlen(r->retry_after) : 0, (int64_t)time(NULL)) : 0;
   if (ra > 0 && r->retry_after) return (uint64_t)(ra > 60 ? 60 : ra) * 1000;
-  uint64_t d = 200u << (o->polls < 4 ? o->polls : 4);
+  uint64_t d = 50u << (o->polls < 6 ? o->polls : 6);
   return d > 2000 ? 2000 : d;
 }
 
@@ -426,7 +429,7 @@ static void on_challenge_posted(order *o, const char *err, px_acme_response *r) 
   }
   px_acme_response_free(r);
   o->polls = 0;
-  later(o, 100, poll_authz_cb);
+  later(o, 50, poll_authz_cb);
 }
 
 static const char *type_name(px_acme_challenge_type t) {

@@ -52,8 +52,8 @@ def main():
         s = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{https_port}", "-servername", name],
                            input=b"", capture_output=True)
         x = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-serial", "-ext", "subjectAltName"],
-                           input=s.stdout, capture_output=True, text=True)
-        print(x.stdout or x.stderr)
+                           input=s.stdout, capture_output=True)
+        print((x.stdout or x.stderr).decode(errors="replace"))
         print("portico's log of it:")
         for line in p.log_text().splitlines():
             if name in line:
