@@ -63,6 +63,7 @@ struct order {
   char *authz_url, *chal_url, *chal_token;
   px_acme_challenge_type chal_type;
   int polls;
+  int up_fetches;
   uv_timer_t timer;
   int timer_open;
   px_acme_key *cert_key;
@@ -270,6 +271,29 @@ static const char *jstr(json_t *j, const char *key) {
 static void next_authz(order *o);
 static void poll_order_cb(uv_timer_t *t);
 
+static void finish_download(order *o, size_t certs);
+
+/* The issuer's certificate, appended to the chain. */
+static void on_issuer(order *o, const char *err, px_acme_response *r) {
+  if (err) {
+    order_fail(o, "%s", err);
+    return;
+  }
+  size_t n = o->result.cert_len;
+  char *chain = realloc(o->result.cert_pem, n + r->body_len + 2);
+  if (chain == NULL || r->body == NULL) {
+    px_acme_response_free(r);
+    order_fail(o, "cannot assemble the chain");
+    return;
+  }
+  if (n && chain[n - 1] != '\n') chain[n++] = '\n';
+  memcpy(chain + n, r->body, r->body_len + 1);
+  o->result.cert_pem = chain;
+  o->result.cert_len = n + r->body_len;
+  px_acme_response_free(r);
+  finish_download(o, 2);
+}
+
 static void on_certificate(order *o, const char *err, px_acme_response *r) {
   if (err) {
     order_fail(o, "%s", err);
@@ -289,13 +313,28 @@ static void on_certificate(order *o, const char *err, px_acme_response *r) {
     o->result.alternates = n;
     o->result.alternates[o->result.nalternates++] = alt;
   }
-  px_acme_response_free(r);
   size_t certs = 0;
   for (const char *p = o->result.cert_pem; (p = strstr(p, "BEGIN CERTIFICATE")) != NULL; p++) certs++;
   if (certs == 0) {
+    px_acme_response_free(r);
     order_fail(o, "the CA sent no certificate");
     return;
   }
+  /* A lone leaf: fetch its issuer from Link rel="up" rather than ever
+   * hard-coding an intermediate (RFC 8555 §7.4.2). */
+  char *up = certs == 1 && o->up_fetches < 2 ? px_acme_link(r, "up", NULL) : NULL;
+  px_acme_response_free(r);
+  if (up) {
+    o->up_fetches++;
+    set_step(o, "issuer download");
+    post(o, up, "", 1, on_issuer);
+    free(up);
+    return;
+  }
+  finish_download(o, certs);
+}
+
+static void finish_download(order *o, size_t certs) {
   size_t klen = 0;
   o->result.key_pem = px_acme_key_to_pem(o->cert_key, &klen);
   o->result.key_len = klen;

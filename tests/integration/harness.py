@@ -262,6 +262,42 @@ def read_response(sock, timeout=10):
     return head.decode("latin-1"), body
 
 
+def client_hello(sni):
+    """A TLS 1.2 ClientHello carrying `sni` (bytes) verbatim, so tests can
+    send names that client libraries refuse to (NUL, 300 bytes, "../x")."""
+    import struct
+    ext = b""
+    if sni is not None:
+        entry = b"\x00" + struct.pack(">H", len(sni)) + sni
+        body = struct.pack(">H", len(entry)) + entry
+        ext += struct.pack(">HH", 0, len(body)) + body
+    ext += struct.pack(">HHH", 0x000a, 4, 2) + b"\x00\x1d"          # supported_groups: x25519
+    ext += struct.pack(">HH", 0x000b, 2) + b"\x01\x00"              # ec_point_formats
+    algs = b"\x04\x03\x08\x04\x04\x01"
+    ext += struct.pack(">HHH", 0x000d, len(algs) + 2, len(algs)) + algs
+    suites = b"\xc0\x2b\xc0\x2f"
+    hello = (b"\x03\x03" + os.urandom(32) + b"\x00" + struct.pack(">H", len(suites)) + suites +
+             b"\x01\x00" + struct.pack(">H", len(ext)) + ext)
+    hs = b"\x01" + struct.pack(">I", len(hello))[1:] + hello
+    return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
+
+
+def tls_alert_for_sni(port, sni, timeout=20):
+    """Sends a raw ClientHello and returns the fatal alert's description
+    (112 = unrecognized_name), or None when the server answered otherwise."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(client_hello(sni))
+        data = b""
+        while len(data) < 7:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    if len(data) >= 7 and data[0] == 0x15:
+        return data[6]
+    return None
+
+
 def site(names, backend, cert=None, **kw):
     """A site for Portico(): hosts, one upstream (a Backend or an address),
     an optional (cert, key) pair, and any other keys (redirect_http, hsts)."""
