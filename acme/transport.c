@@ -291,8 +291,29 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     finish(q, "the ACME server closed the connection early");
     return;
   }
+  if (q->ssl == NULL) {
+    llhttp_errno_t pe = llhttp_execute(&q->parser, buf->base, (size_t)n);
+    if (pe != HPE_OK && pe != HPE_PAUSED) finish(q, "the server sent an invalid or oversized response");
+    else if (q->complete) finish(q, NULL);
+    return;
+  }
   BIO_write(q->rbio, buf->base, (int)n);
   advance(q);
+}
+
+/* Plain HTTP (the on-demand ask endpoint): send the request as it is. */
+static void send_plain(request *q) {
+  uv_write_t *w = malloc(sizeof(*w));
+  if (w == NULL) {
+    finish(q, "out of memory");
+    return;
+  }
+  w->data = q;
+  uv_buf_t b = uv_buf_init(q->out, (unsigned)q->out_len);
+  if (uv_write(w, (uv_stream_t *)&q->tcp, &b, 1, on_write) != 0) {
+    free(w);
+    finish(q, "could not send the request");
+  }
 }
 
 static void on_connect(uv_connect_t *c, int status) {
@@ -306,7 +327,10 @@ static void on_connect(uv_connect_t *c, int status) {
     finish(q, "cannot read from the ACME server");
     return;
   }
-  advance(q);
+  if (q->ssl == NULL)
+    send_plain(q);
+  else
+    advance(q);
 }
 
 static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
@@ -334,8 +358,9 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
 int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const char *url,
                     const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,
                     px_acme_response_cb cb, void *arg) {
-  if (strncmp(url, "https://", 8) != 0) return -1;
-  const char *hp = url + 8;
+  int plain = tls == NULL;
+  if (strncmp(url, plain ? "http://" : "https://", plain ? 7 : 8) != 0) return -1;
+  const char *hp = url + (plain ? 7 : 8);
   const char *path = strchr(hp, '/');
   size_t hlen = path ? (size_t)(path - hp) : strlen(hp);
   if (path == NULL) path = "/";
@@ -350,15 +375,17 @@ int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const
     snprintf(q->port, sizeof(q->port), "%s", colon + 1);
     q->host[colon - q->host] = '\0';
   } else {
-    snprintf(q->port, sizeof(q->port), "443");
+    snprintf(q->port, sizeof(q->port), "%s", plain ? "80" : "443");
   }
   size_t cap = strlen(path) + hlen + body_len + 512;
   q->out = malloc(cap);
   q->resp = calloc(1, sizeof(px_acme_response));
-  q->ssl = SSL_new(tls->ctx);
-  q->rbio = BIO_new(BIO_s_mem());
-  q->wbio = BIO_new(BIO_s_mem());
-  if (!q->out || !q->resp || !q->ssl || !q->rbio || !q->wbio) {
+  if (!plain) {
+    q->ssl = SSL_new(tls->ctx);
+    q->rbio = BIO_new(BIO_s_mem());
+    q->wbio = BIO_new(BIO_s_mem());
+  }
+  if (!q->out || !q->resp || (!plain && (!q->ssl || !q->rbio || !q->wbio))) {
     BIO_free(q->rbio);
     BIO_free(q->wbio);
     if (q->ssl) SSL_free(q->ssl);
@@ -378,17 +405,19 @@ int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const
   n += snprintf(q->out + n, cap - (size_t)n, "\r\n");
   if (body_len) memcpy(q->out + n, body, body_len);
   q->out_len = (size_t)n + body_len;
-  SSL_set_bio(q->ssl, q->rbio, q->wbio);
-  SSL_set_connect_state(q->ssl);
-  /* Verify the name the URL gives (RFC 6125): a DNS name or an IP. */
-  X509_VERIFY_PARAM *param = SSL_get0_param(q->ssl);
-  struct in6_addr a6;
-  struct in_addr a4;
-  if (inet_pton(AF_INET, q->host, &a4) == 1 || inet_pton(AF_INET6, q->host, &a6) == 1) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, q->host);
-  } else {
-    SSL_set_tlsext_host_name(q->ssl, q->host);
-    X509_VERIFY_PARAM_set1_host(param, q->host, 0);
+  if (!plain) {
+    SSL_set_bio(q->ssl, q->rbio, q->wbio);
+    SSL_set_connect_state(q->ssl);
+    /* Verify the name the URL gives (RFC 6125): a DNS name or an IP. */
+    X509_VERIFY_PARAM *param = SSL_get0_param(q->ssl);
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, q->host, &a4) == 1 || inet_pton(AF_INET6, q->host, &a6) == 1) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, q->host);
+    } else {
+      SSL_set_tlsext_host_name(q->ssl, q->host);
+      X509_VERIFY_PARAM_set1_host(param, q->host, 0);
+    }
   }
   llhttp_settings_init(&q->settings);
   q->settings.on_header_field = on_header_field;

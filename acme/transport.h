@@ -40,8 +40,9 @@ px_acme_tls *px_acme_tls_new(const char *ca_file, char *err, size_t errlen);
 void px_acme_tls_free(px_acme_tls *t);
 
 /**
- * Sends `method` `url` (https:// only) with an optional body. Returns 0, or
- * -1 for a URL it cannot use (then `cb` is not called).
+ * Sends `method` `url` with an optional body: https:// with `tls`, or plain
+ * http:// when `tls` is NULL (only for the operator's own ask endpoint).
+ * Returns 0, or -1 for a URL it cannot use (then `cb` is not called).
  */
 int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const char *url,
                     const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,

@@ -221,3 +221,15 @@ def test_tls_acme_site_with_two_names(tmp_path):
         assert e.pebble.new_orders() == 1
     finally:
         e.stop()
+
+
+def test_ask_allows(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        e.extra += f"on_demand:\n  ask: \"http://{e.backend.address}/status/200\"\n"
+        e.start()
+        assert get(e, "allowed.test").stdout.decode().endswith("\n200")
+        assert any("/status/200?domain=allowed.test" in line for line in e.backend.requests())
+        assert e.pebble.new_orders() == 1
+    finally:
+        e.stop()
