@@ -183,6 +183,17 @@ static void test_errors(void **state) {
   expect_error(HTTP SITE "    hsts: {max_age: 99999999}\n", "sites[0].hsts.max_age: is over 63072000");
   expect_error(HTTP SITE "    hsts: {maxage: 1}\n", "sites[0].hsts.maxage: unknown key");
   expect_error(HTTP SITE "    color: blue\n", "t.yaml:5: sites[0].color: unknown key 'color'");
+  expect_error(HTTP "acme: {directory: http://ca.test/dir}\n" SITE, "t.yaml:2: acme.directory: must be an https:// URL");
+  expect_error(HTTP "acme: {key_type: ed25519}\n" SITE, "acme.key_type: expected p256, p384, rsa2048");
+  expect_error(HTTP "acme: {challenges: [dns-01]}\n" SITE, "acme.challenges[0]: \"dns-01\" is not tls-alpn-01 or http-01");
+  expect_error(HTTP "acme: {challenges: [http-01, http-01]}\n" SITE, "listed twice");
+  expect_error(HTTP "acme: {eab: {kid: x}}\n" SITE, "acme.eab: needs both kid and hmac_key");
+  expect_error(HTTP "acme: {ca_file: /nonexistent.pem}\n" SITE, "acme.ca_file: cannot read /nonexistent.pem");
+  expect_error(HTTP "acme: {emial: a@b.c}\n" SITE, "did you mean 'email'?");
+  expect_error(HTTP "on_demand: {rate: 20/fortnight}\n" SITE, "on_demand.rate: \"20/fortnight\" has an unknown unit");
+  expect_error(HTTP "on_demand: {rate: many}\n" SITE, "on_demand.rate: \"many\" is not a rate");
+  expect_error(HTTP "on_demand: {ask: \"https://ask.test/\"}\n" SITE, "on_demand.ask: https is not supported");
+  expect_error(HTTP "on_demand: {max_pending: 0}\n" SITE, "on_demand.max_pending: \"0\" is out of range");
   expect_error("listen: [\n", "t.yaml:2: (syntax)");
   expect_error("", "the file is empty");
 }
@@ -197,6 +208,42 @@ static void test_all_errors_collected(void **state) {
   assert_non_null(strstr(errors, "t.yaml:3: bar"));
   assert_non_null(strstr(errors, "t.yaml:7: sites[0].hsts"));
   free(errors);
+}
+
+static void test_acme_sections(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(HTTP "acme: {directory: \"https://ca.test/dir\", email: ops@example.com, accept_terms: true,"
+                        " key_type: p384, challenges: [http-01]}\n"
+                        "on_demand: {ask: \"http://127.0.0.1:9000/allow\", rate: 5/s, max_pending: 7}\n"
+                        "timeouts: {on_demand: 20s}\n" SITE "    tls: on_demand\n",
+                        &errors, &n);
+  if (cfg == NULL) fprintf(stderr, "%s", errors);
+  assert_non_null(cfg);
+  assert_string_equal(cfg->acme.directory, "https://ca.test/dir");
+  assert_string_equal(cfg->acme.email, "ops@example.com");
+  assert_true(cfg->acme.accept_terms);
+  assert_int_equal(cfg->acme.challenges[0], 2); /* http-01 */
+  assert_int_equal(cfg->acme.challenges[1], 0);
+  assert_string_equal(cfg->on_demand.ask, "http://127.0.0.1:9000/allow");
+  assert_int_equal(cfg->on_demand.rate_count, 5);
+  assert_int_equal(cfg->on_demand.rate_window_ms, 1000);
+  assert_int_equal(cfg->on_demand.max_pending, 7);
+  assert_int_equal(cfg->limits.on_demand_timeout_ms, 20000);
+  assert_int_equal(cfg->sites[0].tls_mode, PX_SITE_TLS_ON_DEMAND);
+  free(errors);
+  px_config_free(cfg);
+  /* Defaults: Let's Encrypt, tls-alpn-01 then http-01, 20/min, 100 pending. */
+  errors = NULL;
+  cfg = load(HTTP SITE, &errors, &n);
+  assert_string_equal(cfg->acme.directory, "https://acme-v02.api.letsencrypt.org/directory");
+  assert_int_equal(cfg->acme.challenges[0], 1);
+  assert_int_equal(cfg->acme.challenges[1], 2);
+  assert_int_equal(cfg->on_demand.rate_count, 20);
+  assert_int_equal(cfg->on_demand.rate_window_ms, 60000);
+  assert_int_equal(cfg->on_demand.max_pending, 100);
+  free(errors);
+  px_config_free(cfg);
 }
 
 static void test_unreadable_file(void **state) {
@@ -235,6 +282,7 @@ int main(void) {
       cmocka_unit_test(test_full_config),   cmocka_unit_test(test_json_and_defaults),
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_all_errors_collected),
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
+      cmocka_unit_test(test_acme_sections),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
