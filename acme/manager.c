@@ -1,6 +1,7 @@
 #include "acme/manager.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -215,6 +216,22 @@ static void job_free(job *j) {
   free(j);
 }
 
+/* meta.json: what the certificate covers, when it was issued and expires,
+ * and the CA's alternate chains (RFC 8555 §7.4.2), kept for operators and
+ * for renewal. */
+static void save_meta(px_acme_manager *m, const job *j, const px_acme_result *res, const px_tls_cert *c) {
+  json_t *names = json_array(), *alts = json_array();
+  for (size_t i = 0; i < j->nnames; i++) json_array_append_new(names, json_string(j->names[i]));
+  for (size_t i = 0; i < res->nalternates; i++) json_array_append_new(alts, json_string(res->alternates[i]));
+  json_t *meta = json_pack("{s:o,s:s,s:I,s:I,s:o}", "names", names, "serial", px_tls_cert_serial(c),
+                           "issued_at", (json_int_t)time(NULL), "not_after", (json_int_t)px_tls_cert_not_after(c),
+                           "alternates", alts);
+  char *text = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  if (text) m->store->ops->save(m->store, PX_STORE_CERTS, j->names[0], PX_STORE_META_JSON, text, strlen(text));
+  free(text);
+  json_decref(meta);
+}
+
 static void on_issued(void *arg, const char *err, px_acme_result *res, int64_t retry_after) {
   job *j = arg;
   px_acme_manager *m = j->m;
@@ -230,6 +247,7 @@ static void on_issued(void *arg, const char *err, px_acme_result *res, int64_t r
        * certificate always finds its key (each write is atomic). */
       m->store->ops->save(m->store, PX_STORE_CERTS, name, PX_STORE_KEY_PEM, res->key_pem, res->key_len);
       m->store->ops->save(m->store, PX_STORE_CERTS, name, PX_STORE_CERT_PEM, res->cert_pem, res->cert_len);
+      save_meta(m, j, res, c);
       m->store->ops->remove(m->store, PX_STORE_FAILURES, name, NULL);
       px_log(PX_LOG_INFO, "acme: certificate for %s%s ready (serial %s)", name, j->nnames > 1 ? " and others" : "",
              px_tls_cert_serial(c));

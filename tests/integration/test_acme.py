@@ -84,14 +84,22 @@ def test_new_name_tls_alpn_01(env):
     assert "acme-tls/1" in env.portico.log_text() or "tls-alpn-01" in env.portico.log_text()
     key = os.path.join(env.storage(), "certs", "fresh.test", "key.pem")
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    import json
+    with open(os.path.join(env.storage(), "certs", "fresh.test", "meta.json")) as f:
+        assert json.load(f)["names"] == ["fresh.test"]
 
 
 def test_new_name_http_01(tmp_path):
-    e = make_env(str(tmp_path), challenges=("http-01",))
+    # Pebble offers an alternate chain too: its URL is kept in meta.json.
+    e = make_env(str(tmp_path), challenges=("http-01",), pebble_env={"PEBBLE_ALTERNATE_ROOTS": "1"})
     try:
         r = get(e, "web.test")
         assert r.stdout.decode().endswith("\n200"), (r.stderr, e.portico.log_text())
-        assert "http-01" in e.portico.log_text() or "/.well-known/acme-challenge/" in e.portico.access_log_text()
+        assert "answering http-01 for web.test" in e.portico.log_text()
+        assert "/.well-known/acme-challenge/" in e.portico.access_log_text()
+        import json
+        with open(os.path.join(e.storage(), "certs", "web.test", "meta.json")) as f:
+            assert len(json.load(f)["alternates"]) >= 1
     finally:
         e.stop()
 
