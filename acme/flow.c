@@ -19,7 +19,7 @@
 #include "acme/transport.h"
 #include "tls/log.h"
 
-#define MAX_NONCE_RETRIES 5
+#define MAX_NONCE_RETRIES 10
 #define MAX_POLLS 60
 
 typedef struct order order;

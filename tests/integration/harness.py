@@ -15,11 +15,19 @@ SANITIZED = os.environ.get("PORTICO_SANITIZED") == "1"
 PYTHON = "/usr/bin/python3"
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago (bind to 0, read it, close), never
+    one this process handed out before, so two calls cannot collide."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(pred, timeout=10.0, what="condition", interval=0.02):

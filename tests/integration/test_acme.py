@@ -61,7 +61,11 @@ def env(tmp_path):
 
 
 def get(env, name, path="/echo", timeout=60):
-    return env.portico.curl(path, "-w", "\n%{http_code}", name=name, check=False, timeout=timeout)
+    r = env.portico.curl(path, "-w", "\n%{http_code}", name=name, check=False, timeout=timeout)
+    if not r.stdout.endswith(b"\n200"):
+        # Shown by pytest when the test fails: the whole story, untruncated.
+        print(f"--- {name}: curl said {r.stderr!r}\n--- portico log:\n{env.portico.log_text()}")
+    return r
 
 
 def served_serial(env, name):
