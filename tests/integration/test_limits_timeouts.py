@@ -74,3 +74,24 @@ def test_silent_tcp_connection_is_closed_at_handshake_timeout(proxy):
     assert s.recv(100) == b""
     assert time.monotonic() - t0 < 4
     s.close()
+
+
+def test_accepts_pause_at_max_connections(start_portico, certs, backend):
+    """Over limits.max_connections the listener stops accepting: a new client
+    waits in the kernel's backlog (no error) until a slot frees."""
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1, extra="limits: {max_connections: 2}")
+    held = [tls_connect(p.https_port, "a.test") for _ in range(2)]
+    waiting = socket.create_connection(("127.0.0.1", p.https_port), timeout=10)
+    import ssl
+    ctx = ssl._create_unverified_context()
+    waiting.settimeout(1.0)
+    tls = ctx.wrap_socket(waiting, server_hostname="a.test", do_handshake_on_connect=False)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        tls.do_handshake()  # nobody accepted it yet
+    held[0].close()
+    tls.settimeout(10)
+    tls.do_handshake()  # accepted once a slot freed
+    tls.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    data, closed = read_until_close(tls)
+    assert data.startswith(b"HTTP/1.1 200")
+    held[1].close()
