@@ -69,7 +69,8 @@ static void send_to_upstream(px_exchange *ex);
 static int is_idempotent_without_body(const px_exchange *ex) {
   const char *m = ex->method;
   return ex->req_body_bytes == 0 && !ex->req_chunked &&
-         (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0);
+         (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+          strcmp(m, "DELETE") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "TRACE") == 0);
 }
 
 static void free_rhead(px_exchange *ex) {
@@ -158,12 +159,31 @@ static void fail_with(px_exchange *ex, int status) {
 static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf);
 static void on_up_drain(px_upstream_conn *uc);
 
+static int connect_upstream(px_exchange *ex);
+
+static px_upstream_pool *current_pool(px_exchange *ex) {
+  return px_worker_pool(ex->w, ex->site_idx, ex->up_idx);
+}
+
+/* Tries the next upstream after a failure that happened before the request
+ * could have reached the backend (connect refused or timed out): safe for
+ * any method. Returns 1 when a new attempt started. */
+static int retry_elsewhere(px_exchange *ex) {
+  if (ex->tries + 1 >= (int)ex->site->nupstreams || ex->resp_started) return 0;
+  ex->tries++;
+  drop_upstream(ex);
+  if (connect_upstream(ex) != 0) fail_with(ex, 502);
+  return 1;
+}
+
 static void on_up_timeout(uv_timer_t *t) {
   px_upstream_conn *uc = t->data;
   px_exchange *ex = uc->data;
   if (ex == NULL) return;
   px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
          ex->connected ? "read" : "connect");
+  px_upstream_mark_failed(current_pool(ex));
+  if (!ex->connected && retry_elsewhere(ex)) return;
   fail_with(ex, 504);
 }
 
@@ -177,6 +197,8 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
   if (status != 0) {
     px_log(PX_LOG_WARN, "upstream %s: connect failed: %s", ex->site->upstreams[ex->up_idx].text,
            uv_strerror(status));
+    px_upstream_mark_failed(current_pool(ex));
+    if (retry_elsewhere(ex)) return;
     fail_with(ex, 502);
     return;
   }
@@ -184,12 +206,23 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
   send_to_upstream(ex);
 }
 
-/* Picks the next upstream round robin and connects (or reuses). */
+/* Picks the next healthy upstream round robin and connects (or reuses a
+ * pooled connection). -1 when every upstream is down: 502 at once rather
+ * than a connect to a backend known to be gone. */
 static int connect_upstream(px_exchange *ex) {
   px_worker *w = ex->w;
   size_t n = ex->site->nupstreams;
-  ex->up_idx = w->rr[ex->site_idx]++ % n;
-  px_upstream_pool *pool = px_worker_pool(w, ex->site_idx, ex->up_idx);
+  px_upstream_pool *pool = NULL;
+  for (size_t k = 0; k < n; k++) {
+    ex->up_idx = w->rr[ex->site_idx]++ % n;
+    pool = px_worker_pool(w, ex->site_idx, ex->up_idx);
+    if (!px_upstream_is_down(pool)) break;
+    pool = NULL;
+  }
+  if (pool == NULL) {
+    px_log(PX_LOG_DEBUG, "site %s: every upstream is down", ex->site->hosts[0]);
+    return -1;
+  }
   px_upstream_conn *uc = px_upstream_take_idle(pool);
   if (uc) {
     uc->data = ex;
@@ -206,19 +239,23 @@ static int connect_upstream(px_exchange *ex) {
   return 0;
 }
 
-/* A pooled connection the backend had already closed: try once more on a
- * fresh connection, which is safe only while nothing but an idempotent
- * head has been sent (RFC 9110 §9.2.2). */
+/* The request was sent but the connection failed before any response byte:
+ * a pooled connection the backend had just closed, or a backend that died.
+ * Only a request without a body whose method is idempotent may be sent
+ * again (RFC 9110 §9.2.2); POST and PATCH never are. */
 static int maybe_retry(px_exchange *ex) {
-  if (ex->tries > 0 || ex->resp_started || !ex->up || !ex->up->reused ||
-      !is_idempotent_without_body(ex) || ex->req_head == NULL)
+  if (ex->resp_started || !ex->up || !is_idempotent_without_body(ex) || ex->req_head == NULL)
     return 0;
-  ex->tries++;
-  drop_upstream(ex);
-  if (connect_upstream(ex) != 0) {
-    fail_with(ex, 502);
+  int reused = ex->up->reused;
+  if (!reused) px_upstream_mark_failed(current_pool(ex));
+  /* A stale pooled connection may be retried once even with one upstream. */
+  if (reused && ex->tries == 0 && ex->site->nupstreams == 1) {
+    ex->tries++;
+    drop_upstream(ex);
+    if (connect_upstream(ex) != 0) fail_with(ex, 502);
+    return 1;
   }
-  return 1;
+  return retry_elsewhere(ex);
 }
 
 static int write_up(px_exchange *ex, const void *data, size_t len) {
@@ -582,6 +619,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (!ex->resp_started) {
     ex->resp_started = 1;
+    px_upstream_mark_ok(current_pool(ex));
     llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
     ex->rp.data = ex;
     free(ex->req_head); /* no retry once the upstream has answered */
