@@ -200,6 +200,7 @@ static const limit_key timeout_keys[] = {
     {"upstream_idle", 0, LIM(upstream_idle_timeout_ms), 1, 86400000},
     {"drain", 0, LIM(drain_timeout_ms), 1, 86400000},
     {"on_demand", 0, LIM(on_demand_timeout_ms), 1, 3600000},
+    {"websocket_idle", 0, LIM(websocket_idle_timeout_ms), 1, 86400000},
     {NULL, 0, 0, 0, 0},
 };
 
@@ -254,6 +255,7 @@ void px_limits_defaults(px_limits *l) {
   l->upstream_idle_timeout_ms = 30000;
   l->drain_timeout_ms = 30000;
   l->on_demand_timeout_ms = 60000;
+  l->websocket_idle_timeout_ms = 300000;
   l->max_connections = 10000;
   l->max_header_bytes = 32768;
   l->max_headers = 100;

@@ -69,6 +69,7 @@ typedef struct px_limits {
   uint64_t upstream_idle_timeout_ms;   /**< pooled idle upstream connection: 30 s */
   uint64_t drain_timeout_ms;           /**< graceful shutdown: 30 s */
   uint64_t on_demand_timeout_ms;       /**< a handshake waiting on issuance: 60 s */
+  uint64_t websocket_idle_timeout_ms;  /**< a WebSocket tunnel with no traffic either way: 300 s */
   size_t max_connections;              /**< per process: 10000 */
   size_t max_header_bytes;             /**< request line + headers: 32 KiB */
   size_t max_headers;                  /**< header fields: 100 */

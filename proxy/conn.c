@@ -186,9 +186,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 /* Decrypts and parses as much as the session will take. */
 static void pump(px_conn *c) {
-  if (!px_h1_consume_stash(c)) return;
+  if (!c->tunnel && !px_h1_consume_stash(c)) return;
   if (c->tls == NULL) return;
-  while (!c->closed && !c->parser_paused && c->state != PX_CONN_CLOSING) {
+  while (!c->closed && (!c->parser_paused || c->tunnel) && c->state != PX_CONN_CLOSING) {
     int n = px_tls_conn_read(c->tls, c->w->plain_slab, PX_READ_SLAB);
     if (n > 0) {
       if (!px_h1_feed(c, c->w->plain_slab, (size_t)n)) return;
@@ -196,7 +196,9 @@ static void pump(px_conn *c) {
     }
     if (n == PX_TLS_WANT_READ) break;
     /* close_notify or a fatal alert: nothing more will come. */
-    if (c->tls && flush_tls(c) == 0 && c->ex == NULL && c->write_pending > 0)
+    if (c->tunnel)
+      px_conn_close(c);
+    else if (c->tls && flush_tls(c) == 0 && c->ex == NULL && c->write_pending > 0)
       px_conn_close_after_flush(c);
     else if (c->ex == NULL)
       px_conn_close(c);
@@ -254,7 +256,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->closed || nread == 0) return;
   if (nread < 0) {
     c->peer_eof = 1;
-    if (c->ex && nread == UV_EOF && px_exchange_request_done(c->ex)) {
+    if (c->ex && nread == UV_EOF && px_exchange_request_done(c->ex) && !c->tunnel) {
       /* A half-close after a complete request: let the response finish. */
       px_conn_pause_read(c);
       return;
@@ -287,7 +289,8 @@ void px_conn_pause_read(px_conn *c) {
 }
 
 void px_conn_start_reading(px_conn *c) {
-  if (c->closed || c->state == PX_CONN_CLOSING || c->parser_paused || c->read_paused) return;
+  if (c->closed || c->state == PX_CONN_CLOSING || (c->parser_paused && !c->tunnel) || c->read_paused)
+    return;
   if (c->reading || c->peer_eof) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);
@@ -299,12 +302,13 @@ void px_conn_start_reading(px_conn *c) {
 void px_conn_resume_read(px_conn *c) {
   c->read_paused = 0;
   px_conn_start_reading(c);
-  if (c->closed || c->parser_paused) return;
+  if (c->closed || (c->parser_paused && !c->tunnel)) return;
   if (c->stash || c->tls) pump(c);
 }
 
 void px_conn_exchange_done(px_conn *c, int keep_alive) {
   c->ex = NULL;
+  c->tunnel = 0;
   c->requests++;
   if (!keep_alive || c->w->draining || c->peer_eof) {
     px_conn_close_after_flush(c);

@@ -60,6 +60,7 @@ struct px_conn {
   char *stash;           /**< plaintext not yet parsed while paused */
   size_t stash_len, stash_off;
   px_exchange *ex;       /**< the running exchange, or NULL */
+  int tunnel;            /**< bytes go straight to ex's upstream (WebSocket) */
   const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
   char feed_prev_last;   /**< last byte of the previous buffer parsed */
   uint64_t feed_gen;     /**< counts parser runs, to date the pointers below */

@@ -59,6 +59,9 @@ struct px_exchange {
   int interim;         /* parsing a 1xx response */
   int status;
   uint64_t resp_bytes;
+  int ws;              /* the client asked for a WebSocket upgrade */
+  int tunnel_pending;  /* the upstream answered 101: switch after its head */
+  int tunnel;          /* bytes flow both ways unparsed */
   int busy;            /* inside our response parser: abort must not free */
   int aborted;
 };
@@ -176,10 +179,17 @@ static int retry_elsewhere(px_exchange *ex) {
   return 1;
 }
 
+static void complete(px_exchange *ex, int upstream_reusable);
+
 static void on_up_timeout(uv_timer_t *t) {
   px_upstream_conn *uc = t->data;
   px_exchange *ex = uc->data;
   if (ex == NULL) return;
+  if (ex->tunnel) {
+    px_log(PX_LOG_DEBUG, "websocket %s: idle timeout", ex->host);
+    complete(ex, 0);
+    return;
+  }
   px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
          ex->connected ? "read" : "connect");
   px_upstream_mark_failed(current_pool(ex));
@@ -312,7 +322,7 @@ static void send_to_upstream(px_exchange *ex) {
 
 static void on_up_drain(px_upstream_conn *uc) {
   px_exchange *ex = uc->data;
-  if (ex && !ex->req_done && ex->c->read_paused && ex->pend_bytes == 0)
+  if (ex && (!ex->req_done || ex->tunnel) && ex->c->read_paused && ex->pend_bytes == 0)
     px_conn_resume_read(ex->c);
 }
 
@@ -353,8 +363,15 @@ int px_exchange_start(px_conn *c, const px_site *site, const char *host) {
   px_forward_info fwd = {c->peer_ip, c->is_https ? "https" : "http", host};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
-  long n = px_http_serialize_request(c->head, &fwd, ex->req_chunked ? -1 : cl, ex->req_chunked, 1,
-                                     ex->req_head, cap);
+  /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body; the
+   * Upgrade is passed on and a 101 turns the connection into a tunnel. */
+  ex->ws = px_http_is_websocket_upgrade(c->head) && p->method == HTTP_GET && c->head->version_minor >= 1 &&
+           !ex->req_chunked && cl <= 0;
+  /* Another protocol switch (h2c, ...) is refused by dropping its Upgrade;
+   * llhttp has already left HTTP/1.1 parsing, so this connection ends. */
+  if (p->upgrade && !ex->ws) ex->client_keep_alive = 0;
+  long n = px_http_serialize_request(c->head, &fwd, ex->req_chunked ? -1 : cl, ex->req_chunked,
+                                     ex->ws ? PX_HTTP_UPGRADE : 1, ex->req_head, cap);
   if (n < 0) {
     free_exchange(ex);
     px_h1_respond(c, 431, NULL, 1);
@@ -490,6 +507,25 @@ static int r_on_headers_complete(llhttp_t *p) {
   px_http_head *h = ex->rhead;
   h->status = p->status_code;
   h->version_minor = p->http_minor;
+  if (h->status == 101) {
+    if (!ex->ws) return HPE_USER; /* a switch nobody asked for */
+    const px_header *up = px_http_find(h, "upgrade");
+    if (up == NULL || up->value_len != 9 || strncasecmp(up->value, "websocket", 9) != 0) return HPE_USER;
+    size_t cap = h->arena_len + 256;
+    char *out = malloc(cap);
+    long n = out ? px_http_serialize_response(h, NULL, -1, 0, PX_HTTP_UPGRADE, out, cap) : -1;
+    if (n < 0) {
+      free(out);
+      return HPE_USER;
+    }
+    ex->status = 101;
+    ex->resp_head_sent = 1;
+    ex->tunnel_pending = 1;
+    int r = client_write(ex, out, (size_t)n);
+    free(out);
+    free_rhead(ex);
+    return r == 0 ? 2 : HPE_USER; /* 2: no body, llhttp pauses for the upgrade */
+  }
   /* Interim responses are not forwarded: we answered 100-continue already. */
   if (h->status >= 100 && h->status < 200) {
     ex->interim = 1;
@@ -554,6 +590,7 @@ static int r_on_body(llhttp_t *p, const char *at, size_t len) {
 
 static int r_on_message_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
+  if (ex->tunnel_pending) return 0; /* llhttp reports HPE_PAUSED_UPGRADE */
   if (ex->interim) { /* wait for the final response */
     ex->interim = 0;
     return 0;
@@ -584,6 +621,8 @@ static const llhttp_settings_t *resp_settings(void) {
 }
 
 static void complete(px_exchange *ex, int upstream_reusable) {
+  /* A tunnel's connection speaks WebSocket, not HTTP: it ends with it. */
+  if (ex->tunnel || ex->tunnel_pending) ex->client_keep_alive = 0;
   /* An upstream that answered before the whole request was sent cannot be
    * reused, and neither can the client connection (its body is unread). */
   if (!ex->req_done) {
@@ -593,9 +632,16 @@ static void complete(px_exchange *ex, int upstream_reusable) {
   finish(ex, upstream_reusable);
 }
 
+static void start_tunnel(px_exchange *ex, const char *rest, size_t len);
+static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf);
+
 static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   px_exchange *ex = uc->data;
   if (ex == NULL) return;
+  if (ex->tunnel) {
+    tunnel_read(ex, nread, buf);
+    return;
+  }
   if (nread < 0) {
     if (ex->resp_started) {
       llhttp_errno_t e = llhttp_finish(&ex->rp);
@@ -633,6 +679,11 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     free_exchange(ex);
     return;
   }
+  if (ex->tunnel_pending && (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED || err == HPE_OK)) {
+    const char *pos = err == HPE_OK ? buf + nread : llhttp_get_error_pos(&ex->rp);
+    start_tunnel(ex, pos, (size_t)(buf + nread - pos));
+    return;
+  }
   if (err == HPE_PAUSED) {
     /* Bytes after a complete response make the connection unusable. */
     const char *pos = llhttp_get_error_pos(&ex->rp);
@@ -647,4 +698,53 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     return;
   }
   if (ex->c->write_pending > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(uc);
+}
+
+/* ---- WebSocket tunnel ------------------------------------------------------ */
+
+/* After the 101: both directions are copied unparsed, with the same
+ * backpressure as bodies, until either side closes or nothing moves for
+ * timeouts.websocket_idle. WebSocket close frames pass through as data, so
+ * the closing handshake (RFC 6455 §7) happens end to end. */
+static void start_tunnel(px_exchange *ex, const char *rest, size_t len) {
+  px_conn *c = ex->c;
+  ex->tunnel_pending = 0;
+  ex->tunnel = 1;
+  ex->req_done = 1;
+  c->tunnel = 1;
+  free(ex->req_head);
+  ex->req_head = NULL;
+  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
+  px_conn_set_timer(c, 0);
+  if (len && client_write(ex, rest, len) != 0) return;
+  /* Frames the client sent right behind its request were stashed. */
+  if (c->stash) {
+    int r = px_exchange_tunnel_write(ex, c->stash + c->stash_off, c->stash_len - c->stash_off);
+    free(c->stash);
+    c->stash = NULL;
+    c->stash_len = c->stash_off = 0;
+    if (r != 0) return;
+  }
+  px_conn_resume_read(c);
+}
+
+int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len) {
+  if (ex->up == NULL || px_upstream_write(ex->up, data, len) != 0) {
+    px_conn_close(ex->c);
+    return -1;
+  }
+  ex->req_body_bytes += len;
+  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
+  if (ex->up->write_pending > ex->w->cfg->limits.buffer_size) px_conn_pause_read(ex->c);
+  return 0;
+}
+
+static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf) {
+  if (nread < 0) { /* the backend closed: let the client read what is queued */
+    complete(ex, 0);
+    return;
+  }
+  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
+  if (client_write(ex, buf, (size_t)nread) != 0) return;
+  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(ex->up);
 }

@@ -35,6 +35,10 @@ void px_exchange_on_client_drain(px_exchange *ex);
 /** The client connection's timer fired while this exchange ran. */
 void px_exchange_on_client_timeout(px_exchange *ex);
 
+/** Tunnel mode (WebSocket after 101): client bytes for the upstream.
+ *  0, or -1 when the tunnel is closing. */
+int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len);
+
 /** The client connection is closing: drop the upstream, free everything. */
 void px_exchange_abort(px_exchange *ex);
 

@@ -399,6 +399,7 @@ int px_h1_consume_stash(px_conn *c) {
 }
 
 int px_h1_feed(px_conn *c, const char *data, size_t len) {
+  if (c->tunnel) return px_exchange_tunnel_write(c->ex, data, len) == 0;
   if (c->parser_paused) {
     /* Reads stop at a pause; keep anything that still arrives. */
     if (stash_rest(c, data, len) != 0) px_conn_close(c);

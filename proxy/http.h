@@ -114,6 +114,10 @@ const px_site *px_http_route(const px_config *cfg, const char *host);
 int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                           size_t connection_len);
 
+/** Pass as `keep_alive` to the serializers to write the WebSocket upgrade
+ *  lines ("Connection: Upgrade", "Upgrade: websocket") instead of framing. */
+#define PX_HTTP_UPGRADE 2
+
 /** What the proxy knows about the client, for the forwarded headers. */
 typedef struct px_forward_info {
   const char *client_ip; /**< textual address of the peer ("192.0.2.1", "2001:db8::1") */
@@ -134,6 +138,13 @@ typedef struct px_forward_info {
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, int keep_alive, char *out,
                                size_t cap);
+
+/**
+ * True when the request asks to switch to WebSocket (RFC 6455 §4.1):
+ * "Upgrade: websocket" with "upgrade" among the Connection options. Other
+ * protocols (h2c, ...) are not tunnelled: their Upgrade is dropped.
+ */
+int px_http_is_websocket_upgrade(const px_http_head *h);
 
 /**
  * Writes the response head to send to the client: status line with

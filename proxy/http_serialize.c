@@ -91,7 +91,13 @@ static void put_end_to_end(out_buf *o, const px_http_head *h, const char *const 
   }
 }
 
+/* keep_alive == PX_HTTP_UPGRADE asks for the WebSocket upgrade lines
+ * instead (they are hop-by-hop, so they are written anew, RFC 9110 §7.8). */
 static void put_framing(out_buf *o, int64_t content_length, int chunked, int keep_alive) {
+  if (keep_alive == PX_HTTP_UPGRADE) {
+    puts_(o, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    return;
+  }
   if (chunked)
     puts_(o, "Transfer-Encoding: chunked\r\n");
   else if (content_length >= 0)
@@ -135,6 +141,13 @@ long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd
   putf(&o, ";proto=%s;host=%s\r\n", fwd->proto, fwd->host);
   put_framing(&o, content_length, chunked, keep_alive);
   return o.overflow ? -1 : (long)o.len;
+}
+
+int px_http_is_websocket_upgrade(const px_http_head *h) {
+  const px_header *up = px_http_find(h, "upgrade");
+  const px_header *conn = px_http_find(h, "connection");
+  return up && conn && eq(up->value, up->value_len, "websocket") &&
+         in_token_list(conn->value, conn->value_len, "upgrade", 7);
 }
 
 long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,

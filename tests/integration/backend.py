@@ -11,6 +11,7 @@ Every request is appended to --log (one line: METHOD PATH), so tests can
 check that a rejected request never reached the backend.
 """
 import argparse
+import base64
 import hashlib
 import itertools
 import json
@@ -25,6 +26,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 BLOCK = random.Random(42).randbytes(65536)
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_frame(op, payload, mask=None):
+    """One final WebSocket frame (RFC 6455 §5.2), masked when `mask` is given."""
+    n = len(payload)
+    head = bytes([0x80 | op])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return head + mask + payload
+    return head + payload
 _conn_ids = itertools.count(1)
 _log_lock = threading.Lock()
 
@@ -96,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         self.record()
         url = urlsplit(self.path)
         q = parse_qs(url.query)
+        if url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+            return self.websocket_echo()
         if url.path == "/echo":
             self.read_body(lambda b: None)
             self.send_json({
@@ -131,6 +152,45 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"status": int(url.path[8:])}, status=int(url.path[8:]))
         else:
             self.send_json({"error": "not found"}, status=404)
+
+    def websocket_echo(self):
+        """RFC 6455 echo: text/binary frames come back unmasked; a close frame
+        is answered with a close frame and the connection ends."""
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        close_after = int(parse_qs(urlsplit(self.path).query).get("close_after", ["0"])[0])
+        echoed = 0
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            op, ln = head[0] & 0x0F, head[1] & 0x7F
+            if ln == 126:
+                ln = int.from_bytes(self.rfile.read(2), "big")
+            elif ln == 127:
+                ln = int.from_bytes(self.rfile.read(8), "big")
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            data = bytearray(self.rfile.read(ln))
+            for i in range(len(data)):
+                data[i] ^= mask[i % 4]
+            if op == 8:
+                self.wfile.write(ws_frame(8, bytes(data[:2])))
+                self.wfile.flush()
+                return
+            self.wfile.write(ws_frame(op, bytes(data)))
+            self.wfile.flush()
+            echoed += 1
+            if close_after and echoed >= close_after:
+                self.wfile.write(ws_frame(8, (1000).to_bytes(2, "big")))
+                self.wfile.flush()
+                return
 
     do_HEAD = do_GET
     do_DELETE = do_GET
