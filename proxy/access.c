@@ -6,14 +6,12 @@
 #include <time.h>
 #include <uv.h>
 
-#include "proxy/conn.h"
 #include "tls/log.h"
 
 void px_access_log(const px_access_entry *e) {
   if (!px_access_log_enabled()) return;
-  const px_conn *c = e->c;
   char host[300], method[40], path[1100], ts[40];
-  const char *h = e->host ? e->host : c->sni;
+  const char *h = e->host ? e->host : "";
   px_log_escape(host, sizeof(host), h, strlen(h));
   px_log_escape(method, sizeof(method), e->method ? e->method : "-",
                 strlen(e->method ? e->method : "-"));
@@ -33,7 +31,7 @@ void px_access_log(const px_access_entry *e) {
   int len = snprintf(line, sizeof(line),
                      "%s client=%s proto=%s host=\"%s\" method=%s path=\"%s\" status=%d "
                      "bytes=%llu dur_ms=%.3f upstream=\"%s\"",
-                     ts, c->peer_ip, c->is_https ? "https" : "http", host, method, path, e->status,
+                     ts, e->peer_ip, e->is_https ? "https" : "http", host, method, path, e->status,
                      (unsigned long long)e->bytes, dur_ms, e->upstream ? e->upstream : "-");
   if (len < 0) return;
   if ((size_t)len >= sizeof(line)) len = sizeof(line) - 1;

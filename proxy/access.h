@@ -8,11 +8,10 @@
 
 #include <stdint.h>
 
-typedef struct px_conn px_conn;
-
 typedef struct px_access_entry {
-  px_conn *c;
-  const char *host;     /**< routed host, or NULL (then SNI) */
+  const char *peer_ip;
+  int is_https;
+  const char *host;     /**< routed host, or NULL */
   const char *method;   /**< NULL when the head never completed */
   const char *path;
   int status;

@@ -369,6 +369,7 @@ void px_conn_accept(px_listener *l) {
       uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
   }
   px_h1_init(c);
+  px_h1_front_init(c);
   if (c->is_https) {
     c->tls = px_tls_conn_new(w->srv->tls);
     if (c->tls == NULL) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "proxy/front.h"
 #include "proxy/http.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
@@ -60,6 +61,10 @@ struct px_conn {
   char *stash;           /**< plaintext not yet parsed while paused */
   size_t stash_len, stash_off;
   px_exchange *ex;       /**< the running exchange, or NULL */
+  px_front front;        /**< what the exchange calls (h1_front.c) */
+  int resp_chunked;      /**< the response is re-chunked toward the client */
+  int resp_close;        /**< the response ends with the connection */
+  int resp_head_sent;
   int tunnel;            /**< bytes go straight to ex's upstream (WebSocket) */
   const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
   char feed_prev_last;   /**< last byte of the previous buffer parsed */

@@ -1,13 +1,15 @@
 #include "proxy/exchange.h"
 
 #include <inttypes.h>
+#include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy/access.h"
-#include "proxy/conn.h"
-#include "proxy/h1.h"
+#include "proxy/front.h"
+#include "proxy/worker.h"
 #include "tls/log.h"
 
 /* Bound on an upstream response head; larger answers are a 502. */
@@ -24,7 +26,7 @@ typedef struct pending_chunk {
 } pending_chunk;
 
 struct px_exchange {
-  px_conn *c;
+  px_front *f;
   px_worker *w;
   const px_site *site;
   size_t site_idx;
@@ -53,8 +55,8 @@ struct px_exchange {
   int resp_started;    /* first response byte arrived */
   int resp_head_sent;  /* head written to the client */
   int resp_done;
-  int resp_chunked;    /* re-chunked toward the client */
   int resp_until_eof;  /* no framing: body ends when upstream closes */
+  int req_paused;      /* we asked the front to stop the request body */
   int client_keep_alive;
   int interim;         /* parsing a 1xx response */
   int status;
@@ -96,7 +98,8 @@ static void free_exchange(px_exchange *ex) {
 
 static void log_access(px_exchange *ex, int status) {
   px_access_entry e = {0};
-  e.c = ex->c;
+  e.peer_ip = ex->f->peer_ip;
+  e.is_https = ex->f->is_https;
   e.host = ex->host;
   e.method = ex->method;
   e.path = ex->path;
@@ -118,7 +121,7 @@ static void drop_upstream(px_exchange *ex) {
 /* Ends the exchange; the connection goes on (keep-alive) or closes. Never
  * called from inside a parser callback. */
 static void finish(px_exchange *ex, int reuse_upstream) {
-  px_conn *c = ex->c;
+  px_front *f = ex->f;
   if (ex->up) {
     uv_timer_stop(&ex->up->timer);
     if (reuse_upstream)
@@ -130,31 +133,19 @@ static void finish(px_exchange *ex, int reuse_upstream) {
   log_access(ex, ex->status);
   int keep = ex->client_keep_alive && ex->req_done;
   free_exchange(ex);
-  px_conn_exchange_done(c, keep);
+  f->ops->done(f, keep);
 }
 
-/* Fails before any response byte reached the client: answer it ourselves. */
+/* Fails the exchange: the front answers `status` when no response head went
+ * out yet, else cuts the response short (a truncated body is better than a
+ * wrong one). */
 static void fail_with(px_exchange *ex, int status) {
-  px_conn *c = ex->c;
+  px_front *f = ex->f;
   drop_upstream(ex);
-  if (ex->resp_head_sent) {
-    /* Too late for a status: cut the connection so the client sees a
-     * truncated response rather than a wrong one. */
-    log_access(ex, ex->status);
-    c->ex = NULL;
-    free_exchange(ex);
-    px_conn_close(c);
-    return;
-  }
-  ex->status = status;
-  char buf[512];
-  long n = px_http_simple_response(status, NULL, 1, buf, sizeof(buf));
-  ex->resp_bytes = n > 0 ? (uint64_t)n : 0;
-  log_access(ex, status);
-  c->ex = NULL;
+  if (!ex->resp_head_sent) ex->status = status;
+  log_access(ex, ex->status);
   free_exchange(ex);
-  if (n > 0 && px_conn_write(c, buf, (size_t)n) != 0) return;
-  px_conn_close_after_flush(c);
+  f->ops->failed(f, status);
 }
 
 /* ---- upstream selection and connection ---------------------------------- */
@@ -289,9 +280,19 @@ static int write_body(px_exchange *ex, const char *data, size_t len) {
   return write_up(ex, data, len);
 }
 
+static void pause_request(px_exchange *ex) {
+  ex->req_paused = 1;
+  ex->f->ops->pause_request(ex->f);
+}
+
+static void resume_request(px_exchange *ex) {
+  ex->req_paused = 0;
+  ex->f->ops->resume_request(ex->f);
+}
+
 static void check_request_backpressure(px_exchange *ex) {
   size_t inflight = ex->pend_bytes + (ex->up ? ex->up->write_pending : 0);
-  if (inflight > ex->w->cfg->limits.buffer_size) px_conn_pause_read(ex->c);
+  if (inflight > ex->w->cfg->limits.buffer_size) pause_request(ex);
 }
 
 /* The connection is up: send the head, what is buffered, and listen. */
@@ -316,84 +317,63 @@ static void send_to_upstream(px_exchange *ex) {
     return;
   }
   arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
-  if (!ex->c->read_paused || ex->req_done) return;
-  if (uc->write_pending <= ex->w->cfg->limits.buffer_size / 2) px_conn_resume_read(ex->c);
+  if (!ex->req_paused || ex->req_done) return;
+  if (uc->write_pending <= ex->w->cfg->limits.buffer_size / 2) resume_request(ex);
 }
 
 static void on_up_drain(px_upstream_conn *uc) {
   px_exchange *ex = uc->data;
-  if (ex && (!ex->req_done || ex->tunnel) && ex->c->read_paused && ex->pend_bytes == 0)
-    px_conn_resume_read(ex->c);
+  if (ex && (!ex->req_done || ex->tunnel) && ex->req_paused && ex->pend_bytes == 0) resume_request(ex);
 }
 
-/* ---- request side, called by h1.c ---------------------------------------- */
+/* ---- request side, called by the fronts ---------------------------------- */
 
-int px_exchange_start(px_conn *c, const px_site *site, const char *host) {
+int px_exchange_start(px_front *f, const px_site *site, const char *host,
+                      const px_front_request *req, px_exchange **out) {
+  const px_config *cfg = f->w->cfg;
+  *out = NULL;
+  uint64_t max_body = cfg->limits.max_body_bytes;
+  if (max_body && req->content_length > 0 && (uint64_t)req->content_length > max_body) return 413;
   px_exchange *ex = calloc(1, sizeof(*ex));
-  if (ex == NULL) {
-    px_conn_close(c);
-    return -1;
-  }
-  ex->c = c;
-  ex->w = c->w;
+  if (ex == NULL) return -1;
+  ex->f = f;
+  ex->w = f->w;
   ex->site = site;
-  ex->site_idx = (size_t)(site - c->w->cfg->sites);
+  ex->site_idx = (size_t)(site - cfg->sites);
   ex->start_ns = uv_hrtime();
   ex->status = 502;
   snprintf(ex->host, sizeof(ex->host), "%s", host);
-  ex->method = strdup(c->head->method);
-  ex->path = strndup(c->head->target, c->head->target_len > 1024 ? 1024 : c->head->target_len);
-  llhttp_t *p = &c->parser;
-  ex->req_chunked = (p->flags & F_CHUNKED) != 0;
-  int64_t cl = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
-  uint64_t max_body = c->w->cfg->limits.max_body_bytes;
-  if (max_body && cl > 0 && (uint64_t)cl > max_body) {
-    free_exchange(ex);
-    px_h1_respond(c, 413, NULL, 1);
-    return -1;
-  }
-  ex->client_keep_alive = llhttp_should_keep_alive(p) && !c->w->draining;
-  size_t cap = c->head->arena_len + PX_FORWARD_HEADROOM + c->head->nheaders * 4;
+  const px_http_head *h = req->head;
+  ex->method = strdup(h->method);
+  ex->path = strndup(h->target, h->target_len > 1024 ? 1024 : h->target_len);
+  ex->req_chunked = req->chunked;
+  ex->client_keep_alive = req->keep_alive && !f->w->draining;
+  ex->ws = req->websocket;
+  size_t cap = h->arena_len + PX_FORWARD_HEADROOM + h->nheaders * 4;
   ex->req_head = malloc(cap);
   if (ex->method == NULL || ex->path == NULL || ex->req_head == NULL) {
     free_exchange(ex);
-    px_conn_close(c);
     return -1;
   }
-  px_forward_info fwd = {c->peer_ip, c->is_https ? "https" : "http", host};
+  px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http", host};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
-  /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body; the
-   * Upgrade is passed on and a 101 turns the connection into a tunnel. */
-  ex->ws = px_http_is_websocket_upgrade(c->head) && p->method == HTTP_GET && c->head->version_minor >= 1 &&
-           !ex->req_chunked && cl <= 0;
-  /* Another protocol switch (h2c, ...) is refused by dropping its Upgrade;
-   * llhttp has already left HTTP/1.1 parsing, so this connection ends. */
-  if (p->upgrade && !ex->ws) ex->client_keep_alive = 0;
-  long n = px_http_serialize_request(c->head, &fwd, ex->req_chunked ? -1 : cl, ex->req_chunked,
+  long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
                                      ex->ws ? PX_HTTP_UPGRADE : 1, ex->req_head, cap);
   if (n < 0) {
     free_exchange(ex);
-    px_h1_respond(c, 431, NULL, 1);
-    return -1;
+    return 431;
   }
   ex->req_head_len = (size_t)n;
-  c->ex = ex;
-  /* "Expect: 100-continue" is answered here: the body goes to the
-   * upstream as it arrives anyway (RFC 9110 §10.1.1). */
-  const px_header *expect = px_http_find(c->head, "expect");
-  if (expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0 &&
-      c->head->version_minor >= 1) {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (px_conn_write(c, cont, sizeof(cont) - 1) != 0) return -1;
-  }
+  /* Published before connecting: a pooled connection may fail at once, and
+   * the front then learns it through ops->failed, which clears *out. */
+  *out = ex;
   if (connect_upstream(ex) != 0) {
-    c->ex = NULL;
+    *out = NULL;
     ex->status = 502;
     log_access(ex, 502);
     free_exchange(ex);
-    px_h1_respond(c, 502, NULL, 1);
-    return -1;
+    return 502;
   }
   return 0;
 }
@@ -402,17 +382,17 @@ int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
   uint64_t max_body = ex->w->cfg->limits.max_body_bytes;
   ex->req_body_bytes += len;
   if (max_body && ex->req_body_bytes > max_body) {
-    px_log(PX_LOG_INFO, "client %s: request body over limits.max_body", ex->c->peer_ip);
+    px_log(PX_LOG_INFO, "client %s: request body over limits.max_body", ex->f->peer_ip);
     fail_with(ex, 413);
     return -1;
   }
-  px_conn_set_timer(ex->c, ex->w->cfg->limits.body_timeout_ms);
+  ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.body_timeout_ms);
   if (ex->up && ex->connected && ex->pend == NULL) {
     if (write_body(ex, data, len) != 0) return -1;
   } else {
     pending_chunk *p = malloc(sizeof(*p) + len);
     if (p == NULL) {
-      px_conn_close(ex->c);
+      fail_with(ex, 500);
       return -1;
     }
     p->next = NULL;
@@ -432,7 +412,7 @@ int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
 void px_exchange_body_end(px_exchange *ex) {
   ex->req_done = 1;
   /* The client is now waiting on us; its timer guards our writes only. */
-  px_conn_set_timer(ex->c, 0);
+  ex->f->ops->set_timer(ex->f, 0);
   if (ex->up && ex->connected && ex->pend == NULL && ex->req_chunked)
     write_up(ex, "0\r\n\r\n", 5);
 }
@@ -441,17 +421,18 @@ int px_exchange_request_done(const px_exchange *ex) { return ex->req_done; }
 
 void px_exchange_on_client_timeout(px_exchange *ex) {
   if (!ex->req_done) {
-    px_log(PX_LOG_DEBUG, "client %s: request body timed out", ex->c->peer_ip);
+    px_log(PX_LOG_DEBUG, "client %s: request body timed out", ex->f->peer_ip);
     fail_with(ex, 408);
     return;
   }
   /* The client stopped reading the response. */
-  px_conn_close(ex->c);
+  ex->resp_head_sent = 1;
+  fail_with(ex, 0);
 }
 
 void px_exchange_on_client_drain(px_exchange *ex) {
-  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size / 2) return;
-  px_conn_set_timer(ex->c, ex->req_done ? 0 : ex->w->cfg->limits.body_timeout_ms);
+  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size / 2) return;
+  ex->f->ops->set_timer(ex->f, ex->req_done ? 0 : ex->w->cfg->limits.body_timeout_ms);
   if (ex->up && ex->connected && !ex->resp_done) px_upstream_read_start(ex->up);
 }
 
@@ -499,7 +480,7 @@ static int r_on_field_complete(llhttp_t *p) {
 
 static int client_write(px_exchange *ex, const void *data, size_t len) {
   ex->resp_bytes += len;
-  return px_conn_write(ex->c, data, len);
+  return ex->f->ops->response_body(ex->f, data, len);
 }
 
 static int r_on_headers_complete(llhttp_t *p) {
@@ -511,18 +492,10 @@ static int r_on_headers_complete(llhttp_t *p) {
     if (!ex->ws) return HPE_USER; /* a switch nobody asked for */
     const px_header *up = px_http_find(h, "upgrade");
     if (up == NULL || up->value_len != 9 || strncasecmp(up->value, "websocket", 9) != 0) return HPE_USER;
-    size_t cap = h->arena_len + 256;
-    char *out = malloc(cap);
-    long n = out ? px_http_serialize_response(h, NULL, -1, 0, PX_HTTP_UPGRADE, out, cap) : -1;
-    if (n < 0) {
-      free(out);
-      return HPE_USER;
-    }
     ex->status = 101;
     ex->resp_head_sent = 1;
     ex->tunnel_pending = 1;
-    int r = client_write(ex, out, (size_t)n);
-    free(out);
+    int r = ex->f->ops->response_head(ex->f, h, NULL, -1, 1, 1);
     free_rhead(ex);
     return r == 0 ? 2 : HPE_USER; /* 2: no body, llhttp pauses for the upgrade */
   }
@@ -540,37 +513,21 @@ static int r_on_headers_complete(llhttp_t *p) {
   int head_req = strcmp(ex->method, "HEAD") == 0;
   int no_body = head_req || h->status == 204 || h->status == 304;
   int64_t cl = -1;
-  ex->resp_chunked = 0;
   ex->resp_until_eof = 0;
   if (!no_body) {
     if (p->flags & F_CONTENT_LENGTH)
       cl = (int64_t)p->content_length;
-    else if (ex->c->head && ex->c->parser.http_minor >= 1)
-      ex->resp_chunked = 1;
-    else {
-      ex->resp_until_eof = 1;
-      ex->client_keep_alive = 0;
-    }
-    if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED))) ex->resp_until_eof = 1;
+    else if (!(p->flags & F_CHUNKED))
+      ex->resp_until_eof = 1; /* RFC 9112 §6.3 rule 8: ends when the upstream closes */
   } else if (head_req && (p->flags & F_CONTENT_LENGTH)) {
     cl = (int64_t)p->content_length; /* HEAD reports the GET length (RFC 9110 §9.3.2) */
   }
   char extra[256];
   size_t extra_len = 0;
-  if (ex->c->is_https) extra_len = px_http_hsts_line(&ex->site->hsts, extra, sizeof(extra));
+  if (ex->f->is_https) extra_len = px_http_hsts_line(&ex->site->hsts, extra, sizeof(extra));
   extra[extra_len] = '\0';
-  size_t cap = h->arena_len + 1024;
-  char *out = malloc(cap);
-  if (out == NULL) return HPE_USER;
-  long n = px_http_serialize_response(h, extra_len ? extra : NULL, cl, ex->resp_chunked,
-                                      ex->client_keep_alive, out, cap);
-  if (n < 0) {
-    free(out);
-    return HPE_USER;
-  }
   ex->resp_head_sent = 1;
-  int r = client_write(ex, out, (size_t)n);
-  free(out);
+  int r = ex->f->ops->response_head(ex->f, h, extra_len ? extra : NULL, cl, no_body, 0);
   free_rhead(ex);
   if (r != 0) return HPE_USER;
   return no_body ? 1 : 0;
@@ -578,13 +535,6 @@ static int r_on_headers_complete(llhttp_t *p) {
 
 static int r_on_body(llhttp_t *p, const char *at, size_t len) {
   px_exchange *ex = p->data;
-  if (ex->resp_chunked) {
-    char line[32];
-    int n = snprintf(line, sizeof(line), "%zx\r\n", len);
-    if (client_write(ex, line, (size_t)n) != 0) return HPE_USER;
-    if (client_write(ex, at, len) != 0) return HPE_USER;
-    return client_write(ex, "\r\n", 2) != 0 ? HPE_USER : 0;
-  }
   return client_write(ex, at, len) != 0 ? HPE_USER : 0;
 }
 
@@ -595,7 +545,7 @@ static int r_on_message_complete(llhttp_t *p) {
     ex->interim = 0;
     return 0;
   }
-  if (ex->resp_chunked && client_write(ex, "0\r\n\r\n", 5) != 0) return HPE_USER;
+  if (ex->f->ops->response_end(ex->f, NULL) != 0) return HPE_USER;
   ex->resp_done = 1;
   return HPE_PAUSED;
 }
@@ -650,10 +600,8 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
         return;
       }
       if (ex->resp_until_eof && ex->resp_head_sent) {
-        if (ex->resp_chunked) client_write(ex, "0\r\n\r\n", 5);
         ex->resp_done = 1;
-        ex->client_keep_alive = ex->client_keep_alive && ex->resp_chunked;
-        complete(ex, 0);
+        if (ex->f->ops->response_end(ex->f, NULL) == 0) complete(ex, 0);
         return;
       }
     }
@@ -697,7 +645,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     fail_with(ex, 502);
     return;
   }
-  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(uc);
+  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(uc);
 }
 
 /* ---- WebSocket tunnel ------------------------------------------------------ */
@@ -707,35 +655,25 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
  * timeouts.websocket_idle. WebSocket close frames pass through as data, so
  * the closing handshake (RFC 6455 §7) happens end to end. */
 static void start_tunnel(px_exchange *ex, const char *rest, size_t len) {
-  px_conn *c = ex->c;
   ex->tunnel_pending = 0;
   ex->tunnel = 1;
   ex->req_done = 1;
-  c->tunnel = 1;
   free(ex->req_head);
   ex->req_head = NULL;
   arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
-  px_conn_set_timer(c, 0);
+  ex->f->ops->set_timer(ex->f, 0);
   if (len && client_write(ex, rest, len) != 0) return;
-  /* Frames the client sent right behind its request were stashed. */
-  if (c->stash) {
-    int r = px_exchange_tunnel_write(ex, c->stash + c->stash_off, c->stash_len - c->stash_off);
-    free(c->stash);
-    c->stash = NULL;
-    c->stash_len = c->stash_off = 0;
-    if (r != 0) return;
-  }
-  px_conn_resume_read(c);
+  ex->f->ops->tunnel(ex->f);
 }
 
 int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len) {
   if (ex->up == NULL || px_upstream_write(ex->up, data, len) != 0) {
-    px_conn_close(ex->c);
+    fail_with(ex, 0);
     return -1;
   }
   ex->req_body_bytes += len;
   arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
-  if (ex->up->write_pending > ex->w->cfg->limits.buffer_size) px_conn_pause_read(ex->c);
+  if (ex->up->write_pending > ex->w->cfg->limits.buffer_size) pause_request(ex);
   return 0;
 }
 
@@ -746,5 +684,5 @@ static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf) {
   }
   arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
   if (client_write(ex, buf, (size_t)nread) != 0) return;
-  if (ex->c->write_pending > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(ex->up);
+  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(ex->up);
 }

@@ -10,15 +10,19 @@
 #include <stddef.h>
 
 #include "proxy/config.h"
+#include "proxy/front.h"
 
-typedef struct px_conn px_conn;
 typedef struct px_exchange px_exchange;
 
 /**
- * Starts proxying the request whose head is in c->head to `site`. Sets
- * c->ex. Returns 0, or -1 when the connection is being closed.
+ * Starts proxying `req` from the front `f` to `site`, storing the exchange
+ * in *out before anything can fail asynchronously. Returns 0 (the exchange
+ * reports its end through f->ops->done or f->ops->failed, which must clear
+ * *out), a status for the front to answer (413 body too large, 431 head too
+ * large, 502 no upstream), or -1 when out of memory.
  */
-int px_exchange_start(px_conn *c, const px_site *site, const char *host);
+int px_exchange_start(px_front *f, const px_site *site, const char *host,
+                      const px_front_request *req, px_exchange **out);
 
 /** Streams request body bytes toward the upstream. 0 or -1 (closing). */
 int px_exchange_body(px_exchange *ex, const char *data, size_t len);
@@ -39,7 +43,8 @@ void px_exchange_on_client_timeout(px_exchange *ex);
  *  0, or -1 when the tunnel is closing. */
 int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len);
 
-/** The client connection is closing: drop the upstream, free everything. */
+/** The client side is gone: drop the upstream, free everything, call
+ *  nothing back. */
 void px_exchange_abort(px_exchange *ex);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy/access.h"
 #include "proxy/conn.h"
@@ -40,10 +41,11 @@ void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
     return;
   }
   px_access_entry e = {0};
-  e.c = c;
+  e.peer_ip = c->peer_ip;
+  e.is_https = c->is_https;
   e.status = status;
   e.bytes = (uint64_t)n;
-  e.host = c->req_host[0] ? c->req_host : NULL;
+  e.host = c->req_host[0] ? c->req_host : c->sni;
   if (c->head) {
     e.method = c->head->method;
     e.path = c->head->target;
@@ -172,7 +174,7 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                      "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
                      n, ka);
-  px_access_entry e = {.c = c, .host = host, .method = c->head->method, .path = c->head->target,
+  px_access_entry e = {.peer_ip = c->peer_ip, .is_https = c->is_https, .host = host, .method = c->head->method, .path = c->head->target,
                        .status = 200, .bytes = (uint64_t)len};
   px_access_log(&e);
   px_conn_write(c, buf, (size_t)len);
@@ -258,7 +260,32 @@ static int on_headers_complete(llhttp_t *p) {
   }
   c->state = PX_CONN_ACTIVE;
   px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
-  if (px_exchange_start(c, site, host) != 0) return HPE_USER;
+  px_front_request req = {0};
+  req.head = h;
+  req.chunked = (p->flags & F_CHUNKED) != 0;
+  req.content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+  /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body. Another
+   * protocol switch (h2c, ...) is refused by dropping its Upgrade; llhttp
+   * has left HTTP/1.1 parsing by then, so the connection ends after it. */
+  req.websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET && h->version_minor >= 1 &&
+                  !req.chunked && req.content_length <= 0;
+  req.keep_alive = llhttp_should_keep_alive(p) && !(p->upgrade && !req.websocket);
+  c->resp_head_sent = 0;
+  int status = px_exchange_start(&c->front, site, host, &req, &c->ex);
+  if (status != 0) {
+    if (status > 0) px_h1_respond(c, status, NULL, 1);
+    else px_conn_close(c);
+    return HPE_USER;
+  }
+  if (c->ex == NULL) return HPE_USER; /* failed at once; the front answered */
+  /* "Expect: 100-continue" is answered here: the body goes to the upstream
+   * as it arrives anyway (RFC 9110 §10.1.1). */
+  const px_header *expect = px_http_find(h, "expect");
+  if (expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0 &&
+      h->version_minor >= 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (px_conn_write(c, cont, sizeof(cont) - 1) != 0) return HPE_USER;
+  }
   return 0;
 }
 

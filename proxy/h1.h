@@ -13,6 +13,9 @@ typedef struct px_conn px_conn;
 /** Prepares the parser of a new connection. */
 void px_h1_init(px_conn *c);
 
+/** Sets up the connection's px_front (h1_front.c). */
+void px_h1_front_init(px_conn *c);
+
 /** Frees the session's buffers (the connection is closing). */
 void px_h1_dispose(px_conn *c);
 

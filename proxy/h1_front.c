@@ -1,0 +1,123 @@
+/*
+ * The HTTP/1.1 side of an exchange (proxy/front.h): response framing toward
+ * the client (Content-Length, chunked, or until close), backpressure on the
+ * connection, and the end of the exchange.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+#include "proxy/exchange.h"
+#include "proxy/h1.h"
+
+static px_conn *conn_of(px_front *f) { return (px_conn *)((char *)f - offsetof(px_conn, front)); }
+
+static int h1_response_head(px_front *f, const px_http_head *h, const char *extra,
+                            int64_t content_length, int no_body, int upgrade) {
+  px_conn *c = conn_of(f);
+  int keep = 1;
+  c->resp_chunked = 0;
+  c->resp_close = 0;
+  if (!no_body && !upgrade && content_length < 0) {
+    /* Unknown length: chunked for HTTP/1.1, the end of the connection for
+     * HTTP/1.0 (RFC 9112 §6.3). */
+    if (c->parser.http_minor >= 1)
+      c->resp_chunked = 1;
+    else
+      c->resp_close = 1;
+  }
+  if (c->resp_close || !llhttp_should_keep_alive(&c->parser) || c->w->draining) keep = 0;
+  size_t cap = h->arena_len + (extra ? strlen(extra) : 0) + 256;
+  char *out = malloc(cap);
+  long n = out ? px_http_serialize_response(h, extra, content_length, c->resp_chunked,
+                                            upgrade ? PX_HTTP_UPGRADE : keep, out, cap)
+               : -1;
+  int r = n < 0 ? -1 : px_conn_write(c, out, (size_t)n);
+  free(out);
+  c->resp_head_sent = 1;
+  return r;
+}
+
+static int h1_response_body(px_front *f, const char *data, size_t len) {
+  px_conn *c = conn_of(f);
+  if (!c->resp_chunked) return px_conn_write(c, data, len);
+  /* One write (one TLS record) per chunk when it is small. */
+  char buf[16384 + 32];
+  int n = snprintf(buf, sizeof(buf), "%zx\r\n", len);
+  if (len <= sizeof(buf) - (size_t)n - 2) {
+    memcpy(buf + n, data, len);
+    memcpy(buf + n + len, "\r\n", 2);
+    return px_conn_write(c, buf, (size_t)n + len + 2);
+  }
+  if (px_conn_write(c, buf, (size_t)n) != 0 || px_conn_write(c, data, len) != 0) return -1;
+  return px_conn_write(c, "\r\n", 2);
+}
+
+static int h1_response_end(px_front *f, const px_http_head *trailers) {
+  px_conn *c = conn_of(f);
+  return c->resp_chunked ? px_conn_write(c, "0\r\n\r\n", 5) : 0;
+}
+
+static size_t h1_pending(px_front *f) { return conn_of(f)->write_pending; }
+
+static void h1_pause(px_front *f) { px_conn_pause_read(conn_of(f)); }
+
+static void h1_resume(px_front *f) { px_conn_resume_read(conn_of(f)); }
+
+static void h1_set_timer(px_front *f, uint64_t ms) { px_conn_set_timer(conn_of(f), ms); }
+
+static void h1_done(px_front *f, int keep) {
+  px_conn *c = conn_of(f);
+  c->ex = NULL;
+  px_conn_exchange_done(c, keep && !c->resp_close);
+}
+
+static void h1_failed(px_front *f, int status) {
+  px_conn *c = conn_of(f);
+  c->ex = NULL;
+  c->tunnel = 0;
+  if (status == 0 || c->resp_head_sent) {
+    px_conn_close(c);
+    return;
+  }
+  px_h1_respond(c, status, NULL, 1);
+}
+
+static void h1_tunnel(px_front *f) {
+  px_conn *c = conn_of(f);
+  c->tunnel = 1;
+  /* Frames the client sent right behind its request were stashed. */
+  if (c->stash) {
+    char *stash = c->stash;
+    size_t off = c->stash_off, len = c->stash_len;
+    c->stash = NULL;
+    c->stash_len = c->stash_off = 0;
+    int r = px_exchange_tunnel_write(c->ex, stash + off, len - off);
+    free(stash);
+    if (r != 0) return;
+  }
+  px_conn_resume_read(c);
+}
+
+static const px_front_ops h1_ops = {
+    .response_head = h1_response_head,
+    .response_body = h1_response_body,
+    .response_end = h1_response_end,
+    .pending = h1_pending,
+    .pause_request = h1_pause,
+    .resume_request = h1_resume,
+    .set_timer = h1_set_timer,
+    .done = h1_done,
+    .failed = h1_failed,
+    .tunnel = h1_tunnel,
+};
+
+void px_h1_front_init(px_conn *c) {
+  c->front.ops = &h1_ops;
+  c->front.w = c->w;
+  c->front.peer_ip = c->peer_ip;
+  c->front.is_https = c->is_https;
+  c->front.proto = "HTTP/1.1";
+}
