@@ -10,6 +10,7 @@
 
 #include "proxy/exchange.h"
 #include "proxy/h1.h"
+#include "proxy/h2.h"
 #include "proxy/stream_write.h"
 #include "tls/log.h"
 
@@ -27,6 +28,8 @@ void px_conn_close(px_conn *c) {
   c->state = PX_CONN_CLOSING;
   if (c->ex) px_exchange_abort(c->ex);
   c->ex = NULL;
+  px_h2_free(c->h2);
+  c->h2 = NULL;
   px_h1_dispose(c);
   if (c->tls) px_tls_conn_free(c->tls);
   c->tls = NULL;
@@ -55,7 +58,8 @@ static void on_write(uv_write_t *req, int status) {
     linger(c);
     return;
   }
-  if (c->ex) px_exchange_on_client_drain(c->ex);
+  if (c->h2) px_h2_on_drain(c->h2);
+  else if (c->ex) px_exchange_on_client_drain(c->ex);
 }
 
 static int socket_write(px_conn *c, const char *data, size_t len) {
@@ -191,6 +195,10 @@ static void pump(px_conn *c) {
   while (!c->closed && (!c->parser_paused || c->tunnel) && c->state != PX_CONN_CLOSING) {
     int n = px_tls_conn_read(c->tls, c->w->plain_slab, PX_READ_SLAB);
     if (n > 0) {
+      if (c->h2) {
+        if (px_h2_feed(c->h2, c->w->plain_slab, (size_t)n) != 0) return;
+        continue;
+      }
       if (!px_h1_feed(c, c->w->plain_slab, (size_t)n)) return;
       continue;
     }
@@ -244,6 +252,15 @@ static void handshake(px_conn *c) {
   c->state = PX_CONN_IDLE;
   /* The first request must arrive as promptly as any request head. */
   px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+  const char *alpn = px_tls_conn_alpn(c->tls);
+  if (alpn && strcmp(alpn, "h2") == 0) {
+    c->front.proto = "HTTP/2";
+    c->h2 = px_h2_new(c);
+    if (c->h2 == NULL) {
+      px_conn_close(c);
+      return;
+    }
+  }
   if (flush_tls(c) != 0) {
     px_conn_close(c);
     return;
@@ -331,6 +348,12 @@ void px_conn_retry_handshake(px_conn *c) {
 }
 
 void px_conn_drain(px_conn *c) {
+  if (c->h2) {
+    /* GOAWAY; open streams finish, then the session ends by itself. */
+    px_h2_shutdown(c->h2);
+    if (!c->closed && px_h2_idle(c->h2)) px_conn_close_after_flush(c);
+    return;
+  }
   if (c->state == PX_CONN_IDLE || c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
     px_conn_close_after_flush(c);
 }

@@ -46,6 +46,7 @@ struct px_conn {
   int close_after_flush; /**< close once write_pending reaches 0 */
   size_t linger_bytes;   /**< input dropped while lingering */
   px_tls_conn *tls;      /**< NULL on plain HTTP */
+  struct px_h2 *h2;      /**< the HTTP/2 session when ALPN chose "h2" */
   char peer_ip[48];
   char sni[256];
   size_t write_pending;  /**< bytes in uv_write not yet written */

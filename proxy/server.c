@@ -6,9 +6,8 @@
 #include "proxy/worker.h"
 #include "tls/log.h"
 
-/* ALPN offered on HTTPS listeners, in preference order. h2 joins with the
- * HTTP/2 front. */
-static const char *const alpn_protocols[] = {"http/1.1"};
+/* ALPN offered on HTTPS listeners, in preference order (RFC 7301). */
+static const char *const alpn_protocols[] = {"h2", "http/1.1"};
 
 static int listen_port(const px_listen_addr *a) {
   if (a->ss.ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);

@@ -209,12 +209,13 @@ class Portico:
             self.proc.kill()
             self.proc.wait()
 
-    def curl(self, url, *args, name=None, port=None, scheme="https", check=True, timeout=60):
-        """Runs curl against portico, resolving `name` to loopback. Returns
-        the CompletedProcess (stdout bytes)."""
+    def curl(self, url, *args, name=None, port=None, scheme="https", check=True, timeout=60, http2=False):
+        """Runs curl against portico, resolving `name` to loopback, over
+        HTTP/1.1 unless `http2`. Returns the CompletedProcess (stdout bytes)."""
         port = port or (self.https_port if scheme == "https" else self.http_port)
         trust = ["--cacert", self.ca] if self.ca else ["-k"]
-        cmd = ["curl", "-sS", "--max-time", str(timeout), *trust,
+        version = ["--http2"] if http2 else ["--http1.1"]
+        cmd = ["curl", "-sS", "--max-time", str(timeout), *trust, *version,
                "--resolve", f"{name}:{port}:127.0.0.1", f"{scheme}://{name}:{port}{url}", *args]
         return subprocess.run(cmd, capture_output=True, check=check, timeout=timeout + 10)
 

@@ -1,0 +1,566 @@
+#include "proxy/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/access.h"
+#include "proxy/conn.h"
+#include "proxy/exchange.h"
+#include "tls/log.h"
+
+/* SETTINGS we state ourselves (never nghttp2's unlimited defaults). */
+#define H2_MAX_STREAMS 100
+#define H2_STREAM_WINDOW 65536
+#define H2_CONN_WINDOW (1 << 20)
+/* Misbehaviour a connection may show before GOAWAY (docs/http2.md). */
+#define H2_GLITCH_LIMIT 200
+
+typedef struct out_chunk {
+  struct out_chunk *next;
+  size_t len, off;
+  char data[];
+} out_chunk;
+
+typedef struct h2_stream {
+  px_front front; /* first: the exchange calls us through it */
+  px_h2 *h2;
+  int32_t id;
+  px_http_head *head;
+  int in_field;
+  size_t head_bytes;
+  int too_large;
+  char authority[256];
+  int has_method, has_path;
+  px_exchange *ex;
+  int head_sent;
+  int end_seen;     /* END_STREAM from the client */
+  int paused;       /* the upstream is behind: hold back WINDOW_UPDATE */
+  size_t unconsumed; /* request bytes received while paused */
+  out_chunk *out, *out_tail;
+  size_t out_bytes;
+  int out_eof;
+  int deferred;
+  struct h2_stream *next, *prev;
+} h2_stream;
+
+struct px_h2 {
+  px_conn *c;
+  nghttp2_session *session;
+  h2_stream *streams;
+  size_t nstreams;
+  unsigned glitches;
+  int closing;
+  int in_send; /* inside nghttp2_session_mem_send */
+};
+
+static const px_front_ops stream_ops;
+
+static h2_stream *stream_of(px_front *f) { return (h2_stream *)f; }
+
+static void glitch(px_h2 *h2, unsigned weight, const char *what) {
+  h2->glitches += weight;
+  if (h2->glitches > H2_GLITCH_LIMIT && !h2->closing) {
+    px_log(PX_LOG_WARN, "client %s: HTTP/2 misbehaviour (%s): GOAWAY", h2->c->peer_ip, what);
+    h2->closing = 1;
+    nghttp2_session_terminate_session(h2->session, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void flush(px_h2 *h2) {
+  px_conn *c = h2->c;
+  if (h2->in_send || c->closed) return;
+  h2->in_send = 1;
+  /* Stop producing while the socket is behind: nghttp2 keeps the rest. */
+  while (!c->closed && c->write_pending < c->w->cfg->limits.buffer_size) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(h2->session, &data);
+    if (n <= 0) break;
+    if (px_conn_write(c, data, (size_t)n) != 0) break;
+  }
+  h2->in_send = 0;
+  if (c->closed) return;
+  if (!nghttp2_session_want_read(h2->session) && !nghttp2_session_want_write(h2->session))
+    px_conn_close_after_flush(c);
+  else if (h2->nstreams == 0)
+    px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+}
+
+void px_h2_on_drain(px_h2 *h2) { flush(h2); }
+
+static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+                            nghttp2_data_source *src, void *user) {
+  h2_stream *st = src->ptr;
+  size_t n = 0;
+  while (st->out && n < length) {
+    out_chunk *o = st->out;
+    size_t take = o->len - o->off;
+    if (take > length - n) take = length - n;
+    memcpy(buf + n, o->data + o->off, take);
+    o->off += take;
+    n += take;
+    if (o->off == o->len) {
+      st->out = o->next;
+      if (st->out == NULL) st->out_tail = NULL;
+      free(o);
+    }
+  }
+  st->out_bytes -= n;
+  if (st->out == NULL && st->out_eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (n == 0) {
+    st->deferred = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  /* Room again: let the exchange read its upstream. */
+  if (st->ex && st->out_bytes <= st->h2->c->w->cfg->limits.buffer_size / 2) px_exchange_on_client_drain(st->ex);
+  return (ssize_t)n;
+}
+
+/* ---- the px_front of a stream ------------------------------------------------- */
+
+static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
+                  size_t vlen) {
+  if (*n >= cap) return -1;
+  nv[*n].name = (uint8_t *)name;
+  nv[*n].namelen = nlen;
+  nv[*n].value = (uint8_t *)value;
+  nv[*n].valuelen = vlen;
+  nv[*n].flags = NGHTTP2_NV_FLAG_NONE;
+  (*n)++;
+  return 0;
+}
+
+static int st_response_head(px_front *f, const px_http_head *h, const char *extra, int64_t content_length,
+                            int no_body, int upgrade) {
+  h2_stream *st = stream_of(f);
+  px_h2 *h2 = st->h2;
+  if (upgrade) return -1; /* no WebSocket over HTTP/2 (docs/architecture.md) */
+  size_t cap = h->nheaders + 4, n = 0;
+  nghttp2_nv *nv = calloc(cap, sizeof(*nv));
+  /* Field names must be lowercase in HTTP/2 (RFC 9113 §8.2.1). */
+  char *lower = malloc(h->arena_len + 1 + 64);
+  if (nv == NULL || lower == NULL) {
+    free(nv);
+    free(lower);
+    return -1;
+  }
+  char status[4], len_buf[24];
+  snprintf(status, sizeof(status), "%03d", h->status);
+  add_nv(nv, &n, cap, ":status", 7, status, 3);
+  const px_header *conn = px_http_find(h, "connection");
+  size_t off = 0;
+  for (size_t i = 0; i < h->nheaders; i++) {
+    const px_header *fld = &h->headers[i];
+    if (px_http_is_hop_by_hop(fld->name, fld->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
+      continue;
+    if (fld->name_len == 14 && strncasecmp(fld->name, "content-length", 14) == 0) continue;
+    if (extra && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
+    for (size_t k = 0; k < fld->name_len; k++) {
+      char ch = fld->name[k];
+      lower[off + k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    add_nv(nv, &n, cap, lower + off, fld->name_len, fld->value, fld->value_len);
+    off += fld->name_len;
+  }
+  if (content_length >= 0 && !(no_body && h->status != 200 && h->status != 204)) {
+    int l = snprintf(len_buf, sizeof(len_buf), "%lld", (long long)content_length);
+    add_nv(nv, &n, cap, "content-length", 14, len_buf, (size_t)l);
+  }
+  const char *hsts = NULL;
+  size_t hsts_len = 0;
+  if (extra) { /* "Strict-Transport-Security: VALUE\r\n" */
+    hsts = strchr(extra, ':');
+    if (hsts) {
+      hsts += 2;
+      hsts_len = strcspn(hsts, "\r");
+      add_nv(nv, &n, cap, "strict-transport-security", 25, hsts, hsts_len);
+    }
+  }
+  nghttp2_data_provider prd = {.source.ptr = st, .read_callback = on_read_data};
+  int r = nghttp2_submit_response(h2->session, st->id, nv, n, no_body ? NULL : &prd);
+  free(nv);
+  free(lower);
+  st->head_sent = 1;
+  flush(h2);
+  return r == 0 ? 0 : -1;
+}
+
+static int st_response_body(px_front *f, const char *data, size_t len) {
+  h2_stream *st = stream_of(f);
+  out_chunk *o = malloc(sizeof(*o) + len);
+  if (o == NULL) return -1;
+  o->next = NULL;
+  o->len = len;
+  o->off = 0;
+  memcpy(o->data, data, len);
+  if (st->out_tail) st->out_tail->next = o;
+  else st->out = o;
+  st->out_tail = o;
+  st->out_bytes += len;
+  if (st->deferred) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->h2->session, st->id);
+  }
+  flush(st->h2);
+  return 0;
+}
+
+static int st_response_end(px_front *f, const px_http_head *trailers) {
+  h2_stream *st = stream_of(f);
+  st->out_eof = 1;
+  if (st->deferred) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->h2->session, st->id);
+  }
+  flush(st->h2);
+  return 0;
+}
+
+static size_t st_pending(px_front *f) { return stream_of(f)->out_bytes; }
+
+static void st_pause(px_front *f) { stream_of(f)->paused = 1; }
+
+static void st_resume(px_front *f) {
+  h2_stream *st = stream_of(f);
+  st->paused = 0;
+  if (st->unconsumed) {
+    /* The upstream took the body: open the client's window again. */
+    nghttp2_session_consume(st->h2->session, st->id, st->unconsumed);
+    st->unconsumed = 0;
+    flush(st->h2);
+  }
+}
+
+static void st_set_timer(px_front *f, uint64_t ms) {}
+
+static void st_done(px_front *f, int keep) { stream_of(f)->ex = NULL; }
+
+static void st_failed(px_front *f, int status) {
+  h2_stream *st = stream_of(f);
+  px_h2 *h2 = st->h2;
+  st->ex = NULL;
+  if (status && !st->head_sent) {
+    px_http_head h = {0};
+    h.status = status;
+    const char *reason = px_http_reason(status);
+    st_response_head(f, &h, NULL, (int64_t)strlen(reason) + 1, 0, 0);
+    st_response_body(f, reason, strlen(reason));
+    st_response_body(f, "\n", 1);
+    st_response_end(f, NULL);
+    return;
+  }
+  nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  flush(h2);
+}
+
+static void st_tunnel(px_front *f) {}
+
+static const px_front_ops stream_ops = {
+    .response_head = st_response_head,
+    .response_body = st_response_body,
+    .response_end = st_response_end,
+    .pending = st_pending,
+    .pause_request = st_pause,
+    .resume_request = st_resume,
+    .set_timer = st_set_timer,
+    .done = st_done,
+    .failed = st_failed,
+    .tunnel = st_tunnel,
+};
+
+/* ---- streams ------------------------------------------------------------------ */
+
+static void stream_free(h2_stream *st) {
+  px_h2 *h2 = st->h2;
+  if (st->ex) px_exchange_abort(st->ex);
+  if (st->prev) st->prev->next = st->next;
+  else h2->streams = st->next;
+  if (st->next) st->next->prev = st->prev;
+  h2->nstreams--;
+  while (st->out) {
+    out_chunk *o = st->out;
+    st->out = o->next;
+    free(o);
+  }
+  px_http_head_free(st->head);
+  free(st);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
+  px_h2 *h2 = user;
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  h2_stream *st = calloc(1, sizeof(*st));
+  if (st == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  const px_config *cfg = h2->c->w->cfg;
+  st->head = px_http_head_new(cfg->limits.max_header_bytes + 512);
+  if (st->head == NULL) {
+    free(st);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  st->h2 = h2;
+  st->id = frame->hd.stream_id;
+  st->front.ops = &stream_ops;
+  st->front.w = h2->c->w;
+  st->front.peer_ip = h2->c->peer_ip;
+  st->front.is_https = 1;
+  st->front.proto = "HTTP/2";
+  st->next = h2->streams;
+  if (h2->streams) h2->streams->prev = st;
+  h2->streams = st;
+  h2->nstreams++;
+  px_conn_set_timer(h2->c, 0);
+  nghttp2_session_set_stream_user_data(s, st->id, st);
+  return 0;
+}
+
+/* Stores a string in the head's arena and returns it NUL-terminated. */
+static const char *arena_str(px_http_head *h, const uint8_t *v, size_t len) {
+  const char *start = h->arena + h->arena_len;
+  if (px_http_head_append(h, (const char *)v, len) != 0) return NULL;
+  h->arena[h->arena_len++] = '\0';
+  return start;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user) {
+  px_h2 *h2 = user;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+  if (st == NULL || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (st->ex) return 0; /* trailers of the request: dropped */
+  /* The header list limit counts decoded bytes, so an HPACK bomb (a small
+   * block that expands) stops here (RFC 9113 §10.5.1). */
+  st->head_bytes += nlen + vlen + 32;
+  if (st->head_bytes > h2->c->w->cfg->limits.max_header_bytes) {
+    if (!st->too_large) glitch(h2, 20, "header list over the limit");
+    st->too_large = 1;
+    return 0;
+  }
+  px_http_head *h = st->head;
+  if (nlen && name[0] == ':') {
+    if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
+      h->method = arena_str(h, value, vlen);
+      st->has_method = h->method != NULL;
+    } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+      h->target = arena_str(h, value, vlen);
+      h->target_len = vlen;
+      st->has_path = h->target != NULL;
+    } else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
+      snprintf(st->authority, sizeof(st->authority), "%.*s", (int)vlen, value);
+    }
+    return 0;
+  }
+  /* :authority wins over host (RFC 9113 §8.3.1): host is replaced below. */
+  if (nlen == 4 && memcmp(name, "host", 4) == 0 && st->authority[0]) return 0;
+  if (nlen == 4 && memcmp(name, "host", 4) == 0) snprintf(st->authority, sizeof(st->authority), "%.*s", (int)vlen, value);
+  if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) != 0 ||
+      px_http_head_field_done(h, &st->in_field) != 0 ||
+      px_http_head_field_value(h, &st->in_field, (const char *)value, vlen) != 0 ||
+      px_http_head_field_done(h, &st->in_field) != 0)
+    st->too_large = 1;
+  return 0;
+}
+
+/* A response portico gives itself on a stream (400, 421, 431...). */
+static void stream_respond(h2_stream *st, int status) {
+  px_access_entry e = {.peer_ip = st->h2->c->peer_ip, .is_https = 1, .host = st->authority,
+                       .method = st->head->method, .path = st->head->target, .status = status};
+  px_access_log(&e);
+  st_failed(&st->front, status);
+}
+
+static void start_request(h2_stream *st, int end_stream) {
+  px_h2 *h2 = st->h2;
+  px_conn *c = h2->c;
+  px_http_head *h = st->head;
+  if (st->too_large) {
+    stream_respond(st, 431);
+    return;
+  }
+  if (!st->has_method || !st->has_path || h->target[0] != '/') {
+    stream_respond(st, 400);
+    return;
+  }
+  char host[256];
+  int hlen = px_http_normalize_host(st->authority, strlen(st->authority), host, sizeof(host));
+  const px_site *site = hlen > 0 ? px_http_route(c->w->cfg, host) : NULL;
+  /* The name must be the handshake's (RFC 9113 §9.1.1, RFC 9110 §15.5.20). */
+  if (hlen <= 0 || site == NULL || strcmp(host, c->sni) != 0) {
+    stream_respond(st, hlen <= 0 ? 400 : 421);
+    return;
+  }
+  /* HTTP/1.1 upstreams need a Host line. */
+  int dummy = 0;
+  px_http_head_field_name(h, &dummy, "host", 4, PX_MAX_HEADERS_HARD);
+  px_http_head_field_done(h, &dummy);
+  px_http_head_field_value(h, &dummy, st->authority, strlen(st->authority));
+  px_http_head_field_done(h, &dummy);
+  h->version_minor = 1;
+  const char *why = px_http_check_request(h);
+  if (why) {
+    stream_respond(st, 400);
+    return;
+  }
+  px_front_request req = {0};
+  req.head = h;
+  const px_header *cl = px_http_find(h, "content-length");
+  req.content_length = end_stream ? 0 : (cl ? strtoll(cl->value, NULL, 10) : -1);
+  req.chunked = !end_stream && cl == NULL;
+  req.keep_alive = 1;
+  int status = px_exchange_start(&st->front, site, host, &req, &st->ex);
+  if (status != 0) {
+    stream_respond(st, status > 0 ? status : 500);
+    return;
+  }
+  if (st->ex && end_stream) px_exchange_body_end(st->ex);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
+  px_h2 *h2 = user;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+  int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (frame->hd.type) {
+  case NGHTTP2_HEADERS:
+    if (st == NULL) break;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      st->end_seen = end;
+      start_request(st, end);
+    } else if (end && st->ex && !st->end_seen) { /* trailers end the request */
+      st->end_seen = 1;
+      px_exchange_body_end(st->ex);
+    }
+    break;
+  case NGHTTP2_DATA:
+    if (frame->hd.length == 0 && !end) glitch(h2, 1, "empty DATA frames");
+    if (st && end && !st->end_seen) {
+      st->end_seen = 1;
+      if (st->ex) px_exchange_body_end(st->ex);
+    }
+    break;
+  case NGHTTP2_SETTINGS:
+    if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) glitch(h2, 2, "SETTINGS flood");
+    break;
+  case NGHTTP2_PING:
+    if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) glitch(h2, 2, "PING flood");
+    break;
+  case NGHTTP2_PRIORITY:
+    glitch(h2, 1, "PRIORITY flood");
+    break;
+  case NGHTTP2_RST_STREAM:
+    /* Rapid reset (CVE-2023-44487): streams opened and cancelled. */
+    glitch(h2, 2, "rapid reset");
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                         void *user) {
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (st == NULL || st->ex == NULL) {
+    nghttp2_session_consume(s, id, len); /* nobody wants it: keep the window open */
+    return 0;
+  }
+  if (px_exchange_body(st->ex, (const char *)data, len) != 0) return 0;
+  if (st->paused)
+    st->unconsumed += len;
+  else
+    nghttp2_session_consume(s, id, len);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *user) {
+  px_h2 *h2 = user;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  /* Streams we had to reset for the peer's errors count too (MadeYouReset,
+   * CVE-2025-8671). */
+  if (error_code != NGHTTP2_NO_ERROR && error_code != NGHTTP2_CANCEL) glitch(h2, 2, "stream errors");
+  if (st) stream_free(st);
+  if (h2->nstreams == 0 && !h2->c->closed) px_conn_set_timer(h2->c, h2->c->w->cfg->limits.keepalive_timeout_ms);
+  return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int lib_error, void *user) {
+  glitch(user, 5, nghttp2_strerror(lib_error));
+  return 0;
+}
+
+/* ---- session ------------------------------------------------------------------ */
+
+px_h2 *px_h2_new(px_conn *c) {
+  px_h2 *h2 = calloc(1, sizeof(*h2));
+  if (h2 == NULL) return NULL;
+  h2->c = c;
+  nghttp2_session_callbacks *cb;
+  nghttp2_option *opt;
+  if (nghttp2_session_callbacks_new(&cb) != 0) {
+    free(h2);
+    return NULL;
+  }
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+  nghttp2_option_new(&opt);
+  /* WINDOW_UPDATE only as the upstream consumes (nghttp2_session_consume). */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_continuations(opt, 8);
+  nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
+  nghttp2_option_set_max_settings(opt, 16);
+  nghttp2_option_set_max_outbound_ack(opt, 100);
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  int r = nghttp2_session_server_new2(&h2->session, cb, h2, opt);
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+  if (r != 0) {
+    free(h2);
+    return NULL;
+  }
+  const px_limits *l = &c->w->cfg->limits;
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)l->max_header_bytes},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+  nghttp2_session_set_local_window_size(h2->session, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW);
+  flush(h2);
+  return h2;
+}
+
+int px_h2_feed(px_h2 *h2, const char *data, size_t len) {
+  ssize_t n = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
+  if (n < 0) {
+    px_log(PX_LOG_DEBUG, "client %s: HTTP/2: %s", h2->c->peer_ip, nghttp2_strerror((int)n));
+    flush(h2);
+    if (!h2->c->closed) px_conn_close_after_flush(h2->c);
+    return -1;
+  }
+  flush(h2);
+  return h2->c->closed ? -1 : 0;
+}
+
+void px_h2_shutdown(px_h2 *h2) {
+  /* RFC 9113 §6.8: say which streams will still be answered. */
+  nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2->session),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  flush(h2);
+}
+
+int px_h2_idle(const px_h2 *h2) { return h2->nstreams == 0; }
+
+void px_h2_free(px_h2 *h2) {
+  if (h2 == NULL) return;
+  while (h2->streams) stream_free(h2->streams);
+  nghttp2_session_del(h2->session);
+  free(h2);
+}

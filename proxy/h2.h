@@ -1,0 +1,35 @@
+/*
+ * The HTTP/2 front (RFC 9113) on nghttp2: one server session per connection
+ * that negotiated "h2", each stream proxied as an HTTP/1.1 exchange over the
+ * same upstream pools. Flow control is manual: request DATA is acknowledged
+ * (WINDOW_UPDATE) only as the upstream takes it, and a stream's response is
+ * read from the upstream only while its own buffer is short. SETTINGS and
+ * the abuse accounting are described in docs/http2.md.
+ */
+#ifndef PX_H2_H
+#define PX_H2_H
+
+#include <stddef.h>
+
+typedef struct px_conn px_conn;
+typedef struct px_h2 px_h2;
+
+/** Starts the session on a connection whose ALPN is "h2". NULL on ENOMEM. */
+px_h2 *px_h2_new(px_conn *c);
+
+/** Feeds plaintext from the client. 0, or -1 when the connection must close. */
+int px_h2_feed(px_h2 *h2, const char *data, size_t len);
+
+/** The connection's output drained: send more (frames, DATA). */
+void px_h2_on_drain(px_h2 *h2);
+
+/** Graceful shutdown: GOAWAY, open streams finish. */
+void px_h2_shutdown(px_h2 *h2);
+
+/** True when no stream is open (the connection is idle). */
+int px_h2_idle(const px_h2 *h2);
+
+/** Frees the session; running exchanges are aborted. */
+void px_h2_free(px_h2 *h2);
+
+#endif
