@@ -215,6 +215,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 1024
 
     def get_request(self):
         conn, _ = super().get_request()
@@ -236,6 +237,9 @@ def main():
         where = args.unix
     else:
         ThreadingHTTPServer.daemon_threads = True
+        # A proxy opens many connections at once: the default backlog of 5
+        # would drop SYNs and stall them for seconds.
+        ThreadingHTTPServer.request_queue_size = 1024
         srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
         srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         where = str(srv.server_address[1])
