@@ -540,7 +540,12 @@ px_h2 *px_h2_new(px_conn *c) {
 int px_h2_feed(px_h2 *h2, const char *data, size_t len) {
   ssize_t n = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
   if (n < 0) {
-    px_log(PX_LOG_DEBUG, "client %s: HTTP/2: %s", h2->c->peer_ip, nghttp2_strerror((int)n));
+    /* A fatal error (CONTINUATION flood, bad preface...): say GOAWAY before
+     * closing, so the client learns why (RFC 9113 §5.4.1). */
+    px_log(PX_LOG_INFO, "client %s: HTTP/2: %s: GOAWAY", h2->c->peer_ip, nghttp2_strerror((int)n));
+    int code = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                                  : NGHTTP2_PROTOCOL_ERROR;
+    nghttp2_session_terminate_session(h2->session, (uint32_t)code);
     flush(h2);
     if (!h2->c->closed) px_conn_close_after_flush(h2->c);
     return -1;

@@ -1,0 +1,144 @@
+"""HTTP/2 attacks written with hyperframe/hpack (python3-h2's parts): rapid
+reset, CONTINUATION flood, HPACK bomb, SETTINGS flood. After each the
+attacking connection is closed, portico's RSS stays bounded, and a normal
+client on another connection is served throughout."""
+import socket
+import ssl
+import threading
+import time
+
+import hpack
+import pytest
+from hyperframe.frame import ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+
+from harness import SANITIZED, site
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+RSS_LIMIT_KIB = (400 if SANITIZED else 64) * 1024
+
+
+def connect(port):
+    ctx = ssl._create_unverified_context()
+    ctx.set_alpn_protocols(["h2"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="a.test")
+    assert s.selected_alpn_protocol() == "h2"
+    s.sendall(PREFACE + SettingsFrame(0).serialize())
+    return s
+
+
+def request_block(enc, path="/echo", extra=()):
+    return enc.encode([(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", path),
+                       *extra])
+
+
+def closed_with_goaway(s, timeout=15):
+    """Reads until the server closes; returns whether a GOAWAY came first."""
+    s.settimeout(0.5)
+    buf, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue
+        except (ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+    else:
+        return False, False
+    goaway = False
+    while len(buf) >= 9:
+        f, length = Frame.parse_frame_header(buf[:9])
+        if len(buf) < 9 + length:
+            break
+        goaway |= isinstance(f, GoAwayFrame)
+        buf = buf[9 + length:]
+    return True, goaway
+
+
+def send_all(s, data):
+    try:
+        s.sendall(data)
+    except (ssl.SSLError, OSError):
+        pass  # the server may close while we are still sending: that is the point
+
+
+@pytest.fixture
+def proxy(start_portico, certs, backend):
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1)
+    stop = threading.Event()
+    failures = []
+
+    def bystander():
+        # A normal client on its own connection, served throughout the attack.
+        while not stop.is_set():
+            r = p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", http2=True,
+                       check=False, timeout=10)
+            if r.stdout != b"200":
+                failures.append(r.stdout + r.stderr)
+            time.sleep(0.05)
+    t = threading.Thread(target=bystander)
+    t.start()
+    yield p
+    stop.set()
+    t.join()
+    assert failures == []
+    assert p.rss_peak_kib() < RSS_LIMIT_KIB
+    assert "HTTP/2 misbehaviour" in p.log_text() or "HTTP/2:" in p.log_text()
+
+
+def test_rapid_reset(proxy):
+    s = connect(proxy.https_port)
+    enc = hpack.Encoder()
+    out = b""
+    for sid in range(1, 20001, 2):
+        h = HeadersFrame(sid, request_block(enc))
+        h.flags.add("END_HEADERS")
+        h.flags.add("END_STREAM")
+        out += h.serialize() + RstStreamFrame(sid, error_code=8).serialize()
+    send_all(s, out)
+    closed, goaway = closed_with_goaway(s)
+    assert closed and goaway
+
+
+def test_continuation_flood(proxy):
+    s = connect(proxy.https_port)
+    enc = hpack.Encoder()
+    block = request_block(enc)
+    h = HeadersFrame(1, block)  # no END_HEADERS: CONTINUATION must follow
+    out = h.serialize()
+    for i in range(20000):
+        out += ContinuationFrame(1, enc.encode([(f"x-c{i}", "v")])).serialize()
+    send_all(s, out)
+    closed, goaway = closed_with_goaway(s)
+    assert closed and goaway
+
+
+def test_hpack_bomb(proxy):
+    s = connect(proxy.https_port)
+    enc = hpack.Encoder()
+    big = ("x-bomb", "b" * 4000)
+    out = b""
+    # The first block puts a 4 KB field in the dynamic table; the next ones
+    # refer to it hundreds of times with one byte each.
+    for n, sid in enumerate(range(1, 400, 2)):
+        block = request_block(enc, extra=[big] * (1 if n == 0 else 300))
+        h = HeadersFrame(sid, block)
+        h.flags.add("END_HEADERS")
+        h.flags.add("END_STREAM")
+        out += h.serialize()
+    # Small on the wire next to what it decodes to (1.2 MB per block).
+    assert len(out) * 100 < 199 * 300 * 4000
+    send_all(s, out)
+    closed, goaway = closed_with_goaway(s)
+    assert closed and goaway
+
+
+def test_settings_flood(proxy):
+    s = connect(proxy.https_port)
+    out = b"".join(SettingsFrame(0, settings={SettingsFrame.MAX_CONCURRENT_STREAMS: 100}).serialize()
+                   for _ in range(20000))
+    send_all(s, out)
+    closed, goaway = closed_with_goaway(s)
+    assert closed and goaway
