@@ -51,6 +51,7 @@ struct px_exchange {
   /* response */
   llhttp_t rp;
   px_http_head *rhead;
+  px_http_head *rtrailers; /* trailer fields after a chunked body */
   int r_in_field;
   int resp_started;    /* first response byte arrived */
   int resp_head_sent;  /* head written to the client */
@@ -83,6 +84,14 @@ static void free_rhead(px_exchange *ex) {
   ex->rhead = NULL;
 }
 
+/* Where header fields go: the head, or after the body the trailers
+ * (RFC 9112 §7.1.2), which are passed on rather than dropped. */
+static px_http_head *field_target(px_exchange *ex) {
+  if (!ex->resp_head_sent || ex->interim) return ex->rhead;
+  if (ex->rtrailers == NULL) ex->rtrailers = px_http_head_new(16384);
+  return ex->rtrailers;
+}
+
 static void free_exchange(px_exchange *ex) {
   while (ex->pend) {
     pending_chunk *p = ex->pend;
@@ -90,6 +99,7 @@ static void free_exchange(px_exchange *ex) {
     free(p);
   }
   free_rhead(ex);
+  px_http_head_free(ex->rtrailers);
   free(ex->req_head);
   free(ex->method);
   free(ex->path);
@@ -464,18 +474,21 @@ static int r_on_status(llhttp_t *p, const char *at, size_t len) {
 
 static int r_on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_exchange *ex = p->data;
-  int r = px_http_head_field_name(ex->rhead, &ex->r_in_field, at, len, PX_MAX_HEADERS_HARD);
+  px_http_head *h = field_target(ex);
+  int r = h ? px_http_head_field_name(h, &ex->r_in_field, at, len, PX_MAX_HEADERS_HARD) : -1;
   return r == 0 ? 0 : HPE_USER;
 }
 
 static int r_on_header_value(llhttp_t *p, const char *at, size_t len) {
   px_exchange *ex = p->data;
-  return px_http_head_field_value(ex->rhead, &ex->r_in_field, at, len) == 0 ? 0 : HPE_USER;
+  px_http_head *h = field_target(ex);
+  return h && px_http_head_field_value(h, &ex->r_in_field, at, len) == 0 ? 0 : HPE_USER;
 }
 
 static int r_on_field_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
-  return px_http_head_field_done(ex->rhead, &ex->r_in_field) == 0 ? 0 : HPE_USER;
+  px_http_head *h = field_target(ex);
+  return h && px_http_head_field_done(h, &ex->r_in_field) == 0 ? 0 : HPE_USER;
 }
 
 static int client_write(px_exchange *ex, const void *data, size_t len) {
@@ -545,7 +558,7 @@ static int r_on_message_complete(llhttp_t *p) {
     ex->interim = 0;
     return 0;
   }
-  if (ex->f->ops->response_end(ex->f, NULL) != 0) return HPE_USER;
+  if (ex->f->ops->response_end(ex->f, ex->rtrailers) != 0) return HPE_USER;
   ex->resp_done = 1;
   return HPE_PAUSED;
 }

@@ -57,7 +57,11 @@ static int h1_response_body(px_front *f, const char *data, size_t len) {
 
 static int h1_response_end(px_front *f, const px_http_head *trailers) {
   px_conn *c = conn_of(f);
-  return c->resp_chunked ? px_conn_write(c, "0\r\n\r\n", 5) : 0;
+  if (!c->resp_chunked) return 0;
+  char buf[16384 + 16];
+  long n = px_http_serialize_last_chunk(trailers, buf, sizeof(buf));
+  if (n < 0) n = px_http_serialize_last_chunk(NULL, buf, sizeof(buf)); /* oversized: drop them */
+  return px_conn_write(c, buf, (size_t)n);
 }
 
 static size_t h1_pending(px_front *f) { return conn_of(f)->write_pending; }

@@ -43,6 +43,7 @@ typedef struct h2_stream {
   size_t out_bytes;
   int out_eof;
   int deferred;
+  px_http_head *trailers; /* sent in a HEADERS frame after the DATA */
   struct h2_stream *next, *prev;
 } h2_stream;
 
@@ -92,6 +93,29 @@ static void flush(px_h2 *h2) {
 
 void px_h2_on_drain(px_h2 *h2) { flush(h2); }
 
+static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
+                  size_t vlen);
+
+/* Trailers end the stream (RFC 9113 §8.1); names lowercased in place. */
+static int submit_trailers(h2_stream *st) {
+  px_http_head *t = st->trailers;
+  nghttp2_nv *nv = calloc(t->nheaders + 1, sizeof(*nv));
+  size_t n = 0;
+  if (nv == NULL) return -1;
+  for (size_t i = 0; i < t->nheaders; i++) {
+    px_header *f = &t->headers[i];
+    for (size_t k = 0; k < f->name_len; k++) {
+      char *ch = (char *)&f->name[k];
+      if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
+    }
+    if (!px_http_is_hop_by_hop(f->name, f->name_len, NULL, 0))
+      add_nv(nv, &n, t->nheaders + 1, f->name, f->name_len, f->value, f->value_len);
+  }
+  int r = nghttp2_submit_trailer(st->h2->session, st->id, nv, n);
+  free(nv);
+  return r;
+}
+
 static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                             nghttp2_data_source *src, void *user) {
   h2_stream *st = src->ptr;
@@ -112,6 +136,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
   st->out_bytes -= n;
   if (st->out == NULL && st->out_eof) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->trailers && submit_trailers(st) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   } else if (n == 0) {
     st->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
@@ -213,6 +238,23 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
 static int st_response_end(px_front *f, const px_http_head *trailers) {
   h2_stream *st = stream_of(f);
   st->out_eof = 1;
+  if (trailers && trailers->nheaders && st->trailers == NULL) {
+    /* Copied: the exchange frees its head when it ends. */
+    st->trailers = px_http_head_new(trailers->arena_len + 1);
+    if (st->trailers) {
+      memcpy(st->trailers->arena, trailers->arena, trailers->arena_len);
+      st->trailers->arena_len = trailers->arena_len;
+      st->trailers->nheaders = trailers->nheaders;
+      for (size_t i = 0; i < trailers->nheaders; i++) {
+        px_header *d = &st->trailers->headers[i];
+        const px_header *o = &trailers->headers[i];
+        d->name = st->trailers->arena + (o->name - trailers->arena);
+        d->name_len = o->name_len;
+        d->value = st->trailers->arena + (o->value - trailers->arena);
+        d->value_len = o->value_len;
+      }
+    }
+  }
   if (st->deferred) {
     st->deferred = 0;
     nghttp2_session_resume_data(st->h2->session, st->id);
@@ -288,6 +330,7 @@ static void stream_free(h2_stream *st) {
     free(o);
   }
   px_http_head_free(st->head);
+  px_http_head_free(st->trailers);
   free(st);
 }
 

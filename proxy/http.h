@@ -157,6 +157,13 @@ long px_http_serialize_response(const px_http_head *h, const char *extra, int64_
                                 int chunked, int keep_alive, char *out, size_t cap);
 
 /**
+ * Writes the last chunk and trailer section of a chunked body ("0\r\n",
+ * the end-to-end trailer fields, "\r\n"); `trailers` may be NULL.
+ * Returns the length, or -1 if it does not fit.
+ */
+long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_t cap);
+
+/**
  * Builds the Strict-Transport-Security field line ("Strict-Transport-
  * Security: max-age=5184000; includeSubDomains; preload\r\n") into `out`.
  * Returns the length, or 0 when HSTS is off.

@@ -163,6 +163,15 @@ long px_http_serialize_response(const px_http_head *h, const char *extra, int64_
   return o.overflow ? -1 : (long)o.len;
 }
 
+long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_t cap) {
+  static const char *const skip[] = {"content-length", "host", "authorization", NULL};
+  out_buf o = {out, 0, cap, 0};
+  puts_(&o, "0\r\n");
+  if (trailers) put_end_to_end(&o, trailers, skip);
+  puts_(&o, "\r\n");
+  return o.overflow ? -1 : (long)o.len;
+}
+
 size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap) {
   if (!hsts->enabled) return 0;
   out_buf o = {out, 0, cap, 0};

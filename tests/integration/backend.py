@@ -133,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Backend", self.server.name)
             if chunked:
                 self.send_header("Transfer-Encoding", "chunked")
+                if q.get("trailer", ["0"])[0] == "1":
+                    self.send_header("Trailer", "X-Checksum")
             else:
                 self.send_header("Content-Length", str(size))
             self.end_headers()
@@ -143,7 +145,12 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
                 else:
                     self.wfile.write(piece)
-            if chunked:
+            if chunked and q.get("trailer", ["0"])[0] == "1":
+                h = hashlib.sha256()
+                for piece in pattern_bytes(size):
+                    h.update(piece)
+                self.wfile.write(b"0\r\nX-Checksum: " + h.hexdigest().encode() + b"\r\n\r\n")
+            elif chunked:
                 self.wfile.write(b"0\r\n\r\n")
         elif url.path == "/slow":
             time.sleep(float(q.get("delay", ["1"])[0]))

@@ -123,3 +123,16 @@ def test_slow_stream_does_not_stall_another(proxy):
     assert slow_bytes <= 65536
     assert proxy.rss_peak_kib() < (400 if SANITIZED else 64) * 1024
     s.close()
+
+
+def test_trailers_pass_through(proxy, tmp_path):
+    size = 1000000
+    want = expected_sha(size)
+    # HTTP/2: nghttp prints the trailer HEADERS it received.
+    r = subprocess.run(["nghttp", "-nv", f"https://127.0.0.1:{proxy.https_port}/download?size={size}&chunked=1&trailer=1",
+                        "-H", ":authority: a.test"], capture_output=True, timeout=60)
+    assert f"x-checksum: {want}" in r.stdout.decode(errors="replace")
+    # HTTP/1.1: re-chunked with the trailer section after the last chunk.
+    hdrs = tmp_path / "h.txt"
+    r = proxy.curl(f"/download?size={size}&chunked=1&trailer=1", "-D", str(hdrs), "--raw", name="a.test")
+    assert f"X-Checksum: {want}".lower() in (hdrs.read_text() + r.stdout[-200:].decode(errors="replace")).lower()
