@@ -107,7 +107,7 @@ http {{ access_log off;
     with open(hcfg, "w") as f:
         f.write(f"""global
   nbthread 1
-  maxconn 20000
+  maxconn 9000
 defaults
   mode http
   timeout connect 5s
@@ -126,7 +126,11 @@ backend be
 
 def measure(server, fn):
     c0 = cpu_seconds(server.pid)
-    units, extra = fn(server.port)
+    try:
+        units, extra = fn(server.port)
+    except Exception as e:  # a tool that failed is a result too, not a crash
+        print(f"  {server.name}: {fn.__name__ if hasattr(fn, '__name__') else fn}: {e}", file=sys.stderr)
+        return {"units": 0, "cpu_s": None, "cpu_per_10k": None, "error": str(e)}
     cpu = cpu_seconds(server.pid) - c0
     return {"units": units, "cpu_s": cpu, "cpu_per_10k": cpu / units * 10000 if units else None, **extra}
 
@@ -134,7 +138,10 @@ def measure(server, fn):
 def wrk(port, path, conns, secs):
     r = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", "-H", "Host: bench.test",
                         f"https://127.0.0.1:{port}{path}"], capture_output=True, text=True)
-    reqs = int(re.search(r"(\d+) requests in", r.stdout).group(1))
+    m = re.search(r"(\d+) requests in", r.stdout)
+    if m is None:
+        raise RuntimeError("wrk: " + (r.stdout + r.stderr)[-300:])
+    reqs = int(m.group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", r.stdout).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", r.stdout)
     p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)] if p99 else None
@@ -199,6 +206,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="portico-bench-")
+    os.chmod(tmp, 0o755)  # nginx's workers (www-data) read the backend's files
     certs = harness.Certs(os.path.join(tmp, "certs"))
     cert, key = certs.leaf("bench.test", ["bench.test"])
     # The common backend: nginx serving a small body and 1 MiB from memory-backed files.

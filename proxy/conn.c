@@ -18,6 +18,7 @@ static void on_closed(uv_handle_t *h) {
   px_conn *c = h->data;
   if (--c->pending_closes > 0) return;
   px_worker *w = c->w;
+  px_h2_free(c->h2);
   free(c);
   px_worker_conn_closed(w);
 }
@@ -28,8 +29,7 @@ void px_conn_close(px_conn *c) {
   c->state = PX_CONN_CLOSING;
   if (c->ex) px_exchange_abort(c->ex);
   c->ex = NULL;
-  px_h2_free(c->h2);
-  c->h2 = NULL;
+  px_h2_close_streams(c->h2); /* freed in on_closed: callers may still hold it */
   px_h1_dispose(c);
   if (c->tls) px_tls_conn_free(c->tls);
   c->tls = NULL;

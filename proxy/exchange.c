@@ -492,12 +492,14 @@ static int r_on_field_complete(llhttp_t *p) {
 }
 
 static int client_write(px_exchange *ex, const void *data, size_t len) {
+  if (ex->aborted) return -1; /* the client side is gone: stop the parser */
   ex->resp_bytes += len;
   return ex->f->ops->response_body(ex->f, data, len);
 }
 
 static int r_on_headers_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
+  if (ex->aborted) return HPE_USER;
   px_http_head *h = ex->rhead;
   h->status = p->status_code;
   h->version_minor = p->http_minor;
@@ -553,6 +555,7 @@ static int r_on_body(llhttp_t *p, const char *at, size_t len) {
 
 static int r_on_message_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
+  if (ex->aborted) return HPE_USER;
   if (ex->tunnel_pending) return 0; /* llhttp reports HPE_PAUSED_UPGRADE */
   if (ex->interim) { /* wait for the final response */
     ex->interim = 0;

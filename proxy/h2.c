@@ -211,8 +211,8 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
   free(nv);
   free(lower);
   st->head_sent = 1;
-  flush(h2);
-  return r == 0 ? 0 : -1;
+  flush(h2); /* may close the connection and free st: use h2 only */
+  return r == 0 && !h2->c->closed ? 0 : -1;
 }
 
 static int st_response_body(px_front *f, const char *data, size_t len) {
@@ -231,8 +231,9 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
     st->deferred = 0;
     nghttp2_session_resume_data(st->h2->session, st->id);
   }
-  flush(st->h2);
-  return 0;
+  px_h2 *h2 = st->h2;
+  flush(h2); /* may close the connection and free st */
+  return h2->c->closed ? -1 : 0;
 }
 
 static int st_response_end(px_front *f, const px_http_head *trailers) {
@@ -259,8 +260,9 @@ static int st_response_end(px_front *f, const px_http_head *trailers) {
     st->deferred = 0;
     nghttp2_session_resume_data(st->h2->session, st->id);
   }
-  flush(st->h2);
-  return 0;
+  px_h2 *h2 = st->h2;
+  flush(h2);
+  return h2->c->closed ? -1 : 0;
 }
 
 static size_t st_pending(px_front *f) { return stream_of(f)->out_bytes; }
@@ -290,10 +292,9 @@ static void st_failed(px_front *f, int status) {
     px_http_head h = {0};
     h.status = status;
     const char *reason = px_http_reason(status);
-    st_response_head(f, &h, NULL, (int64_t)strlen(reason) + 1, 0, 0);
-    st_response_body(f, reason, strlen(reason));
-    st_response_body(f, "\n", 1);
-    st_response_end(f, NULL);
+    if (st_response_head(f, &h, NULL, (int64_t)strlen(reason) + 1, 0, 0) == 0 &&
+        st_response_body(f, reason, strlen(reason)) == 0 && st_response_body(f, "\n", 1) == 0)
+      st_response_end(f, NULL);
     return;
   }
   nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -319,6 +320,7 @@ static const px_front_ops stream_ops = {
 
 static void stream_free(h2_stream *st) {
   px_h2 *h2 = st->h2;
+  nghttp2_session_set_stream_user_data(h2->session, st->id, NULL);
   if (st->ex) px_exchange_abort(st->ex);
   if (st->prev) st->prev->next = st->next;
   else h2->streams = st->next;
@@ -606,9 +608,13 @@ void px_h2_shutdown(px_h2 *h2) {
 
 int px_h2_idle(const px_h2 *h2) { return h2->nstreams == 0; }
 
+void px_h2_close_streams(px_h2 *h2) {
+  while (h2 && h2->streams) stream_free(h2->streams);
+}
+
 void px_h2_free(px_h2 *h2) {
   if (h2 == NULL) return;
-  while (h2->streams) stream_free(h2->streams);
+  px_h2_close_streams(h2);
   nghttp2_session_del(h2->session);
   free(h2);
 }

@@ -29,6 +29,11 @@ void px_h2_shutdown(px_h2 *h2);
 /** True when no stream is open (the connection is idle). */
 int px_h2_idle(const px_h2 *h2);
 
+/** The connection is closing: abort every stream's exchange. The session
+ *  itself stays valid (callers up the stack may still hold it) until
+ *  px_h2_free from the connection's last close callback. */
+void px_h2_close_streams(px_h2 *h2);
+
 /** Frees the session; running exchanges are aborted. */
 void px_h2_free(px_h2 *h2);
 

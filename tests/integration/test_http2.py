@@ -136,3 +136,19 @@ def test_trailers_pass_through(proxy, tmp_path):
     hdrs = tmp_path / "h.txt"
     r = proxy.curl(f"/download?size={size}&chunked=1&trailer=1", "-D", str(hdrs), "--raw", name="a.test")
     assert f"X-Checksum: {want}".lower() in (hdrs.read_text() + r.stdout[-200:].decode(errors="replace")).lower()
+
+
+def test_clients_vanishing_mid_response(proxy):
+    """Connections dropped while responses stream (as load generators do at
+    the end of a run) must not disturb portico."""
+    for _ in range(20):
+        s, conn = h2_client(proxy.https_port)
+        for sid in range(1, 40, 2):
+            conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"),
+                                    (":path", f"/download?size={1 << 20}")], end_stream=True)
+        s.sendall(conn.data_to_send())
+        s.recv(65536)
+        s.close()
+    r = proxy.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", http2=True)
+    assert r.stdout == b"200"
+    assert proxy.proc.poll() is None
