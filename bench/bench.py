@@ -201,6 +201,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--portico", required=True)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,6")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="portico-bench-")
     os.chmod(tmp, 0o755)  # nginx's workers (www-data) read the backend's files
@@ -225,6 +226,9 @@ http {{ access_log off; keepalive_requests 100000;
     servers = start_servers(tmp, args, cert, key, b_port)
     scenarios = [("1 https/1.1 keep-alive small", s1), ("2 http/2 32x16", s2), ("3 new TLS 1.3 handshakes", s3),
                  ("5 bulk 1 MiB x1", s5(1)), ("5 bulk 1 MiB x64", s5(64)), ("6 idle connections", s6)]
+    if args.only:
+        wanted = set(args.only.split(","))
+        scenarios = [(n, f) for n, f in scenarios if n.split()[0] in wanted]
     results = {name: {s: [] for s in servers} for name, _ in scenarios}
     order = ["portico", "nginx", "haproxy"]
     try:

@@ -335,7 +335,9 @@ void px_conn_exchange_done(px_conn *c, int keep_alive) {
   c->parser_paused = 0;
   llhttp_resume(&c->parser);
   px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  px_h1_request_done(c);
   px_conn_resume_read(c);
+  if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0) px_tls_conn_compact(c->tls);
 }
 
 void px_conn_retry_handshake(px_conn *c) {

@@ -28,6 +28,8 @@ static void free_head(px_conn *c) {
 
 static void drop_stash(px_conn *c);
 
+void px_h1_request_done(px_conn *c) { free_head(c); }
+
 void px_h1_dispose(px_conn *c) {
   free_head(c);
   drop_stash(c);
@@ -377,6 +379,7 @@ static int local_answer_done(px_conn *c) {
   c->parser_paused = 0;
   llhttp_resume(&c->parser);
   px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  free_head(c);
   return 1;
 }
 

@@ -16,6 +16,10 @@ void px_h1_init(px_conn *c);
 /** Sets up the connection's px_front (h1_front.c). */
 void px_h1_front_init(px_conn *c);
 
+/** Frees what the last request left (its head) once it is answered, so an
+ *  idle keep-alive connection holds no request buffers. */
+void px_h1_request_done(px_conn *c);
+
 /** Frees the session's buffers (the connection is closing). */
 void px_h1_dispose(px_conn *c);
 

@@ -113,6 +113,13 @@ int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap);
 /** Encrypts `len` bytes of application data into the output. */
 int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len);
 
+/**
+ * Releases the filter's buffers while the connection is idle (nothing
+ * buffered either way), so an idle connection costs little memory. Safe to
+ * call at any time; it does nothing when data is pending.
+ */
+void px_tls_conn_compact(px_tls_conn *c);
+
 /** Queues a close_notify alert into the output. */
 void px_tls_conn_shutdown(px_tls_conn *c);
 

@@ -84,6 +84,21 @@ int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
   return PX_TLS_OK;
 }
 
+void px_tls_conn_compact(px_tls_conn *c) {
+  /* Memory BIOs keep their largest buffer (a TLS record or more) forever;
+   * fresh ones hold nothing until used. */
+  if (BIO_pending(c->rbio) != 0 || BIO_pending(c->wbio) != 0) return;
+  BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+  if (r == NULL || w == NULL) {
+    BIO_free(r);
+    BIO_free(w);
+    return;
+  }
+  SSL_set_bio(c->ssl, r, w); /* frees the old pair */
+  c->rbio = r;
+  c->wbio = w;
+}
+
 void px_tls_conn_shutdown(px_tls_conn *c) {
   SSL_shutdown(c->ssl);
   ERR_clear_error();
