@@ -87,12 +87,21 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
       px_conn_close(c);
       return UV_EPROTO;
     }
-    r = flush_tls(c);
+    /* Encrypted now, sent once the event is handled: a response head and
+     * its body leave in one write (px_worker_mark_dirty). */
+    if (!c->dirty) px_worker_mark_dirty(c->w, c);
+    r = 0;
   } else {
     r = socket_write(c, data, len);
   }
   if (r != 0) px_conn_close(c);
   return r;
+}
+
+void px_conn_flush(px_conn *c) {
+  c->dirty = 0;
+  if (c->closed || c->tls == NULL) return;
+  if (flush_tls(c) != 0) px_conn_close(c);
 }
 
 static void on_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {

@@ -45,6 +45,7 @@ struct px_conn {
   int peer_eof;          /**< the client half-closed or reset */
   int close_after_flush; /**< close once write_pending reaches 0 */
   size_t linger_bytes;   /**< input dropped while lingering */
+  int dirty;             /**< in the worker's flush list */
   px_tls_conn *tls;      /**< NULL on plain HTTP */
   struct px_h2 *h2;      /**< the HTTP/2 session when ALPN chose "h2" */
   char peer_ip[48];
@@ -114,6 +115,9 @@ void px_conn_exchange_done(px_conn *c, int keep_alive);
 
 /** The certificate this connection's handshake waits for is resolved. */
 void px_conn_retry_handshake(px_conn *c);
+
+/** Sends the TLS output an event queued (the worker's flush check). */
+void px_conn_flush(px_conn *c);
 
 /** Called by the worker when draining: idle connections close now. */
 void px_conn_drain(px_conn *c);

@@ -88,6 +88,7 @@ static void maybe_finish(px_worker *w) {
     uv_close((uv_handle_t *)&w->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_async, on_handle_closed);
     uv_close((uv_handle_t *)&w->resolved_async, on_handle_closed);
+    uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
   }
 }
 
@@ -104,6 +105,29 @@ void px_worker_conn_closed(px_worker *w) {
       px_conn_accept(l);
     }
   }
+}
+
+void px_worker_mark_dirty(px_worker *w, px_conn *c) {
+  if (w->ndirty == w->dirty_cap) {
+    size_t cap = w->dirty_cap ? w->dirty_cap * 2 : 64;
+    px_conn **n = realloc(w->dirty, cap * sizeof(*n));
+    if (n == NULL) {
+      px_conn_flush(c); /* no room to defer: send now */
+      return;
+    }
+    w->dirty = n;
+    w->dirty_cap = cap;
+  }
+  c->dirty = 1;
+  w->dirty[w->ndirty++] = c;
+}
+
+/* Runs after each poll phase; connections closed during it are still
+ * allocated (they are freed in the closing phase that follows). */
+static void on_flush_check(uv_check_t *chk) {
+  px_worker *w = chk->data;
+  for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
+  w->ndirty = 0;
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
@@ -182,6 +206,10 @@ px_worker *px_worker_new(px_server *srv, int id) {
   w->drain_timer.data = w;
   uv_async_init(&w->loop, &w->resolved_async, on_resolved);
   w->resolved_async.data = w;
+  uv_check_init(&w->loop, &w->flush_check);
+  w->flush_check.data = w;
+  uv_check_start(&w->flush_check, on_flush_check);
+  uv_unref((uv_handle_t *)&w->flush_check); /* it never keeps the loop alive */
   uv_mutex_init(&w->resolved_lock);
   uv_sem_init(&w->started, 0);
   const px_config *cfg = srv->cfg;
@@ -226,6 +254,7 @@ void px_worker_join_free(px_worker *w) {
     free(r);
   }
   free(w->listeners);
+  free(w->dirty);
   free(w->pools);
   free(w->pool_base);
   free(w->rr);

@@ -31,6 +31,9 @@ struct px_worker {
   uv_async_t stop_async;
   uv_timer_t drain_timer;
   uv_async_t resolved_async; /**< the certificate manager resolved names */
+  uv_check_t flush_check; /**< after each poll: send what TLS connections queued */
+  px_conn **dirty;        /**< connections with ciphertext to send */
+  size_t ndirty, dirty_cap;
   uv_mutex_t resolved_lock;
   struct px_resolved_name *resolved; /**< names to retry handshakes for */
   px_listener *listeners;
@@ -69,6 +72,10 @@ void px_worker_name_resolved(px_worker *w, const char *name);
 
 /** Called by a connection as it closes: may resume a paused listener. */
 void px_worker_conn_closed(px_worker *w);
+
+/** Marks a connection as having output to send at the end of this loop
+ *  iteration (one write for everything an event produced). */
+void px_worker_mark_dirty(px_worker *w, px_conn *c);
 
 /** The pool of upstream `u` of site `s`. */
 px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream);
