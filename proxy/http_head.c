@@ -1,13 +1,18 @@
 /* Building a px_http_head from llhttp's span callbacks, shared by the
  * request parser (h1.c) and the response parser (exchange.c). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/http.h"
 
 px_http_head *px_http_head_new(size_t arena_cap) {
-  px_http_head *h = calloc(1, sizeof(*h));
+  /* Only the fields before the header array need zeroing: the array is read
+   * up to nheaders only, and clearing 8 KiB per message shows in profiles. */
+  px_http_head *h = malloc(sizeof(*h));
   if (h == NULL) return NULL;
+  memset(h, 0, offsetof(px_http_head, headers));
+  h->nheaders = 0;
   h->arena = malloc(arena_cap);
   if (h->arena == NULL) {
     free(h);
