@@ -38,6 +38,12 @@ def start_portico(tmp_path, certs):
         started.append(p)
         return p
     yield start
+    # SIGTERM, not SIGKILL: a test also fails when portico then exits
+    # non-zero or a sanitizer reported anything (leaks show only at exit).
+    problems = []
     for p in started:
-        p.kill()
+        problems += [f"{p.tmp}: {m}" for m in p.finish()]
+    if problems:
+        pytest.fail("portico did not end cleanly:\n" + "\n".join(problems) + "\n" +
+                    "\n".join(p.log_text()[-4000:] for p in started), pytrace=False)
 

@@ -204,6 +204,26 @@ class Portico:
         self.err.close()
         return self.proc.returncode
 
+    def sanitizer_reports(self):
+        """Lines where ASan, LSan or UBSan reported a problem in the log."""
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+        return [l for l in self.log_text().splitlines() if any(m in l for m in marks)]
+
+    def finish(self, timeout=30):
+        """Ends a test's portico the way an operator would (SIGTERM) and
+        returns a list of problems: a non-zero exit, a sanitizer report."""
+        if self.proc is None:
+            return []
+        problems = []
+        try:
+            code = self.stop(timeout=timeout)
+        except AssertionError as e:
+            return [str(e)]
+        if code != 0:
+            problems.append(f"portico exited with {code}")
+        problems += self.sanitizer_reports()
+        return problems
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -32,8 +32,9 @@ def proxy_env(tmp_path_factory, certs):
     b = harness.Backend(d, "one")
     p = harness.Portico(d, [site(["a.test"], b, certs.a)], ca=certs.ca)
     yield p, b
-    p.kill()
+    problems = p.finish()
     b.stop()
+    assert not problems, "\n".join(problems) + "\n" + p.log_text()[-4000:]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
