@@ -33,17 +33,33 @@ def test_get_is_redirected_with_301_and_port(proxy):
     assert h["location"] == [f"https://a.test:{proxy.https_port}/x?y=1"]
 
 
-def test_post_is_redirected_with_308(proxy):
-    r = proxy.curl("/form", "-i", "-X", "POST", "-d", "a=1", name="a.test", scheme="http")
+def test_head_is_redirected_with_301(proxy):
+    r = proxy.curl("/x?y=1", "-I", name="a.test", scheme="http")
+    status, h = status_and_headers(r)
+    assert status == 301
+    assert h["location"] == [f"https://a.test:{proxy.https_port}/x?y=1"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_other_methods_are_redirected_with_308(proxy, backend, method):
+    r = proxy.curl("/form", "-i", "-X", method, "-d", "a=1", name="a.test", scheme="http")
     status, h = status_and_headers(r)
     assert status == 308
     assert h["location"] == [f"https://a.test:{proxy.https_port}/form"]
+    assert backend.requests() == []
 
 
 def test_acme_challenge_path_is_reserved(proxy):
     r = proxy.curl("/.well-known/acme-challenge/token123", "-i", name="a.test", scheme="http")
     status, h = status_and_headers(r)
     assert status == 404 and "location" not in h
+
+
+def test_unknown_host_is_404_without_location(proxy, backend):
+    r = proxy.curl("/x", "-i", "-H", "Host: unknown.test", name="a.test", scheme="http")
+    status, h = status_and_headers(r)
+    assert status == 404 and "location" not in h
+    assert backend.requests() == []
 
 
 @pytest.mark.parametrize("host", ["evil.example", "a.test@evil.example", "a.test/x", "a.test.evil.example"])
