@@ -3,7 +3,9 @@
  * plaintext out; plaintext in, ciphertext queued in a memory BIO for the
  * caller to send. No I/O happens here.
  */
+#include <limits.h>
 #include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +39,21 @@ void px_tls_conn_free(px_tls_conn *c) {
 }
 
 int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len) {
+  if (len > INT_MAX) return PX_TLS_ERROR; /* callers feed one socket read at a time */
   return BIO_write(c->rbio, data, (int)len) == (int)len ? PX_TLS_OK : PX_TLS_ERROR;
+}
+
+/* Handshake and record failures are the client's business, so they are
+ * logged at debug level only: the SNI (escaped, it is client-chosen) and
+ * BoringSSL's reason, never key material. */
+static void log_failure(px_tls_conn *c) {
+  char sni[2 * sizeof(c->sni)], why[160];
+  px_log_escape(sni, sizeof(sni), c->sni, strlen(c->sni));
+  if (c->unknown_name)
+    snprintf(why, sizeof(why), "no certificate for this name (unrecognized_name)");
+  else
+    ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+  px_log(PX_LOG_DEBUG, "tls: sni=\"%s\": %s", sni, why);
 }
 
 static int map_error(px_tls_conn *c, int r) {
@@ -50,11 +66,7 @@ static int map_error(px_tls_conn *c, int r) {
   case SSL_ERROR_ZERO_RETURN:
     return PX_TLS_CLOSED;
   default:
-    if (px_log_enabled(PX_LOG_DEBUG)) {
-      char buf[160];
-      ERR_error_string_n(ERR_peek_last_error(), buf, sizeof(buf));
-      px_log(PX_LOG_DEBUG, "tls: sni=\"%s\": %s", c->sni, buf);
-    }
+    if (px_log_enabled(PX_LOG_DEBUG)) log_failure(c);
     ERR_clear_error();
     return PX_TLS_ERROR;
   }
@@ -70,6 +82,10 @@ int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
   return r > 0 ? r : map_error(c, r);
 }
 
+/* The output is a memory BIO, so SSL_write never waits for the socket: it
+ * takes everything, record by record. In TLS 1.3 this BoringSSL also sends
+ * the NewSessionTickets (RFC 8446 §4.6.1) with the first write, not at the
+ * end of the handshake. */
 int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {

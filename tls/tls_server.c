@@ -194,6 +194,61 @@ static size_t next_pow2(size_t n) {
   return s;
 }
 
+/* Our ALPN list in wire format (RFC 7301 §3.1): names of 1 to 255 bytes. */
+static int build_alpn(px_tls_server *srv, const px_tls_server_opts *opts, char *err,
+                      size_t errlen) {
+  size_t wl = 0;
+  for (size_t i = 0; opts && i < opts->nalpn; i++) {
+    size_t n = strlen(opts->alpn[i]);
+    if (n == 0 || n > 255) {
+      snprintf(err, errlen, "ALPN protocol name must be 1 to 255 bytes");
+      return -1;
+    }
+    wl += 1 + n;
+  }
+  srv->alpn_wire = malloc(wl ? wl : 1);
+  if (srv->alpn_wire == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; opts && i < opts->nalpn; i++) {
+    size_t n = strlen(opts->alpn[i]);
+    srv->alpn_wire[srv->alpn_wire_len++] = (uint8_t)n;
+    memcpy(srv->alpn_wire + srv->alpn_wire_len, opts->alpn[i], n);
+    srv->alpn_wire_len += n;
+  }
+  return 0;
+}
+
+/* Protocol policy shared by every worker: TLS 1.2 and 1.3 only, TLS 1.2
+ * restricted to forward-secret AEAD suites (TLS 1.3 suites are fixed by
+ * BoringSSL and all AEAD). */
+static int configure_ctx(SSL_CTX *ctx, char *err, size_t errlen) {
+  if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+      !SSL_CTX_set_strict_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                                           "ECDHE-RSA-AES128-GCM-SHA256:"
+                                           "ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                           "ECDHE-RSA-AES256-GCM-SHA384:"
+                                           "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                                           "ECDHE-RSA-CHACHA20-POLY1305")) {
+    char why[160];
+    ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+    ERR_clear_error();
+    snprintf(err, errlen, "TLS settings rejected: %s", why);
+    return -1;
+  }
+  /* Resumption by tickets only (RFC 5077, RFC 8446 §4.6.1): the ticket key
+   * lives in this one SSL_CTX, so any worker resumes any session and there
+   * is no server-side session cache to share or lock. */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  /* Idle connections must stay small. This BoringSSL always releases its
+   * record buffers when they are empty (the mode is defined as 0); it is set
+   * so the intent survives a library that needs it. */
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return 0;
+}
+
 px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
                                  const px_tls_server_opts *opts, char *err, size_t errlen) {
   px_tls_server *srv = calloc(1, sizeof(*srv));
@@ -239,31 +294,11 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
       }
     }
   }
-  /* ALPN list in wire format (RFC 7301 §3.1). */
-  size_t wl = 0;
-  for (size_t i = 0; opts && i < opts->nalpn; i++) wl += 1 + strlen(opts->alpn[i]);
-  srv->alpn_wire = malloc(wl ? wl : 1);
-  if (srv->alpn_wire == NULL) goto fail;
-  for (size_t i = 0; opts && i < opts->nalpn; i++) {
-    size_t n = strlen(opts->alpn[i]);
-    srv->alpn_wire[srv->alpn_wire_len++] = (uint8_t)n;
-    memcpy(srv->alpn_wire + srv->alpn_wire_len, opts->alpn[i], n);
-    srv->alpn_wire_len += n;
-  }
-
-  SSL_CTX *ctx = srv->ctx;
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  /* TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are fixed. */
-  SSL_CTX_set_strict_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
-  /* Resumption by tickets only: the ticket key lives in this one SSL_CTX,
-   * so any worker resumes any session and no cache is shared. */
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_select_certificate_cb(ctx, on_select_certificate);
-  SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
-  SSL_CTX_set_alpn_select_cb(ctx, on_alpn_select, srv);
+  if (build_alpn(srv, opts, err, errlen) != 0 || configure_ctx(srv->ctx, err, errlen) != 0)
+    goto fail;
+  SSL_CTX_set_select_certificate_cb(srv->ctx, on_select_certificate);
+  SSL_CTX_set_tlsext_servername_callback(srv->ctx, on_servername);
+  SSL_CTX_set_alpn_select_cb(srv->ctx, on_alpn_select, srv);
   return srv;
 fail:
   px_tls_server_free(srv);

@@ -4,6 +4,7 @@
  * memory BIOs. Keys and self-signed certificates are generated here into a
  * mkdtemp directory, so the test needs no files from tests/data.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tls/log.h"
 #include "tls/tls.h"
 
 /* The generated certificates: index = the spec index in the servers. */
@@ -367,6 +369,21 @@ static void test_catch_all(void **state) {
 
 static void test_unknown_name_alert(void **state) {
   fixture *fx = *state;
+  /* The debug log line gives the reason and the client-chosen name escaped. */
+  char path[128], line[512] = "";
+  path_in(path, sizeof(path), fx, "debug.log");
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(STDERR_FILENO);
+  assert_true(fd >= 0 && saved >= 0);
+  assert_true(dup2(fd, STDERR_FILENO) >= 0);
+  px_log_set_level(PX_LOG_DEBUG);
+  connect_refused(fx, fx->named, "unknown\"\x01.test");
+  px_log_set_level(PX_LOG_INFO);
+  assert_true(dup2(saved, STDERR_FILENO) >= 0);
+  close(saved);
+  assert_true(pread(fd, line, sizeof(line) - 1, 0) > 0);
+  close(fd);
+  unlink(path);
+  assert_non_null(strstr(line, "sni=\"unknown\\\"\\x01.test\": no certificate"));
   connect_refused(fx, fx->named, "unknown.test");
   connect_refused(fx, fx->named, NULL);
   /* Without SNI even a catch-all certificate is not served. */
@@ -582,6 +599,95 @@ static void test_load_errors(void **state) {
   expect_load_error(fx->cert_file[CERT_A], missing, missing, NULL);
 }
 
+/* --- the dynamic-certificate hook (on demand, tls-alpn-01) -------------- */
+
+typedef struct dyn_state {
+  fixture *fx;
+  int ready;   /* lookup answers with the certificate once set */
+  int lookups; /* how often lookup ran */
+  int refuse;  /* lookup refuses the name */
+} dyn_state;
+
+static px_tls_cert *load_cert(const fixture *fx, int which) {
+  char err[256];
+  px_tls_cert *c = px_tls_cert_load_files(fx->cert_file[which], fx->key_file[which], err,
+                                          sizeof(err));
+  assert_non_null(c);
+  return c;
+}
+
+static int on_dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
+  dyn_state *d = arg;
+  d->lookups++;
+  assert_string_equal(name, "d.test");
+  if (d->refuse) return -1;
+  if (!d->ready) return 0;
+  *out = load_cert(d->fx, CERT_A);
+  return 1;
+}
+
+/* Stands in for an RFC 8737 challenge certificate: any cert will do here. */
+static px_tls_cert *on_dyn_challenge(void *arg, const char *name) {
+  dyn_state *d = arg;
+  return strcmp(name, "d.test") == 0 ? load_cert(d->fx, CERT_W) : NULL;
+}
+
+static void test_dynamic(void **state) {
+  fixture *fx = *state;
+  static const char *const hosts[] = {"d.test"};
+  px_tls_cert_spec spec = {.dynamic = 1, .hosts = hosts, .nhosts = 1};
+  dyn_state d = {.fx = fx};
+  px_tls_server_opts opts = {
+      .alpn = alpn,
+      .nalpn = 2,
+      .dynamic = {.lookup = on_dyn_lookup, .challenge = on_dyn_challenge, .arg = &d}};
+  char err[256] = "";
+  px_tls_server *srv = px_tls_server_new(&spec, 1, &opts, err, sizeof(err));
+  assert_non_null(srv);
+  assert_int_equal(px_tls_server_lookup(srv, "d.test"), PX_TLS_LOOKUP_DYNAMIC);
+  assert_int_equal(px_tls_server_lookup(srv, "e.test"), -1);
+
+  /* Not ready: the handshake pauses, then resumes where it stopped. */
+  client cl;
+  int sr;
+  px_tls_conn *s = px_tls_conn_new(srv);
+  assert_non_null(s);
+  client_init(&cl, fx, "d.test", 0, "\x08http/1.1");
+  assert_int_equal(handshake(&cl, s, &sr), 0);
+  assert_int_equal(sr, PX_TLS_PENDING);
+  assert_int_equal(px_tls_conn_handshake(s), PX_TLS_PENDING);
+  d.ready = 1;
+  assert_int_equal(handshake(&cl, s, &sr), 1);
+  assert_int_equal(d.lookups, 3);
+  assert_int_equal(px_tls_conn_is_acme_challenge(s), 0);
+  assert_string_equal(px_tls_conn_alpn(s), "http/1.1");
+  X509 *peer = SSL_get_peer_certificate(cl.ssl);
+  assert_int_equal(X509_cmp(peer, fx->cert[CERT_A]), 0);
+  X509_free(peer);
+  client_dispose(&cl);
+  px_tls_conn_free(s);
+
+  /* A refused name gets unrecognized_name like an unknown one. */
+  d.refuse = 1;
+  connect_refused(fx, srv, "d.test");
+
+  /* A client offering acme-tls/1 gets the challenge certificate and that
+   * protocol, whatever else it offers (RFC 8737 §3). */
+  s = px_tls_conn_new(srv);
+  assert_non_null(s);
+  client_init(&cl, fx, "d.test", 0, "\x0a""acme-tls/1\x08http/1.1");
+  assert_int_equal(handshake(&cl, s, &sr), 1);
+  assert_int_equal(px_tls_conn_is_acme_challenge(s), 1);
+  assert_string_equal(px_tls_conn_alpn(s), "acme-tls/1");
+  peer = SSL_get_peer_certificate(cl.ssl);
+  assert_int_equal(X509_cmp(peer, fx->cert[CERT_W]), 0);
+  X509_free(peer);
+  client_dispose(&cl);
+  px_tls_conn_free(s);
+
+  px_tls_server_free(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lookup),
@@ -595,6 +701,7 @@ int main(void) {
       cmocka_unit_test(test_application_data),
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_load_errors),
+      cmocka_unit_test(test_dynamic),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
