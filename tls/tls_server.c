@@ -5,12 +5,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,8 @@
 
 static uint64_t hash_name(const char *s) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
 
@@ -96,8 +97,8 @@ static int client_hello_sni(const SSL_CLIENT_HELLO *hello, char *out, size_t cap
 static int offers_acme_tls(const SSL_CLIENT_HELLO *hello) {
   const uint8_t *data;
   size_t len;
-  if (!SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_application_layer_protocol_negotiation,
-                                            &data, &len))
+  if (!SSL_early_callback_ctx_extension_get(
+          hello, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &len))
     return 0;
   CBS ext, list, proto;
   CBS_init(&ext, data, len);
@@ -190,7 +191,8 @@ static int on_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const
 
 static size_t next_pow2(size_t n) {
   size_t s = 16;
-  while (s < n) s <<= 1;
+  while (s < n)
+    s <<= 1;
   return s;
 }
 
@@ -255,7 +257,8 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
   if (srv == NULL) return NULL;
   srv->catch_all = -1;
   size_t nnames = 0;
-  for (size_t i = 0; i < ncerts; i++) nnames += certs[i].nhosts;
+  for (size_t i = 0; i < ncerts; i++)
+    nnames += certs[i].nhosts;
   srv->table_size = next_pow2(nnames * 2 + 1);
   srv->exact = calloc(srv->table_size, sizeof(px__tls_name));
   srv->wildcard = calloc(srv->table_size, sizeof(px__tls_name));
@@ -274,7 +277,7 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
       srv->dynamic[i] = 1;
       target = PX_TLS_LOOKUP_DYNAMIC;
     } else if ((srv->certs[i] = px_tls_cert_load_files(certs[i].cert_file, certs[i].key_file, err,
-                                                        errlen)) == NULL) {
+                                                       errlen)) == NULL) {
       goto fail;
     }
     for (size_t j = 0; j < certs[i].nhosts; j++) {
@@ -308,10 +311,13 @@ fail:
 void px_tls_server_free(px_tls_server *srv) {
   if (srv == NULL) return;
   if (srv->ctx) SSL_CTX_free(srv->ctx);
-  for (size_t i = 0; srv->certs && i < srv->ncerts; i++) px_tls_cert_unref(srv->certs[i]);
+  for (size_t i = 0; srv->certs && i < srv->ncerts; i++)
+    px_tls_cert_unref(srv->certs[i]);
   free(srv->dynamic);
-  for (size_t i = 0; srv->exact && i < srv->table_size; i++) free(srv->exact[i].name);
-  for (size_t i = 0; srv->wildcard && i < srv->table_size; i++) free(srv->wildcard[i].name);
+  for (size_t i = 0; srv->exact && i < srv->table_size; i++)
+    free(srv->exact[i].name);
+  for (size_t i = 0; srv->wildcard && i < srv->table_size; i++)
+    free(srv->wildcard[i].name);
   free(srv->exact);
   free(srv->wildcard);
   free(srv->certs);

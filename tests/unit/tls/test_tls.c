@@ -69,9 +69,8 @@ static X509 *new_self_signed(EVP_PKEY *key, const char *san, long serial) {
   assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
   assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
   X509_NAME *name = X509_get_subject_name(x);
-  assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const uint8_t *)san,
-                                              -1, -1, 0),
-                   1);
+  assert_int_equal(
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const uint8_t *)san, -1, -1, 0), 1);
   assert_int_equal(X509_set_issuer_name(x, name), 1);
   assert_int_equal(X509_set_pubkey(x, key), 1);
 
@@ -160,7 +159,8 @@ static int setup(void **state) {
   /* The client trusts exactly the generated certificates and keeps the
    * sessions it is handed (tickets) for the resumption test. */
   SSL_CTX_set_verify(fx->client_ctx, SSL_VERIFY_PEER, NULL);
-  SSL_CTX_set_session_cache_mode(fx->client_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+  SSL_CTX_set_session_cache_mode(fx->client_ctx,
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
   SSL_CTX_sess_set_new_cb(fx->client_ctx, on_new_session);
   SSL_CTX_set_app_data(fx->client_ctx, fx);
 
@@ -228,7 +228,8 @@ static void client_init(client *cl, fixture *fx, const char *sni, uint16_t max_v
   SSL_set_info_callback(cl->ssl, on_client_info);
   if (sni) assert_int_equal(SSL_set_tlsext_host_name(cl->ssl, sni), 1);
   if (max_version) assert_int_equal(SSL_set_max_proto_version(cl->ssl, max_version), 1);
-  if (protos) assert_int_equal(SSL_set_alpn_protos(cl->ssl, (const uint8_t *)protos, strlen(protos)), 0);
+  if (protos)
+    assert_int_equal(SSL_set_alpn_protos(cl->ssl, (const uint8_t *)protos, strlen(protos)), 0);
 }
 
 static void client_dispose(client *cl) { SSL_free(cl->ssl); }
@@ -451,7 +452,8 @@ static void test_tls11_refused(void **state) {
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (uint8_t)((i * 31u + seed) ^ (i >> 9));
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)((i * 31u + seed) ^ (i >> 9));
 }
 
 /* Client -> server: `n` bytes, read back through px_tls_conn_read. */
@@ -533,8 +535,8 @@ static void resume(fixture *fx, uint16_t max_version) {
   client cl;
   SSL_SESSION_free(fx->session);
   fx->session = NULL;
-  px_tls_conn *s = connect_ok(fx, fx->catch_all, &cl, "x.w.test", max_version, NULL,
-                              fx->cert[CERT_W]);
+  px_tls_conn *s =
+      connect_ok(fx, fx->catch_all, &cl, "x.w.test", max_version, NULL, fx->cert[CERT_W]);
   /* BoringSSL's TLS 1.3 server queues its NewSessionTickets (RFC 8446
    * §4.6.1) until it first writes application data. */
   uint8_t got[8];
@@ -568,7 +570,8 @@ static void test_resumption(void **state) {
 static void expect_load_error(const char *cert_file, const char *key_file, const char *want1,
                               const char *want2) {
   static const char *const hosts[] = {"a.test"};
-  px_tls_cert_spec spec = {.cert_file = cert_file, .key_file = key_file, .hosts = hosts, .nhosts = 1};
+  px_tls_cert_spec spec = {
+      .cert_file = cert_file, .key_file = key_file, .hosts = hosts, .nhosts = 1};
   char err[512] = "";
   assert_null(px_tls_server_new(&spec, 1, NULL, err, sizeof(err)));
   assert_non_null(strstr(err, want1));
@@ -582,7 +585,8 @@ static void test_load_errors(void **state) {
   path_in(garbage, sizeof(garbage), fx, "garbage.pem");
   path_in(mismatch, sizeof(mismatch), fx, "mismatch.key");
   path_in(missing, sizeof(missing), fx, "missing.pem");
-  write_file(garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
+  write_file(garbage,
+             "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
 
   /* The key of another certificate: both files are named. */
   expect_load_error(fx->cert_file[CERT_A], fx->key_file[CERT_W], fx->cert_file[CERT_A],
@@ -610,8 +614,8 @@ typedef struct dyn_state {
 
 static px_tls_cert *load_cert(const fixture *fx, int which) {
   char err[256];
-  px_tls_cert *c = px_tls_cert_load_files(fx->cert_file[which], fx->key_file[which], err,
-                                          sizeof(err));
+  px_tls_cert *c =
+      px_tls_cert_load_files(fx->cert_file[which], fx->key_file[which], err, sizeof(err));
   assert_non_null(c);
   return c;
 }
@@ -675,7 +679,9 @@ static void test_dynamic(void **state) {
    * protocol, whatever else it offers (RFC 8737 §3). */
   s = px_tls_conn_new(srv);
   assert_non_null(s);
-  client_init(&cl, fx, "d.test", 0, "\x0a""acme-tls/1\x08http/1.1");
+  client_init(&cl, fx, "d.test", 0,
+              "\x0a"
+              "acme-tls/1\x08http/1.1");
   assert_int_equal(handshake(&cl, s, &sr), 1);
   assert_int_equal(px_tls_conn_is_acme_challenge(s), 1);
   assert_string_equal(px_tls_conn_alpn(s), "acme-tls/1");
