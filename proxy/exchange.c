@@ -128,18 +128,22 @@ static void drop_upstream(px_exchange *ex) {
   }
 }
 
+/* Hands the upstream connection back to the pool, or closes it. */
+static void end_upstream(px_exchange *ex, int reuse) {
+  if (ex->up == NULL) return;
+  uv_timer_stop(&ex->up->timer);
+  if (reuse)
+    px_upstream_release(ex->up);
+  else
+    px_upstream_close(ex->up);
+  ex->up = NULL;
+}
+
 /* Ends the exchange; the connection goes on (keep-alive) or closes. Never
  * called from inside a parser callback. */
 static void finish(px_exchange *ex, int reuse_upstream) {
   px_front *f = ex->f;
-  if (ex->up) {
-    uv_timer_stop(&ex->up->timer);
-    if (reuse_upstream)
-      px_upstream_release(ex->up);
-    else
-      px_upstream_close(ex->up);
-    ex->up = NULL;
-  }
+  end_upstream(ex, reuse_upstream);
   log_access(ex, ex->status);
   int keep = ex->client_keep_alive && ex->req_done;
   free_exchange(ex);
@@ -447,13 +451,16 @@ void px_exchange_on_client_drain(px_exchange *ex) {
 }
 
 void px_exchange_abort(px_exchange *ex) {
-  drop_upstream(ex);
-  if (!ex->resp_done) log_access(ex, ex->resp_head_sent ? ex->status : 499);
-  ex->resp_done = 1;
+  /* Logged now: the front (and its peer address) is gone after this call. */
+  log_access(ex, ex->resp_head_sent ? ex->status : 499);
   if (ex->busy) {
-    ex->aborted = 1; /* on_up_read frees us once its parser returns */
+    /* on_up_read frees us once its parser returns. An HTTP/2 stream closes
+     * inside response_end, when the response is complete: the upstream
+     * connection may then still go back to the pool. */
+    ex->aborted = 1;
     return;
   }
+  drop_upstream(ex);
   free_exchange(ex);
 }
 
@@ -561,8 +568,8 @@ static int r_on_message_complete(llhttp_t *p) {
     ex->interim = 0;
     return 0;
   }
+  ex->resp_done = 1; /* set first: response_end may abort us (HTTP/2) */
   if (ex->f->ops->response_end(ex->f, ex->rtrailers) != 0) return HPE_USER;
-  ex->resp_done = 1;
   return HPE_PAUSED;
 }
 
@@ -610,16 +617,23 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (nread < 0) {
     if (ex->resp_started) {
+      /* Both calls below may end an HTTP/2 stream, which aborts us. */
+      ex->busy++;
       llhttp_errno_t e = llhttp_finish(&ex->rp);
-      if (e == HPE_OK && ex->resp_done) {
-        complete(ex, 0);
-        return;
-      }
-      if (ex->resp_until_eof && ex->resp_head_sent) {
+      int ended = e == HPE_OK && ex->resp_done;
+      if (!ended && !ex->aborted && ex->resp_until_eof && ex->resp_head_sent) {
         ex->resp_done = 1;
-        if (ex->f->ops->response_end(ex->f, NULL) == 0) complete(ex, 0);
+        ended = ex->f->ops->response_end(ex->f, NULL) == 0;
+        if (!ended && !ex->aborted) ended = -1; /* the client is gone */
+      }
+      ex->busy--;
+      if (ex->aborted) {
+        end_upstream(ex, 0);
+        free_exchange(ex);
         return;
       }
+      if (ended > 0) complete(ex, 0);
+      if (ended) return;
     }
     if (maybe_retry(ex)) return;
     px_log(PX_LOG_WARN, "upstream %s: closed before a complete response",
@@ -639,7 +653,11 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   ex->busy++;
   llhttp_errno_t err = llhttp_execute(&ex->rp, buf, (size_t)nread);
   ex->busy--;
-  if (ex->aborted) { /* the client connection closed under the parser */
+  if (ex->aborted) { /* the client side ended under the parser */
+    const char *pos = err == HPE_PAUSED ? llhttp_get_error_pos(&ex->rp) : NULL;
+    int clean = pos == buf + nread && ex->resp_done && ex->req_done &&
+                llhttp_should_keep_alive(&ex->rp);
+    end_upstream(ex, clean);
     free_exchange(ex);
     return;
   }

@@ -6,17 +6,16 @@ import json
 
 import pytest
 
-from harness import site
+from harness import site, wait_for
 
 RUNS, PER_RUN = 2, 3
 
 
 @pytest.mark.parametrize("version", [
     "1.1",
-    # Known bug, open: over HTTP/2 each stream closes its upstream connection
-    # instead of returning it to the pool (responses are correct). strict=True
-    # makes this fail loudly once it is fixed, so the mark gets removed.
-    pytest.param("2", marks=pytest.mark.xfail(strict=True, reason="HTTP/2 streams do not reuse pooled upstream connections yet")),
+    # HTTP/2 once ended each stream with its upstream connection closed: the
+    # stream closed inside response_end and took the exchange with it.
+    "2",
 ])
 def test_curl_reuses_client_and_upstream_connections(start_portico, certs, backend, version):
     p = start_portico([site(["a.test"], backend, certs.a)], workers=1)
@@ -37,3 +36,10 @@ def test_curl_reuses_client_and_upstream_connections(start_portico, certs, backe
     # One pooled upstream connection served all requests, in order.
     assert upstream == [(seen[0]["conn_id"], n) for n in range(1, RUNS * PER_RUN + 1)], upstream
     assert len(backend.requests()) == RUNS * PER_RUN
+    # Each request is logged once, with the status the client got (an HTTP/2
+    # stream that closed during the response once logged as 499).
+    def echo_lines():
+        lines = [l for l in p.access_log_text().splitlines() if "/echo" in l]
+        return lines if len(lines) >= RUNS * PER_RUN else None
+    log = wait_for(echo_lines, what="access log lines")
+    assert len(log) == RUNS * PER_RUN and all("status=200" in l for l in log), log
