@@ -260,7 +260,7 @@ void px_limits_defaults(px_limits *l) {
   l->max_header_bytes = 32768;
   l->max_headers = 100;
   l->max_body_bytes = 1ULL << 30;
-  l->upstream_pool_size = 32;
+  l->upstream_pool_size = 1024;
   l->buffer_size = 65536;
 }
 

@@ -74,7 +74,7 @@ typedef struct px_limits {
   size_t max_header_bytes;             /**< request line + headers: 32 KiB */
   size_t max_headers;                  /**< header fields: 100 */
   uint64_t max_body_bytes;             /**< request body: 1 GiB; 0 = unlimited */
-  size_t upstream_pool_size;           /**< idle keep-alive connections per upstream per worker: 32 */
+  size_t upstream_pool_size;           /**< idle keep-alive connections per upstream per worker: 1024 */
   size_t buffer_size;                  /**< per-direction in-flight bytes before backpressure: 64 KiB */
 } px_limits;
 

@@ -44,8 +44,11 @@ typedef struct px_http_head {
 /** Allocates an empty head whose arena holds `arena_cap` bytes; NULL on ENOMEM. */
 px_http_head *px_http_head_new(size_t arena_cap);
 
-/** Frees a head (NULL is fine). */
+/** Frees a head (NULL is fine); a few are kept per thread for reuse. */
 void px_http_head_free(px_http_head *h);
+
+/** Frees the calling thread's cached heads (call before a thread exits). */
+void px_http_head_cache_drain(void);
 
 /** Appends bytes to the current string in the arena; -1 when it is full. */
 int px_http_head_append(px_http_head *h, const char *at, size_t len);

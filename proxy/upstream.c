@@ -132,7 +132,8 @@ px_upstream_conn *px_upstream_take_idle(px_upstream_pool *p) {
   if (uc == NULL) return NULL;
   idle_unlink(uc);
   uv_timer_stop(&uc->timer);
-  px_upstream_read_stop(uc);
+  /* Still reading: the caller sets on_read before the loop runs again, and
+   * a stop now and a start right after cost two epoll_ctl calls. */
   uc->on_read = NULL;
   uc->reused = 1;
   return uc;

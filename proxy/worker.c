@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "proxy/conn.h"
+#include "proxy/http.h"
 #include "tls/log.h"
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
@@ -188,9 +189,10 @@ static void worker_main(void *arg) {
   if (w->start_error) {
     uv_walk(&w->loop, close_walk, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    return;
+  } else {
+    uv_run(&w->loop, UV_RUN_DEFAULT);
   }
-  uv_run(&w->loop, UV_RUN_DEFAULT);
+  px_http_head_cache_drain();
 }
 
 px_worker *px_worker_new(px_server *srv, int id) {
