@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -97,8 +98,11 @@ static yaml_node_t *get(loader *L, yaml_node_t *map, const char *key) {
 
 static int get_bool(loader *L, yaml_node_t *n, const char *key, int *out) {
   const char *s = scalar(n);
-  if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)) *out = 1;
-  else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)) *out = 0;
+  /* YAML 1.1 booleans, in any case ("False" is what many generators write). */
+  if (s && (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0))
+    *out = 1;
+  else if (s && (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0))
+    *out = 0;
   else {
     error_at(L, n, key, "expected true or false");
     return -1;

@@ -292,6 +292,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->tls) {
     px_tls_conn_feed(c->tls, buf->base, (size_t)nread);
+    /* A paused parser leaves records undecrypted: bound them (see h1.c). */
+    if (px_conn_input_full(c)) px_conn_stop_reading(c);
     if (c->state == PX_CONN_HANDSHAKE) {
       handshake(c);
       return;
@@ -314,9 +316,17 @@ void px_conn_pause_read(px_conn *c) {
   px_conn_stop_reading(c);
 }
 
+int px_conn_input_full(const px_conn *c) {
+  if (c->tunnel || c->h2) return 0;
+  size_t waiting = c->stash ? c->stash_len - c->stash_off : 0;
+  if (c->tls) waiting += px_tls_conn_input_len(c->tls);
+  return waiting > PX_READ_SLAB;
+}
+
 void px_conn_start_reading(px_conn *c) {
   if (c->closed || c->state == PX_CONN_CLOSING || (c->parser_paused && !c->tunnel) || c->read_paused)
     return;
+  if (px_conn_input_full(c)) return;
   if (c->reading || c->peer_eof) return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);

@@ -99,6 +99,10 @@ void px_conn_pause_read(px_conn *c);
 /** Stops socket reads without marking backpressure (the parser paused). */
 void px_conn_stop_reading(px_conn *c);
 
+/** True when more than a read slab of HTTP/1.1 input waits unparsed (the
+ *  parser is paused between pipelined requests): reads stop until it drains. */
+int px_conn_input_full(const px_conn *c);
+
 /** Restarts socket reads (no parsing) unless backpressure holds them;
  *  used from inside the parser. */
 void px_conn_start_reading(px_conn *c);

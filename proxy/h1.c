@@ -406,8 +406,10 @@ static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
       px_conn_close(c);
       return 0;
     }
+    /* The socket stays readable: stopping and restarting it would cost two
+     * epoll_ctl calls per request. What a pipelining client sends meanwhile
+     * is kept, and reads stop once a slab of it waits (px_h1_feed). */
     c->parser_paused = 1;
-    px_conn_stop_reading(c);
     if (c->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
     return 0;
   }
@@ -431,8 +433,12 @@ int px_h1_consume_stash(px_conn *c) {
 int px_h1_feed(px_conn *c, const char *data, size_t len) {
   if (c->tunnel) return px_exchange_tunnel_write(c->ex, data, len) == 0;
   if (c->parser_paused) {
-    /* Reads stop at a pause; keep anything that still arrives. */
-    if (stash_rest(c, data, len) != 0) px_conn_close(c);
+    /* Paused: keep what arrives, and stop reading once a slab waits. */
+    if (stash_rest(c, data, len) != 0) {
+      px_conn_close(c);
+      return 0;
+    }
+    if (px_conn_input_full(c)) px_conn_stop_reading(c);
     return 0;
   }
   if (!execute(c, data, len, 0)) return 0;

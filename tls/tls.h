@@ -96,6 +96,9 @@ void px_tls_conn_free(px_tls_conn *c);
 /** Hands ciphertext read from the socket to the filter (copied). */
 int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len);
 
+/** Received TLS bytes not yet decrypted (lets the caller bound its reads). */
+size_t px_tls_conn_input_len(const px_tls_conn *c);
+
 /**
  * Advances the handshake. PX_TLS_OK once complete; PX_TLS_WANT_READ when more
  * input is needed; PX_TLS_ERROR when it failed (an alert may be pending in the

@@ -43,6 +43,8 @@ int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len) {
   return BIO_write(c->rbio, data, (int)len) == (int)len ? PX_TLS_OK : PX_TLS_ERROR;
 }
 
+size_t px_tls_conn_input_len(const px_tls_conn *c) { return BIO_pending(c->rbio); }
+
 /* Handshake and record failures are the client's business, so they are
  * logged at debug level only: the SNI (escaped, it is client-chosen) and
  * BoringSSL's reason, never key material. */

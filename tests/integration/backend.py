@@ -63,6 +63,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # The head and body go out in separate writes; without this, Nagle
+        # holds the body until portico's delayed ACK (40 ms per response).
+        if self.connection.family in (socket.AF_INET, socket.AF_INET6):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.conn_id = next(_conn_ids)
         self.conn_requests = 0
 
