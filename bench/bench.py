@@ -7,10 +7,11 @@ peer and writes the same data as JSON under bench/results/.
 Throughput is reported with the server's CPU seconds per 10,000 units (from
 /proc/PID/stat before and after), since on a 2-core machine the load
 generator is often the bottleneck and CPU per unit is the fair comparison.
-Implemented scenarios: 1 (HTTPS/1.1 keep-alive), 2 (HTTP/2), 3 (new TLS 1.3
-handshakes), 5 (1 MiB bulk over 1 and 64 connections), 6 (idle connections:
-RSS per connection). Scenarios 4, 7 and 8 are listed in bench/README.md as
-not yet implemented."""
+Scenarios (bench/README.md): 1 HTTPS/1.1 keep-alive, 2 HTTP/2 32x16, 3 new
+TLS 1.3 handshakes, 4 TLS 1.3 resumption across two workers, 5 1 MiB bulk
+over 1 and 64 connections, 6 RSS per idle TLS connection, 7 100,000 cached
+certificates (portico only: bench/manynames.py), 8 on-demand latency against
+Pebble, portico vs Caddy (bench/ondemand.py)."""
 import argparse
 import json
 import os
@@ -50,16 +51,22 @@ def tool_version(cmd):
 
 
 class Server:
-    def __init__(self, name, cmd, port, pidfile=None):
+    def __init__(self, name, cmd, port, worker_procs=0):
+        """worker_procs: nginx forks that many workers; their CPU is what
+        counts (the master only waits). Others are one process."""
         self.name, self.port = name, port
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         harness.wait_for(lambda: harness.port_open(port), what=name)
-        self.pid = self.proc.pid
-        if pidfile:  # nginx/haproxy: measure the worker, not the master
-            time.sleep(0.3)
-            kids = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-            if kids:
-                self.pid = int(kids[0])
+        self.pids = [self.proc.pid]
+        if worker_procs:
+            def kids():
+                out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+                return [int(k) for k in out.split()] if len(out.split()) >= worker_procs else None
+            self.pids = harness.wait_for(kids, what=f"{name} workers")
+        self.pid = self.pids[0]
+
+    def cpu(self):
+        return sum(cpu_seconds(p) for p in self.pids)
 
     def stop(self):
         self.proc.terminate()
@@ -69,14 +76,17 @@ class Server:
             self.proc.kill()
 
 
-def start_servers(tmp, args, cert, key, backend_port):
+def start_servers(tmp, args, cert, key, backend_port, workers=1):
     servers = {}
+    tmp = os.path.join(tmp, f"w{workers}")
+    os.makedirs(tmp, exist_ok=True)
+    os.chmod(tmp, 0o755)
     # portico
     p_port = harness.free_port()
     cfg = os.path.join(tmp, "portico.yaml")
     with open(cfg, "w") as f:
         f.write(f"""listen: {{https: "127.0.0.1:{p_port}"}}
-workers: 1
+workers: {workers}
 log: {{level: error, access: off}}
 limits: {{max_connections: 20000}}
 sites:
@@ -89,15 +99,15 @@ sites:
     n_port = harness.free_port()
     ncfg = os.path.join(tmp, "nginx.conf")
     with open(ncfg, "w") as f:
-        f.write(f"""worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log /dev/null crit;
+        f.write(f"""worker_processes {workers}; daemon off; pid {tmp}/nginx.pid; error_log /dev/null crit;
 events {{ worker_connections 20000; }}
-http {{ access_log off;
+http {{ access_log off; keepalive_requests 1000000;
   upstream be {{ server 127.0.0.1:{backend_port}; keepalive 32; }}
   server {{ listen 127.0.0.1:{n_port} ssl http2; server_name bench.test;
     ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3;
     location / {{ proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }} }} }}
 """)
-    servers["nginx"] = Server("nginx", ["nginx", "-c", ncfg, "-p", tmp], n_port, pidfile=True)
+    servers["nginx"] = Server("nginx", ["nginx", "-c", ncfg, "-p", tmp], n_port, worker_procs=workers)
     # HAProxy
     h_port = harness.free_port()
     pem = os.path.join(tmp, "haproxy.pem")
@@ -106,8 +116,8 @@ http {{ access_log off;
     hcfg = os.path.join(tmp, "haproxy.cfg")
     with open(hcfg, "w") as f:
         f.write(f"""global
-  nbthread 1
-  maxconn 9000
+  nbthread {workers}
+  maxconn 20000
 defaults
   mode http
   timeout connect 5s
@@ -125,48 +135,109 @@ backend be
 
 
 def measure(server, fn):
-    c0 = cpu_seconds(server.pid)
+    c0 = server.cpu()
     try:
         units, extra = fn(server.port)
     except Exception as e:  # a tool that failed is a result too, not a crash
         print(f"  {server.name}: {fn.__name__ if hasattr(fn, '__name__') else fn}: {e}", file=sys.stderr)
         return {"units": 0, "cpu_s": None, "cpu_per_10k": None, "error": str(e)}
-    cpu = cpu_seconds(server.pid) - c0
+    cpu = server.cpu() - c0
     return {"units": units, "cpu_s": cpu, "cpu_per_10k": cpu / units * 10000 if units else None, **extra}
 
 
-def h2load(port, path, conns, secs=None, streams=1, h1=True, n=None):
+def percentile(values, q):
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q / 100))]
+
+
+def h2load(port, path, conns, secs=None, streams=1, h1=True, n=None, latency=False):
     """h2load gives SNI from the URL's name and connects to loopback with
-    --connect-to (wrk and s_time cannot send SNI for an IP address)."""
+    --connect-to (wrk and s_time cannot send SNI for an IP address). With
+    latency, per-request times come from its --log-file (p50/p99 in ms)."""
     cmd = ["h2load", f"-c{conns}", f"-m{streams}", f"--connect-to=127.0.0.1:{port}"]
     cmd += ["--h1"] if h1 else []
     cmd += [f"-D{secs}"] if secs else [f"-n{n}"]
+    logf = None
+    if latency:
+        fd, logf = tempfile.mkstemp(prefix="h2load-", suffix=".log")
+        os.close(fd)
+        cmd += [f"--log-file={logf}"]
     r = subprocess.run(cmd + [f"https://bench.test:{port}{path}"], capture_output=True, text=True)
+    lat = {}
+    if logf:
+        with open(logf) as f:
+            us = [int(line.split("\t")[2]) for line in f if line.count("\t") >= 2]
+        os.unlink(logf)
+        lat = {"p50_ms": percentile(us, 50) / 1000 if us else None,
+               "p99_ms": percentile(us, 99) / 1000 if us else None}
     m = re.search(r"(\d+) succeeded, (\d+) failed", r.stdout)
     if m is None:
         raise RuntimeError("h2load: " + (r.stdout + r.stderr)[-300:])
     rps = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", r.stdout)
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", r.stdout)
     return int(m.group(1)), {"rps": float(rps.group(3)) if rps else None, "failed": int(m.group(2)),
-                             "mean_latency": mean.group(1) if mean else None}
+                             "mean_latency": mean.group(1) if mean else None, **lat}
 
 
 def s1(port):
-    return h2load(port, "/small", 32, secs=5)
+    return h2load(port, "/small", 32, secs=5, latency=True)
 
 
 def s2(port):
-    return h2load(port, "/small", 32, secs=5, streams=16, h1=False)
+    return h2load(port, "/small", 32, secs=5, streams=16, h1=False, latency=True)
+
+
+def h2load_can_resume():
+    """h2load offers a session only if it calls SSL_set_session; the symbol
+    is absent from its dynamic imports when it cannot resume at all."""
+    import shutil
+    with open(shutil.which("h2load"), "rb") as f:
+        return b"SSL_set_session" in f.read()
 
 
 def s3(port):
     """Full TLS 1.3 handshakes: every h2load client is a new connection with
-    one request, and h2load does not resume sessions."""
-    total, t0 = 0, time.monotonic()
+    one request. That no session is resumed is checked once per run
+    (h2load_can_resume), since h2load does not report resumption."""
+    total, t0, resumed = 0, time.monotonic(), 0
     while time.monotonic() - t0 < 5:
-        done, _ = h2load(port, "/small", 50, n=50)
-        total += done
-    return total, {"handshakes_per_s": total / (time.monotonic() - t0)}
+        r = subprocess.run(["h2load", "-c50", "-n50", "--h1", f"--connect-to=127.0.0.1:{port}",
+                            f"https://bench.test:{port}/small"], capture_output=True, text=True)
+        m = re.search(r"(\d+) succeeded", r.stdout)
+        if m is None:
+            raise RuntimeError("h2load: " + (r.stdout + r.stderr)[-300:])
+        total += int(m.group(1))
+        # h2load prints "TLS Protocol" and counts no resumption; a resumed
+        # handshake would show as "Session resumed" in newer versions.
+        resumed += len(re.findall(r"[Rr]esum", r.stdout))
+    return total, {"handshakes_per_s": total / (time.monotonic() - t0), "resumed_reported": resumed}
+
+
+def resumption_client(port, n):
+    """n connections in sequence, each offering the session (ticket) the
+    previous one received, as a browser does; returns how many resumed.
+    With two workers behind SO_REUSEPORT, about half of the connections
+    land on the other worker than the one that issued the ticket."""
+    ctx = ssl._create_unverified_context()
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    session, resumed = None, 0
+    for _ in range(n + 1):
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with ctx.wrap_socket(raw, server_hostname="bench.test", session=session) as s:
+                s.sendall(b"GET /small HTTP/1.1\r\nHost: bench.test\r\n\r\n")
+                s.recv(4096)  # TLS 1.3 tickets arrive after the handshake
+                if session is not None and s.session_reused:
+                    resumed += 1
+                session = s.session
+    return resumed
+
+
+def s4(port, n=1000):
+    t0 = time.monotonic()
+    resumed = resumption_client(port, n)
+    return n, {"resumed_pct": 100.0 * resumed / n, "handshakes_per_s": n / (time.monotonic() - t0)}
 
 
 def s5(conns):
@@ -176,7 +247,7 @@ def s5(conns):
     return run
 
 
-def s6(port, n=2000):
+def s6(port, n=10000):
     """RSS per idle TLS connection after one request each."""
     ctx = ssl._create_unverified_context()
     socks = []
@@ -187,7 +258,17 @@ def s6(port, n=2000):
         s.sendall(b"GET /small HTTP/1.1\r\nHost: bench.test\r\n\r\n")
         s.recv(4096)
         socks.append(s)
-    time.sleep(0.5)
+    # Settled when RSS stops moving (the server finished its writes).
+    prev = [rss_kib(pid)]
+
+    def settled():
+        now = rss_kib(pid)
+        same, prev[0] = now == prev[0], now
+        return same
+    try:
+        harness.wait_for(settled, timeout=5, interval=0.2, what="steady RSS")
+    except TimeoutError:
+        pass
     per_conn = (rss_kib(pid) - base) / n
     for s in socks:
         s.close()
@@ -223,36 +304,52 @@ http {{ access_log off; keepalive_requests 100000;
   server {{ listen 127.0.0.1:{b_port}; root {www}; }} }}
 """)
     backend = Server("backend", ["nginx", "-c", bcfg, "-p", tmp], b_port)
-    servers = start_servers(tmp, args, cert, key, b_port)
-    scenarios = [("1 https/1.1 keep-alive small", s1), ("2 http/2 32x16", s2), ("3 new TLS 1.3 handshakes", s3),
-                 ("5 bulk 1 MiB x1", s5(1)), ("5 bulk 1 MiB x64", s5(64)), ("6 idle connections", s6)]
-    if args.only:
-        wanted = set(args.only.split(","))
-        scenarios = [(n, f) for n, f in scenarios if n.split()[0] in wanted]
-    results = {name: {s: [] for s in servers} for name, _ in scenarios}
+    # (name, function, workers): scenario 4 runs against a second set of
+    # servers with two workers each, so tickets must cross workers.
+    scenarios = [("1 https/1.1 keep-alive small", s1, 1), ("2 http/2 32x16", s2, 1),
+                 ("3 new TLS 1.3 handshakes", s3, 1), ("4 TLS 1.3 resumption, 2 workers", s4, 2),
+                 ("5 bulk 1 MiB x1", s5(1), 1), ("5 bulk 1 MiB x64", s5(64), 1), ("6 idle connections", s6, 1)]
+    wanted = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
+    scenarios = [sc for sc in scenarios if sc[0].split()[0] in wanted]
+    sets = {}
+    results = {name: {s: [] for s in ("portico", "nginx", "haproxy")} for name, _, _ in scenarios}
     order = ["portico", "nginx", "haproxy"]
     try:
+        for w in sorted({w for _, _, w in scenarios}):
+            sets[w] = start_servers(tmp, args, cert, key, b_port, workers=w)
         for rnd in range(args.rounds):
             seq = order if rnd % 2 == 0 else list(reversed(order))  # ABAB...
-            for name, fn in scenarios:
+            for name, fn, w in scenarios:
                 for s in seq:
-                    CURRENT["pid"] = servers[s].pid
-                    results[name][s].append(measure(servers[s], fn))
+                    CURRENT["pid"] = sets[w][s].pid
+                    results[name][s].append(measure(sets[w][s], fn))
     finally:
-        for s in servers.values():
-            s.stop()
+        for servers in sets.values():
+            for s in servers.values():
+                s.stop()
         backend.stop()
+    extra = {}
+    if "7" in wanted:
+        import manynames
+        extra["7 many names (portico only)"] = [manynames.scenario7(args.portico) for _ in range(args.rounds)]
+    if "8" in wanted:
+        import ondemand
+        extra["8 on-demand vs Caddy"] = ondemand.scenario8(args.portico)
     meta = {"portico": tool_version([args.portico, "--version"]) + " (BoringSSL)",
             "nginx": tool_version(["nginx", "-V"]) + "; " + tool_version(["sh", "-c", "nginx -V 2>&1 | grep -i 'built with'"]),
-            "haproxy": tool_version(["haproxy", "-v"]) + " (OpenSSL 3.0)",
+            "haproxy": tool_version(["haproxy", "-v"]) + "; " + tool_version(["sh", "-c", "haproxy -vv | grep -i 'running on: OpenSSL'"]),
+            "h2load": tool_version(["h2load", "--version"]), "h2load_can_resume": h2load_can_resume(),
+            "machine": f"{os.cpu_count()} CPUs",
             "bssl_speed": bssl_ceiling()}
     table = summarize(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", time.strftime("%Y%m%dT%H%M%S") + ".json")
     with open(out, "w") as f:
-        json.dump({"meta": meta, "rounds": args.rounds, "results": results, "summary": table}, f, indent=1)
+        json.dump({"meta": meta, "rounds": args.rounds, "results": results, "summary": table, "extra": extra},
+                  f, indent=1)
     print(json.dumps(meta, indent=1))
-    print_table(table)
+    print_table(table, (meta["bssl_speed"] or {}).get("handshake_ceiling_per_core"))
+    print_extra(extra)
     print(f"\nraw data: {out}")
 
 
@@ -260,6 +357,11 @@ def metric(name):
     if name.startswith("6"):
         return "rss_kib_per_conn", False
     return "cpu_per_10k", False
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
 
 
 def summarize(results):
@@ -271,7 +373,9 @@ def summarize(results):
             vals = [r[key] for r in runs if r.get(key) is not None]
             thr = [r.get("rps") or r.get("handshakes_per_s") for r in runs if (r.get("rps") or r.get("handshakes_per_s"))]
             row[s] = {key: statistics.median(vals) if vals else None,
-                      "throughput": statistics.median(thr) if thr else None}
+                      "throughput": statistics.median(thr) if thr else None,
+                      "p99_ms": med(runs, "p99_ms"), "resumed_pct": med(runs, "resumed_pct"),
+                      "failed": sum(r.get("failed") or 0 for r in runs)}
         peers = [row[s][key] for s in ("nginx", "haproxy") if row[s][key]]
         best = min(peers) if peers else None
         mine = row["portico"][key]
@@ -281,25 +385,75 @@ def summarize(results):
     return table
 
 
-def print_table(table):
-    print(f"\n{'scenario':32} {'metric':18} {'portico':>10} {'nginx':>10} {'haproxy':>10} {'ratio':>7}   throughput p/n/h")
+def print_table(table, ceiling=None):
+    print(f"\n{'scenario':34} {'metric':16} {'portico':>9} {'nginx':>9} {'haproxy':>9} {'ratio':>6}  "
+          f"{'throughput p/n/h':22} {'p99 ms p/n/h':18} other")
     for name, row in table.items():
         key, _ = metric(name)
-        fmt = lambda v: f"{v:10.2f}" if isinstance(v, (int, float)) else f"{'-':>10}"
-        thr = "/".join(f"{row[s]['throughput']:.0f}" if row[s]["throughput"] else "-" for s in ("portico", "nginx", "haproxy"))
+        fmt = lambda v: f"{v:9.2f}" if isinstance(v, (int, float)) else f"{'-':>9}"
+        peers = ("portico", "nginx", "haproxy")
+        thr = "/".join(f"{row[s]['throughput']:.0f}" if row[s]["throughput"] else "-" for s in peers)
+        p99 = "/".join(f"{row[s]['p99_ms']:.1f}" if row[s]["p99_ms"] else "-" for s in peers)
+        other = ""
+        if name.startswith("4"):
+            other = "resumed % " + "/".join(f"{row[s]['resumed_pct']:.1f}" if row[s]["resumed_pct"] is not None
+                                            else "-" for s in peers)
+        if name.startswith("3") and ceiling and row["portico"][key]:
+            per_cpu_s = 10000 / row["portico"][key]
+            other = f"portico {per_cpu_s:.0f} handshakes/CPU-s = {100 * per_cpu_s / ceiling:.0f}% of the crypto ceiling"
+        failed = sum(row[s]["failed"] for s in peers)
+        if failed:
+            other += f" failed requests p/n/h: " + "/".join(str(row[s]["failed"]) for s in peers)
         ratio = row["ratio_vs_best_peer"]
-        print(f"{name:32} {key:18} {fmt(row['portico'][key])} {fmt(row['nginx'][key])} {fmt(row['haproxy'][key])} "
-              f"{(f'{ratio:7.2f}' if ratio else '      -')}   {thr}")
+        print(f"{name:34} {key:16} {fmt(row['portico'][key])} {fmt(row['nginx'][key])} {fmt(row['haproxy'][key])} "
+              f"{(f'{ratio:6.2f}' if ratio else '     -')}  {thr:22} {p99:18} {other}")
+
+
+def print_extra(extra):
+    s7 = extra.get("7 many names (portico only)")
+    if s7:
+        m = lambda path: statistics.median(r[path[0]] if len(path) == 1 else r[path[0]][path[1]] for r in s7)
+        print(f"\n7 many names ({s7[0]['certificates_on_disk']} cached, rotating over {s7[0]['rotating_names']}), "
+              f"medians of {len(s7)}:")
+        print(f"  start-up {m(['startup_s']):.3f} s, RSS at start {m(['rss_at_start_kib']) / 1024:.1f} MiB, "
+              f"{m(['rss_kib_per_cert']):.2f} KiB per certificate in memory")
+        print(f"  handshakes per CPU-s: one name {m(['single', 'per_cpu_s']):.0f}, rotating "
+              f"{m(['rotating', 'per_cpu_s']):.0f} (x{m(['rotating_vs_single']):.2f}), first touch from disk "
+              f"{m(['cold', 'per_cpu_s']):.0f}")
+    s8 = extra.get("8 on-demand vs Caddy")
+    if s8:
+        print("\n8 on-demand first handshake against Pebble (20 names one by one; 20 at once):")
+        for who in ("portico", "caddy"):
+            r = s8.get(who) or {}
+            if "error" in r:
+                print(f"  {who:8} error: {r['error']}")
+                continue
+            print(f"  {who:8} p50 {r.get('p50_ms')} ms, p95 {r.get('p95_ms')} ms, ok {r.get('ok')}/"
+                  f"{(r.get('ok') or 0) + (r.get('failed') or 0)}; concurrent ok {r.get('concurrent_ok')}/"
+                  f"{(r.get('concurrent_ok') or 0) + (r.get('concurrent_failed') or 0)}, p50 {r.get('concurrent_p50_ms')} ms")
+        if s8.get("ratio_p50"):
+            print(f"  Caddy p50 / portico p50 = {s8['ratio_p50']:.2f} ({s8.get('caddy_version')})")
 
 
 def bssl_ceiling():
+    """bssl speed: P-256 signing, X25519 and AES-128-GCM, and the full TLS 1.3
+    handshake ceiling per core they imply for the server (one ECDSA signature,
+    one X25519 key generation, one X25519 shared secret)."""
     bssl = os.environ.get("PORTICO_BSSL") or os.path.expanduser("~/.cache/portico/boringssl-13.0.0+r24-2/bin/bssl")
     if not os.path.exists(bssl):
         return None
-    out = subprocess.run([bssl, "speed", "-filter", "P-256", "-timeout", "1"], capture_output=True, text=True).stdout
-    m = re.search(r"ECDSA P-256 signing operations in \d+us \(([\d.]+) ops/sec\)", out)
-    return {"p256_sign_per_s": float(m.group(1)) if m else None,
-            "handshake_ceiling_per_core": float(m.group(1)) if m else None}
+
+    def rate(flt, pattern):
+        out = subprocess.run([bssl, "speed", "-filter", flt, "-timeout", "1"], capture_output=True, text=True).stdout
+        m = re.search(pattern + r" operations in \d+us \(([\d.]+) ops/sec\)(?:: ([\d.]+) MB/s)?", out)
+        return (float(m.group(1)), float(m.group(2)) if m.group(2) else None) if m else (None, None)
+    sign, _ = rate("ECDSA P-256", r"ECDSA P-256 signing")
+    base, _ = rate("Curve25519", r"Curve25519 base-point multiplication")
+    arb, _ = rate("Curve25519", r"Curve25519 arbitrary point multiplication")
+    _, gcm = rate("AES-128-GCM", r"AES-128-GCM \(16384 bytes\) seal")
+    ceiling = 1 / (1 / sign + 1 / base + 1 / arb) if sign and base and arb else None
+    return {"p256_sign_per_s": sign, "x25519_keygen_per_s": base, "x25519_shared_per_s": arb,
+            "aes128gcm_16k_MB_per_s": gcm, "handshake_ceiling_per_core": ceiling}
 
 
 if __name__ == "__main__":
