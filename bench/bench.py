@@ -29,6 +29,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import harness  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
+# HAProxy needs two descriptors per connection and refuses to start when
+# maxconn does not fit the hard limit (20,000 in some containers, where even
+# root cannot raise it); scenario 6 scales down with it and says so.
+import resource  # noqa: E402
+FD_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+HAPROXY_MAXCONN = max(1000, min(20000, (FD_HARD - 200) // 2))
+IDLE_CONNS = min(10000, HAPROXY_MAXCONN - 500)
 
 
 def cpu_seconds(pid):
@@ -76,8 +83,10 @@ class Server:
             self.proc.kill()
 
 
-def start_servers(tmp, args, cert, key, backend_port, workers=1):
-    servers = {}
+def start_servers(tmp, args, cert, key, backend_port, workers=1, into=None):
+    """Starts the three servers into `into` (so a failure part-way leaves the
+    ones already started there for the caller to stop)."""
+    servers = into if into is not None else {}
     tmp = os.path.join(tmp, f"w{workers}")
     os.makedirs(tmp, exist_ok=True)
     os.chmod(tmp, 0o755)
@@ -117,7 +126,7 @@ http {{ access_log off; keepalive_requests 1000000;
     with open(hcfg, "w") as f:
         f.write(f"""global
   nbthread {workers}
-  maxconn 20000
+  maxconn {HAPROXY_MAXCONN}
 defaults
   mode http
   timeout connect 5s
@@ -247,7 +256,7 @@ def s5(conns):
     return run
 
 
-def s6(port, n=10000):
+def s6(port, n=IDLE_CONNS):
     """RSS per idle TLS connection after one request each."""
     ctx = ssl._create_unverified_context()
     socks = []
@@ -316,7 +325,8 @@ http {{ access_log off; keepalive_requests 100000;
     order = ["portico", "nginx", "haproxy"]
     try:
         for w in sorted({w for _, _, w in scenarios}):
-            sets[w] = start_servers(tmp, args, cert, key, b_port, workers=w)
+            sets[w] = {}
+            start_servers(tmp, args, cert, key, b_port, workers=w, into=sets[w])
         for rnd in range(args.rounds):
             seq = order if rnd % 2 == 0 else list(reversed(order))  # ABAB...
             for name, fn, w in scenarios:
@@ -339,7 +349,8 @@ http {{ access_log off; keepalive_requests 100000;
             "nginx": tool_version(["nginx", "-V"]) + "; " + tool_version(["sh", "-c", "nginx -V 2>&1 | grep -i 'built with'"]),
             "haproxy": tool_version(["haproxy", "-v"]) + "; " + tool_version(["sh", "-c", "haproxy -vv | grep -i 'running on: OpenSSL'"]),
             "h2load": tool_version(["h2load", "--version"]), "h2load_can_resume": h2load_can_resume(),
-            "machine": f"{os.cpu_count()} CPUs",
+            "machine": f"{os.cpu_count()} CPUs, descriptor hard limit {FD_HARD}",
+            "idle_connections_s6": IDLE_CONNS,
             "bssl_speed": bssl_ceiling()}
     table = summarize(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

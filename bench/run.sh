@@ -16,5 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts the packaged daemons; the benchmark runs its own instances.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# 10,000 idle connections (scenario 6) need more descriptors than many
+# defaults allow; root may raise the hard limit too.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec /usr/bin/python3 "$HERE/bench.py" --portico "$PORTICO" "$@"

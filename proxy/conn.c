@@ -41,7 +41,7 @@ void px_conn_close(px_conn *c) {
   if (c->next) c->next->prev = c->prev;
   c->pending_closes = 2;
   uv_close((uv_handle_t *)&c->tcp, on_closed);
-  uv_close((uv_handle_t *)&c->timer, on_closed);
+  uv_close(px_lazy_timer_handle(&c->timer), on_closed);
 }
 
 static void linger(px_conn *c);
@@ -164,8 +164,8 @@ void px_conn_close_after_flush(px_conn *c) {
   px_conn_set_timer(c, c->w->cfg->limits.send_timeout_ms);
 }
 
-static void on_timer(uv_timer_t *t) {
-  px_conn *c = t->data;
+static void on_timer(void *data) {
+  px_conn *c = data;
   switch (c->state) {
   case PX_CONN_HEADERS:
     px_h1_on_header_timeout(c);
@@ -185,10 +185,7 @@ static void on_timer(uv_timer_t *t) {
 
 void px_conn_set_timer(px_conn *c, uint64_t ms) {
   if (c->closed) return;
-  if (ms == 0)
-    uv_timer_stop(&c->timer);
-  else
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+  px_lazy_timer_set(&c->timer, ms, on_timer);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -386,15 +383,14 @@ void px_conn_accept(px_listener *l) {
   c->w = w;
   c->is_https = l->is_https;
   uv_tcp_init(&w->loop, &c->tcp);
-  uv_timer_init(&w->loop, &c->timer);
+  px_lazy_timer_init(&w->loop, &c->timer, c);
   c->tcp.data = c;
-  c->timer.data = c;
   if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->tcp) != 0) {
     c->pending_closes = 2;
     c->closed = 1;
     w->nconns++; /* on_closed decrements through px_worker_conn_closed */
     uv_close((uv_handle_t *)&c->tcp, on_closed);
-    uv_close((uv_handle_t *)&c->timer, on_closed);
+    uv_close(px_lazy_timer_handle(&c->timer), on_closed);
     return;
   }
   w->nconns++;

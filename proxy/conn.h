@@ -12,6 +12,7 @@
 
 #include "proxy/front.h"
 #include "proxy/http.h"
+#include "proxy/lazy_timer.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
 
@@ -33,7 +34,7 @@ typedef enum px_conn_state {
 
 struct px_conn {
   uv_tcp_t tcp;
-  uv_timer_t timer;
+  px_lazy_timer timer;
   px_worker *w;
   px_conn *next, *prev; /**< the worker's list */
   int pending_closes;

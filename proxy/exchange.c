@@ -131,7 +131,7 @@ static void drop_upstream(px_exchange *ex) {
 /* Hands the upstream connection back to the pool, or closes it. */
 static void end_upstream(px_exchange *ex, int reuse) {
   if (ex->up == NULL) return;
-  uv_timer_stop(&ex->up->timer);
+  px_lazy_timer_set(&ex->up->timer, 0, NULL);
   if (reuse)
     px_upstream_release(ex->up);
   else
@@ -186,8 +186,8 @@ static int retry_elsewhere(px_exchange *ex) {
 
 static void complete(px_exchange *ex, int upstream_reusable);
 
-static void on_up_timeout(uv_timer_t *t) {
-  px_upstream_conn *uc = t->data;
+static void on_up_timeout(void *data) {
+  px_upstream_conn *uc = data;
   px_exchange *ex = uc->data;
   if (ex == NULL) return;
   if (ex->tunnel) {
@@ -203,8 +203,7 @@ static void on_up_timeout(uv_timer_t *t) {
 }
 
 static void arm_up_timer(px_exchange *ex, uint64_t ms) {
-  ex->up->timer.data = ex->up;
-  uv_timer_start(&ex->up->timer, on_up_timeout, ms, 0);
+  px_lazy_timer_set(&ex->up->timer, ms, on_up_timeout);
 }
 
 static void on_up_connect(px_upstream_conn *uc, int status) {

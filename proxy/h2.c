@@ -166,12 +166,15 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
   px_h2 *h2 = st->h2;
   if (upgrade) return -1; /* no WebSocket over HTTP/2 (docs/architecture.md) */
   size_t cap = h->nheaders + 4, n = 0;
-  nghttp2_nv *nv = calloc(cap, sizeof(*nv));
+  /* Typical heads fit on the stack; no allocation per response then. */
+  nghttp2_nv nv_stack[64];
+  char lower_stack[4096];
+  nghttp2_nv *nv = cap <= 64 ? nv_stack : calloc(cap, sizeof(*nv));
   /* Field names must be lowercase in HTTP/2 (RFC 9113 §8.2.1). */
-  char *lower = malloc(h->arena_len + 1 + 64);
+  char *lower = h->arena_len + 1 <= sizeof(lower_stack) ? lower_stack : malloc(h->arena_len + 1);
   if (nv == NULL || lower == NULL) {
-    free(nv);
-    free(lower);
+    if (nv != nv_stack) free(nv);
+    if (lower != lower_stack) free(lower);
     return -1;
   }
   char status[4], len_buf[24];
@@ -208,8 +211,8 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
   }
   nghttp2_data_provider prd = {.source.ptr = st, .read_callback = on_read_data};
   int r = nghttp2_submit_response(h2->session, st->id, nv, n, no_body ? NULL : &prd);
-  free(nv);
-  free(lower);
+  if (nv != nv_stack) free(nv);
+  if (lower != lower_stack) free(lower);
   st->head_sent = 1;
   flush(h2); /* may close the connection and free st: use h2 only */
   return r == 0 && !h2->c->closed ? 0 : -1;

@@ -51,9 +51,9 @@ void px_upstream_close(px_upstream_conn *uc) {
   uc->on_drain = NULL;
   uc->on_connect = NULL;
   uc->pending_closes = 2;
-  uv_timer_stop(&uc->timer);
+  px_lazy_timer_set(&uc->timer, 0, NULL);
   uv_close(&uc->h.handle, on_closed);
-  uv_close((uv_handle_t *)&uc->timer, on_closed);
+  uv_close(px_lazy_timer_handle(&uc->timer), on_closed);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -92,8 +92,8 @@ int px_upstream_write(px_upstream_conn *uc, const void *data, size_t len) {
   return px_stream_write(&uc->h.stream, data, len, &uc->write_pending, on_write);
 }
 
-static void on_idle_timeout(uv_timer_t *t) {
-  px_upstream_conn *uc = t->data;
+static void on_idle_timeout(void *data) {
+  px_upstream_conn *uc = data;
   idle_unlink(uc);
   px_upstream_close(uc);
 }
@@ -119,7 +119,7 @@ void px_upstream_release(px_upstream_conn *uc) {
     px_upstream_close(uc);
     return;
   }
-  uv_timer_start(&uc->timer, on_idle_timeout, p->idle_timeout_ms, 0);
+  px_lazy_timer_set(&uc->timer, p->idle_timeout_ms, on_idle_timeout);
   uc->prev = NULL;
   uc->next = p->idle;
   if (p->idle) p->idle->prev = uc;
@@ -131,7 +131,7 @@ px_upstream_conn *px_upstream_take_idle(px_upstream_pool *p) {
   px_upstream_conn *uc = p->idle;
   if (uc == NULL) return NULL;
   idle_unlink(uc);
-  uv_timer_stop(&uc->timer);
+  px_lazy_timer_set(&uc->timer, 0, NULL);
   /* Still reading: the caller sets on_read before the loop runs again, and
    * a stop now and a start right after cost two epoll_ctl calls. */
   uc->on_read = NULL;
@@ -152,8 +152,7 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
   uc->data = data;
   uc->on_connect = cb;
   uc->connect_req.data = uc;
-  uv_timer_init(p->loop, &uc->timer);
-  uc->timer.data = uc;
+  px_lazy_timer_init(p->loop, &uc->timer, uc);
   int r;
   if (p->addr->is_unix) {
     uv_pipe_init(p->loop, &uc->h.pipe, 0);

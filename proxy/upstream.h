@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "proxy/config.h"
+#include "proxy/lazy_timer.h"
 
 typedef struct px_upstream_conn px_upstream_conn;
 typedef struct px_upstream_pool px_upstream_pool;
@@ -30,7 +31,7 @@ struct px_upstream_conn {
     uv_handle_t handle;
   } h;
   uv_connect_t connect_req;
-  uv_timer_t timer;         /**< connect / read timeouts, owned by the user */
+  px_lazy_timer timer;      /**< connect / read timeouts, owned by the user */
   px_upstream_pool *pool;
   px_upstream_conn *next, *prev; /**< idle list */
   int pending_closes;

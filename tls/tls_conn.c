@@ -76,7 +76,14 @@ static int map_error(px_tls_conn *c, int r) {
 
 int px_tls_conn_handshake(px_tls_conn *c) {
   int r = SSL_do_handshake(c->ssl);
-  return r == 1 ? PX_TLS_OK : map_error(c, r);
+  if (r != 1) return map_error(c, r);
+  /* BoringSSL holds the TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1) until
+   * the first write. Sent now, it also ACKs the client's Finished at once:
+   * a client without TCP_NODELAY otherwise holds its first request (Nagle)
+   * until our delayed ACK, 40 ms later. A zero-byte write flushes it; the
+   * output is a memory BIO, so this never waits on the client. */
+  if (SSL_version(c->ssl) == TLS1_3_VERSION && SSL_write(c->ssl, "", 0) < 0) return map_error(c, -1);
+  return PX_TLS_OK;
 }
 
 int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
@@ -85,9 +92,7 @@ int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
 }
 
 /* The output is a memory BIO, so SSL_write never waits for the socket: it
- * takes everything, record by record. In TLS 1.3 this BoringSSL also sends
- * the NewSessionTickets (RFC 8446 §4.6.1) with the first write, not at the
- * end of the handshake. */
+ * takes everything, record by record. */
 int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {

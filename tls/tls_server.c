@@ -244,6 +244,16 @@ static int configure_ctx(SSL_CTX *ctx, char *err, size_t errlen) {
    * lives in this one SSL_CTX, so any worker resumes any session and there
    * is no server-side session cache to share or lock. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  /* One TLS 1.3 ticket per handshake, not BoringSSL's default two: a
+   * resumed connection gets a fresh one, which is all a client needs, and
+   * each ticket costs an encryption and a record on every full handshake.
+   * The ticket key is BoringSSL's own, rotated by the library every two
+   * days; it is per process, so separate instances do not resume each
+   * other's sessions (docs/architecture.md). */
+  if (!SSL_CTX_set_num_tickets(ctx, 1)) {
+    snprintf(err, errlen, "TLS settings rejected: ticket count");
+    return -1;
+  }
   /* Idle connections must stay small. This BoringSSL always releases its
    * record buffers when they are empty (the mode is defined as 0); it is set
    * so the intent survives a library that needs it. */

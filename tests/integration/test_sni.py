@@ -54,3 +54,31 @@ def test_catch_all_site_answers_unknown_names(start_portico, certs, backend):
     assert cert is not None
     out = alert_for(p.https_port, ["-servername", "unknown.test"])
     assert "catchall.test" in out
+
+
+def test_tls13_ticket_arrives_without_a_request(proxy):
+    """The NewSessionTicket (RFC 8446 §4.6.1) is sent right after the
+    handshake, before the client writes anything. BoringSSL holds it until
+    the first write unless told otherwise; held back, a client without
+    TCP_NODELAY (Python's ssl here) sat 40 ms on its first request (Nagle
+    waiting for portico's delayed ACK). Then a resumption with that ticket
+    must work."""
+    import select
+    ctx = ssl._create_unverified_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    import socket
+    raw = socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="a.test")
+    readable, _, _ = select.select([s], [], [], 5)
+    assert readable, "no post-handshake data (ticket) within 5 s of the handshake"
+    s.setblocking(False)
+    try:
+        s.recv(1)  # processes the ticket; no application data is expected
+    except ssl.SSLWantReadError:
+        pass
+    session = s.session
+    assert session is not None and session.has_ticket
+    s.close()
+    raw2 = socket.create_connection(("127.0.0.1", proxy.https_port), timeout=10)
+    with ctx.wrap_socket(raw2, server_hostname="a.test", session=session) as s2:
+        assert s2.session_reused
