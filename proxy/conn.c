@@ -68,15 +68,15 @@ static int socket_write(px_conn *c, const char *data, size_t len) {
 
 /* Moves pending TLS ciphertext to the socket. */
 static int flush_tls(px_conn *c) {
-  while (c->tls && px_tls_conn_output_len(c->tls) > 0) {
-    size_t n = px_tls_conn_output_len(c->tls);
-    if (n > PX_READ_SLAB) n = PX_READ_SLAB;
-    /* The output slab is only used here, so it never aliases the caller's data. */
-    size_t got = px_tls_conn_take_output(c->tls, c->w->out_slab, n);
-    int r = socket_write(c, c->w->out_slab, got);
-    if (r != 0) return r;
-  }
-  return 0;
+  if (c->tls == NULL) return 0;
+  size_t n;
+  const char *p = px_tls_conn_output(c->tls, &n);
+  if (n == 0) return 0;
+  /* Written in place; what the socket does not take is copied into the
+   * write queue, so the TLS queue empties either way. */
+  int r = socket_write(c, p, n);
+  px_tls_conn_consume_output(c->tls, n);
+  return r;
 }
 
 int px_conn_write(px_conn *c, const void *data, size_t len) {

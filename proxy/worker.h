@@ -49,7 +49,6 @@ struct px_worker {
   size_t *rr;             /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
-  char out_slab[PX_READ_SLAB];
 };
 
 /** Creates worker `id`; its thread is started by px_worker_start. */

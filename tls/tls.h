@@ -135,6 +135,13 @@ size_t px_tls_conn_output_len(const px_tls_conn *c);
  */
 size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap);
 
+/** The queued ciphertext in place (`*len` bytes; valid until the next call
+ *  on `c`), to hand to the socket without copying it out first. */
+const char *px_tls_conn_output(const px_tls_conn *c, size_t *len);
+
+/** Drops `n` bytes of queued ciphertext that were sent. */
+void px_tls_conn_consume_output(px_tls_conn *c, size_t n);
+
 /** The SNI name the client sent, lowercased, or NULL. Valid after the handshake. */
 const char *px_tls_conn_sni(const px_tls_conn *c);
 

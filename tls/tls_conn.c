@@ -17,17 +17,16 @@ px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
   if (c == NULL) return NULL;
   c->srv = srv;
   c->ssl = SSL_new(srv->ctx);
-  c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
-  if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+  BIO *rbio = px__tls_buf_bio(&c->in), *wbio = px__tls_buf_bio(&c->out);
+  if (c->ssl == NULL || rbio == NULL || wbio == NULL) {
     if (c->ssl) SSL_free(c->ssl);
-    BIO_free(c->rbio);
-    BIO_free(c->wbio);
+    BIO_free(rbio);
+    BIO_free(wbio);
     free(c);
     return NULL;
   }
   SSL_set_ex_data(c->ssl, px__tls_conn_index(), c);
-  SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the SSL owns both now */
+  SSL_set_bio(c->ssl, rbio, wbio); /* the SSL owns both now */
   SSL_set_accept_state(c->ssl);
   return c;
 }
@@ -35,15 +34,16 @@ px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
 void px_tls_conn_free(px_tls_conn *c) {
   if (c == NULL) return;
   SSL_free(c->ssl);
+  px__tls_buf_release(&c->in);
+  px__tls_buf_release(&c->out);
   free(c);
 }
 
 int px_tls_conn_feed(px_tls_conn *c, const void *data, size_t len) {
-  if (len > INT_MAX) return PX_TLS_ERROR; /* callers feed one socket read at a time */
-  return BIO_write(c->rbio, data, (int)len) == (int)len ? PX_TLS_OK : PX_TLS_ERROR;
+  return px__tls_buf_append(&c->in, data, len) == 0 ? PX_TLS_OK : PX_TLS_ERROR;
 }
 
-size_t px_tls_conn_input_len(const px_tls_conn *c) { return BIO_pending(c->rbio); }
+size_t px_tls_conn_input_len(const px_tls_conn *c) { return c->in.len; }
 
 /* Handshake and record failures are the client's business, so they are
  * logged at debug level only: the SNI (escaped, it is client-chosen) and
@@ -108,18 +108,9 @@ int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
 }
 
 void px_tls_conn_compact(px_tls_conn *c) {
-  /* Memory BIOs keep their largest buffer (a TLS record or more) forever;
-   * fresh ones hold nothing until used. */
-  if (BIO_pending(c->rbio) != 0 || BIO_pending(c->wbio) != 0) return;
-  BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
-  if (r == NULL || w == NULL) {
-    BIO_free(r);
-    BIO_free(w);
-    return;
-  }
-  SSL_set_bio(c->ssl, r, w); /* frees the old pair */
-  c->rbio = r;
-  c->wbio = w;
+  /* Idle connections keep no buffers: they come back on the next use. */
+  if (c->in.len == 0) px__tls_buf_release(&c->in);
+  if (c->out.len == 0) px__tls_buf_release(&c->out);
 }
 
 void px_tls_conn_shutdown(px_tls_conn *c) {
@@ -127,12 +118,21 @@ void px_tls_conn_shutdown(px_tls_conn *c) {
   ERR_clear_error();
 }
 
-size_t px_tls_conn_output_len(const px_tls_conn *c) { return BIO_pending(c->wbio); }
+size_t px_tls_conn_output_len(const px_tls_conn *c) { return c->out.len; }
 
 size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap) {
-  int n = BIO_read(c->wbio, out, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
-  return n > 0 ? (size_t)n : 0;
+  size_t n = cap < c->out.len ? cap : c->out.len;
+  memcpy(out, c->out.data + c->out.off, n);
+  px__tls_buf_consume(&c->out, n);
+  return n;
 }
+
+const char *px_tls_conn_output(const px_tls_conn *c, size_t *len) {
+  *len = c->out.len;
+  return c->out.data + c->out.off;
+}
+
+void px_tls_conn_consume_output(px_tls_conn *c, size_t n) { px__tls_buf_consume(&c->out, n); }
 
 const char *px_tls_conn_sni(const px_tls_conn *c) { return c->sni[0] ? c->sni : NULL; }
 

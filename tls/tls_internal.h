@@ -30,9 +30,24 @@ struct px_tls_server {
   size_t alpn_wire_len;
 };
 
+/* A byte queue: bytes data[off, off + len), capacity cap (tls_buf.c). */
+typedef struct px__tls_buf {
+  char *data;
+  size_t off, len, cap;
+} px__tls_buf;
+
+/* Appends n bytes; -1 on ENOMEM. */
+int px__tls_buf_append(px__tls_buf *b, const void *data, size_t n);
+/* Drops n bytes from the front. */
+void px__tls_buf_consume(px__tls_buf *b, size_t n);
+/* Frees the storage (the queue must be empty or is emptied). */
+void px__tls_buf_release(px__tls_buf *b);
+/* A BIO reading from / appending to `b` (which must outlive it). */
+BIO *px__tls_buf_bio(px__tls_buf *b);
+
 struct px_tls_conn {
   SSL *ssl;
-  BIO *rbio, *wbio;
+  px__tls_buf in, out; /* ciphertext from and for the socket */
   px_tls_server *srv;
   int unknown_name; /* set by the select callback: fail with unrecognized_name */
   int acme_challenge; /* answering tls-alpn-01 with a challenge certificate */
