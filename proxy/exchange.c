@@ -101,8 +101,7 @@ static void free_exchange(px_exchange *ex) {
   free_rhead(ex);
   px_http_head_free(ex->rtrailers);
   free(ex->req_head);
-  free(ex->method);
-  free(ex->path);
+  free(ex->method); /* the path shares this allocation */
   free(ex);
 }
 
@@ -355,10 +354,19 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   ex->site_idx = (size_t)(site - cfg->sites);
   ex->start_ns = uv_hrtime();
   ex->status = 502;
-  snprintf(ex->host, sizeof(ex->host), "%s", host);
+  size_t hlen = strnlen(host, sizeof(ex->host) - 1);
+  memcpy(ex->host, host, hlen);
+  ex->host[hlen] = '\0';
   const px_http_head *h = req->head;
-  ex->method = strdup(h->method);
-  ex->path = strndup(h->target, h->target_len > 1024 ? 1024 : h->target_len);
+  /* Method and path (for the access log) in one allocation. */
+  size_t mlen = strlen(h->method), plen = h->target_len > 1024 ? 1024 : h->target_len;
+  ex->method = malloc(mlen + plen + 2);
+  if (ex->method) {
+    memcpy(ex->method, h->method, mlen + 1);
+    ex->path = ex->method + mlen + 1;
+    memcpy(ex->path, h->target, plen);
+    ex->path[plen] = '\0';
+  }
   ex->req_chunked = req->chunked;
   ex->client_keep_alive = req->keep_alive && !f->w->draining;
   ex->ws = req->websocket;

@@ -177,9 +177,9 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     if (lower != lower_stack) free(lower);
     return -1;
   }
-  char status[4], len_buf[24];
-  snprintf(status, sizeof(status), "%03d", h->status);
-  add_nv(nv, &n, cap, ":status", 7, status, 3);
+  char status[20], len_buf[20];
+  int code = h->status >= 100 && h->status <= 999 ? h->status : 502;
+  add_nv(nv, &n, cap, ":status", 7, status, px_http_format_u64(status, (uint64_t)code));
   const px_header *conn = px_http_find(h, "connection");
   size_t off = 0;
   for (size_t i = 0; i < h->nheaders; i++) {
@@ -196,8 +196,8 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     off += fld->name_len;
   }
   if (content_length >= 0 && !(no_body && h->status != 200 && h->status != 204)) {
-    int l = snprintf(len_buf, sizeof(len_buf), "%lld", (long long)content_length);
-    add_nv(nv, &n, cap, "content-length", 14, len_buf, (size_t)l);
+    size_t l = px_http_format_u64(len_buf, (uint64_t)content_length);
+    add_nv(nv, &n, cap, "content-length", 14, len_buf, l);
   }
   const char *hsts = NULL;
   size_t hsts_len = 0;
@@ -379,7 +379,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
   px_h2 *h2 = user;
   h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
   if (st == NULL || frame->hd.type != NGHTTP2_HEADERS) return 0;
-  if (st->ex) return 0; /* trailers of the request: dropped */
+  if (st->ex || st->head == NULL) return 0; /* trailers of the request: dropped */
   /* The header list limit counts decoded bytes, so an HPACK bomb (a small
    * block that expands) stops here (RFC 9113 §10.5.1). */
   st->head_bytes += nlen + vlen + 32;
@@ -416,7 +416,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 /* A response portico gives itself on a stream (400, 421, 431...). */
 static void stream_respond(h2_stream *st, int status) {
   px_access_entry e = {.peer_ip = st->h2->c->peer_ip, .is_https = 1, .host = st->authority,
-                       .method = st->head->method, .path = st->head->target, .status = status};
+                       .method = st->head ? st->head->method : NULL,
+                       .path = st->head ? st->head->target : NULL, .status = status};
   px_access_log(&e);
   st_failed(&st->front, status);
 }
@@ -464,6 +465,11 @@ static void start_request(h2_stream *st, int end_stream) {
     stream_respond(st, status > 0 ? status : 500);
     return;
   }
+  /* The exchange serialised what it needs: the head goes back to the
+   * per-thread cache now, not when the stream closes (with hundreds of
+   * streams open the cache would be empty and every head a malloc). */
+  px_http_head_free(st->head);
+  st->head = NULL;
   if (st->ex && end_stream) px_exchange_body_end(st->ex);
 }
 

@@ -44,6 +44,10 @@ typedef struct px_http_head {
 /** Allocates an empty head whose arena holds `arena_cap` bytes; NULL on ENOMEM. */
 px_http_head *px_http_head_new(size_t arena_cap);
 
+/** Writes `v` in decimal (no NUL) into `out`; returns the digit count.
+ *  Heads are built per request, and printf showed in profiles. */
+size_t px_http_format_u64(char out[20], uint64_t v);
+
 /** Frees a head (NULL is fine); a few are kept per thread for reuse. */
 void px_http_head_free(px_http_head *h);
 
