@@ -99,6 +99,9 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
 }
 
 void px_conn_flush(px_conn *c) {
+  /* dirty stays set while HTTP/2 frames are produced, so their writes do
+   * not put the connection on the list again. */
+  if (c->h2 && !c->closed) px_h2_flush(c->h2);
   c->dirty = 0;
   if (c->closed || c->tls == NULL) return;
   if (flush_tls(c) != 0) px_conn_close(c);

@@ -37,4 +37,8 @@ void px_h2_close_streams(px_h2 *h2);
 /** Frees the session; running exchanges are aborted. */
 void px_h2_free(px_h2 *h2);
 
+/** Sends what the session has queued (called from the worker's check
+ *  phase for connections marked dirty). */
+void px_h2_flush(px_h2 *h2);
+
 #endif

@@ -49,6 +49,7 @@ struct px_worker {
   size_t *rr;             /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
+  char h2_out[16384]; /**< HTTP/2 frames gathered into one TLS record (h2.c) */
 };
 
 /** Creates worker `id`; its thread is started by px_worker_start. */
