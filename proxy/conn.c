@@ -71,6 +71,7 @@ static int flush_tls(px_conn *c) {
   if (c->tls == NULL) return 0;
   size_t n;
   const char *p = px_tls_conn_output(c->tls, &n);
+  if (p == NULL) return UV_EPROTO; /* sealing gathered writes failed */
   if (n == 0) return 0;
   /* Written in place; what the socket does not take is copied into the
    * write queue, so the TLS queue empties either way. */

@@ -113,7 +113,8 @@ int px_tls_conn_handshake(px_tls_conn *c);
  */
 int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap);
 
-/** Encrypts `len` bytes of application data into the output. */
+/** Encrypts `len` bytes of application data into the output. Small writes
+ *  are gathered and sealed as one record when the output is next taken. */
 int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len);
 
 /**
@@ -126,8 +127,8 @@ void px_tls_conn_compact(px_tls_conn *c);
 /** Queues a close_notify alert into the output. */
 void px_tls_conn_shutdown(px_tls_conn *c);
 
-/** Bytes of ciphertext waiting to be sent. */
-size_t px_tls_conn_output_len(const px_tls_conn *c);
+/** Bytes of ciphertext waiting to be sent (seals gathered writes first). */
+size_t px_tls_conn_output_len(px_tls_conn *c);
 
 /**
  * Moves up to `cap` bytes of pending ciphertext into `out`; returns how many.
@@ -136,8 +137,9 @@ size_t px_tls_conn_output_len(const px_tls_conn *c);
 size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap);
 
 /** The queued ciphertext in place (`*len` bytes; valid until the next call
- *  on `c`), to hand to the socket without copying it out first. */
-const char *px_tls_conn_output(const px_tls_conn *c, size_t *len);
+ *  on `c`), to hand to the socket without copying it out first. Seals
+ *  gathered writes first; NULL when that fails (close the connection). */
+const char *px_tls_conn_output(px_tls_conn *c, size_t *len);
 
 /** Drops `n` bytes of queued ciphertext that were sent. */
 void px_tls_conn_consume_output(px_tls_conn *c, size_t n);

@@ -36,6 +36,7 @@ void px_tls_conn_free(px_tls_conn *c) {
   SSL_free(c->ssl);
   px__tls_buf_release(&c->in);
   px__tls_buf_release(&c->out);
+  px__tls_buf_release(&c->plain);
   free(c);
 }
 
@@ -91,9 +92,9 @@ int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
   return r > 0 ? r : map_error(c, r);
 }
 
-/* The output is a memory BIO, so SSL_write never waits for the socket: it
- * takes everything, record by record. */
-int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
+/* The output is a queue, so SSL_write never waits for the socket: it takes
+ * everything, record by record. */
+static int seal(px_tls_conn *c, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {
     int n = SSL_write(c->ssl, p, (int)(len > 0x40000000 ? 0x40000000 : len));
@@ -107,29 +108,59 @@ int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
   return PX_TLS_OK;
 }
 
+/* Seals the small writes gathered so far, as one record. */
+static int seal_pending(px_tls_conn *c) {
+  if (c->plain.len == 0) return PX_TLS_OK;
+  int r = seal(c, c->plain.data + c->plain.off, c->plain.len);
+  px__tls_buf_consume(&c->plain, c->plain.len);
+  return r;
+}
+
+/* Small writes (a response head, then a short body) are gathered and sealed
+ * together when the output is taken: one record instead of one per write,
+ * which saves a seal here and an open at the client. Large writes are
+ * sealed at once, after what was gathered, without an extra copy. */
+#define GATHER_MAX 16384 /* one full TLS record of plaintext */
+int px_tls_conn_write(px_tls_conn *c, const void *data, size_t len) {
+  if (len < GATHER_MAX / 4 && c->plain.len + len <= GATHER_MAX)
+    return px__tls_buf_append(&c->plain, data, len) == 0 ? PX_TLS_OK : PX_TLS_ERROR;
+  if (seal_pending(c) != PX_TLS_OK) return PX_TLS_ERROR;
+  return seal(c, data, len);
+}
+
 void px_tls_conn_compact(px_tls_conn *c) {
   /* Idle connections keep no buffers: they come back on the next use. */
   if (c->in.len == 0) px__tls_buf_release(&c->in);
   if (c->out.len == 0) px__tls_buf_release(&c->out);
+  if (c->plain.len == 0) px__tls_buf_release(&c->plain);
 }
 
 void px_tls_conn_shutdown(px_tls_conn *c) {
+  seal_pending(c); /* application data goes before the close_notify */
   SSL_shutdown(c->ssl);
   ERR_clear_error();
 }
 
-size_t px_tls_conn_output_len(const px_tls_conn *c) { return c->out.len; }
+size_t px_tls_conn_output_len(px_tls_conn *c) {
+  seal_pending(c);
+  return c->out.len;
+}
 
 size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap) {
+  seal_pending(c);
   size_t n = cap < c->out.len ? cap : c->out.len;
   memcpy(out, c->out.data + c->out.off, n);
   px__tls_buf_consume(&c->out, n);
   return n;
 }
 
-const char *px_tls_conn_output(const px_tls_conn *c, size_t *len) {
+const char *px_tls_conn_output(px_tls_conn *c, size_t *len) {
+  if (seal_pending(c) != PX_TLS_OK) {
+    *len = 0;
+    return NULL;
+  }
   *len = c->out.len;
-  return c->out.data + c->out.off;
+  return c->out.data ? c->out.data + c->out.off : "";
 }
 
 void px_tls_conn_consume_output(px_tls_conn *c, size_t n) { px__tls_buf_consume(&c->out, n); }

@@ -48,6 +48,7 @@ BIO *px__tls_buf_bio(px__tls_buf *b);
 struct px_tls_conn {
   SSL *ssl;
   px__tls_buf in, out; /* ciphertext from and for the socket */
+  px__tls_buf plain;   /* small writes not sealed yet (tls_conn.c) */
   px_tls_server *srv;
   int unknown_name; /* set by the select callback: fail with unrecognized_name */
   int acme_challenge; /* answering tls-alpn-01 with a challenge certificate */
