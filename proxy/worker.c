@@ -193,6 +193,7 @@ static void worker_main(void *arg) {
     uv_run(&w->loop, UV_RUN_DEFAULT);
   }
   px_http_head_cache_drain();
+  px_tls_thread_cleanup();
 }
 
 px_worker *px_worker_new(px_server *srv, int id) {

@@ -160,4 +160,8 @@ const char *px_tls_conn_version(const px_tls_conn *c);
 /** True when the session was resumed (tickets), for logs and benchmarks. */
 int px_tls_conn_resumed(const px_tls_conn *c);
 
+/** Frees the calling thread's cached TLS buffers (call before a thread
+ *  that ran connections exits). */
+void px_tls_thread_cleanup(void);
+
 #endif

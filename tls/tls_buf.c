@@ -15,15 +15,31 @@
 
 #include "tls/tls_internal.h"
 
+/* Queues start at one block; released blocks are kept per thread, since a
+ * keep-alive connection releases its queues after every request (so that
+ * idle connections hold none) and takes them again for the next. */
+#define BLOCK 4096
+#define BLOCK_CACHE 64
+static __thread char *block_cache[BLOCK_CACHE];
+static __thread size_t blocks_cached;
+
+void px_tls_thread_cleanup(void) {
+  while (blocks_cached) free(block_cache[--blocks_cached]);
+}
+
 int px__tls_buf_append(px__tls_buf *b, const void *data, size_t n) {
   if (n == 0) return 0;
+  if (b->cap == 0 && n <= BLOCK && blocks_cached) {
+    b->data = block_cache[--blocks_cached];
+    b->cap = BLOCK;
+  }
   if (b->off + b->len + n > b->cap) {
     if (b->off) { /* reclaim the consumed front first */
       memmove(b->data, b->data + b->off, b->len);
       b->off = 0;
     }
     if (b->len + n > b->cap) {
-      size_t cap = b->cap ? b->cap : 4096;
+      size_t cap = b->cap ? b->cap : BLOCK;
       while (cap < b->len + n) cap *= 2;
       char *p = realloc(b->data, cap);
       if (p == NULL) return -1;
@@ -44,7 +60,10 @@ void px__tls_buf_consume(px__tls_buf *b, size_t n) {
 }
 
 void px__tls_buf_release(px__tls_buf *b) {
-  free(b->data);
+  if (b->cap == BLOCK && blocks_cached < BLOCK_CACHE)
+    block_cache[blocks_cached++] = b->data;
+  else
+    free(b->data);
   b->data = NULL;
   b->off = b->len = b->cap = 0;
 }

@@ -88,6 +88,12 @@ int px_tls_conn_handshake(px_tls_conn *c) {
 }
 
 int px_tls_conn_read(px_tls_conn *c, void *buf, size_t cap) {
+  /* Nothing queued and no decrypted bytes held: SSL_read could only fail
+   * with WANT_READ (BoringSSL takes from the queue one record at a time, so
+   * a complete record is never hidden inside it). Skipping that call saves
+   * an error path per event. */
+  if (c->in.len == 0 && SSL_pending(c->ssl) == 0 && SSL_is_init_finished(c->ssl))
+    return PX_TLS_WANT_READ;
   int r = SSL_read(c->ssl, buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
   return r > 0 ? r : map_error(c, r);
 }
