@@ -14,6 +14,10 @@ import urllib.request
 from harness import free_port, port_open, run, wait_for
 
 
+class PortTaken(Exception):
+    """Pebble or challtestsrv could not bind a port picked for it."""
+
+
 class Pebble:
     def __init__(self, tmp, https_port, http_port, env=None):
         self.dir = os.path.join(tmp, "pebble")
@@ -29,6 +33,20 @@ class Pebble:
             f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key,
              "-CAcreateserial", "-out", cert, "-days", "30", "-extfile", ext])
+        # free_port() only finds a port that was free a moment ago; a test
+        # running alongside may take it before Pebble binds. Start again on
+        # new ports when that happens (seen once in a parallel ASan run).
+        for attempt in range(3):
+            try:
+                self._start(cert, key, https_port, http_port, env)
+                break
+            except PortTaken:
+                self.stop()
+                if attempt == 2:
+                    raise
+        self.directory = f"https://127.0.0.1:{self.port}/dir"
+
+    def _start(self, cert, key, https_port, http_port, env):
         self.port, self.mgmt_port = free_port(), free_port()
         self.dns_port, self.dns_mgmt_port = free_port(), free_port()
         cfg = os.path.join(self.dir, "pebble.json")
@@ -51,10 +69,25 @@ class Pebble:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(["pebble", "-config", cfg, "-dnsserver", f"127.0.0.1:{self.dns_port}"],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=penv)
-        wait_for(lambda: self.proc.poll() is not None or (port_open(self.port) and port_open(self.mgmt_port)),
+        # Ready when its directory answers over TLS with our listener CA: a
+        # port that merely accepts may belong to another test's process.
+        wait_for(lambda: self.proc.poll() is not None or self.dns.poll() is not None or self._answers(),
                  what="pebble")
-        assert self.proc.poll() is None, self.log_text()
-        self.directory = f"https://127.0.0.1:{self.port}/dir"
+        if self.proc.poll() is not None or self.dns.poll() is not None:
+            text = self.log_text() + open(os.path.join(self.dir, "challtestsrv.log"), errors="replace").read()
+            if "address already in use" in text:
+                raise PortTaken(text)
+            raise AssertionError(text)
+
+    def _answers(self):
+        if not (port_open(self.port) and port_open(self.mgmt_port) and port_open(self.dns_port)):
+            return False
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca)
+            with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/dir", context=ctx, timeout=2) as r:
+                return r.status == 200
+        except (OSError, ssl.SSLError):
+            return False
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:

@@ -26,7 +26,11 @@ class Env:
         self.https_port, self.http_port = free_port(), free_port()
         self.backend = Backend(tmp, "app")
         self.sites = sites or [{"hosts": ["*"], "upstreams": [self.backend.address], "tls": "on_demand"}]
-        self.pebble = Pebble(tmp, self.https_port, self.http_port, env=pebble_env)
+        try:
+            self.pebble = Pebble(tmp, self.https_port, self.http_port, env=pebble_env)
+        except BaseException:
+            self.backend.stop()  # nothing is left running when setup fails
+            raise
         self.extra = self.pebble.acme_yaml(challenges) + extra
         self.root = os.path.join(tmp, "pebble-root.pem")
         with open(self.root, "w") as f:
