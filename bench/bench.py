@@ -287,6 +287,10 @@ CURRENT = {}
 
 
 def main():
+    import signal
+    # A SIGTERM (timeout, Ctrl-C in a wrapper) unwinds through the finally
+    # blocks, so no server is left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--portico", required=True)
     ap.add_argument("--rounds", type=int, default=3)
