@@ -359,7 +359,7 @@ http {{ access_log off; keepalive_requests 100000;
         extra["8 on-demand vs Caddy"] = ondemand.scenario8(args.portico)
     meta = {"portico": tool_version([args.portico, "--version"]) + " (BoringSSL)",
             "nginx": tool_version(["nginx", "-V"]) + "; " + tool_version(["sh", "-c", "nginx -V 2>&1 | grep -i 'built with'"]),
-            "haproxy": tool_version(["haproxy", "-v"]) + "; " + tool_version(["sh", "-c", "haproxy -vv | grep -i 'running on: OpenSSL'"]),
+            "haproxy": tool_version(["haproxy", "-v"]) + "; " + tool_version(["sh", "-c", "haproxy -vv 2>&1 | grep -i 'running on OpenSSL version'"]),
             "h2load": tool_version(["h2load", "--version"]), "h2load_can_resume": h2load_can_resume(),
             "machine": f"{os.cpu_count()} CPUs, descriptor hard limit {FD_HARD}",
             "idle_connections_s6": IDLE_CONNS,

@@ -132,6 +132,9 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/download":
             size = int(q.get("size", ["0"])[0])
             chunked = q.get("chunked", ["0"])[0] == "1"
+            # eof=1: no framing, the body ends when the connection closes
+            # (RFC 9112 §6.3, rule 8).
+            eof = q.get("eof", ["0"])[0] == "1"
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("X-Backend", self.server.name)
@@ -139,6 +142,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
                 if q.get("trailer", ["0"])[0] == "1":
                     self.send_header("Trailer", "X-Checksum")
+            elif eof:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             else:
                 self.send_header("Content-Length", str(size))
             self.end_headers()

@@ -71,3 +71,15 @@ def test_content_length_upload_with_curl(proxy, tmp_path):
     got = json.loads(r.stdout)
     assert got["length"] == size
     assert got["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+def test_response_framed_by_close(proxy, http2):
+    """A backend that ends its body by closing the connection (no
+    Content-Length, RFC 9112 §6.3 rule 8) gets its whole body through; the
+    front then frames it itself. Over HTTP/2 the end of such a response once
+    closed the stream under the exchange (use-after-free, ASan run)."""
+    size = 3 * 1000 * 1000
+    r = proxy.curl(f"/download?size={size}&eof=1", name="a.test", http2=http2)
+    assert len(r.stdout) == size
+    assert hashlib.sha256(r.stdout).hexdigest() == expected_sha(size)
