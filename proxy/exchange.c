@@ -454,7 +454,11 @@ void px_exchange_on_client_timeout(px_exchange *ex) {
 void px_exchange_on_client_drain(px_exchange *ex) {
   if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size / 2) return;
   ex->f->ops->set_timer(ex->f, ex->req_done ? 0 : ex->w->cfg->limits.body_timeout_ms);
-  if (ex->up && ex->connected && !ex->resp_done) px_upstream_read_start(ex->up);
+  if (ex->up && ex->connected && !ex->resp_done && !ex->up->reading) {
+    px_upstream_read_start(ex->up);
+    arm_up_timer(ex, ex->tunnel ? ex->w->cfg->limits.websocket_idle_timeout_ms
+                                : ex->w->cfg->limits.upstream_read_timeout_ms);
+  }
 }
 
 void px_exchange_abort(px_exchange *ex) {
@@ -612,6 +616,17 @@ static void complete(px_exchange *ex, int upstream_reusable) {
   finish(ex, upstream_reusable);
 }
 
+/* The client is behind: stop reading the upstream until it catches up
+ * (px_exchange_on_client_drain). The wait is the client's, not the
+ * backend's: the upstream read timeout pauses (it would answer 504 and mark
+ * a healthy backend down) and timeouts.send runs on the client instead, so
+ * a client that never reads is still cut off. */
+static void hold_upstream(px_exchange *ex) {
+  px_upstream_read_stop(ex->up);
+  px_lazy_timer_set(&ex->up->timer, 0, NULL);
+  ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.send_timeout_ms);
+}
+
 static void start_tunnel(px_exchange *ex, const char *rest, size_t len);
 static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf);
 
@@ -686,7 +701,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     fail_with(ex, 502);
     return;
   }
-  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(uc);
+  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) hold_upstream(ex);
 }
 
 /* ---- WebSocket tunnel ------------------------------------------------------ */
@@ -725,5 +740,5 @@ static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf) {
   }
   arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
   if (client_write(ex, buf, (size_t)nread) != 0) return;
-  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) px_upstream_read_stop(ex->up);
+  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) hold_upstream(ex);
 }

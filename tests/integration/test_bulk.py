@@ -83,3 +83,24 @@ def test_response_framed_by_close(proxy, http2):
     r = proxy.curl(f"/download?size={size}&eof=1", name="a.test", http2=http2)
     assert len(r.stdout) == size
     assert hashlib.sha256(r.stdout).hexdigest() == expected_sha(size)
+
+
+def test_slow_reader_does_not_time_out_the_upstream(start_portico, certs, backend):
+    """A client that stops reading holds the upstream back (backpressure).
+    That wait is the client's, not the backend's: it must neither trip
+    timeouts.upstream_read (504, backend marked down) nor lose bytes. Here
+    upstream_read is 1 s and the client reads nothing for 3 s."""
+    import time
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1,
+                      extra="timeouts: {upstream_read: 1s, send: 30s}\n")
+    size = 20 * 1000 * 1000
+    s = socket.create_connection(("127.0.0.1", p.https_port))
+    ctx = ssl._create_unverified_context()
+    ctx.set_alpn_protocols(["http/1.1"])
+    s = ctx.wrap_socket(s, server_hostname="a.test")
+    s.sendall(f"GET /download?size={size} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+    time.sleep(3)  # the point of the test: a client that does not read
+    head, body = read_response(s, timeout=30)
+    assert head.startswith("HTTP/1.1 200"), head[:100]
+    assert len(body) == size and hashlib.sha256(body).hexdigest() == expected_sha(size)
+    assert "timed out" not in p.log_text() and "marked down" not in p.log_text()
