@@ -482,7 +482,12 @@ static void start_request(h2_stream *st, int end_stream) {
   px_front_request req = {0};
   req.head = h;
   const px_header *cl = px_http_find(h, "content-length");
-  req.content_length = end_stream ? 0 : (cl ? strtoll(cl->value, NULL, 10) : -1);
+  /* A request that ended with its HEADERS has no body. Methods that define
+   * a body still say Content-Length: 0 upstream (some backends answer 411
+   * without it); the others get no framing header (RFC 9110 §8.6). */
+  int body_method = strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
+                    strcmp(h->method, "PATCH") == 0;
+  req.content_length = end_stream ? (body_method ? 0 : -1) : (cl ? strtoll(cl->value, NULL, 10) : -1);
   req.chunked = !end_stream && cl == NULL;
   req.keep_alive = 1;
   int status = px_exchange_start(&st->front, site, host, &req, &st->ex);

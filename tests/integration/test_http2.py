@@ -32,6 +32,16 @@ def test_get_over_h2(proxy):
     assert h["host"].startswith("a.test")
     assert h["x-forwarded-proto"] == "https" and h["x-forwarded-for"] == "127.0.0.1"
     assert json.loads(body)["method"] == "GET"
+    # No body and none expected: no framing header upstream (RFC 9110 §8.6).
+    assert "content-length" not in h and "transfer-encoding" not in h
+
+
+def test_empty_post_keeps_content_length_zero(proxy):
+    """A POST without a body still says Content-Length: 0 upstream: some
+    backends answer 411 to a POST with no length at all."""
+    r = proxy.curl("/echo", "-X", "POST", name="a.test", http2=True)
+    h = {k.lower(): v for k, v in json.loads(r.stdout)["headers"]}
+    assert h.get("content-length") == "0"
 
 
 def test_authority_must_match_sni(proxy):
