@@ -9,6 +9,7 @@
 
 #include "proxy/access.h"
 #include "proxy/front.h"
+#include "proxy/obj_cache.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
 
@@ -101,8 +102,8 @@ static void free_exchange(px_exchange *ex) {
   free_rhead(ex);
   px_http_head_free(ex->rtrailers);
   free(ex->req_head);
-  free(ex->method); /* the path shares this allocation */
-  free(ex);
+  px_obj_free(ex->method); /* the path shares this allocation */
+  px_obj_free(ex);
 }
 
 static void log_access(px_exchange *ex, int status) {
@@ -346,7 +347,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   *out = NULL;
   uint64_t max_body = cfg->limits.max_body_bytes;
   if (max_body && req->content_length > 0 && (uint64_t)req->content_length > max_body) return 413;
-  px_exchange *ex = calloc(1, sizeof(*ex));
+  px_exchange *ex = px_obj_calloc(1, sizeof(*ex));
   if (ex == NULL) return -1;
   ex->f = f;
   ex->w = f->w;
@@ -360,7 +361,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   const px_http_head *h = req->head;
   /* Method and path (for the access log) in one allocation. */
   size_t mlen = strlen(h->method), plen = h->target_len > 1024 ? 1024 : h->target_len;
-  ex->method = malloc(mlen + plen + 2);
+  ex->method = px_obj_alloc(mlen + plen + 2);
   if (ex->method) {
     memcpy(ex->method, h->method, mlen + 1);
     ex->path = ex->method + mlen + 1;

@@ -9,6 +9,7 @@
 #include "proxy/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
+#include "proxy/obj_cache.h"
 #include "tls/log.h"
 
 /* SETTINGS we state ourselves (never nghttp2's unlimited defaults). */
@@ -58,6 +59,14 @@ struct px_h2 {
 };
 
 static const px_front_ops stream_ops;
+
+/* nghttp2 allocates several small objects per stream: through the
+ * per-thread block cache (proxy/obj_cache.h). */
+static void *mem_malloc(size_t size, void *ud) { return px_obj_alloc(size); }
+static void mem_free(void *ptr, void *ud) { px_obj_free(ptr); }
+static void *mem_calloc(size_t nmemb, size_t size, void *ud) { return px_obj_calloc(nmemb, size); }
+static void *mem_realloc(void *ptr, size_t size, void *ud) { return px_obj_realloc(ptr, size); }
+static nghttp2_mem h2_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
 
 static h2_stream *stream_of(px_front *f) { return (h2_stream *)f; }
 
@@ -155,7 +164,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     if (o->off == o->len) {
       st->out = o->next;
       if (st->out == NULL) st->out_tail = NULL;
-      free(o);
+      px_obj_free(o);
     }
   }
   st->out_bytes -= n;
@@ -245,7 +254,7 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
 
 static int st_response_body(px_front *f, const char *data, size_t len) {
   h2_stream *st = stream_of(f);
-  out_chunk *o = malloc(sizeof(*o) + len);
+  out_chunk *o = px_obj_alloc(sizeof(*o) + len);
   if (o == NULL) return -1;
   o->next = NULL;
   o->len = len;
@@ -357,22 +366,22 @@ static void stream_free(h2_stream *st) {
   while (st->out) {
     out_chunk *o = st->out;
     st->out = o->next;
-    free(o);
+    px_obj_free(o);
   }
   px_http_head_free(st->head);
   px_http_head_free(st->trailers);
-  free(st);
+  px_obj_free(st);
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
   px_h2 *h2 = user;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  h2_stream *st = calloc(1, sizeof(*st));
+  h2_stream *st = px_obj_calloc(1, sizeof(*st));
   if (st == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
   const px_config *cfg = h2->c->w->cfg;
   st->head = px_http_head_new(cfg->limits.max_header_bytes + 512);
   if (st->head == NULL) {
-    free(st);
+    px_obj_free(st);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   st->h2 = h2;
@@ -601,7 +610,7 @@ px_h2 *px_h2_new(px_conn *c) {
   nghttp2_option_set_max_settings(opt, 16);
   nghttp2_option_set_max_outbound_ack(opt, 100);
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-  int r = nghttp2_session_server_new2(&h2->session, cb, h2, opt);
+  int r = nghttp2_session_server_new3(&h2->session, cb, h2, opt, &h2_mem);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);
   if (r != 0) {

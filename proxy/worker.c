@@ -9,6 +9,7 @@
 
 #include "proxy/conn.h"
 #include "proxy/http.h"
+#include "proxy/obj_cache.h"
 #include "tls/log.h"
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
@@ -193,6 +194,7 @@ static void worker_main(void *arg) {
     uv_run(&w->loop, UV_RUN_DEFAULT);
   }
   px_http_head_cache_drain();
+  px_obj_cache_drain();
   px_tls_thread_cleanup();
 }
 
