@@ -30,9 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import harness  # noqa: E402
-
-CLK = os.sysconf("SC_CLK_TCK")
-
+from procstat import cpu_seconds, rss_kib  # noqa: E402
 
 def name_of(i):
     return f"n{i}.many.test"
@@ -118,20 +116,6 @@ def handshake_run(pid, port, names, rounds=1, procs=2):
     with multiprocessing.Pool(procs) as pool:
         ok = sum(pool.map(_handshakes, [(port, p, rounds) for p in parts]))
     return ok, cpu_seconds(pid) - c0, time.monotonic() - t0
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def scenario7(portico_bin, count=100000, rotate=10000):
