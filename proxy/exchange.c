@@ -466,9 +466,9 @@ void px_exchange_abort(px_exchange *ex) {
   /* Logged now: the front (and its peer address) is gone after this call. */
   log_access(ex, ex->resp_head_sent ? ex->status : 499);
   if (ex->busy) {
-    /* on_up_read frees us once its parser returns. An HTTP/2 stream closes
-     * inside response_end, when the response is complete: the upstream
-     * connection may then still go back to the pool. */
+    /* on_up_read frees us once its parser returns. When the response was
+     * already complete (the client went away right after it), the upstream
+     * connection may still go back to the pool. */
     ex->aborted = 1;
     return;
   }
@@ -580,7 +580,7 @@ static int r_on_message_complete(llhttp_t *p) {
     ex->interim = 0;
     return 0;
   }
-  ex->resp_done = 1; /* set first: response_end may abort us (HTTP/2) */
+  ex->resp_done = 1; /* set first: the front may abort us inside response_end */
   if (ex->f->ops->response_end(ex->f, ex->rtrailers) != 0) return HPE_USER;
   return HPE_PAUSED;
 }
@@ -640,7 +640,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (nread < 0) {
     if (ex->resp_started) {
-      /* Both calls below may end an HTTP/2 stream, which aborts us. */
+      /* Both calls below reach the front, which may abort us. */
       ex->busy++;
       llhttp_errno_t e = llhttp_finish(&ex->rp);
       int ended = e == HPE_OK && ex->resp_done;
