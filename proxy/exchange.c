@@ -101,7 +101,7 @@ static void free_exchange(px_exchange *ex) {
   }
   free_rhead(ex);
   px_http_head_free(ex->rtrailers);
-  free(ex->req_head);
+  px_obj_free(ex->req_head);
   px_obj_free(ex->method); /* the path shares this allocation */
   px_obj_free(ex);
 }
@@ -371,20 +371,29 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   ex->req_chunked = req->chunked;
   ex->client_keep_alive = req->keep_alive && !f->w->draining;
   ex->ws = req->websocket;
-  size_t cap = h->arena_len + PX_FORWARD_HEADROOM + h->nheaders * 4;
-  ex->req_head = malloc(cap);
-  if (ex->method == NULL || ex->path == NULL || ex->req_head == NULL) {
+  if (ex->method == NULL || ex->path == NULL) {
     free_exchange(ex);
     return -1;
   }
+  /* The head is built in scratch space sized for the worst case, then kept
+   * at its real size (a few hundred bytes, from the small-block cache). */
+  size_t cap = h->arena_len + PX_FORWARD_HEADROOM + h->nheaders * 4;
+  char stack_scratch[8192];
+  char *scratch = cap <= sizeof(stack_scratch) ? stack_scratch : malloc(cap);
   px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http", host};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
-  long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
-                                     ex->ws ? PX_HTTP_UPGRADE : 1, ex->req_head, cap);
-  if (n < 0) {
+  long n = scratch ? px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length,
+                                               req->chunked, ex->ws ? PX_HTTP_UPGRADE : 1, scratch, cap)
+                   : -2;
+  if (n >= 0) {
+    ex->req_head = px_obj_alloc((size_t)n);
+    if (ex->req_head) memcpy(ex->req_head, scratch, (size_t)n);
+  }
+  if (scratch != stack_scratch) free(scratch);
+  if (n < 0 || ex->req_head == NULL) {
     free_exchange(ex);
-    return 431;
+    return n == -1 ? 431 : -1;
   }
   ex->req_head_len = (size_t)n;
   /* Published before connecting: a pooled connection may fail at once, and
@@ -669,7 +678,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     px_upstream_mark_ok(current_pool(ex));
     llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
     ex->rp.data = ex;
-    free(ex->req_head); /* no retry once the upstream has answered */
+    px_obj_free(ex->req_head); /* no retry once the upstream has answered */
     ex->req_head = NULL;
   }
   arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
@@ -715,7 +724,7 @@ static void start_tunnel(px_exchange *ex, const char *rest, size_t len) {
   ex->tunnel_pending = 0;
   ex->tunnel = 1;
   ex->req_done = 1;
-  free(ex->req_head);
+  px_obj_free(ex->req_head);
   ex->req_head = NULL;
   arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
   ex->f->ops->set_timer(ex->f, 0);

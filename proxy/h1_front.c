@@ -30,12 +30,14 @@ static int h1_response_head(px_front *f, const px_http_head *h, const char *extr
   }
   if (c->resp_close || !llhttp_should_keep_alive(&c->parser) || c->w->draining) keep = 0;
   size_t cap = h->arena_len + (extra ? strlen(extra) : 0) + 256;
-  char *out = malloc(cap);
+  /* px_conn_write copies, so the head is built on the stack when it fits. */
+  char stack_out[8192];
+  char *out = cap <= sizeof(stack_out) ? stack_out : malloc(cap);
   long n = out ? px_http_serialize_response(h, extra, content_length, c->resp_chunked,
                                             upgrade ? PX_HTTP_UPGRADE : keep, out, cap)
                : -1;
   int r = n < 0 ? -1 : px_conn_write(c, out, (size_t)n);
-  free(out);
+  if (out != stack_out) free(out);
   c->resp_head_sent = 1;
   return r;
 }

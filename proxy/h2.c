@@ -34,6 +34,8 @@ typedef struct h2_stream {
   size_t head_bytes;
   int too_large;
   char authority[256];
+  size_t authority_len;
+  int authority_bad; /* longer than any host name: answered with 400 */
   int has_method, has_path;
   px_exchange *ex;
   int head_sent;
@@ -408,6 +410,15 @@ static const char *arena_str(px_http_head *h, const uint8_t *v, size_t len) {
   return start;
 }
 
+/* Keeps :authority (or Host) for routing; one longer than the buffer can
+ * be no valid host name, so it is marked rather than cut short. */
+static void copy_authority(h2_stream *st, const uint8_t *value, size_t vlen) {
+  st->authority_bad = vlen >= sizeof(st->authority);
+  st->authority_len = st->authority_bad ? 0 : vlen;
+  memcpy(st->authority, value, st->authority_len);
+  st->authority[st->authority_len] = '\0';
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *user) {
   px_h2 *h2 = user;
@@ -432,13 +443,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
       h->target_len = vlen;
       st->has_path = h->target != NULL;
     } else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
-      snprintf(st->authority, sizeof(st->authority), "%.*s", (int)vlen, value);
+      copy_authority(st, value, vlen);
     }
     return 0;
   }
   /* :authority wins over host (RFC 9113 §8.3.1): host is replaced below. */
-  if (nlen == 4 && memcmp(name, "host", 4) == 0 && st->authority[0]) return 0;
-  if (nlen == 4 && memcmp(name, "host", 4) == 0) snprintf(st->authority, sizeof(st->authority), "%.*s", (int)vlen, value);
+  if (nlen == 4 && memcmp(name, "host", 4) == 0 && (st->authority_len || st->authority_bad)) return 0;
+  if (nlen == 4 && memcmp(name, "host", 4) == 0) copy_authority(st, value, vlen);
   if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) != 0 ||
       px_http_head_field_done(h, &st->in_field) != 0 ||
       px_http_head_field_value(h, &st->in_field, (const char *)value, vlen) != 0 ||
@@ -464,12 +475,12 @@ static void start_request(h2_stream *st, int end_stream) {
     stream_respond(st, 431);
     return;
   }
-  if (!st->has_method || !st->has_path || h->target[0] != '/') {
+  if (!st->has_method || !st->has_path || h->target[0] != '/' || st->authority_bad) {
     stream_respond(st, 400);
     return;
   }
   char host[256];
-  int hlen = px_http_normalize_host(st->authority, strlen(st->authority), host, sizeof(host));
+  int hlen = px_http_normalize_host(st->authority, st->authority_len, host, sizeof(host));
   const px_site *site = hlen > 0 ? px_http_route(c->w->cfg, host) : NULL;
   /* The name must be the handshake's (RFC 9113 §9.1.1, RFC 9110 §15.5.20). */
   if (hlen <= 0 || site == NULL || strcmp(host, c->sni) != 0) {
@@ -480,7 +491,7 @@ static void start_request(h2_stream *st, int end_stream) {
   int dummy = 0;
   px_http_head_field_name(h, &dummy, "host", 4, PX_MAX_HEADERS_HARD);
   px_http_head_field_done(h, &dummy);
-  px_http_head_field_value(h, &dummy, st->authority, strlen(st->authority));
+  px_http_head_field_value(h, &dummy, st->authority, st->authority_len);
   px_http_head_field_done(h, &dummy);
   h->version_minor = 1;
   const char *why = px_http_check_request(h);

@@ -10,7 +10,7 @@
  * response each need a head (an 8 KiB field array plus an arena of up to
  * 64 KiB), and malloc/free of those showed as ~10% of a profile. Only the
  * pages a message touched are resident, so a cached head costs little. */
-#define HEAD_CACHE 16
+#define HEAD_CACHE 128
 static __thread px_http_head *head_cache[HEAD_CACHE];
 static __thread size_t head_cached;
 

@@ -26,6 +26,9 @@ static void put(out_buf *o, const char *s, size_t n) {
 
 static void puts_(out_buf *o, const char *s) { put(o, s, strlen(s)); }
 
+/* put() for a string literal: no strlen per call on the per-request path. */
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void putf(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(out_buf *o, const char *fmt, ...) {
   if (o->overflow) return;
@@ -65,12 +68,7 @@ static void put_field(out_buf *o, const char *name, size_t nlen, const char *val
   put(o, "\r\n", 2);
 }
 
-static int eq(const char *a, size_t alen, const char *b) {
-  size_t n = strlen(b);
-  return alen == n && strncasecmp(a, b, n) == 0;
-}
-
-/* eq() for a string literal: the length is known at compile time. */
+/* Case-insensitive match with a string literal, by length first. */
 #define EQ_LIT(a, alen, lit) ((alen) == sizeof(lit) - 1 && strncasecmp((a), (lit), sizeof(lit) - 1) == 0)
 
 /* True when `name` is one of the comma-separated tokens in `list`. */
@@ -103,9 +101,16 @@ int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_v
   return connection_value && in_token_list(connection_value, connection_len, name, len);
 }
 
+/* A field name to leave out, with its length (compared first). */
+typedef struct skip_name {
+  const char *name;
+  size_t len;
+} skip_name;
+#define SKIP(lit) {(lit), sizeof(lit) - 1}
+
 /* Copies the end-to-end fields, leaving out hop-by-hop ones, framing, and
- * any name in `skip` (NULL-terminated). */
-static void put_end_to_end(out_buf *o, const px_http_head *h, const char *const *skip) {
+ * any name in `skip` (ended by a NULL name). */
+static void put_end_to_end(out_buf *o, const px_http_head *h, const skip_name *skip) {
   const px_header *conn = px_http_find(h, "connection");
   for (size_t i = 0; i < h->nheaders; i++) {
     const px_header *f = &h->headers[i];
@@ -113,7 +118,8 @@ static void put_end_to_end(out_buf *o, const px_http_head *h, const char *const 
       continue;
     if (EQ_LIT(f->name, f->name_len, "content-length")) continue;
     int skipped = 0;
-    for (const char *const *s = skip; *s && !skipped; s++) skipped = eq(f->name, f->name_len, *s);
+    for (const skip_name *s = skip; s->name && !skipped; s++)
+      skipped = f->name_len == s->len && strncasecmp(f->name, s->name, s->len) == 0;
     if (!skipped) put_field(o, f->name, f->name_len, f->value, f->value_len);
   }
 }
@@ -122,63 +128,64 @@ static void put_end_to_end(out_buf *o, const px_http_head *h, const char *const 
  * instead (they are hop-by-hop, so they are written anew, RFC 9110 §7.8). */
 static void put_framing(out_buf *o, int64_t content_length, int chunked, int keep_alive) {
   if (keep_alive == PX_HTTP_UPGRADE) {
-    puts_(o, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    PUT_LIT(o, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
     return;
   }
   if (chunked)
-    puts_(o, "Transfer-Encoding: chunked\r\n");
+    PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
   else if (content_length >= 0)
   {
-    puts_(o, "Content-Length: ");
+    PUT_LIT(o, "Content-Length: ");
     put_u64(o, (uint64_t)content_length);
     put(o, "\r\n", 2);
   }
-  if (!keep_alive) puts_(o, "Connection: close\r\n");
+  if (!keep_alive) PUT_LIT(o, "Connection: close\r\n");
   put(o, "\r\n", 2);
 }
 
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, int keep_alive, char *out,
                                size_t cap) {
-  static const char *const skip[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                     "forwarded", "expect", NULL};
+  static const skip_name skip[] = {SKIP("x-forwarded-for"), SKIP("x-forwarded-proto"),
+                                   SKIP("x-forwarded-host"), SKIP("forwarded"), SKIP("expect"),
+                                   {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
   puts_(&o, h->method);
   put(&o, " ", 1);
   put(&o, h->target, h->target_len);
-  puts_(&o, " HTTP/1.1\r\n");
+  PUT_LIT(&o, " HTTP/1.1\r\n");
   put_end_to_end(&o, h, skip);
   /* X-Forwarded-For and Forwarded append this hop (RFC 7239 §4); the
    * others describe the client-facing request and are replaced. */
   const px_header *xff = px_http_find(h, "x-forwarded-for");
-  puts_(&o, "X-Forwarded-For: ");
+  PUT_LIT(&o, "X-Forwarded-For: ");
   if (xff && xff->value_len) {
     put(&o, xff->value, xff->value_len);
-    puts_(&o, ", ");
+    PUT_LIT(&o, ", ");
   }
   puts_(&o, fwd->client_ip);
-  puts_(&o, "\r\n");
-  puts_(&o, "X-Forwarded-Proto: ");
+  PUT_LIT(&o, "\r\n");
+  PUT_LIT(&o, "X-Forwarded-Proto: ");
   puts_(&o, fwd->proto);
-  puts_(&o, "\r\nX-Forwarded-Host: ");
+  PUT_LIT(&o, "\r\nX-Forwarded-Host: ");
   puts_(&o, fwd->host);
-  puts_(&o, "\r\n");
+  PUT_LIT(&o, "\r\n");
   const px_header *fwded = px_http_find(h, "forwarded");
-  puts_(&o, "Forwarded: ");
+  PUT_LIT(&o, "Forwarded: ");
   if (fwded && fwded->value_len) {
     put(&o, fwded->value, fwded->value_len);
-    puts_(&o, ", ");
+    PUT_LIT(&o, ", ");
   }
   /* An IPv6 node must be quoted and bracketed (RFC 7239 §6). */
   int v6 = strchr(fwd->client_ip, ':') != NULL;
   puts_(&o, v6 ? "for=\"[" : "for=");
   puts_(&o, fwd->client_ip);
-  if (v6) puts_(&o, "]\"");
-  puts_(&o, ";proto=");
+  if (v6) PUT_LIT(&o, "]\"");
+  PUT_LIT(&o, ";proto=");
   puts_(&o, fwd->proto);
-  puts_(&o, ";host=");
+  PUT_LIT(&o, ";host=");
   puts_(&o, fwd->host);
-  puts_(&o, "\r\n");
+  PUT_LIT(&o, "\r\n");
   put_framing(&o, content_length, chunked, keep_alive);
   return o.overflow ? -1 : (long)o.len;
 }
@@ -186,15 +193,15 @@ long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd
 int px_http_is_websocket_upgrade(const px_http_head *h) {
   const px_header *up = px_http_find(h, "upgrade");
   const px_header *conn = px_http_find(h, "connection");
-  return up && conn && eq(up->value, up->value_len, "websocket") &&
+  return up && conn && EQ_LIT(up->value, up->value_len, "websocket") &&
          in_token_list(conn->value, conn->value_len, "upgrade", 7);
 }
 
 long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,
                                 int chunked, int keep_alive, char *out, size_t cap) {
-  static const char *const skip[] = {"strict-transport-security", NULL};
+  static const skip_name skip[] = {SKIP("strict-transport-security"), {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
-  puts_(&o, "HTTP/1.1 ");
+  PUT_LIT(&o, "HTTP/1.1 ");
   put_u64(&o, (uint64_t)(h->status > 0 ? h->status : 0));
   put(&o, " ", 1);
   puts_(&o, h->reason && h->reason[0] ? h->reason : px_http_reason(h->status));
@@ -207,11 +214,12 @@ long px_http_serialize_response(const px_http_head *h, const char *extra, int64_
 }
 
 long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_t cap) {
-  static const char *const skip[] = {"content-length", "host", "authorization", NULL};
+  static const skip_name skip[] = {SKIP("content-length"), SKIP("host"), SKIP("authorization"),
+                                   {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
-  puts_(&o, "0\r\n");
+  PUT_LIT(&o, "0\r\n");
   if (trailers) put_end_to_end(&o, trailers, skip);
-  puts_(&o, "\r\n");
+  PUT_LIT(&o, "\r\n");
   return o.overflow ? -1 : (long)o.len;
 }
 
@@ -219,9 +227,9 @@ size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap) {
   if (!hsts->enabled) return 0;
   out_buf o = {out, 0, cap, 0};
   putf(&o, "Strict-Transport-Security: max-age=%" PRId64, hsts->max_age);
-  if (hsts->include_subdomains) puts_(&o, "; includeSubDomains");
-  if (hsts->preload) puts_(&o, "; preload");
-  puts_(&o, "\r\n");
+  if (hsts->include_subdomains) PUT_LIT(&o, "; includeSubDomains");
+  if (hsts->preload) PUT_LIT(&o, "; preload");
+  PUT_LIT(&o, "\r\n");
   if (o.overflow) return 0;
   if (o.len < cap) out[o.len] = '\0';
   return o.len;
@@ -277,7 +285,7 @@ long px_http_simple_response(int status, const char *extra, int close, char *out
   putf(&o, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
        status, reason, strlen(reason) + 1);
   if (extra) puts_(&o, extra);
-  if (close) puts_(&o, "Connection: close\r\n");
+  if (close) PUT_LIT(&o, "Connection: close\r\n");
   putf(&o, "\r\n%s\n", reason);
   return o.overflow ? -1 : (long)o.len;
 }

@@ -50,6 +50,34 @@ def test_authority_must_match_sni(proxy):
     assert r.stdout == b"421"
 
 
+def h2_status(proxy, headers):
+    """Sends one request with `headers` on a fresh h2 connection and returns
+    the response's :status."""
+    s, conn = h2_client(proxy.https_port, validate=False)  # sends what h2 would refuse
+    conn.send_headers(1, headers, end_stream=True)
+    s.sendall(conn.data_to_send())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        data = s.recv(65536)
+        assert data, "connection closed"
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                s.close()
+                return dict(ev.headers)[":status"]
+        s.sendall(conn.data_to_send())
+    raise AssertionError("no response")
+
+
+def test_overlong_authority_is_400_even_with_a_good_host(proxy):
+    """An :authority longer than any host name is refused, not cut short to
+    something routable, and a Host field after it does not stand in."""
+    base = [(":method", "GET"), (":scheme", "https"), (":path", "/echo")]
+    assert h2_status(proxy, base + [(":authority", "a.test")]) == "200"
+    long_name = "a.test" + "." + "x" * 300
+    assert h2_status(proxy, base + [(":authority", long_name), ("host", "a.test")]) == "400"
+    assert h2_status(proxy, base + [(":authority", "a.test:" + "1" * 300)]) == "400"
+
+
 @pytest.mark.parametrize("chunked", ["0", "1"])
 def test_download_100mb(proxy, chunked):
     r = proxy.curl(f"/download?size={SIZE}&chunked={chunked}", name="a.test", http2=True, timeout=120)
@@ -93,13 +121,14 @@ def test_h2load_no_failures(proxy):
     assert re.search(rf"requests: {n} total, {n} started, {n} done, {n} succeeded, 0 failed, 0 errored", r.stdout), r.stdout
 
 
-def h2_client(port, name="a.test"):
+def h2_client(port, name="a.test", validate=True):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["h2"])
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname=name)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, header_encoding="utf-8", validate_outbound_headers=validate))
     conn.initiate_connection()
     s.sendall(conn.data_to_send())
     return s, conn

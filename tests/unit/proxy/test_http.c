@@ -39,7 +39,7 @@ static void free_head(px_http_head *h) {
 
 static void test_field_names(void **state) {
   assert_null(px_http_check_field_name("X-Good_1!#$%&'*+.^`|~", 21));
-  const char *bad[] = {"", "Bad Name", "a:b", "x\x01", "x\"y", "x(y)", "é"};
+  const char *bad[] = {"", "Bad Name", "a:b", "x\x01", "x\"y", "x(y)", "é", "a@b", "x\x7f", "x[", "x{"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_non_null(px_http_check_field_name(bad[i], strlen(bad[i])));
 }
@@ -53,6 +53,23 @@ static void test_field_values(void **state) {
   assert_non_null(px_http_check_field_value("a\0b", 3));    /* NUL */
   assert_non_null(px_http_check_field_value("a\x7f", 2));   /* DEL */
   assert_non_null(px_http_check_field_value("a\x1b", 2));
+  /* The check goes a word at a time: every byte position of a long value,
+   * in the word loop and in the tail, must still be seen. */
+  char v[29];
+  for (size_t at = 0; at < sizeof(v); at++) {
+    const unsigned char bad[] = {'\0', '\n', '\r', 0x1f, 0x7f};
+    for (size_t b = 0; b < sizeof(bad); b++) {
+      memset(v, 'x', sizeof(v));
+      v[at] = (char)bad[b];
+      assert_non_null(px_http_check_field_value(v, sizeof(v)));
+    }
+    memset(v, 0xc3, sizeof(v)); /* UTF-8 and other high bytes pass */
+    v[at] = '\t';
+    assert_null(px_http_check_field_value(v, sizeof(v)));
+  }
+  /* Bytes just around the control range are fine. */
+  static const char edge[] = " ~\x80\xff !x~~~~ ~ ~~~~~~~~~";
+  assert_null(px_http_check_field_value(edge, sizeof(edge) - 1));
 }
 
 static void expect_request(const char *reason, int minor, const char *const *fields) {
