@@ -347,6 +347,8 @@ http {{ access_log off; keepalive_requests 100000;
             "machine": f"{os.cpu_count()} CPUs, descriptor hard limit {FD_HARD}",
             "idle_connections_s6": IDLE_CONNS,
             "bssl_speed": bssl_ceiling()}
+    if "3" in wanted:
+        meta["tls_library_floor"] = library_floor(args.portico, cert, key)
     table = summarize(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", time.strftime("%Y%m%dT%H%M%S") + ".json")
@@ -354,7 +356,7 @@ http {{ access_log off; keepalive_requests 100000;
         json.dump({"meta": meta, "rounds": args.rounds, "results": results, "summary": table, "extra": extra},
                   f, indent=1)
     print(json.dumps(meta, indent=1))
-    print_table(table, (meta["bssl_speed"] or {}).get("handshake_ceiling_per_core"))
+    print_table(table, (meta["bssl_speed"] or {}).get("handshake_ceiling_per_core"), meta.get("tls_library_floor"))
     print_extra(extra)
     print(f"\nraw data: {out}")
 
@@ -391,7 +393,7 @@ def summarize(results):
     return table
 
 
-def print_table(table, ceiling=None):
+def print_table(table, ceiling=None, floor=None):
     print(f"\n{'scenario':34} {'metric':16} {'portico':>9} {'nginx':>9} {'haproxy':>9} {'ratio':>6}  "
           f"{'throughput p/n/h':22} {'p99 ms p/n/h':18} other")
     for name, row in table.items():
@@ -407,6 +409,9 @@ def print_table(table, ceiling=None):
         if name.startswith("3") and ceiling and row["portico"][key]:
             per_cpu_s = 10000 / row["portico"][key]
             other = f"portico {per_cpu_s:.0f} handshakes/CPU-s = {100 * per_cpu_s / ceiling:.0f}% of the crypto ceiling"
+            if floor and floor.get("per_cpu_s"):
+                other += (f"; the TLS library alone (hsfloor, no sockets) {floor['per_cpu_s']:.0f} = "
+                          f"{100 * floor['per_cpu_s'] / ceiling:.0f}% of it")
         failed = sum(row[s]["failed"] for s in peers)
         if failed:
             other += f" failed requests p/n/h: " + "/".join(str(row[s]["failed"]) for s in peers)
@@ -439,6 +444,20 @@ def print_extra(extra):
                   f"{(r.get('concurrent_ok') or 0) + (r.get('concurrent_failed') or 0)}, p50 {r.get('concurrent_p50_ms')} ms")
         if s8.get("ratio_p50"):
             print(f"  Caddy p50 / portico p50 = {s8['ratio_p50']:.2f} ({s8.get('caddy_version')})")
+
+
+def library_floor(portico, cert, key):
+    """Full TLS 1.3 handshakes per server CPU-second of BoringSSL alone, in
+    memory (bench/hsfloor.c, built next to portico): what no server on this
+    library can beat, before sockets, the kernel and HTTP add their part."""
+    tool = os.path.join(os.path.dirname(os.path.abspath(portico)), "hsfloor")
+    if not os.path.exists(tool):
+        return None
+    r = subprocess.run([tool, cert, key, "3"], capture_output=True, text=True)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {"error": (r.stdout + r.stderr)[-300:]}
 
 
 def bssl_ceiling():
