@@ -181,6 +181,12 @@ static void on_timer(void *data) {
     }
     px_conn_close(c);
     break;
+  case PX_CONN_IDLE:
+    /* An HTTP/2 connection stays "idle" here: its streams keep their own
+     * deadlines on this timer. */
+    if (c->h2 && px_h2_on_timer(c->h2)) break;
+    px_conn_close(c);
+    break;
   default:
     px_conn_close(c);
     break;

@@ -46,6 +46,7 @@ typedef struct h2_stream {
   size_t out_bytes;
   int out_eof;
   int deferred;
+  uint64_t due; /* loop time of this stream's deadline (st_set_timer); 0 = none */
   px_http_head *trailers; /* sent in a HEADERS frame after the DATA */
   struct h2_stream *next, *prev;
 } h2_stream;
@@ -319,7 +320,47 @@ static void st_resume(px_front *f) {
   }
 }
 
-static void st_set_timer(px_front *f, uint64_t ms) {}
+/* A stream's deadline: timeouts.request_body while its request body is
+ * awaited, timeouts.send while its client holds the response back (no
+ * window). All of a connection's streams share the connection's timer, set
+ * for the earliest deadline; px_h2_on_timer finds the ones that passed.
+ * Clearing a deadline leaves the timer as is: it may fire early, and then
+ * finds nothing due and re-arms for the next one. */
+static void st_set_timer(px_front *f, uint64_t ms) {
+  h2_stream *st = stream_of(f);
+  px_conn *c = st->h2->c;
+  if (c->closed) return;
+  if (ms == 0) {
+    st->due = 0;
+    return;
+  }
+  uint64_t now = uv_now(&c->w->loop);
+  st->due = now + ms;
+  if (c->timer.due == 0 || st->due < c->timer.due) px_conn_set_timer(c, ms);
+}
+
+int px_h2_on_timer(px_h2 *h2) {
+  px_conn *c = h2->c;
+  if (h2->nstreams == 0) return 0; /* the keep-alive timeout: the caller closes */
+  uint64_t now = uv_now(&c->w->loop), next = 0;
+  for (h2_stream *st = h2->streams, *nx; st && !c->closed; st = nx) {
+    nx = st->next; /* an expired stream is reset, not freed, here */
+    if (st->due == 0) continue;
+    if (st->due <= now) {
+      st->due = 0;
+      if (st->ex) {
+        px_log(PX_LOG_DEBUG, "client %s: HTTP/2 stream %d timed out", c->peer_ip, st->id);
+        px_exchange_on_client_timeout(st->ex);
+      }
+    } else if (next == 0 || st->due < next) {
+      next = st->due;
+    }
+  }
+  if (c->closed) return 1;
+  if (next) px_conn_set_timer(c, next - now);
+  schedule(h2);
+  return 1;
+}
 
 static void st_done(px_front *f, int keep) { stream_of(f)->ex = NULL; }
 
@@ -396,8 +437,9 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   st->next = h2->streams;
   if (h2->streams) h2->streams->prev = st;
   h2->streams = st;
-  h2->nstreams++;
-  px_conn_set_timer(h2->c, 0);
+  /* The first stream ends the keep-alive wait; with streams open the timer
+   * carries their deadlines instead (st_set_timer). */
+  if (h2->nstreams++ == 0) px_conn_set_timer(h2->c, 0);
   nghttp2_session_set_stream_user_data(s, st->id, st);
   return 0;
 }
@@ -520,7 +562,10 @@ static void start_request(h2_stream *st, int end_stream) {
    * streams open the cache would be empty and every head a malloc). */
   px_http_head_free(st->head);
   st->head = NULL;
-  if (st->ex && end_stream) px_exchange_body_end(st->ex);
+  if (st->ex && end_stream)
+    px_exchange_body_end(st->ex);
+  else if (st->ex) /* the body is awaited: its first DATA frame is due as any next one */
+    st_set_timer(&st->front, c->w->cfg->limits.body_timeout_ms);
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user) {

@@ -41,4 +41,13 @@ void px_h2_free(px_h2 *h2);
  *  phase for connections marked dirty). */
 void px_h2_flush(px_h2 *h2);
 
+/**
+ * The connection's timer fired while HTTP/2 streams are open: streams past
+ * their deadline are failed (408 while the request body is awaited, reset
+ * while the client holds the response back) and the timer is set for the
+ * next deadline. Returns 0 when no stream is open (the keep-alive timeout,
+ * which the caller handles), 1 otherwise.
+ */
+int px_h2_on_timer(px_h2 *h2);
+
 #endif

@@ -50,22 +50,32 @@ def test_authority_must_match_sni(proxy):
     assert r.stdout == b"421"
 
 
+def pump(s, conn, on_event, timeout=15):
+    """Reads frames and hands each event to on_event until it returns
+    something other than None, which is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = s.recv(65536)
+        assert data, "connection closed"
+        for ev in conn.receive_data(data):
+            r = on_event(ev)
+            if r is not None:
+                s.sendall(conn.data_to_send())
+                return r
+        s.sendall(conn.data_to_send())
+    raise AssertionError("nothing came within the timeout")
+
+
 def h2_status(proxy, headers):
     """Sends one request with `headers` on a fresh h2 connection and returns
     the response's :status."""
     s, conn = h2_client(proxy.https_port, validate=False)  # sends what h2 would refuse
     conn.send_headers(1, headers, end_stream=True)
     s.sendall(conn.data_to_send())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        data = s.recv(65536)
-        assert data, "connection closed"
-        for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived):
-                s.close()
-                return dict(ev.headers)[":status"]
-        s.sendall(conn.data_to_send())
-    raise AssertionError("no response")
+    status = pump(s, conn, lambda ev: dict(ev.headers)[":status"]
+                  if isinstance(ev, h2.events.ResponseReceived) else None)
+    s.close()
+    return status
 
 
 def test_overlong_authority_is_400_even_with_a_good_host(proxy):
@@ -191,3 +201,53 @@ def test_clients_vanishing_mid_response(proxy):
     r = proxy.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", http2=True)
     assert r.stdout == b"200"
     assert proxy.proc.poll() is None
+
+
+def test_stream_that_never_reads_is_reset_after_send_timeout(start_portico, certs, backend):
+    """timeouts.send per stream: a client that never opens stream 1's window
+    holds its response back; after the timeout that stream alone is reset
+    (its backend connection freed) and the connection keeps serving."""
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1,
+                      extra="timeouts: {send: 1s, upstream_read: 1s}\n")
+    s, conn = h2_client(p.https_port)
+    hdr = lambda path: [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", path)]
+    conn.send_headers(1, hdr("/download?size=20000000"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    t0 = time.monotonic()
+
+    def until_reset(ev):
+        if isinstance(ev, h2.events.DataReceived):
+            conn.increment_flow_control_window(ev.flow_controlled_length)  # the connection's only
+        elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == 1:
+            return time.monotonic() - t0
+    assert pump(s, conn, until_reset) >= 0.9  # reset, and not before the timeout
+    # The connection is still good for another stream.
+    conn.send_headers(3, hdr("/echo"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    body = []
+
+    def until_end(ev):
+        if isinstance(ev, h2.events.DataReceived) and ev.stream_id == 3:
+            body.append(ev.data)
+            conn.acknowledge_received_data(ev.flow_controlled_length, 3)
+        elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == 3:
+            return True
+    pump(s, conn, until_end)
+    assert json.loads(b"".join(body))["path"] == "/echo"
+    s.close()
+
+
+def test_request_body_that_never_comes_is_408(start_portico, certs, backend):
+    """timeouts.request_body per stream: HEADERS without END_STREAM and then
+    nothing gets a 408 on that stream, not a backend connection held open."""
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1, extra="timeouts: {request_body: 1s}\n")
+    s, conn = h2_client(p.https_port)
+    conn.send_headers(1, [(":method", "POST"), (":scheme", "https"), (":authority", "a.test"),
+                          (":path", "/echo"), ("content-length", "10")], end_stream=False)
+    s.sendall(conn.data_to_send())
+    t0 = time.monotonic()
+    status = pump(s, conn, lambda ev: dict(ev.headers)[":status"]
+                  if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == 1 else None)
+    assert status == "408"
+    assert time.monotonic() - t0 >= 0.9
+    s.close()
