@@ -76,19 +76,23 @@ def start_servers(tmp, args, cert, key, backend_port, workers=1, into=None):
     tmp = tempfile.mkdtemp(prefix=f"w{workers}-", dir=tmp)
     os.chmod(tmp, 0o755)
     # portico
-    p_port = harness.free_port()
+    p_port, p_http = harness.free_port(), harness.free_port()
     cfg = os.path.join(tmp, "portico.yaml")
+    # The plain-HTTP listener proxies too (redirect_http: false): it measures
+    # what a connection costs without TLS (plain_connection_cost).
     with open(cfg, "w") as f:
-        f.write(f"""listen: {{https: "127.0.0.1:{p_port}"}}
+        f.write(f"""listen: {{https: "127.0.0.1:{p_port}", http: "127.0.0.1:{p_http}"}}
 workers: {workers}
 log: {{level: error, access: off}}
 limits: {{max_connections: 20000}}
 sites:
   - hosts: [bench.test]
     upstreams: ["127.0.0.1:{backend_port}"]
+    redirect_http: false
     tls: {{cert: {cert}, key: {key}}}
 """)
     servers["portico"] = Server("portico", [args.portico, "-c", cfg], p_port)
+    servers["portico"].http_port = p_http
     # nginx
     n_port = harness.free_port()
     ncfg = os.path.join(tmp, "nginx.conf")
@@ -362,6 +366,7 @@ http {{ access_log off; keepalive_requests 100000;
     sets = {}
     results = {name: {s: [] for s in ("portico", "nginx", "haproxy")} for name, _, _ in scenarios}
     order = ["portico", "nginx", "haproxy"]
+    plain_us = None
     try:
         for w in sorted({w for _, _, w in scenarios if w != "fresh"}):
             sets[w] = {}
@@ -382,6 +387,7 @@ http {{ access_log off; keepalive_requests 100000;
                 if w == "fresh":
                     for srv in sets.pop(w).values():
                         srv.stop()
+        plain_us = plain_connection_cost(sets[1]["portico"]) if "3" in wanted and 1 in sets else None
     finally:
         for servers in sets.values():
             for s in servers.values():
@@ -402,7 +408,13 @@ http {{ access_log off; keepalive_requests 100000;
             "idle_connections_s6": IDLE_CONNS,
             "bssl_speed": bssl_ceiling()}
     if "3" in wanted:
-        meta["tls_library_floor"] = library_floor(args.portico, cert, key)
+        floor = library_floor(args.portico, cert, key)
+        if floor and floor.get("per_cpu_s") and plain_us:
+            # Library alone plus a connection without TLS: no server on this
+            # library and kernel does a full handshake cheaper than that.
+            floor["plain_connection_us"] = plain_us
+            floor["with_connection_per_cpu_s"] = 1 / (1 / floor["per_cpu_s"] + plain_us / 1e6)
+        meta["tls_library_floor"] = floor
     table = summarize(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", time.strftime("%Y%m%dT%H%M%S") + ".json")
@@ -466,6 +478,10 @@ def print_table(table, ceiling=None, floor=None):
             if floor and floor.get("per_cpu_s"):
                 other += (f"; the TLS library alone (hsfloor, no sockets) {floor['per_cpu_s']:.0f} = "
                           f"{100 * floor['per_cpu_s'] / ceiling:.0f}% of it")
+            if floor and floor.get("with_connection_per_cpu_s"):
+                other += (f"; plus a plain connection ({floor['plain_connection_us']:.0f} us) "
+                          f"{floor['with_connection_per_cpu_s']:.0f} = "
+                          f"{100 * floor['with_connection_per_cpu_s'] / ceiling:.0f}%")
         failed = sum(row[s]["failed"] for s in peers)
         if failed:
             other += f" failed requests p/n/h: " + "/".join(str(row[s]["failed"]) for s in peers)
@@ -498,6 +514,22 @@ def print_extra(extra):
                   f"{(r.get('concurrent_ok') or 0) + (r.get('concurrent_failed') or 0)}, p50 {r.get('concurrent_p50_ms')} ms")
         if s8.get("ratio_p50"):
             print(f"  Caddy p50 / portico p50 = {s8['ratio_p50']:.2f} ({s8.get('caddy_version')})")
+
+
+def plain_connection_cost(server, secs=3):
+    """CPU microseconds per new plain-HTTP connection with one proxied
+    request (scenario 3 without TLS): accept, parse, the upstream round trip,
+    the response, close. With library_floor it bounds scenario 3 from below."""
+    port = server.http_port
+    c0, total, t0 = server.cpu(), 0, time.monotonic()
+    while time.monotonic() - t0 < secs:
+        r = subprocess.run(["h2load", "-c50", "-n50", "--h1", f"--connect-to=127.0.0.1:{port}",
+                            f"http://bench.test:{port}/small"], capture_output=True, text=True)
+        m = re.search(r"(\d+) succeeded", r.stdout)
+        if m is None:
+            return None
+        total += int(m.group(1))
+    return (server.cpu() - c0) / total * 1e6 if total else None
 
 
 def library_floor(portico, cert, key):
