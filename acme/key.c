@@ -2,6 +2,7 @@
  * Account and certificate private keys (PKCS#8, RFC 5958).
  */
 #include "acme/key.h"
+#include "tls/keygen.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,17 +35,6 @@ static px_acme_key *wrap(EVP_PKEY *pkey, px_acme_key_type type) {
   return k;
 }
 
-static EVP_PKEY *gen_ec(int nid) {
-  EC_KEY *ec = EC_KEY_new_by_curve_name(nid);
-  EVP_PKEY *pkey = EVP_PKEY_new();
-  if (ec == NULL || pkey == NULL || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pkey, ec)) {
-    EC_KEY_free(ec);
-    EVP_PKEY_free(pkey);
-    return NULL;
-  }
-  return pkey;
-}
-
 static EVP_PKEY *gen_rsa(unsigned bits) {
   RSA *rsa = RSA_new();
   BIGNUM *e = BN_new();
@@ -64,10 +54,10 @@ px_acme_key *px_acme_key_generate(px_acme_key_type type) {
   EVP_PKEY *pkey = NULL;
   switch (type) {
   case PX_ACME_KEY_P256:
-    pkey = gen_ec(NID_X9_62_prime256v1);
+    pkey = px_tls_ec_key_new(NID_X9_62_prime256v1);
     break;
   case PX_ACME_KEY_P384:
-    pkey = gen_ec(NID_secp384r1);
+    pkey = px_tls_ec_key_new(NID_secp384r1);
     break;
   case PX_ACME_KEY_RSA2048:
     pkey = gen_rsa(2048);

@@ -255,6 +255,19 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
   return r == 0 && !h2->c->closed ? 0 : -1;
 }
 
+/* More of the response (body or its end) is queued on the stream: a data
+ * source nghttp2 set aside for lack of data is resumed, and the connection
+ * flushes in the check phase. */
+static int output_added(h2_stream *st) {
+  if (st->deferred) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->h2->session, st->id);
+  }
+  px_h2 *h2 = st->h2;
+  schedule(h2);
+  return h2->c->closed ? -1 : 0;
+}
+
 static int st_response_body(px_front *f, const char *data, size_t len) {
   h2_stream *st = stream_of(f);
   out_chunk *o = px_obj_alloc(sizeof(*o) + len);
@@ -267,13 +280,7 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
   else st->out = o;
   st->out_tail = o;
   st->out_bytes += len;
-  if (st->deferred) {
-    st->deferred = 0;
-    nghttp2_session_resume_data(st->h2->session, st->id);
-  }
-  px_h2 *h2 = st->h2;
-  schedule(h2);
-  return h2->c->closed ? -1 : 0;
+  return output_added(st);
 }
 
 static int st_response_end(px_front *f, const px_http_head *trailers) {
@@ -296,13 +303,7 @@ static int st_response_end(px_front *f, const px_http_head *trailers) {
       }
     }
   }
-  if (st->deferred) {
-    st->deferred = 0;
-    nghttp2_session_resume_data(st->h2->session, st->id);
-  }
-  px_h2 *h2 = st->h2;
-  schedule(h2);
-  return h2->c->closed ? -1 : 0;
+  return output_added(st);
 }
 
 static size_t st_pending(px_front *f) { return stream_of(f)->out_bytes; }

@@ -3,6 +3,7 @@
  * the key authorization for one name, served only on acme-tls/1 handshakes.
  */
 #include "tls/challenge_cert.h"
+#include "tls/keygen.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -37,17 +38,6 @@ static int name_ok(const char *name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return 0;
   }
   return 1;
-}
-
-static EVP_PKEY *new_p256(void) {
-  EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-  EVP_PKEY *pkey = EVP_PKEY_new();
-  if (ec == NULL || pkey == NULL || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pkey, ec)) {
-    EC_KEY_free(ec);
-    EVP_PKEY_free(pkey);
-    return NULL;
-  }
-  return pkey;
 }
 
 /* RFC 5280 §4.1.2.2: a positive serial of up to 20 octets; 16 random ones
@@ -170,7 +160,7 @@ int px_tls_challenge_cert_new(const char *name, const char *key_authorization, s
 
   memset(out, 0, sizeof(*out));
   if (!name_ok(name) || key_authorization == NULL || ka_len == 0) return -EINVAL;
-  pkey = new_p256();
+  pkey = px_tls_ec_key_new(NID_X9_62_prime256v1);
   x = X509_new();
   if (pkey == NULL || x == NULL || !X509_set_version(x, X509_VERSION_3) || !set_serial(x) ||
       !set_names_and_validity(x, name, now) || !X509_set_pubkey(x, pkey) || !add_san(x, name) ||
