@@ -25,3 +25,67 @@ def test_slow_upstream_is_504(start_portico, certs, backend):
     elapsed = time.monotonic() - t0
     assert r.stdout.decode().startswith("HTTP/1.1 504")
     assert 0.9 < elapsed < 4, elapsed
+
+
+TCHAR = set(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def bad_heads():
+    """Response heads that break field syntax (RFC 9110 §5.1, §5.5): every
+    byte that is no tchar inside a field name, every control byte but HTAB
+    inside a value, and a bare CR."""
+    heads = []
+    for b in range(256):
+        if b not in TCHAR and b not in (ord(":"), ord("\r"), ord("\n")):
+            heads.append((f"name byte {b:#04x}", b"X" + bytes([b]) + b"A: v"))
+        if (b < 0x20 and b not in (ord("\t"), ord("\r"), ord("\n"))) or b == 0x7f:
+            heads.append((f"value byte {b:#04x}", b"X-A: b" + bytes([b]) + b"c"))
+    heads.append(("bare CR in a value", b"X-A: b\rc"))
+    return heads
+
+
+def raw_backend(answers):
+    """A backend that answers a request for /N with answers[N] (bytes) and
+    closes; returns its address and listening socket."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                line = c.recv(65536).split(b" ", 2)
+                c.sendall(answers[int(line[1][1:])])
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % srv.getsockname()[1], srv
+
+
+def test_malformed_upstream_heads_are_502_on_both_protocols(start_portico, certs):
+    """A backend's response head that breaks field syntax is never passed on
+    (it could split the response for an HTTP/1.1 client or carry bytes HTTP/2
+    forbids): the client gets 502 and none of the bad bytes. obs-fold is
+    replaced by a space (RFC 9112 §5.2 allows that or a 502)."""
+    bad = bad_heads()
+    good = [b"X-A: b\r\n c", b"X-A: b c", b"X-A: caf\xc3\xa9\tok"]
+    answers = [b"HTTP/1.1 200 OK\r\n" + field + b"\r\nContent-Length: 2\r\n\r\nok"
+               for field in [f for _, f in bad] + good]
+    addr, srv = raw_backend(answers)
+    try:
+        p = start_portico([site(["a.test"], addr, certs.a)])
+        for http2 in (False, True):
+            for i, (what, _) in enumerate(bad):
+                text = p.curl(f"/{i}", "-i", name="a.test", http2=http2).stdout
+                assert text.startswith(b"HTTP/2 502" if http2 else b"HTTP/1.1 502"), (what, http2, text[:80])
+                assert b"x-a" not in text.lower(), (what, http2)
+            for j, expect in enumerate((b"x-a: b c", b"x-a: b c", b"x-a: caf\xc3\xa9\tok")):
+                text = p.curl(f"/{len(bad) + j}", "-i", name="a.test", http2=http2).stdout
+                assert text.startswith(b"HTTP/2 200" if http2 else b"HTTP/1.1 200"), (j, http2, text[:80])
+                assert b"\r\n" + expect + b"\r\n" in text.lower() and text.endswith(b"\r\n\r\nok"), (j, text)
+    finally:
+        srv.close()
