@@ -62,11 +62,7 @@ class Server:
         return sum(cpu_seconds(p) for p in self.pids)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        harness.stop_process(self.proc, 10)
 
 
 def start_servers(tmp, args, cert, key, backend_port, workers=1, into=None):
@@ -163,7 +159,6 @@ def measure_sliced(servers, fn):
             a = acc[srv.name]
             if a["error"]:
                 continue
-            CURRENT["pid"] = srv.pid
             c0, t0 = srv.cpu(), time.monotonic()
             try:
                 units, extra = fn(srv.port, SLICE_S)
@@ -245,18 +240,26 @@ def h2load_can_resume():
         return b"SSL_set_session" in f.read()
 
 
-def s3(port, secs=5):
-    """Full TLS 1.3 handshakes: every h2load client is a new connection with
-    one request. That no session is resumed is checked once per run
-    (h2load_can_resume), since h2load does not report resumption."""
+def new_connections(port, secs, scheme="https"):
+    """New connections with one request each, for `secs` seconds (h2load
+    -c50 -n50 in a loop); returns how many succeeded."""
     total, t0 = 0, time.monotonic()
     while time.monotonic() - t0 < secs:
         r = subprocess.run(["h2load", "-c50", "-n50", "--h1", f"--connect-to=127.0.0.1:{port}",
-                            f"https://bench.test:{port}/small"], capture_output=True, text=True)
+                            f"{scheme}://bench.test:{port}/small"], capture_output=True, text=True)
         m = re.search(r"(\d+) succeeded", r.stdout)
         if m is None:
             raise RuntimeError("h2load: " + (r.stdout + r.stderr)[-300:])
         total += int(m.group(1))
+    return total
+
+
+def s3(port, secs=5):
+    """Full TLS 1.3 handshakes: every h2load client is a new connection with
+    one request. That no session is resumed is checked once per run
+    (h2load_can_resume), since h2load does not report resumption."""
+    t0 = time.monotonic()
+    total = new_connections(port, secs)
     return total, {"handshakes_per_s": total / (time.monotonic() - t0)}
 
 
@@ -520,15 +523,11 @@ def plain_connection_cost(server, secs=3):
     """CPU microseconds per new plain-HTTP connection with one proxied
     request (scenario 3 without TLS): accept, parse, the upstream round trip,
     the response, close. With library_floor it bounds scenario 3 from below."""
-    port = server.http_port
-    c0, total, t0 = server.cpu(), 0, time.monotonic()
-    while time.monotonic() - t0 < secs:
-        r = subprocess.run(["h2load", "-c50", "-n50", "--h1", f"--connect-to=127.0.0.1:{port}",
-                            f"http://bench.test:{port}/small"], capture_output=True, text=True)
-        m = re.search(r"(\d+) succeeded", r.stdout)
-        if m is None:
-            return None
-        total += int(m.group(1))
+    c0 = server.cpu()
+    try:
+        total = new_connections(server.http_port, secs, scheme="http")
+    except RuntimeError:
+        return None
     return (server.cpu() - c0) / total * 1e6 if total else None
 
 

@@ -150,8 +150,7 @@ sites:
         n_rot, cpu_rot, wall_rot = handshake_run(proc.pid, port, names)
         n_one, cpu_one, wall_one = handshake_run(proc.pid, port, [names[0]] * len(names))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        harness.stop_process(proc, 10)
     err = open(os.path.join(tmp, "portico.err"), errors="replace").read()[-2000:]
     shutil.rmtree(tmp, ignore_errors=True)
     return {

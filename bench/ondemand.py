@@ -212,13 +212,8 @@ def run_caddy(tmp, n):
         out["pebble_orders"] = pebble.new_orders()
         return out
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            harness.stop_process(proc, 10)
         if log is not None:
             log.close()
         if pebble is not None:

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import urllib.request
 
-from harness import free_port, port_open, run, wait_for
+from harness import free_port, port_open, run, stop_process, wait_for
 
 
 class PortTaken(Exception):
@@ -110,12 +110,6 @@ class Pebble:
 
     def stop(self):
         for p in (self.proc, self.dns):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p)
         self.log.close()
         self.dns_log.close()
