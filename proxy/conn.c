@@ -58,7 +58,7 @@ static void on_write(uv_write_t *req, int status) {
     linger(c);
     return;
   }
-  if (c->h2) px_h2_on_drain(c->h2);
+  if (c->h2) px_h2_flush(c->h2);
   else if (c->ex) px_exchange_on_client_drain(c->ex);
 }
 

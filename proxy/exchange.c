@@ -371,29 +371,25 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   ex->req_chunked = req->chunked;
   ex->client_keep_alive = req->keep_alive && !f->w->draining;
   ex->ws = req->websocket;
-  if (ex->method == NULL || ex->path == NULL) {
-    free_exchange(ex);
-    return -1;
-  }
   /* The head is built in scratch space sized for the worst case, then kept
    * at its real size (a few hundred bytes, from the small-block cache). */
   size_t cap = h->arena_len + PX_FORWARD_HEADROOM + h->nheaders * 4;
   char stack_scratch[8192];
   char *scratch = cap <= sizeof(stack_scratch) ? stack_scratch : malloc(cap);
+  if (ex->method == NULL || scratch == NULL) {
+    free_exchange(ex);
+    return -1;
+  }
   px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http", host};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
-  long n = scratch ? px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length,
-                                               req->chunked, ex->ws ? PX_HTTP_UPGRADE : 1, scratch, cap)
-                   : -2;
-  if (n >= 0) {
-    ex->req_head = px_obj_alloc((size_t)n);
-    if (ex->req_head) memcpy(ex->req_head, scratch, (size_t)n);
-  }
+  long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
+                                     ex->ws ? PX_HTTP_UPGRADE : 1, scratch, cap);
+  if (n >= 0 && (ex->req_head = px_obj_alloc((size_t)n)) != NULL) memcpy(ex->req_head, scratch, (size_t)n);
   if (scratch != stack_scratch) free(scratch);
   if (n < 0 || ex->req_head == NULL) {
     free_exchange(ex);
-    return n == -1 ? 431 : -1;
+    return n < 0 ? 431 : -1;
   }
   ex->req_head_len = (size_t)n;
   /* Published before connecting: a pooled connection may fail at once, and

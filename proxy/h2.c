@@ -118,8 +118,6 @@ static void flush(px_h2 *h2) {
     px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
 }
 
-void px_h2_on_drain(px_h2 *h2) { flush(h2); }
-
 void px_h2_flush(px_h2 *h2) { flush(h2); }
 
 /* Responses produced while handling one event are sent together from the
@@ -288,7 +286,7 @@ static int st_response_end(px_front *f, const px_http_head *trailers) {
   st->out_eof = 1;
   if (trailers && trailers->nheaders && st->trailers == NULL) {
     /* Copied: the exchange frees its head when it ends. */
-    st->trailers = px_http_head_new(trailers->arena_len + 1);
+    st->trailers = px_http_head_new(trailers->arena_cap); /* a size the head cache reuses */
     if (st->trailers) {
       memcpy(st->trailers->arena, trailers->arena, trailers->arena_len);
       st->trailers->arena_len = trailers->arena_len;

@@ -20,9 +20,6 @@ px_h2 *px_h2_new(px_conn *c);
 /** Feeds plaintext from the client. 0, or -1 when the connection must close. */
 int px_h2_feed(px_h2 *h2, const char *data, size_t len);
 
-/** The connection's output drained: send more (frames, DATA). */
-void px_h2_on_drain(px_h2 *h2);
-
 /** Graceful shutdown: GOAWAY, open streams finish. */
 void px_h2_shutdown(px_h2 *h2);
 
@@ -37,8 +34,8 @@ void px_h2_close_streams(px_h2 *h2);
 /** Frees the session; running exchanges are aborted. */
 void px_h2_free(px_h2 *h2);
 
-/** Sends what the session has queued (called from the worker's check
- *  phase for connections marked dirty). */
+/** Sends what the session has queued: from the worker's check phase for
+ *  connections marked dirty, and when the connection's output drained. */
 void px_h2_flush(px_h2 *h2);
 
 /**

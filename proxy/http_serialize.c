@@ -131,13 +131,12 @@ static void put_framing(out_buf *o, int64_t content_length, int chunked, int kee
     PUT_LIT(o, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
     return;
   }
-  if (chunked)
+  if (chunked) {
     PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
-  else if (content_length >= 0)
-  {
+  } else if (content_length >= 0) {
     PUT_LIT(o, "Content-Length: ");
     put_u64(o, (uint64_t)content_length);
-    put(o, "\r\n", 2);
+    PUT_LIT(o, "\r\n");
   }
   if (!keep_alive) PUT_LIT(o, "Connection: close\r\n");
   put(o, "\r\n", 2);

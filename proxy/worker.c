@@ -187,12 +187,8 @@ static void worker_main(void *arg) {
   px_worker *w = arg;
   w->start_error = bind_listeners(w) != 0;
   uv_sem_post(&w->started);
-  if (w->start_error) {
-    uv_walk(&w->loop, close_walk, NULL);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-  } else {
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-  }
+  if (w->start_error) uv_walk(&w->loop, close_walk, NULL); /* run only to close */
+  uv_run(&w->loop, UV_RUN_DEFAULT);
   px_http_head_cache_drain();
   px_obj_cache_drain();
   px_tls_thread_cleanup();

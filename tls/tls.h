@@ -130,12 +130,6 @@ void px_tls_conn_shutdown(px_tls_conn *c);
 /** Bytes of ciphertext waiting to be sent (seals gathered writes first). */
 size_t px_tls_conn_output_len(px_tls_conn *c);
 
-/**
- * Moves up to `cap` bytes of pending ciphertext into `out`; returns how many.
- * The caller sends them on the socket.
- */
-size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap);
-
 /** The queued ciphertext in place (`*len` bytes; valid until the next call
  *  on `c`), to hand to the socket without copying it out first. Seals
  *  gathered writes first; NULL when that fails (close the connection). */

@@ -152,15 +152,6 @@ size_t px_tls_conn_output_len(px_tls_conn *c) {
   return c->out.len;
 }
 
-size_t px_tls_conn_take_output(px_tls_conn *c, char *out, size_t cap) {
-  seal_pending(c);
-  size_t n = cap < c->out.len ? cap : c->out.len;
-  if (n == 0) return 0;
-  memcpy(out, c->out.data + c->out.off, n);
-  px__tls_buf_consume(&c->out, n);
-  return n;
-}
-
 const char *px_tls_conn_output(px_tls_conn *c, size_t *len) {
   if (seal_pending(c) != PX_TLS_OK) {
     *len = 0;

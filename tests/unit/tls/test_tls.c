@@ -244,8 +244,11 @@ static size_t pump(client *cl, px_tls_conn *s) {
     moved += (size_t)n;
   }
   size_t m;
-  while ((m = px_tls_conn_take_output(s, buf, sizeof(buf))) > 0) {
-    assert_int_equal(BIO_write(cl->rbio, buf, (int)m), (int)m);
+  const char *out = px_tls_conn_output(s, &m);
+  assert_non_null(out);
+  if (m > 0) {
+    assert_int_equal(BIO_write(cl->rbio, out, (int)m), (int)m);
+    px_tls_conn_consume_output(s, m);
     moved += m;
   }
   return moved;
