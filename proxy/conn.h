@@ -77,6 +77,13 @@ struct px_conn {
   int gap_open;          /**< between a field name and its value's first byte */
   int gap_crlf;          /**< a line break was seen in that gap (obs-fold) */
   char req_host[256];    /**< normalised Host of the current request, for logs */
+  /* A head llhttp has not accepted yet: on_headers_complete runs before
+   * llhttp's own framing verdict, so the exchange starts at the first sign
+   * that llhttp went on (a body byte, a chunk, the message end, or the end
+   * of the run with no error). */
+  int start_pending;
+  const px_site *pending_site;
+  px_front_request pending_req;
 };
 
 /** Accepts a connection from `listener` and starts it. */

@@ -58,6 +58,7 @@ struct px_exchange {
   int resp_head_sent;  /* head written to the client */
   int resp_done;
   int resp_until_eof;  /* no framing: body ends when upstream closes */
+  int resp_broken;     /* the upstream's head was refused: 502 */
   int req_paused;      /* we asked the front to stop the request body */
   int client_keep_alive;
   int interim;         /* parsing a 1xx response */
@@ -521,12 +522,22 @@ static int client_write(px_exchange *ex, const void *data, size_t len) {
   return ex->f->ops->response_body(ex->f, data, len);
 }
 
+/* Marks the response as the upstream's fault: the client gets 502 (no
+ * head has gone out yet) and the upstream connection is not reused. */
+static int broken_upstream(px_exchange *ex, const char *why) {
+  px_log(PX_LOG_WARN, "upstream %s: %s", ex->site->upstreams[ex->up_idx].text, why);
+  ex->resp_broken = 1;
+  return HPE_USER;
+}
+
 static int r_on_headers_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
   if (ex->aborted) return HPE_USER;
   px_http_head *h = ex->rhead;
   h->status = p->status_code;
   h->version_minor = p->http_minor;
+  /* A status outside 100-599 has no meaning to pass on (RFC 9110 §15). */
+  if (h->status < 100 || h->status > 599) return broken_upstream(ex, "status outside 100-599");
   if (h->status == 101) {
     if (!ex->ws) return HPE_USER; /* a switch nobody asked for */
     const px_header *up = px_http_find(h, "upgrade");
@@ -538,10 +549,15 @@ static int r_on_headers_complete(llhttp_t *p) {
     free_rhead(ex);
     return r == 0 ? 2 : HPE_USER; /* 2: no body, llhttp pauses for the upgrade */
   }
-  /* Interim responses are not forwarded: we answered 100-continue already. */
+  /* Interim responses are not forwarded: we answered 100-continue already.
+   * A 1xx ends with its head (RFC 9110 §15.2): one that declares a body
+   * is a broken upstream, and reading that "body" as content would hand
+   * the client whatever response it holds. */
   if (h->status >= 100 && h->status < 200) {
+    if (p->flags & (F_CONTENT_LENGTH | F_CHUNKED | F_TRANSFER_ENCODING))
+      return broken_upstream(ex, "interim response with framing");
     ex->interim = 1;
-    return 0;
+    return 1; /* no body */
   }
   /* Field syntax needs no second pass here: llhttp in strict mode already
    * refuses every non-token byte in a name, every control byte but HTAB in a
@@ -647,9 +663,13 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     if (ex->resp_started) {
       /* Both calls below reach the front, which may abort us. */
       ex->busy++;
+      /* For a response that ends with the connection, llhttp_finish runs
+       * on_message_complete (which ends the response and pauses): the
+       * front must not be told twice, or an HTTP/1.1 client reads a second
+       * last-chunk as the start of the next response. */
       llhttp_errno_t e = llhttp_finish(&ex->rp);
-      int ended = e == HPE_OK && ex->resp_done;
-      if (!ended && !ex->aborted && ex->resp_until_eof && ex->resp_head_sent) {
+      int ended = (e == HPE_OK || e == HPE_PAUSED) && ex->resp_done;
+      if (!ended && !ex->resp_done && !ex->aborted && ex->resp_until_eof && ex->resp_head_sent) {
         ex->resp_done = 1;
         ended = ex->f->ops->response_end(ex->f, NULL) == 0;
         if (!ended && !ex->aborted) ended = -1; /* the client is gone */
@@ -702,8 +722,9 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     return;
   }
   if (err != HPE_OK) {
-    px_log(PX_LOG_WARN, "upstream %s: invalid response: %s", ex->site->upstreams[ex->up_idx].text,
-           llhttp_get_error_reason(&ex->rp));
+    if (!ex->resp_broken) /* else broken_upstream() said why */
+      px_log(PX_LOG_WARN, "upstream %s: invalid response: %s", ex->site->upstreams[ex->up_idx].text,
+             llhttp_get_error_reason(&ex->rp));
     fail_with(ex, 502);
     return;
   }

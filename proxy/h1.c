@@ -83,6 +83,7 @@ static int on_message_begin(llhttp_t *p) {
   if (c->head == NULL) return HPE_USER;
   c->head_bytes = 0;
   c->head_error = 0;
+  c->start_pending = 0;
   c->req_host[0] = '\0';
   c->in_field = 0;
   if (c->state != PX_CONN_HEADERS) {
@@ -262,37 +263,50 @@ static int on_headers_complete(llhttp_t *p) {
   }
   c->state = PX_CONN_ACTIVE;
   px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
-  px_front_request req = {0};
-  req.head = h;
-  req.chunked = (p->flags & F_CHUNKED) != 0;
-  req.content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+  px_front_request *req = &c->pending_req;
+  memset(req, 0, sizeof(*req));
+  req->head = h;
+  req->chunked = (p->flags & F_CHUNKED) != 0;
+  req->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
   /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body. Another
    * protocol switch (h2c, ...) is refused by dropping its Upgrade; llhttp
    * has left HTTP/1.1 parsing by then, so the connection ends after it. */
-  req.websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET && h->version_minor >= 1 &&
-                  !req.chunked && req.content_length <= 0;
-  req.keep_alive = llhttp_should_keep_alive(p) && !(p->upgrade && !req.websocket);
+  req->websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET && h->version_minor >= 1 &&
+                   !req->chunked && req->content_length <= 0;
+  req->keep_alive = llhttp_should_keep_alive(p) && !(p->upgrade && !req->websocket);
   c->resp_head_sent = 0;
-  int status = px_exchange_start(&c->front, site, host, &req, &c->ex);
+  c->pending_site = site;
+  c->start_pending = 1;
+  return 0;
+}
+
+/* Starts the exchange for the head llhttp has now accepted (see
+ * start_pending in conn.h). Nothing reaches a backend before this point.
+ * 0, or -1 when the request was answered here and parsing must stop. */
+static int start_exchange(px_conn *c) {
+  c->start_pending = 0;
+  px_http_head *h = c->head;
+  int status = px_exchange_start(&c->front, c->pending_site, c->req_host, &c->pending_req, &c->ex);
   if (status != 0) {
     if (status > 0) px_h1_respond(c, status, NULL, 1);
     else px_conn_close(c);
-    return HPE_USER;
+    return -1;
   }
-  if (c->ex == NULL) return HPE_USER; /* failed at once; the front answered */
+  if (c->ex == NULL) return -1; /* failed at once; the front answered */
   /* "Expect: 100-continue" is answered here: the body goes to the upstream
    * as it arrives anyway (RFC 9110 §10.1.1). */
   const px_header *expect = px_http_find(h, "expect");
   if (expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0 &&
       h->version_minor >= 1) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (px_conn_write(c, cont, sizeof(cont) - 1) != 0) return HPE_USER;
+    if (px_conn_write(c, cont, sizeof(cont) - 1) != 0) return -1;
   }
   return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
+  if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
   if (c->ex == NULL) return 0;
   if (px_exchange_body(c->ex, at, len) != 0) return HPE_USER;
   return 0;
@@ -308,6 +322,7 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
 
 static int on_chunk_header(llhttp_t *p) {
   px_conn *c = p->data;
+  if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
   /* Chunk extensions are counted per chunk on top of the head's bytes. */
   c->head_bytes = c->w->cfg->limits.max_header_bytes;
   return 0;
@@ -315,6 +330,7 @@ static int on_chunk_header(llhttp_t *p) {
 
 static int on_message_complete(llhttp_t *p) {
   px_conn *c = p->data;
+  if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
   if (c->ex) px_exchange_body_end(c->ex);
   /* Pause until the response is out: no pipelined request runs before the
    * previous one is answered (RFC 9112 §9.3.2). */
@@ -395,6 +411,11 @@ static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
   if (c->closed) return 0;
   if (err == HPE_OK) {
     if (from_stash) drop_stash(c);
+    /* llhttp ran past the head without refusing it: the request may go. */
+    if (c->start_pending && start_exchange(c) != 0) {
+      if (!c->closed && c->state != PX_CONN_CLOSING) px_conn_close_after_flush(c);
+      return 0;
+    }
     return 1;
   }
   if (err == HPE_PAUSED) {
