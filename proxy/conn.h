@@ -77,11 +77,14 @@ struct px_conn {
   int gap_open;          /**< between a field name and its value's first byte */
   int gap_crlf;          /**< a line break was seen in that gap (obs-fold) */
   char req_host[256];    /**< normalised Host of the current request, for logs */
+  char req_authority[264]; /**< Host as received (port kept), for the upstream */
   /* A head llhttp has not accepted yet: on_headers_complete runs before
    * llhttp's own framing verdict, so the exchange starts at the first sign
    * that llhttp went on (a body byte, a chunk, the message end, or the end
    * of the run with no error). */
   int start_pending;
+  int head_done;         /**< on_headers_complete ran: fields now are trailers */
+  size_t chunk_ext_bytes; /**< extension bytes of the current chunk */
   const px_site *pending_site;
   px_front_request pending_req;
 };

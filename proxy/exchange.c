@@ -381,7 +381,8 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
     free_exchange(ex);
     return -1;
   }
-  px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http", host};
+  px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http",
+                         req->authority ? req->authority : host};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
   long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
@@ -397,9 +398,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
    * the front then learns it through ops->failed, which clears *out. */
   *out = ex;
   if (connect_upstream(ex) != 0) {
-    *out = NULL;
-    ex->status = 502;
-    log_access(ex, 502);
+    *out = NULL; /* the front answers and logs the 502: one line per request */
     free_exchange(ex);
     return 502;
   }
@@ -446,6 +445,8 @@ void px_exchange_body_end(px_exchange *ex) {
 }
 
 int px_exchange_request_done(const px_exchange *ex) { return ex->req_done; }
+
+void px_exchange_refuse(px_exchange *ex, int status) { fail_with(ex, status); }
 
 void px_exchange_on_client_timeout(px_exchange *ex) {
   if (!ex->req_done) {

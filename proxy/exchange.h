@@ -47,4 +47,9 @@ int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len);
  *  nothing back. */
 void px_exchange_abort(px_exchange *ex);
 
+/** The front found the request broken after the exchange started (a bad
+ *  chunk, a body over limits): the exchange ends, logged once, and the front
+ *  answers `status` (or cuts the connection if a response head went out). */
+void px_exchange_refuse(px_exchange *ex, int status);
+
 #endif

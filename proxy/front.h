@@ -55,7 +55,9 @@ struct px_front {
 
 /** The request as the front understood it. */
 typedef struct px_front_request {
-  const px_http_head *head; /**< method, target, fields (Host set for HTTP/2) */
+  const px_http_head *head; /**< method, target, fields (Host is not used from here) */
+  const char *authority;    /**< the Host (HTTP/1.1) or :authority (HTTP/2) as received,
+                                 else the routing name; at most 255 bytes */
   int64_t content_length;   /**< -1 when the length is not known in advance */
   int chunked;              /**< body of unknown length: send it chunked upstream */
   int keep_alive;           /**< the client side may continue afterwards */

@@ -35,32 +35,52 @@ void px_h1_dispose(px_conn *c) {
   drop_stash(c);
 }
 
-void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
+/* Writes one of portico's own responses, without logging it. */
+static void send_simple(px_conn *c, int status, const char *extra, int close, uint64_t *bytes) {
   char buf[2048];
   long n = px_http_simple_response(status, extra, close, buf, sizeof(buf));
   if (n < 0) {
     px_conn_close(c);
     return;
   }
+  *bytes = (uint64_t)n;
+  if (px_conn_write(c, buf, (size_t)n) != 0) return;
+  if (close) px_conn_close_after_flush(c);
+}
+
+/* The request line's target when this request's own bytes hold a complete
+ * one, else NULL: a head comes from a per-thread cache, and the arena past
+ * what this request wrote still holds an earlier request's bytes. */
+static const char *own_target(const px_http_head *h) {
+  if (h == NULL || h->target_len == 0 || h->target[h->target_len] != '\0') return NULL;
+  return h->target;
+}
+
+void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
   px_access_entry e = {0};
   e.peer_ip = c->peer_ip;
   e.is_https = c->is_https;
   e.status = status;
-  e.bytes = (uint64_t)n;
   e.host = c->req_host[0] ? c->req_host : c->sni;
-  if (c->head) {
-    e.method = c->head->method;
-    e.path = c->head->target;
-  }
+  e.method = c->head ? c->head->method : NULL;
+  e.path = own_target(c->head);
+  send_simple(c, status, extra, close, &e.bytes);
   px_access_log(&e);
-  if (px_conn_write(c, buf, (size_t)n) != 0) return;
-  if (close) px_conn_close_after_flush(c);
+}
+
+void px_h1_respond_unlogged(px_conn *c, int status) {
+  uint64_t bytes = 0;
+  send_simple(c, status, NULL, 1, &bytes);
 }
 
 /* Answers an error found while parsing and stops reading: after a framing
  * error the rest of the stream cannot be trusted (RFC 9112 §11.2). */
 static int fail(px_conn *c, int status, const char *why) {
   px_log(PX_LOG_DEBUG, "client %s: %d: %s", c->peer_ip, status, why);
+  if (c->ex) { /* mid-body: never write an answer over a running exchange */
+    px_exchange_refuse(c->ex, status);
+    return HPE_USER;
+  }
   px_h1_respond(c, status, NULL, 1);
   return HPE_USER;
 }
@@ -84,6 +104,7 @@ static int on_message_begin(llhttp_t *p) {
   c->head_bytes = 0;
   c->head_error = 0;
   c->start_pending = 0;
+  c->head_done = 0;
   c->req_host[0] = '\0';
   c->in_field = 0;
   if (c->state != PX_CONN_HEADERS) {
@@ -106,8 +127,22 @@ static int on_url_complete(llhttp_t *p) {
   return px_http_head_field_done(c->head, &c->in_field) == 0 ? 0 : fail(c, 431, "request line too long");
 }
 
+/* A request's trailer section (after a chunked body) is not forwarded:
+ * RFC 9110 §6.5.1 lets a recipient drop trailers, and the body has already
+ * gone upstream, so a 431 here would answer a request the backend ran. Its
+ * bytes still count against max_header_bytes; past that the connection is
+ * cut, as no clean answer is possible any more. */
+static int trailer_span(px_conn *c, size_t len) {
+  c->head_bytes += len;
+  if (c->head_bytes <= c->w->cfg->limits.max_header_bytes) return 0;
+  px_log(PX_LOG_INFO, "client %s: request trailers over limits.max_header_bytes", c->peer_ip);
+  px_conn_close(c);
+  return HPE_USER;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
+  if (c->head_done) return trailer_span(c, len);
   if (c->in_field != 1 && c->head->nheaders >= c->w->cfg->limits.max_headers)
     return fail(c, 431, "too many header fields");
   if (count_head_bytes(c, len) != 0 ||
@@ -135,6 +170,7 @@ static int gap_has_line_break(const char *from, const char *to) {
 
 static int on_header_field_complete(llhttp_t *p) {
   px_conn *c = p->data;
+  if (c->head_done) return 0;
   if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
   c->in_field = 1; /* still this field: its value follows */
   c->gap_open = 1;
@@ -143,6 +179,10 @@ static int on_header_field_complete(llhttp_t *p) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
+  if (c->head_done) return trailer_span(c, len);
+  /* llhttp reports an empty value ("X-Empty:") as a span of length 0 that
+   * starts past the line end: nothing to add, and no gap to judge. */
+  if (len == 0) return 0;
   if (c->in_field != 2) {
     if (c->gap_crlf || gap_has_line_break(gap_start(c), at))
       return fail(c, 400, "obs-fold before a header value");
@@ -160,6 +200,11 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
 
 static int on_header_value_complete(llhttp_t *p) {
   px_conn *c = p->data;
+  if (c->head_done) return 0; /* a trailer field: dropped */
+  /* An empty value ("X-Empty:") ends here with no value span: the gap
+   * after its name closes without being obs-fold. */
+  c->gap_open = 0;
+  c->gap_crlf = 0;
   if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
   return 0;
 }
@@ -223,6 +268,9 @@ static int request_has_body(const llhttp_t *p) {
 static int on_headers_complete(llhttp_t *p) {
   px_conn *c = p->data;
   px_http_head *h = c->head;
+  c->head_done = 1;
+  c->chunk_ext_bytes = 0;
+  c->head_bytes = 0; /* from here on it counts trailer bytes */
   c->gap_open = 0;
   if (c->head_error) return fail(c, c->head_error, "head over limits");
   h->method = llhttp_method_name((llhttp_method_t)p->method);
@@ -244,6 +292,14 @@ static int on_headers_complete(llhttp_t *p) {
     hlen = snprintf(host, sizeof(host), "%s", c->sni); /* HTTP/1.0 without Host: the SNI name */
   if (hlen < 0) return fail(c, 400, "missing or invalid Host");
   memcpy(c->req_host, host, (size_t)hlen + 1);
+  /* Upstream gets the Host as received (with its port); a request without
+   * one (HTTP/1.0) gets the name it was routed by. */
+  if (hh && hh->value_len < sizeof(c->req_authority)) {
+    memcpy(c->req_authority, hh->value, hh->value_len);
+    c->req_authority[hh->value_len] = '\0';
+  } else {
+    memcpy(c->req_authority, host, (size_t)hlen + 1);
+  }
 
   const px_site *site = px_http_route(c->w->cfg, host);
   int with_body = request_has_body(p);
@@ -266,6 +322,7 @@ static int on_headers_complete(llhttp_t *p) {
   px_front_request *req = &c->pending_req;
   memset(req, 0, sizeof(*req));
   req->head = h;
+  req->authority = c->req_authority;
   req->chunked = (p->flags & F_CHUNKED) != 0;
   req->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
   /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body. Another
@@ -312,19 +369,20 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
+/* llhttp reports a chunk's extensions before its on_chunk_header, which
+ * resets the count for the next chunk: the limit holds for every chunk,
+ * the first included. */
 static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  c->head_bytes += len;
-  if (c->head_bytes > c->w->cfg->limits.max_header_bytes + PX_MAX_CHUNK_EXT)
-    return fail(c, 400, "chunk extension too long");
+  c->chunk_ext_bytes += len;
+  if (c->chunk_ext_bytes > PX_MAX_CHUNK_EXT) return fail(c, 400, "chunk extension too long");
   return 0;
 }
 
 static int on_chunk_header(llhttp_t *p) {
   px_conn *c = p->data;
+  c->chunk_ext_bytes = 0;
   if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
-  /* Chunk extensions are counted per chunk on top of the head's bytes. */
-  c->head_bytes = c->w->cfg->limits.max_header_bytes;
   return 0;
 }
 

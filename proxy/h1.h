@@ -43,4 +43,7 @@ void px_h1_on_header_timeout(px_conn *c);
  */
 void px_h1_respond(px_conn *c, int status, const char *extra, int close);
 
+/** px_h1_respond with close, for a failure the exchange already logged. */
+void px_h1_respond_unlogged(px_conn *c, int status);
+
 #endif

@@ -88,7 +88,7 @@ static void h1_failed(px_front *f, int status) {
     px_conn_close(c);
     return;
   }
-  px_h1_respond(c, status, NULL, 1);
+  px_h1_respond_unlogged(c, status); /* the exchange logged this request */
 }
 
 static void h1_tunnel(px_front *f) {

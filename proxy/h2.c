@@ -143,7 +143,7 @@ static int submit_trailers(h2_stream *st) {
       char *ch = (char *)&f->name[k];
       if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
     }
-    if (!px_http_is_hop_by_hop(f->name, f->name_len, NULL, 0))
+    if (px_http_trailer_allowed(f->name, f->name_len))
       add_nv(nv, &n, t->nheaders + 1, f->name, f->name_len, f->value, f->value_len);
   }
   int r = nghttp2_submit_trailer(st->h2->session, st->id, nv, n);
@@ -200,7 +200,7 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
   h2_stream *st = stream_of(f);
   px_h2 *h2 = st->h2;
   if (upgrade) return -1; /* no WebSocket over HTTP/2 (docs/architecture.md) */
-  size_t cap = h->nheaders + 4, n = 0;
+  size_t cap = h->nheaders + 5, n = 0;
   /* Typical heads fit on the stack; no allocation per response then. */
   nghttp2_nv nv_stack[64];
   char lower_stack[4096];
@@ -230,6 +230,8 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     add_nv(nv, &n, cap, lower + off, fld->name_len, fld->value, fld->value_len);
     off += fld->name_len;
   }
+  /* Date where the backend sent none (RFC 9110 §6.6.1), as on HTTP/1.1. */
+  if (px_http_find(h, "date") == NULL) add_nv(nv, &n, cap, "date", 4, px_http_date(), 29);
   if (content_length >= 0 && !(no_body && h->status != 200 && h->status != 204)) {
     size_t l = px_http_format_u64(len_buf, (uint64_t)content_length);
     add_nv(nv, &n, cap, "content-length", 14, len_buf, l);
@@ -488,9 +490,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     }
     return 0;
   }
-  /* :authority wins over host (RFC 9113 §8.3.1): host is replaced below. */
-  if (nlen == 4 && memcmp(name, "host", 4) == 0 && (st->authority_len || st->authority_bad)) return 0;
-  if (nlen == 4 && memcmp(name, "host", 4) == 0) copy_authority(st, value, vlen);
+  /* :authority wins over host (RFC 9113 §8.3.1); either way the one Host
+   * line is added from it in start_request, never copied from here. */
+  if (nlen == 4 && memcmp(name, "host", 4) == 0) {
+    if (!st->authority_len && !st->authority_bad) copy_authority(st, value, vlen);
+    return 0;
+  }
   if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) != 0 ||
       px_http_head_field_done(h, &st->in_field) != 0 ||
       px_http_head_field_value(h, &st->in_field, (const char *)value, vlen) != 0 ||
@@ -502,8 +507,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 /* A response portico gives itself on a stream (400, 421, 431...). */
 static void stream_respond(h2_stream *st, int status) {
   px_access_entry e = {.peer_ip = st->h2->c->peer_ip, .is_https = 1, .host = st->authority,
-                       .method = st->head ? st->head->method : NULL,
-                       .path = st->head ? st->head->target : NULL, .status = status};
+                       .method = st->head && st->has_method ? st->head->method : NULL,
+                       .path = st->head && st->has_path ? st->head->target : NULL, .status = status};
   px_access_log(&e);
   st_failed(&st->front, status);
 }
@@ -528,7 +533,8 @@ static void start_request(h2_stream *st, int end_stream) {
     stream_respond(st, hlen <= 0 ? 400 : 421);
     return;
   }
-  /* HTTP/1.1 upstreams need a Host line. */
+  /* One Host field, so the request checks see what goes upstream (the
+   * serializer writes Host from req.authority). */
   int dummy = 0;
   px_http_head_field_name(h, &dummy, "host", 4, PX_MAX_HEADERS_HARD);
   px_http_head_field_done(h, &dummy);
@@ -542,6 +548,7 @@ static void start_request(h2_stream *st, int end_stream) {
   }
   px_front_request req = {0};
   req.head = h;
+  req.authority = st->authority;
   const px_header *cl = px_http_find(h, "content-length");
   /* A request that ended with its HEADERS has no body. Methods that define
    * a body still say Content-Length: 0 upstream (some backends answer 411

@@ -70,7 +70,10 @@ int px_http_head_field_name(px_http_head *h, int *in_field, const char *at, size
 int px_http_head_field_value(px_http_head *h, int *in_field, const char *at, size_t len);
 
 /** Ends the current name or value: trailing OWS is dropped from a value
- *  (RFC 9110 §5.5) and the string NUL-terminated. -1 when the arena is full. */
+ *  (RFC 9110 §5.5) and the string NUL-terminated. `*in_field` goes back to
+ *  0, so the next name starts a new field even when the value was empty
+ *  (llhttp calls no value span for "Name:" alone). -1 when the arena is
+ *  full. */
 int px_http_head_field_done(px_http_head *h, int *in_field);
 
 /** Validates a field-name: a non-empty token (RFC 9110 §5.6.2). */
@@ -129,13 +132,15 @@ int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_v
 typedef struct px_forward_info {
   const char *client_ip; /**< textual address of the peer ("192.0.2.1", "2001:db8::1") */
   const char *proto;     /**< "https" or "http" */
-  const char *host;      /**< the normalised Host the request was routed by */
+  const char *host;      /**< the Host as the client sent it (port included), or the
+                              routing name when it sent none (HTTP/1.0) */
 } px_forward_info;
 
 /**
  * Writes the request head to send upstream into `out` (capacity `cap`):
- * "METHOD target HTTP/1.1", every end-to-end field except the ones portico
- * sets itself, then X-Forwarded-For (appended to any received value),
+ * "METHOD target HTTP/1.1", "Host: <fwd->host>" (always: the Host an
+ * HTTP/1.1 upstream requires, never dropped by a Connection option), every
+ * end-to-end field except the ones portico sets itself, then X-Forwarded-For (appended to any received value),
  * X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and
  * the framing: "Transfer-Encoding: chunked" when `chunked`, else
  * "Content-Length: N" when `content_length` >= 0. `keep_alive` adds nothing
@@ -196,6 +201,14 @@ int px_http_redirect_location(const char *host, const char *target, size_t targe
 long px_http_simple_response(int status, const char *extra, int close, char *out, size_t cap);
 
 /** The standard reason phrase for `status` ("Bad Gateway"), or "Unknown". */
+/** The current time as an IMF-fixdate for a Date field (RFC 9110 §5.6.7),
+ *  in a per-thread buffer that changes once a second. */
+const char *px_http_date(void);
+
+/** True when a trailer field may be passed on: not framing, routing,
+ *  authentication, hop-by-hop or a pseudo-field (RFC 9110 §6.5.1). */
+int px_http_trailer_allowed(const char *name, size_t len);
+
 const char *px_http_reason(int status);
 
 #endif

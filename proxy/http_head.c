@@ -41,6 +41,7 @@ px_http_head *px_http_head_new(size_t arena_cap) {
   h->arena_cap = arena_cap;
   h->target = h->arena;
   h->reason = h->arena;
+  h->arena[0] = '\0'; /* no stale string from the head's last use */
   return h;
 }
 
@@ -103,8 +104,8 @@ int px_http_head_field_done(px_http_head *h, int *in_field) {
     px_header *f = &h->headers[h->nheaders - 1];
     while (f->value_len && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
       f->value_len--;
-    *in_field = 0;
   }
+  *in_field = 0;
   if (h->arena_len + 1 > h->arena_cap) return -1;
   h->arena[h->arena_len++] = '\0';
   return 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "proxy/http.h"
 
@@ -124,6 +125,34 @@ static void put_end_to_end(out_buf *o, const px_http_head *h, const skip_name *s
   }
 }
 
+const char *px_http_date(void) {
+  /* Formatted once a second per thread: strftime per response would show
+   * in profiles, and the value only changes each second. */
+  static __thread char buf[32];
+  static __thread time_t at = -1;
+  time_t now = time(NULL);
+  if (now != at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm); /* IMF-fixdate, RFC 9110 §5.6.7 */
+    at = now;
+  }
+  return buf;
+}
+
+int px_http_trailer_allowed(const char *name, size_t len) {
+  /* Fields that frame, route or authenticate a message cannot be trailers
+   * (RFC 9110 §6.5.1); hop-by-hop ones never pass a proxy. */
+  switch (len) {
+  case 4: if (EQ_LIT(name, len, "host")) return 0; break;
+  case 13: if (EQ_LIT(name, len, "authorization")) return 0; break;
+  case 14: if (EQ_LIT(name, len, "content-length")) return 0; break;
+  case 16: if (EQ_LIT(name, len, "content-encoding")) return 0; break;
+  default: break;
+  }
+  return !px_http_is_hop_by_hop(name, len, NULL, 0) && !(len && name[0] == ':');
+}
+
 /* keep_alive == PX_HTTP_UPGRADE asks for the WebSocket upgrade lines
  * instead (they are hop-by-hop, so they are written anew, RFC 9110 §7.8). */
 static void put_framing(out_buf *o, int64_t content_length, int chunked, int keep_alive) {
@@ -145,14 +174,19 @@ static void put_framing(out_buf *o, int64_t content_length, int chunked, int kee
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, int keep_alive, char *out,
                                size_t cap) {
-  static const skip_name skip[] = {SKIP("x-forwarded-for"), SKIP("x-forwarded-proto"),
+  static const skip_name skip[] = {SKIP("host"), SKIP("x-forwarded-for"), SKIP("x-forwarded-proto"),
                                    SKIP("x-forwarded-host"), SKIP("forwarded"), SKIP("expect"),
                                    {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
   puts_(&o, h->method);
   put(&o, " ", 1);
   put(&o, h->target, h->target_len);
-  PUT_LIT(&o, " HTTP/1.1\r\n");
+  /* Host is written here, first (RFC 9112 §3.2 asks for it first), from
+   * what the request was routed by: a `Connection: host` cannot remove it,
+   * and an HTTP/1.0 request without one still carries it upstream. */
+  PUT_LIT(&o, " HTTP/1.1\r\nHost: ");
+  puts_(&o, fwd->host);
+  PUT_LIT(&o, "\r\n");
   put_end_to_end(&o, h, skip);
   /* X-Forwarded-For and Forwarded append this hop (RFC 7239 §4); the
    * others describe the client-facing request and are replaced. */
@@ -182,8 +216,13 @@ long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd
   if (v6) PUT_LIT(&o, "]\"");
   PUT_LIT(&o, ";proto=");
   puts_(&o, fwd->proto);
+  /* host= is the Host as received (RFC 7239 §5.3); with a port or an IPv6
+   * literal it is no token and must be a quoted-string (§4). */
   PUT_LIT(&o, ";host=");
+  int quote = strpbrk(fwd->host, ":[]") != NULL;
+  if (quote) put(&o, "\"", 1);
   puts_(&o, fwd->host);
+  if (quote) put(&o, "\"", 1);
   PUT_LIT(&o, "\r\n");
   put_framing(&o, content_length, chunked, keep_alive);
   return o.overflow ? -1 : (long)o.len;
@@ -207,17 +246,25 @@ long px_http_serialize_response(const px_http_head *h, const char *extra, int64_
   put(&o, "\r\n", 2);
   /* portico owns Strict-Transport-Security on sites that set it. */
   put_end_to_end(&o, h, extra ? skip : skip + 1);
+  /* An origin with a clock sends Date (RFC 9110 §6.6.1); a backend that
+   * did not gets the proxy's, as nginx and HAProxy do. */
+  if (px_http_find(h, "date") == NULL) {
+    PUT_LIT(&o, "Date: ");
+    puts_(&o, px_http_date());
+    PUT_LIT(&o, "\r\n");
+  }
   if (extra) puts_(&o, extra);
   put_framing(&o, content_length, chunked, keep_alive);
   return o.overflow ? -1 : (long)o.len;
 }
 
 long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_t cap) {
-  static const skip_name skip[] = {SKIP("content-length"), SKIP("host"), SKIP("authorization"),
-                                   {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
   PUT_LIT(&o, "0\r\n");
-  if (trailers) put_end_to_end(&o, trailers, skip);
+  for (size_t i = 0; trailers && i < trailers->nheaders; i++) {
+    const px_header *f = &trailers->headers[i];
+    if (px_http_trailer_allowed(f->name, f->name_len)) put_field(&o, f->name, f->name_len, f->value, f->value_len);
+  }
   PUT_LIT(&o, "\r\n");
   return o.overflow ? -1 : (long)o.len;
 }
@@ -281,8 +328,8 @@ const char *px_http_reason(int status) {
 long px_http_simple_response(int status, const char *extra, int close, char *out, size_t cap) {
   const char *reason = px_http_reason(status);
   out_buf o = {out, 0, cap, 0};
-  putf(&o, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
-       status, reason, strlen(reason) + 1);
+  putf(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
+       status, reason, px_http_date(), strlen(reason) + 1);
   if (extra) puts_(&o, extra);
   if (close) PUT_LIT(&o, "Connection: close\r\n");
   putf(&o, "\r\n%s\n", reason);

@@ -36,8 +36,9 @@ def test_forwarded_headers_and_hop_by_hop_removal(start_portico, certs, backend)
     h = headers_of(json.loads(r.stdout))
     assert h["x-forwarded-for"] == "127.0.0.1"
     assert h["x-forwarded-proto"] == "https"
-    assert h["x-forwarded-host"] == "a.test"
-    assert h["forwarded"] == "for=127.0.0.1;proto=https;host=a.test"
+    # RFC 7239 §5.3: host= is the Host as received, port included (quoted).
+    assert h["x-forwarded-host"] == f"a.test:{p.https_port}"
+    assert h["forwarded"] == f'for=127.0.0.1;proto=https;host="a.test:{p.https_port}"'
     assert h["host"] == f"a.test:{p.https_port}"  # as the client sent it
     r = p.curl("/echo", "-H", "X-Forwarded-For: 203.0.113.7", "-H", "Connection: x-secret",
                "-H", "X-Secret: 1", "-H", "Keep-Alive: timeout=5", "-H", "TE: trailers",
