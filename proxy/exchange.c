@@ -48,6 +48,13 @@ struct px_exchange {
   uint64_t req_body_bytes;
   pending_chunk *pend, *pend_tail;
   size_t pend_bytes;
+  /* Small body pieces (1-byte chunks, tiny DATA frames) framed here and
+   * sent in one write at the end of the loop iteration: one write each
+   * cost a syscall and a TCP segment per byte (hardening item 9). */
+  char *obuf;
+  size_t olen, ocap;
+  size_t defer_slot; /* 1 + index in the worker's deferred list, 0 if not in it */
+  uint64_t body_timer_at; /* uv_now when the body timer was last armed */
 
   /* response */
   llhttp_t rp;
@@ -100,6 +107,8 @@ static void free_exchange(px_exchange *ex) {
     ex->pend = p->next;
     free(p);
   }
+  if (ex->defer_slot) ex->w->deferred[ex->defer_slot - 1] = NULL;
+  free(ex->obuf);
   free_rhead(ex);
   px_http_head_free(ex->rtrailers);
   px_obj_free(ex->req_head);
@@ -281,17 +290,66 @@ static int write_up(px_exchange *ex, const void *data, size_t len) {
   return 0;
 }
 
-/* Frames and writes request body bytes (chunked re-encoding when the client
- * sent chunked: RFC 9112 §7.1). */
-static int write_body(px_exchange *ex, const char *data, size_t len) {
+/* Room kept before the coalesced bytes for the chunk-size line, so that
+ * what was gathered goes out as one chunk without moving it. */
+#define OBUF_PREFIX 18
+/* Room kept after them: the chunk's CRLF and a last-chunk "0\r\n\r\n". */
+#define OBUF_SUFFIX 8
+
+/* Sends the coalesced body bytes (one chunk when the request is chunked),
+ * followed by the last chunk when `last`. 0, or -1 when the exchange
+ * failed (and may be freed). */
+static int flush_body(px_exchange *ex, int last) {
+  if (ex->olen == 0) return last && ex->req_chunked ? write_up(ex, "0\r\n\r\n", 5) : 0;
+  char *start = ex->obuf + OBUF_PREFIX;
+  size_t len = ex->olen;
+  ex->olen = 0;
   if (ex->req_chunked) {
-    char line[32];
+    char line[OBUF_PREFIX];
     int n = snprintf(line, sizeof(line), "%zx\r\n", len);
-    if (write_up(ex, line, (size_t)n) != 0) return -1;
-    if (write_up(ex, data, len) != 0) return -1;
-    return write_up(ex, "\r\n", 2);
+    start -= n;
+    memcpy(start, line, (size_t)n);
+    len += (size_t)n;
+    memcpy(start + len, last ? "\r\n0\r\n\r\n" : "\r\n", last ? 7 : 2);
+    len += last ? 7 : 2;
   }
-  return write_up(ex, data, len);
+  return write_up(ex, start, len);
+}
+
+void px_exchange_flush_deferred(px_worker *w) {
+  for (size_t i = 0; i < w->ndeferred; i++) {
+    px_exchange *ex = w->deferred[i];
+    if (ex == NULL) continue;
+    ex->defer_slot = 0;
+    w->deferred[i] = NULL;
+    flush_body(ex, 0);
+  }
+  w->ndeferred = 0;
+}
+
+/* Adds `len` body bytes to what this loop iteration sends in one write:
+ * a client's 1-byte chunks or tiny DATA frames become one upstream chunk
+ * and one syscall, so the work per byte received stays bounded. Sent at
+ * once when limits.buffer_size is gathered or the worker's list has no
+ * room. */
+static int queue_body(px_exchange *ex, const char *data, size_t len) {
+  size_t need = OBUF_PREFIX + ex->olen + len + OBUF_SUFFIX;
+  if (need > ex->ocap) {
+    size_t cap = ex->ocap ? ex->ocap * 2 : 4096;
+    while (cap < need) cap *= 2;
+    char *n = realloc(ex->obuf, cap);
+    if (n == NULL) {
+      fail_with(ex, 500);
+      return -1;
+    }
+    ex->obuf = n;
+    ex->ocap = cap;
+  }
+  memcpy(ex->obuf + OBUF_PREFIX + ex->olen, data, len);
+  ex->olen += len;
+  if (ex->olen >= ex->w->cfg->limits.buffer_size) return flush_body(ex, 0);
+  if (ex->defer_slot == 0 && px_worker_defer(ex->w, ex, &ex->defer_slot) != 0) return flush_body(ex, 0);
+  return 0;
 }
 
 static void pause_request(px_exchange *ex) {
@@ -305,7 +363,7 @@ static void resume_request(px_exchange *ex) {
 }
 
 static void check_request_backpressure(px_exchange *ex) {
-  size_t inflight = ex->pend_bytes + (ex->up ? ex->up->write_pending : 0);
+  size_t inflight = ex->pend_bytes + ex->olen + (ex->up ? ex->up->write_pending : 0);
   if (inflight > ex->w->cfg->limits.buffer_size) pause_request(ex);
 }
 
@@ -320,12 +378,12 @@ static void send_to_upstream(px_exchange *ex) {
     pending_chunk *p = ex->pend;
     ex->pend = p->next;
     ex->pend_bytes -= p->len;
-    int r = write_body(ex, p->data, p->len);
+    int r = queue_body(ex, p->data, p->len);
     free(p);
     if (r != 0) return;
   }
   ex->pend_tail = NULL;
-  if (ex->req_done && ex->req_chunked && write_up(ex, "0\r\n\r\n", 5) != 0) return;
+  if (flush_body(ex, ex->req_done) != 0) return;
   if (px_upstream_read_start(uc) != 0) {
     fail_with(ex, 502);
     return;
@@ -413,9 +471,20 @@ int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
     fail_with(ex, 413);
     return -1;
   }
-  ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.body_timeout_ms);
+  /* The body timer is re-armed once per loop iteration, not per piece:
+   * its deadline only moves when the clock does. */
+  uint64_t now = uv_now(&ex->w->loop);
+  if (now != ex->body_timer_at) {
+    ex->body_timer_at = now;
+    ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.body_timeout_ms);
+  }
   if (ex->up && ex->connected && ex->pend == NULL) {
-    if (write_body(ex, data, len) != 0) return -1;
+    /* Large pieces of a Content-Length body go straight out (no copy) when
+     * nothing is queued before them; the rest is coalesced, so a chunked
+     * body costs one write per loop iteration, not three per chunk. */
+    int r = ex->olen == 0 && len >= 4096 && !ex->req_chunked ? write_up(ex, data, len)
+                                                            : queue_body(ex, data, len);
+    if (r != 0) return -1;
   } else {
     pending_chunk *p = malloc(sizeof(*p) + len);
     if (p == NULL) {
@@ -440,8 +509,8 @@ void px_exchange_body_end(px_exchange *ex) {
   ex->req_done = 1;
   /* The client is now waiting on us; its timer guards our writes only. */
   ex->f->ops->set_timer(ex->f, 0);
-  if (ex->up && ex->connected && ex->pend == NULL && ex->req_chunked)
-    write_up(ex, "0\r\n\r\n", 5);
+  if (!ex->up || !ex->connected || ex->pend != NULL) return; /* send_to_upstream does it */
+  flush_body(ex, 1); /* the last chunk rides with what is gathered */
 }
 
 int px_exchange_request_done(const px_exchange *ex) { return ex->req_done; }

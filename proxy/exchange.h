@@ -52,4 +52,8 @@ void px_exchange_abort(px_exchange *ex);
  *  answers `status` (or cuts the connection if a response head went out). */
 void px_exchange_refuse(px_exchange *ex, int status);
 
+/** Sends the request body bytes each exchange of `w` coalesced during
+ *  this loop iteration (the worker's check phase). */
+void px_exchange_flush_deferred(px_worker *w);
+
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "proxy/conn.h"
+#include "proxy/exchange.h"
 #include "proxy/http.h"
 #include "proxy/obj_cache.h"
 #include "tls/log.h"
@@ -124,10 +125,25 @@ void px_worker_mark_dirty(px_worker *w, px_conn *c) {
   w->dirty[w->ndirty++] = c;
 }
 
+int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot) {
+  if (w->ndeferred == w->deferred_cap) {
+    size_t cap = w->deferred_cap ? w->deferred_cap * 2 : 64;
+    struct px_exchange **n = realloc(w->deferred, cap * sizeof(*n));
+    if (n == NULL) return -1;
+    w->deferred = n;
+    w->deferred_cap = cap;
+  }
+  w->deferred[w->ndeferred++] = ex;
+  *slot = w->ndeferred;
+  return 0;
+}
+
 /* Runs after each poll phase; connections closed during it are still
- * allocated (they are freed in the closing phase that follows). */
+ * allocated (they are freed in the closing phase that follows). Request
+ * bodies go first: their writes are to upstreams, independent of these. */
 static void on_flush_check(uv_check_t *chk) {
   px_worker *w = chk->data;
+  px_exchange_flush_deferred(w);
   for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
   w->ndirty = 0;
 }
@@ -256,6 +272,7 @@ void px_worker_join_free(px_worker *w) {
   }
   free(w->listeners);
   free(w->dirty);
+  free(w->deferred);
   free(w->pools);
   free(w->pool_base);
   free(w->rr);

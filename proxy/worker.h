@@ -34,6 +34,8 @@ struct px_worker {
   uv_check_t flush_check; /**< after each poll: send what TLS connections queued */
   px_conn **dirty;        /**< connections with ciphertext to send */
   size_t ndirty, dirty_cap;
+  struct px_exchange **deferred; /**< exchanges with coalesced body bytes to send */
+  size_t ndeferred, deferred_cap;
   uv_mutex_t resolved_lock;
   struct px_resolved_name *resolved; /**< names to retry handshakes for */
   px_listener *listeners;
@@ -50,6 +52,8 @@ struct px_worker {
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
   char h2_out[16384]; /**< HTTP/2 frames gathered into one TLS record (h2.c) */
+  char stage[16384];  /**< small request body pieces of one parser run (h1.c) */
+  size_t stage_len;
 };
 
 /** Creates worker `id`; its thread is started by px_worker_start. */
@@ -76,6 +80,11 @@ void px_worker_conn_closed(px_worker *w);
 /** Marks a connection as having output to send at the end of this loop
  *  iteration (one write for everything an event produced). */
 void px_worker_mark_dirty(px_worker *w, px_conn *c);
+
+/** Lists an exchange whose coalesced request body goes out in this loop
+ *  iteration's check phase; `*slot` gets 1 + its index (cleared when the
+ *  exchange is freed). 0, or -1 when the list cannot grow (send now). */
+int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot);
 
 /** The pool of upstream `u` of site `s`. */
 px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream);

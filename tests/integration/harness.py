@@ -344,3 +344,50 @@ def site(names, backend, cert=None, **kw):
 
 if __name__ == "__main__":
     sys.exit("import this module from tests")
+
+
+class RawBackend:
+    """A backend on a raw socket, for faults that are the backend's: each
+    accepted connection is handed to handle(conn) on its own thread and
+    closed after it. .address is "127.0.0.1:PORT"; close() stops it."""
+
+    def __init__(self, handle, threaded=False):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+        def run(c):
+            with c:
+                try:
+                    handle(c)
+                except OSError:
+                    pass
+
+        def serve():
+            while True:
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    return
+                if threaded:
+                    threading.Thread(target=run, args=(c,), daemon=True).start()
+                else:
+                    run(c)
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def read_head(c):
+    """Reads from socket `c` up to the end of a head; returns all read."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data

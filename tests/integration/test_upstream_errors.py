@@ -2,7 +2,7 @@
 no internals."""
 import time
 
-from harness import free_port, site
+from harness import RawBackend, free_port, read_head, site
 
 
 def test_connect_refused_is_502_without_internals(start_portico, certs):
@@ -46,24 +46,8 @@ def bad_heads():
 
 def raw_backend(answers):
     """A backend that answers a request for /N with answers[N] (bytes) and
-    closes; returns its address and listening socket."""
-    import socket
-    import threading
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-
-    def serve():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            with c:
-                line = c.recv(65536).split(b" ", 2)
-                c.sendall(answers[int(line[1][1:])])
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % srv.getsockname()[1], srv
+    closes."""
+    return RawBackend(lambda c: c.sendall(answers[int(read_head(c).split(b" ", 2)[1][1:])]))
 
 
 def test_malformed_upstream_heads_are_502_on_both_protocols(start_portico, certs):
@@ -75,9 +59,9 @@ def test_malformed_upstream_heads_are_502_on_both_protocols(start_portico, certs
     good = [b"X-A: b\r\n c", b"X-A: b c", b"X-A: caf\xc3\xa9\tok"]
     answers = [b"HTTP/1.1 200 OK\r\n" + field + b"\r\nContent-Length: 2\r\n\r\nok"
                for field in [f for _, f in bad] + good]
-    addr, srv = raw_backend(answers)
+    srv = raw_backend(answers)
     try:
-        p = start_portico([site(["a.test"], addr, certs.a)])
+        p = start_portico([site(["a.test"], srv.address, certs.a)])
         for http2 in (False, True):
             for i, (what, _) in enumerate(bad):
                 text = p.curl(f"/{i}", "-i", name="a.test", http2=http2).stdout

@@ -6,53 +6,17 @@ bytes."""
 import json
 import re
 import socket
-import threading
 
 import h2.events
 
-from harness import read_until_close, site, tls_connect, wait_for
+from harness import RawBackend, read_head, read_until_close, site, tls_connect, wait_for
 from test_http2 import h2_client, pump
 
 
 def raw_backend(answer_for):
     """A backend on a raw socket: for each connection it reads one request
-    head and sends answer_for(request_line) (bytes), then closes. Every
-    request line it saw is kept in .seen."""
-    srv = RawBackend()
-
-    def serve():
-        while True:
-            try:
-                c, _ = srv.sock.accept()
-            except OSError:
-                return
-            with c:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                line = data.split(b"\r\n", 1)[0]
-                srv.seen.append(data)
-                try:
-                    c.sendall(answer_for(line))
-                except OSError:
-                    pass
-    threading.Thread(target=serve, daemon=True).start()
-    return srv
-
-
-class RawBackend:
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.seen = []
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-
-    def close(self):
-        self.sock.close()
+    head and sends answer_for(request_line) (bytes), then closes."""
+    return RawBackend(lambda c: c.sendall(answer_for(read_head(c).split(b"\r\n", 1)[0])))
 
 
 def path_of(line):
@@ -354,3 +318,63 @@ def test_chunk_extension_limit_holds_for_the_first_chunk(start_portico, certs, b
     data, _ = read_until_close(s)
     s.close()
     assert data.startswith(b"HTTP/1.1 200"), data[:60]
+
+
+# 9 ---------------------------------------------------------------------------
+
+def count_chunks(c):
+    """Reads one chunked request body from socket `c` and answers with the
+    number of chunks it arrived in and their total length."""
+    with c.makefile("rb") as f:
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        chunks, total = 0, 0
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                f.readline()
+                break
+            total += len(f.read(size))
+            f.readline()
+            chunks += 1
+    body = b"%d %d" % (chunks, total)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+
+
+def test_one_byte_pieces_are_coalesced_upstream(start_portico, certs):
+    """10,000 one-byte chunks (HTTP/1.1) or DATA frames (HTTP/2) sent in one
+    go reach the backend in a few large chunks: each piece used to cost three
+    upstream writes, a TCP segment each (bench/abuse.py measures the CPU)."""
+    srv = RawBackend(count_chunks)
+    try:
+        p = start_portico([site(["a.test"], srv.address, certs.a)], workers=1)
+        n = 10000
+        s = tls_connect(p.https_port, "a.test")
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
+                  b"Connection: close\r\n\r\n" + b"1\r\nx\r\n" * n + b"0\r\n\r\n")
+        data, _ = read_until_close(s)
+        s.close()
+        chunks, total = map(int, data.split(b"\r\n\r\n", 1)[1].split())
+        assert total == n and chunks <= 20, (chunks, total)
+
+        s, conn = h2_client(p.https_port)
+        conn.send_headers(1, [(":method", "POST"), (":scheme", "https"), (":authority", "a.test"),
+                              (":path", "/up")])
+        for _ in range(n):
+            conn.send_data(1, b"x")
+        conn.end_stream(1)
+        s.sendall(conn.data_to_send())
+        got = {}
+
+        def on(ev):
+            if isinstance(ev, h2.events.DataReceived):
+                got["body"] = got.get("body", b"") + ev.data
+            elif isinstance(ev, h2.events.StreamEnded):
+                return True
+            return None
+        pump(s, conn, on)
+        s.close()
+        chunks, total = map(int, got["body"].split())
+        assert total == n and chunks <= 40, (chunks, total)
+    finally:
+        srv.close()
