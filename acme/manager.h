@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acme/client.h"
+#include "acme/proto/client.h"
 #include "tls/cert.h"
 
 typedef struct px_acme_manager px_acme_manager;

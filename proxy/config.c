@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "acme/client.h"
-#include "acme/key.h"
+#include "acme/proto/client.h"
+#include "acme/proto/key.h"
 #include "proxy/config_values.h"
 
 typedef struct loader {

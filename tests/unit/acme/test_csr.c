@@ -14,10 +14,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/b64url.h"
-#include "acme/csr.h"
-#include "acme/jws.h"
-#include "acme/key.h"
+#include "acme/proto/b64url.h"
+#include "acme/proto/csr.h"
+#include "acme/proto/jws.h"
+#include "acme/proto/key.h"
 
 static const char *const names[] = {"example.com", "www.example.com", "*.example.com"};
 

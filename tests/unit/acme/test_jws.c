@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "acme/b64url.h"
-#include "acme/jws.h"
-#include "acme/key.h"
+#include "acme/proto/b64url.h"
+#include "acme/proto/jws.h"
+#include "acme/proto/key.h"
 
 /* RFC 7515 Appendix A.3: the P-256 public key and the ES256 JWS. */
 #define A3_X "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"

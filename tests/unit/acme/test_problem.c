@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "acme/problem.h"
+#include "acme/proto/problem.h"
 
 #define URN "urn:ietf:params:acme:error:"
 

@@ -2,7 +2,7 @@
  * ES256 JWS and friends for RFC 8555. The signature is R||S, 32 bytes each,
  * not DER (RFC 7518 §3.4): ACME servers reject a DER signature.
  */
-#include "acme/jws.h"
+#include "acme/proto/jws.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include <openssl/nid.h>
 #include <openssl/sha.h>
 
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 
 #define COORD_LEN 32
 /* An EAB HMAC key is 32 to 64 bytes in practice; allow generous room. */

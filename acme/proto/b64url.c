@@ -1,7 +1,7 @@
 /*
  * base64url, RFC 4648 §5, no padding (RFC 7515 §2 and Appendix C).
  */
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 
 #include <stdlib.h>
 

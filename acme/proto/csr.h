@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 
 /** Most names in one CSR (Let's Encrypt's limit per certificate). */
 #define PX_ACME_CSR_MAX_NAMES 100

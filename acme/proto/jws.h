@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 
 /** Length of a SHA-256 thumbprint in base64url, without the NUL. */
 #define PX_ACME_THUMBPRINT_LEN 43

@@ -1,7 +1,7 @@
 /*
  * Account and certificate private keys (PKCS#8, RFC 5958).
  */
-#include "acme/key.h"
+#include "acme/proto/key.h"
 #include "tls/keygen.h"
 
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 #include "acme/store.h"
 
 /** Challenge types, in the order of the `challenges` preference list. */

@@ -2,7 +2,7 @@
  * The table of ACME problem types (RFC 8555 §6.7) and what each means for a
  * retry, in the spirit of mod_md's md_acme.c problem table.
  */
-#include "acme/problem.h"
+#include "acme/proto/problem.h"
 
 #include <stdio.h>
 #include <string.h>
