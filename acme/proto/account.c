@@ -21,10 +21,10 @@ static void save_account(px_acme_client *c) {
   px_store *s = c->o.store;
   if (pem == NULL || text == NULL)
     px_log(PX_LOG_ERROR, "acme: cannot save the account %s: out of memory", c->kid);
-  if (pem)
-    s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
+  if (pem) s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
   if (text)
-    s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text, strlen(text));
+    s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text,
+                 strlen(text));
   if (pem) px_acme_key_pem_free(pem, klen);
   free(text);
 }
@@ -34,7 +34,8 @@ static int load_account(px_acme_client *c) {
   char *key = NULL, *meta = NULL;
   size_t klen = 0, mlen = 0;
   px_store *s = c->o.store;
-  if (s->ops->load(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, &key, &klen) != 0)
+  if (s->ops->load(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, &key, &klen) !=
+      0)
     return 0;
   if (s->ops->load(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, &meta, &mlen) !=
       0) {

@@ -45,7 +45,8 @@ static void order_free(px__acme_order *o) {
       *p = o->next;
       break;
     }
-  for (size_t i = 0; i < o->nnames; i++) free(o->names[i]);
+  for (size_t i = 0; i < o->nnames; i++)
+    free(o->names[i]);
   free(o->names);
   free(o->post_url);
   free(o->post_payload);
@@ -130,7 +131,8 @@ int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme
     o->nnames++;
   }
   if (o->nnames != n) {
-    for (size_t i = 0; i < o->nnames; i++) free(o->names[i]);
+    for (size_t i = 0; i < o->nnames; i++)
+      free(o->names[i]);
     free(o->names);
     free(o);
     return -ENOMEM;
@@ -145,7 +147,8 @@ int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme
   c->orders = o;
   c->live++;
   px__acme_order_step(o, "start");
-  px_log(PX_LOG_INFO, "acme: ordering a certificate for %s%s", names[0], n > 1 ? " and others" : "");
+  px_log(PX_LOG_INFO, "acme: ordering a certificate for %s%s", names[0],
+         n > 1 ? " and others" : "");
   px__acme_order_later(o, 0, on_start); /* never call back from inside this call */
   return 0;
 }
@@ -153,7 +156,8 @@ int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme
 void px_acme_result_dispose(px_acme_result *r) {
   if (r->key_pem) px_acme_key_pem_free(r->key_pem, r->key_len);
   free(r->cert_pem);
-  for (size_t i = 0; i < r->nalternates; i++) free(r->alternates[i]);
+  for (size_t i = 0; i < r->nalternates; i++)
+    free(r->alternates[i]);
   free(r->alternates);
   memset(r, 0, sizeof(*r));
 }
@@ -162,6 +166,7 @@ void px_acme_client_free(px_acme_client *c) {
   if (c == NULL) return;
   c->freeing = 1;
   /* Abandon running orders: no callback; their requests finish quietly. */
-  while (c->orders) order_free(c->orders);
+  while (c->orders)
+    order_free(c->orders);
   if (c->live == 0) client_destroy(c);
 }

@@ -79,7 +79,8 @@ struct px__acme_order {
 /* Ends the order with `err` (NULL: success, the result goes to the caller). */
 void px__acme_order_done(px__acme_order *o, const char *err);
 /* Logs the failure of the current step and ends the order with it. */
-void px__acme_order_fail(px__acme_order *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void px__acme_order_fail(px__acme_order *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Names the current step for logs and failure messages. */
 void px__acme_order_step(px__acme_order *o, const char *step);
 /* Runs `fn` after `ms` on the order's timer (its data is the order). */

@@ -57,8 +57,8 @@ static void on_response(void *arg, const char *err, px_acme_response *r) {
       return;
     }
     if (kind == PX_ACME_RETRY_AFTER)
-      o->retry_after = px_acme_retry_after(r->retry_after, r->retry_after ? strlen(r->retry_after) : 0,
-                                           (int64_t)time(NULL));
+      o->retry_after = px_acme_retry_after(
+          r->retry_after, r->retry_after ? strlen(r->retry_after) : 0, (int64_t)time(NULL));
     char msg[512];
     px_acme_problem_message(&p, msg, sizeof(msg));
     px_acme_response_free(r);
@@ -118,7 +118,8 @@ static void send_post(px__acme_order *o) {
 
 void px__acme_post(px__acme_order *o, const char *url, const char *payload, int use_kid,
                    px__acme_post_cb done) {
-  if (px__acme_set_str(&o->post_url, url) != 0 || px__acme_set_str(&o->post_payload, payload) != 0) {
+  if (px__acme_set_str(&o->post_url, url) != 0 ||
+      px__acme_set_str(&o->post_payload, payload) != 0) {
     px__acme_order_fail(o, "out of memory");
     return;
   }
