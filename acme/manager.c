@@ -269,8 +269,6 @@ px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *e
   px_acme_manager *m = calloc(1, sizeof(*m));
   if (m == NULL) return NULL;
   m->o = *opts;
-  if (m->o.max_pending == 0) m->o.max_pending = 100;
-  if (m->o.rate_window_ms == 0) m->o.rate_window_ms = 60000;
   px_store_fs_options so = {0};
   so.root = opts->storage;
   int r = px_store_fs_open(&so, &m->store);
@@ -280,9 +278,9 @@ px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *e
     return NULL;
   }
   uv_mutex_init(&m->lock);
-  m->certs = px_namemap_new(opts->cache_size ? opts->cache_size : 10000, free_cert);
+  m->certs = px_namemap_new(opts->on_demand.cache_size, free_cert);
   m->refused = px_namemap_new(REFUSALS_MAX, NULL);
-  m->inflight = px_namemap_new(m->o.max_pending + m->o.ngroups * 100 + 1, NULL);
+  m->inflight = px_namemap_new(m->o.on_demand.max_pending + m->o.ngroups * 100 + 1, NULL);
   m->alpn = px_namemap_new(10000, free_cert);
   m->http = px_namemap_new(10000, free_http01);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));

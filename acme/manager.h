@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acme/config.h"
 #include "acme/proto/client.h"
 #include "tls/cert.h"
 
@@ -28,13 +29,12 @@ typedef struct px_acme_group {
 } px_acme_group;
 
 typedef struct px_acme_manager_opts {
-  const char *storage;            /**< cache directory */
-  px_acme_client_opts client;     /**< hooks and store are filled in by the manager */
-  const char *ask_url;            /**< http://...; NULL = allow every valid name */
-  uint64_t rate_count, rate_window_ms; /**< new orders per window */
-  size_t max_pending;             /**< names waiting on issuance at once */
-  size_t cache_size;              /**< certificates kept in memory */
-  const px_acme_group *groups;    /**< obtained at start-up */
+  const char *storage;        /**< cache directory */
+  px_acme_client_opts client; /**< hooks and store are filled in by the manager */
+  /** The on_demand: section, defaults applied (acme/config.h owns them);
+   *  the strings are borrowed for the manager's lifetime. */
+  px_on_demand_settings on_demand;
+  const px_acme_group *groups; /**< obtained at start-up */
   size_t ngroups;
   /** Called on the manager thread once a requested name is resolved (ready
    *  or refused); must be thread-safe and quick. */

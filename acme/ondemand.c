@@ -30,9 +30,9 @@ int px__acme_ondemand_check_name(const char *name) {
 }
 
 int px__acme_ondemand_check_room(px_acme_manager *m, const char *name) {
-  if (px_namemap_size(m->inflight) < m->o.max_pending) return 0;
+  if (px_namemap_size(m->inflight) < m->o.on_demand.max_pending) return 0;
   px_log(PX_LOG_WARN, "on-demand: refused %s: on_demand.max_pending (%zu) names are waiting", name,
-         m->o.max_pending);
+         m->o.on_demand.max_pending);
   return -EBUSY;
 }
 
@@ -48,8 +48,8 @@ static void on_ask(void *arg, int allowed, const char *why) {
 }
 
 void px__acme_ondemand_start(px_acme_manager *m, px__acme_attempt *a) {
-  if (m->o.ask_url) {
-    if (px_acme_ask(&m->loop, m->o.ask_url, a->names[0], ASK_TIMEOUT_MS, on_ask, a) != 0)
+  if (m->o.on_demand.ask) {
+    if (px_acme_ask(&m->loop, m->o.on_demand.ask, a->names[0], ASK_TIMEOUT_MS, on_ask, a) != 0)
       on_ask(a, 0, "bad ask URL");
     return;
   }
@@ -58,14 +58,14 @@ void px__acme_ondemand_start(px_acme_manager *m, px__acme_attempt *a) {
 
 int px__acme_ondemand_rate_take(px_acme_manager *m, const px__acme_attempt *a) {
   int64_t now = px__acme_now_ms();
-  if (now - m->rate_window_start >= (int64_t)m->o.rate_window_ms) {
+  if (now - m->rate_window_start >= (int64_t)m->o.on_demand.rate_window_ms) {
     m->rate_window_start = now;
     m->rate_used = 0;
   }
-  if (a->group < 0 && m->rate_used >= m->o.rate_count) {
+  if (a->group < 0 && m->rate_used >= m->o.on_demand.rate_count) {
     px_log(PX_LOG_WARN, "on-demand: refused %s: on_demand.rate (%llu per %llu s) reached",
-           a->names[0], (unsigned long long)m->o.rate_count,
-           (unsigned long long)(m->o.rate_window_ms / 1000));
+           a->names[0], (unsigned long long)m->o.on_demand.rate_count,
+           (unsigned long long)(m->o.on_demand.rate_window_ms / 1000));
     return -EAGAIN;
   }
   m->rate_used++;

@@ -59,11 +59,7 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.client.key_type = (px_acme_key_type)a->key_type;
   o.client.challenges[0] = (px_acme_challenge_type)a->challenges[0];
   o.client.challenges[1] = (px_acme_challenge_type)a->challenges[1];
-  o.ask_url = cfg->on_demand.ask;
-  o.rate_count = cfg->on_demand.rate_count;
-  o.rate_window_ms = cfg->on_demand.rate_window_ms;
-  o.max_pending = cfg->on_demand.max_pending;
-  o.cache_size = cfg->on_demand.cache_size;
+  o.on_demand = cfg->on_demand;
   o.groups = srv->groups;
   o.ngroups = ngroups;
   o.on_resolved = on_name_resolved;
