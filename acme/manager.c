@@ -45,8 +45,10 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
   int r;
   int64_t until = 0;
   uv_mutex_lock(&m->lock);
-  px_tls_cert *c = px_namemap_get(m->certs, name, NULL);
-  if (c) {
+  px_tls_cert *c;
+  if (atomic_load(&m->stopping)) {
+    r = -1; /* shutting down: the manager will not answer */
+  } else if ((c = px_namemap_get(m->certs, name, NULL)) != NULL) {
     *out = px_tls_cert_ref(c);
     r = 1;
   } else if (px_namemap_get(m->refused, name, &until) == (void *)m && until > px__acme_now_ms()) {
@@ -68,12 +70,14 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
       m->queue_tail = q;
       m->nqueued++;
       r = 0;
+      /* Under the lock, so px_acme_manager_stop cannot close the handle
+       * between the check of `stopping` and this send. */
+      uv_async_send(&m->wake);
     } else {
       free(q);
     }
   }
   uv_mutex_unlock(&m->lock);
-  if (r == 0 && c == NULL) uv_async_send(&m->wake);
   return r;
 }
 
@@ -194,7 +198,7 @@ static void process(px_acme_manager *m, const char *name) {
 
 static void on_wake(uv_async_t *a) {
   px_acme_manager *m = a->data;
-  if (m->stopping) {
+  if (atomic_load(&m->stopping)) {
     uv_close((uv_handle_t *)&m->wake, NULL);
     if (m->client) px_acme_client_free(m->client);
     m->client = NULL;
@@ -265,10 +269,14 @@ static void manager_main(void *arg) {
   uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
-px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *err, size_t errlen) {
+px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err, size_t errlen) {
   px_acme_manager *m = calloc(1, sizeof(*m));
-  if (m == NULL) return NULL;
+  if (m == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
   m->o = *opts;
+  atomic_init(&m->stopping, 0);
   px_store_fs_options so = {0};
   so.root = opts->storage;
   int r = px_store_fs_open(&so, &m->store);
@@ -278,38 +286,59 @@ px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *e
     return NULL;
   }
   uv_mutex_init(&m->lock);
+  uv_loop_init(&m->loop);
+  uv_async_init(&m->loop, &m->wake, on_wake);
+  m->wake.data = m;
   m->certs = px_namemap_new(opts->on_demand.cache_size, free_cert);
   m->refused = px_namemap_new(REFUSALS_MAX, NULL);
   m->inflight = px_namemap_new(m->o.on_demand.max_pending + m->o.ngroups * 100 + 1, NULL);
   m->alpn = px_namemap_new(10000, free_cert);
   m->http = px_namemap_new(10000, free_http01);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
-  uv_loop_init(&m->loop);
-  uv_async_init(&m->loop, &m->wake, on_wake);
-  m->wake.data = m;
+  if (!m->certs || !m->refused || !m->inflight || !m->alpn || !m->http || !m->group_running) {
+    snprintf(err, errlen, "out of memory");
+    px_acme_manager_free(m);
+    return NULL;
+  }
   m->o.client.store = m->store;
   m->o.client.hooks.publish = on_publish;
   m->o.client.hooks.unpublish = on_unpublish;
   m->o.client.hooks.arg = m;
   m->client = px_acme_client_new(&m->loop, &m->o.client);
-  if (m->client == NULL || uv_thread_create(&m->thread, manager_main, m) != 0) {
-    snprintf(err, errlen, "cannot start the certificate manager");
-    px_acme_manager_stop(m);
+  if (m->client == NULL) {
+    snprintf(err, errlen, "cannot start the ACME client (see the error above)");
+    px_acme_manager_free(m);
     return NULL;
   }
   return m;
 }
 
+int px_acme_manager_start(px_acme_manager *m) {
+  if (m->thread_started) return 0;
+  int r = uv_thread_create(&m->thread, manager_main, m);
+  if (r != 0) return r;
+  m->thread_started = 1;
+  return 0;
+}
+
 void px_acme_manager_stop(px_acme_manager *m) {
   if (m == NULL) return;
-  if (m->thread) {
-    m->stopping = 1;
-    uv_async_send(&m->wake);
-    uv_thread_join(&m->thread);
-  } else {
-    uv_close((uv_handle_t *)&m->wake, NULL);
-    if (m->client) px_acme_client_free(m->client);
-  }
+  uv_mutex_lock(&m->lock);
+  atomic_store(&m->stopping, 1);
+  uv_mutex_unlock(&m->lock);
+  if (!m->thread_started) return;
+  uv_async_send(&m->wake);
+  uv_thread_join(&m->thread);
+  m->thread_started = 0;
+}
+
+void px_acme_manager_free(px_acme_manager *m) {
+  if (m == NULL) return;
+  px_acme_manager_stop(m);
+  /* When the thread never ran, its on_wake did not close these. */
+  if (!uv_is_closing((uv_handle_t *)&m->wake)) uv_close((uv_handle_t *)&m->wake, NULL);
+  px_acme_client_free(m->client);
+  m->client = NULL;
   /* Let handles of abandoned orders close. */
   uv_run(&m->loop, UV_RUN_DEFAULT);
   uv_loop_close(&m->loop);

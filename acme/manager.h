@@ -42,11 +42,28 @@ typedef struct px_acme_manager_opts {
   void *arg;
 } px_acme_manager_opts;
 
-/** Opens the cache and starts the thread. NULL with a sentence in `err`. */
-px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *err, size_t errlen);
+/**
+ * Opens the cache and builds the manager; no thread runs yet, but lookups
+ * may already be made (they queue). NULL with a sentence in `err`.
+ */
+px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err, size_t errlen);
 
-/** Stops the thread (in-flight orders are abandoned) and frees everything. */
+/**
+ * Starts the manager thread: it obtains the `tls: acme` sites' certificates
+ * and answers the queue. Call it once whatever `on_resolved` reaches
+ * exists (the workers). 0, or a negative errno.
+ */
+int px_acme_manager_start(px_acme_manager *m);
+
+/**
+ * Stops the thread (in-flight orders are abandoned): once it returns,
+ * `on_resolved` is never called again and lookups refuse. Safe to call
+ * twice, or when the thread never started.
+ */
 void px_acme_manager_stop(px_acme_manager *m);
+
+/** Stops the thread if needed and frees everything. */
+void px_acme_manager_free(px_acme_manager *m);
 
 /**
  * For a handshake (any thread, never blocks): 1 with a new reference in *out

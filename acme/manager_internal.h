@@ -9,6 +9,7 @@
 #ifndef PX_ACME_MANAGER_INTERNAL_H
 #define PX_ACME_MANAGER_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -28,9 +29,10 @@ typedef struct px__acme_queued {
 struct px_acme_manager {
   px_acme_manager_opts o;
   uv_thread_t thread;
+  int thread_started; /* owned by the thread that calls start/stop */
   uv_loop_t loop;
   uv_async_t wake;
-  int stopping;
+  atomic_int stopping; /* set by px_acme_manager_stop, read by the manager thread and lookups */
   px_store *store;
   px_acme_client *client;
 
