@@ -14,6 +14,7 @@
 #include "acme/manager_internal.h"
 #include "tls/challenge_cert.h"
 #include "tls/log.h"
+#include "tls/tls.h"
 
 /* Bound on remembered refusals. */
 #define REFUSALS_MAX 100000
@@ -267,6 +268,7 @@ static void manager_main(void *arg) {
   for (size_t g = 0; g < m->o.ngroups; g++)
     start_group(m, g);
   uv_run(&m->loop, UV_RUN_DEFAULT);
+  px_tls_thread_cleanup(); /* the TLS queues the CA connections cached */
 }
 
 px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err, size_t errlen) {
@@ -341,6 +343,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   m->client = NULL;
   /* Let handles of abandoned orders close. */
   uv_run(&m->loop, UV_RUN_DEFAULT);
+  px_tls_thread_cleanup();
   uv_loop_close(&m->loop);
   while (m->queue) {
     px__acme_queued *q = m->queue;

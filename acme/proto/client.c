@@ -13,7 +13,7 @@
 #include "tls/log.h"
 
 static void client_destroy(px_acme_client *c) {
-  px_acme_tls_free(c->tls);
+  px_tls_client_free(c->tls);
   px_acme_key_free(c->account_key);
   free(c->kid);
   free(c->url_new_nonce);
@@ -108,9 +108,9 @@ px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *o
   c->loop = loop;
   c->o = *opts;
   char err[256];
-  c->tls = px_acme_tls_new(opts->ca_file, err, sizeof(err));
+  c->tls = px_tls_client_new(opts->ca_file, err, sizeof(err));
   if (c->tls == NULL) {
-    px_log(PX_LOG_ERROR, "acme: %s", err);
+    px_log(PX_LOG_ERROR, "acme: acme.ca_file %s", err);
     free(c);
     return NULL;
   }

@@ -29,7 +29,7 @@ typedef struct px__acme_order px__acme_order;
 struct px_acme_client {
   uv_loop_t *loop;
   px_acme_client_opts o;
-  px_acme_tls *tls;
+  px_tls_client *tls; /* trust for the CA's HTTPS server */
   char *url_new_nonce, *url_new_account, *url_new_order, *terms;
   int eab_required;
   char nonce[256];
