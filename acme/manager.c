@@ -116,7 +116,10 @@ void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_c
   uv_mutex_lock(&m->lock);
   for (size_t i = 0; i < n; i++) {
     px_namemap_del(m->refused, names[i]);
-    px_namemap_put(m->certs, names[i], px_tls_cert_ref(cert), 0);
+    if (px_namemap_put(m->certs, names[i], px_tls_cert_ref(cert), 0) != 0) {
+      px_tls_cert_unref(cert); /* not kept: the name is looked up on disk next time */
+      px_log(PX_LOG_ERROR, "acme: out of memory keeping the certificate for %s", names[i]);
+    }
   }
   uv_mutex_unlock(&m->lock);
   for (size_t i = 0; i < n; i++)
@@ -227,24 +230,35 @@ static void on_publish(void *arg, px_acme_challenge_type type, const char *name,
   px_acme_manager *m = arg;
   if (type == PX_ACME_TLS_ALPN_01) {
     px_tls_challenge_cert cc;
-    if (px_tls_challenge_cert_new(name, ka, strlen(ka), (int64_t)time(NULL), &cc) != 0) return;
-    px_tls_cert *c = px_tls_cert_from_der(cc.cert_der, cc.cert_len, cc.key_der, cc.key_len);
-    px_tls_challenge_cert_dispose(&cc);
-    if (c == NULL) return;
+    px_tls_cert *c = NULL;
+    if (px_tls_challenge_cert_new(name, ka, strlen(ka), (int64_t)time(NULL), &cc) == 0) {
+      c = px_tls_cert_from_der(cc.cert_der, cc.cert_len, cc.key_der, cc.key_len);
+      px_tls_challenge_cert_dispose(&cc);
+    }
     uv_mutex_lock(&m->lock);
-    px_namemap_put(m->alpn, name, c, 0);
+    int r = c ? px_namemap_put(m->alpn, name, c, 0) : -ENOMEM;
     uv_mutex_unlock(&m->lock);
+    if (r != 0) {
+      px_tls_cert_unref(c);
+      px_log(PX_LOG_ERROR, "acme: cannot make the tls-alpn-01 certificate for %s", name);
+    }
     return;
   }
   http01 *h = calloc(1, sizeof(*h));
   if (h == NULL || (h->name = strdup(name)) == NULL ||
       (h->key_authorization = strdup(ka)) == NULL) {
     if (h) free_http01(h);
+    px_log(PX_LOG_ERROR, "acme: out of memory publishing the http-01 answer for %s", name);
     return;
   }
   uv_mutex_lock(&m->lock);
-  px_namemap_put(m->http, token, h, 0);
+  int r = px_namemap_put(m->http, token, h, 0);
   uv_mutex_unlock(&m->lock);
+  if (r != 0) {
+    free_http01(h);
+    px_log(PX_LOG_ERROR, "acme: out of memory publishing the http-01 answer for %s", name);
+    return;
+  }
   /* Shared through the cache so another instance can answer for us. */
   m->store->ops->save(m->store, PX_STORE_CHALLENGES, token, NULL, ka, strlen(ka));
 }

@@ -9,6 +9,8 @@
  * cache on disk, then issuance if the policy allows (name validation, the
  * site match done by the TLS table, `ask`, `rate`, `max_pending`, the
  * failure backoff), else a refusal that is remembered for a while.
+ *
+ * Error convention: acme/errors.h.
  */
 #ifndef PX_ACME_MANAGER_H
 #define PX_ACME_MANAGER_H

@@ -7,8 +7,8 @@
  * simplicity wins). Everything is bounded:
  * 16 KiB of headers, 1 MiB of body, one overall timeout.
  *
- * Error convention: the callback gets `err` NULL and a response, or a
- * sentence and NULL. It always runs later from the loop.
+ * Error convention (acme/errors.h): the callback gets `err` NULL and a
+ * response, or a sentence and NULL. It always runs later from the loop.
  */
 #ifndef PX_ACME_TRANSPORT_H
 #define PX_ACME_TRANSPORT_H

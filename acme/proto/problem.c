@@ -4,6 +4,7 @@
  */
 #include "acme/proto/problem.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +91,7 @@ int px_acme_problem_parse(const char *body, size_t len, int http_status, px_acme
   root = body == NULL ? NULL : json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
   if (!json_is_object(root)) {
     json_decref(root);
-    return -1;
+    return -EINVAL;
   }
   copy_escaped(out->type, sizeof(out->type), json_object_get(root, "type"));
   copy_escaped(out->detail, sizeof(out->detail), json_object_get(root, "detail"));
