@@ -46,12 +46,12 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
   int r;
   int64_t until = 0;
   uv_mutex_lock(&m->lock);
-  px_tls_cert *c;
-  if (atomic_load(&m->stopping)) {
-    r = -1; /* shutting down: the manager will not answer */
-  } else if ((c = px_namemap_get(m->certs, name, NULL)) != NULL) {
+  px_tls_cert *c = px_namemap_get(m->certs, name, NULL);
+  if (c) {
     *out = px_tls_cert_ref(c);
     r = 1;
+  } else if (atomic_load(&m->stopping)) {
+    r = -1; /* shutting down: nothing new is queued */
   } else if (px_namemap_get(m->refused, name, &until) == (void *)m && until > px__acme_now_ms()) {
     r = -1;
   } else if (px_namemap_get(m->inflight, name, NULL)) {
