@@ -1,5 +1,6 @@
 #include "acme/ask.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +29,14 @@ static void on_answer(void *arg, const char *err, px_acme_response *r) {
 
 int px_acme_ask(uv_loop_t *loop, const char *url, const char *name, uint64_t timeout_ms,
                 px_acme_ask_cb cb, void *arg) {
-  if (strncmp(url, "http://", 7) != 0) return -1;
+  if (strncmp(url, "http://", 7) != 0) return -EINVAL;
   size_t cap = strlen(url) + strlen(name) + 16;
   char *full = malloc(cap);
   ask_ctx *a = malloc(sizeof(*a));
   if (full == NULL || a == NULL) {
     free(full);
     free(a);
-    return -1;
+    return -ENOMEM;
   }
   /* A validated name is [a-z0-9.-] only: it needs no escaping in a query. */
   snprintf(full, cap, "%s%sdomain=%s", url, strchr(url, '?') ? "&" : "?", name);

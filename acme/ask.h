@@ -15,7 +15,8 @@ typedef void (*px_acme_ask_cb)(void *arg, int allowed, const char *why);
 /**
  * Starts the request on `loop`. `name` must already be validated (it is put
  * in the query unescaped: validated names need no escaping). The callback
- * always runs later from the loop. Returns 0, or -1 for a URL that is not
+ * always runs later from the loop (acme/errors.h). Returns 0, -ENOMEM, or
+ * -EINVAL for a URL that is not
  * http://host[:port]/path.
  */
 int px_acme_ask(uv_loop_t *loop, const char *url, const char *name, uint64_t timeout_ms,

@@ -3,6 +3,7 @@
  */
 #include "acme/backoff.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -57,9 +58,9 @@ int px_acme_backoff_from_json(const char *json, size_t len, px_acme_backoff *b) 
   json_t *j = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
   const char *name = NULL, *err = "";
   json_int_t failures = 0, last = 0, next = 0;
-  int rc = -1;
+  int rc = -EINVAL;
 
-  if (j == NULL) return -1;
+  if (j == NULL) return -EINVAL;
   if (json_unpack(j, "{s:s, s:I, s:I, s:I, s?:s}", "name", &name, "failures", &failures,
                   "last_failure", &last, "next_attempt", &next, "last_error", &err) != 0 ||
       failures < 0 || failures > UINT32_MAX || strlen(name) >= PX_ACME_BACKOFF_NAME_MAX)

@@ -4,7 +4,7 @@
  * cache (ROOT/failures/<name>.json) so a restart does not reset it.
  *
  * Times are Unix seconds passed in by the caller; nothing here reads a clock.
- * Error convention: 0 on success, -1 on failure.
+ * Error convention: acme/errors.h.
  */
 #ifndef PX_ACME_BACKOFF_H
 #define PX_ACME_BACKOFF_H
@@ -45,7 +45,7 @@ void px_acme_backoff_reset(px_acme_backoff *b);
 /** Serialises the record as JSON (malloc'd, NUL-terminated). */
 char *px_acme_backoff_to_json(const px_acme_backoff *b);
 
-/** Parses a record written by px_acme_backoff_to_json; -1 when malformed. */
+/** Parses a record written by px_acme_backoff_to_json; -EINVAL when malformed. */
 int px_acme_backoff_from_json(const char *json, size_t len, px_acme_backoff *b);
 
 #endif

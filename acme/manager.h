@@ -9,6 +9,8 @@
  * cache on disk, then issuance if the policy allows (name validation, the
  * site match done by the TLS table, `ask`, `rate`, `max_pending`, the
  * failure backoff), else a refusal that is remembered for a while.
+ *
+ * Error convention: acme/errors.h.
  */
 #ifndef PX_ACME_MANAGER_H
 #define PX_ACME_MANAGER_H
@@ -16,7 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acme/client.h"
+#include "acme/config.h"
+#include "acme/proto/client.h"
 #include "tls/cert.h"
 
 typedef struct px_acme_manager px_acme_manager;
@@ -28,13 +31,12 @@ typedef struct px_acme_group {
 } px_acme_group;
 
 typedef struct px_acme_manager_opts {
-  const char *storage;            /**< cache directory */
-  px_acme_client_opts client;     /**< hooks and store are filled in by the manager */
-  const char *ask_url;            /**< http://...; NULL = allow every valid name */
-  uint64_t rate_count, rate_window_ms; /**< new orders per window */
-  size_t max_pending;             /**< names waiting on issuance at once */
-  size_t cache_size;              /**< certificates kept in memory */
-  const px_acme_group *groups;    /**< obtained at start-up */
+  const char *storage;        /**< cache directory */
+  px_acme_client_opts client; /**< hooks and store are filled in by the manager */
+  /** The on_demand: section, defaults applied (acme/config.h owns them);
+   *  the strings are borrowed for the manager's lifetime. */
+  px_on_demand_settings on_demand;
+  const px_acme_group *groups; /**< obtained at start-up */
   size_t ngroups;
   /** Called on the manager thread once a requested name is resolved (ready
    *  or refused); must be thread-safe and quick. */
@@ -42,11 +44,28 @@ typedef struct px_acme_manager_opts {
   void *arg;
 } px_acme_manager_opts;
 
-/** Opens the cache and starts the thread. NULL with a sentence in `err`. */
-px_acme_manager *px_acme_manager_start(const px_acme_manager_opts *opts, char *err, size_t errlen);
+/**
+ * Opens the cache and builds the manager; no thread runs yet, but lookups
+ * may already be made (they queue). NULL with a sentence in `err`.
+ */
+px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err, size_t errlen);
 
-/** Stops the thread (in-flight orders are abandoned) and frees everything. */
+/**
+ * Starts the manager thread: it obtains the `tls: acme` sites' certificates
+ * and answers the queue. Call it once whatever `on_resolved` reaches
+ * exists (the workers). 0, or a negative errno.
+ */
+int px_acme_manager_start(px_acme_manager *m);
+
+/**
+ * Stops the thread (in-flight orders are abandoned): once it returns,
+ * `on_resolved` is never called again and lookups refuse. Safe to call
+ * twice, or when the thread never started.
+ */
 void px_acme_manager_stop(px_acme_manager *m);
+
+/** Stops the thread if needed and frees everything. */
+void px_acme_manager_free(px_acme_manager *m);
 
 /**
  * For a handshake (any thread, never blocks): 1 with a new reference in *out

@@ -1,5 +1,6 @@
 #include "acme/namemap.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +95,7 @@ int px_namemap_put(px_namemap *m, const char *key, void *value, int64_t stamp) {
   entry *e = calloc(1, sizeof(*e));
   if (e == NULL || (e->key = strdup(key)) == NULL) {
     free(e);
-    return -1;
+    return -ENOMEM;
   }
   e->value = value;
   e->stamp = stamp;

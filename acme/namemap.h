@@ -25,7 +25,7 @@ void px_namemap_free(px_namemap *m);
 void *px_namemap_get(px_namemap *m, const char *key, int64_t *stamp);
 
 /** Stores `value` (replacing any) with a number of the caller's choosing
- *  (an expiry time, say). 0, or -1 when out of memory. */
+ *  (an expiry time, say). 0, or -ENOMEM (the value is then not taken). */
 int px_namemap_put(px_namemap *m, const char *key, void *value, int64_t stamp);
 
 /** Removes `key`; 1 when it was there. */

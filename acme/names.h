@@ -1,7 +1,7 @@
 /*
  * Validation and normalisation of DNS names that clients send (SNI, Host).
  *
- * Error convention: functions return a length (>= 0) or a negative
+ * Error convention (acme/errors.h): functions return a length (>= 0) or a negative
  * PX_ACME_NAME_E* code; px_acme_name_strerror() turns a code into a static
  * string that is safe to log.
  */

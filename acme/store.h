@@ -4,9 +4,9 @@
  * layout. The cache is the source of truth shared by every instance that
  * mounts it; memory is only a cache of it.
  *
- * Error convention: 0 (or a count/flag where stated) on success, a negative
- * errno on failure. -EINVAL always means a name, token or aspect was refused
- * before any system call was made.
+ * Error convention (acme/errors.h): 0 (or a count/flag where stated) on
+ * success, a negative errno on failure. -EINVAL always means a name, token
+ * or aspect was refused before any system call was made.
  *
  * Every call does blocking file I/O: run it on the certificate-manager
  * thread or the threadpool, never on a worker loop.

@@ -1,21 +1,13 @@
 #include "acme/transport.h"
 
-#include <arpa/inet.h>
+#include <errno.h>
 #include <llhttp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define MAX_HEAD 16384
-#define SYSTEM_ROOTS "/etc/ssl/certs/ca-certificates.crt"
-
-struct px_acme_tls {
-  SSL_CTX *ctx;
-};
 
 typedef struct request {
   uv_loop_t *loop;
@@ -25,21 +17,21 @@ typedef struct request {
   uv_timer_t timer;
   px_acme_response_cb cb;
   void *arg;
-  SSL *ssl;
-  BIO *rbio, *wbio;
+  px_tls_conn *tls; /* NULL for plain http:// */
+  int handshaken;
   char host[256];
   char port[8];
-  char *out;       /* the request bytes */
+  char *out; /* the request bytes */
   size_t out_len;
   int sent;
   llhttp_t parser;
   llhttp_settings_t settings;
   px_acme_response *resp;
   size_t head_bytes;
-  char field[64];  /* current header name (lowercased, truncated) */
+  char field[64]; /* current header name (lowercased, truncated) */
   size_t field_len;
   int in_value;
-  char **value;    /* header being filled, or NULL */
+  char **value; /* header being filled, or NULL */
   int complete;
   int is_head;
   int done;
@@ -48,35 +40,6 @@ typedef struct request {
   int closes;
 } request;
 
-px_acme_tls *px_acme_tls_new(const char *ca_file, char *err, size_t errlen) {
-  px_acme_tls *t = calloc(1, sizeof(*t));
-  if (t == NULL) return NULL;
-  t->ctx = SSL_CTX_new(TLS_method());
-  if (t->ctx == NULL) {
-    free(t);
-    return NULL;
-  }
-  SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-  SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-  /* The system roots may be absent in a minimal container; ca_file then
-   * must carry the trust. */
-  SSL_CTX_load_verify_locations(t->ctx, SYSTEM_ROOTS, NULL);
-  ERR_clear_error();
-  if (ca_file && !SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL)) {
-    snprintf(err, errlen, "acme.ca_file %s: no usable PEM certificates", ca_file);
-    ERR_clear_error();
-    px_acme_tls_free(t);
-    return NULL;
-  }
-  return t;
-}
-
-void px_acme_tls_free(px_acme_tls *t) {
-  if (t == NULL) return;
-  SSL_CTX_free(t->ctx);
-  free(t);
-}
-
 void px_acme_response_free(px_acme_response *r) {
   if (r == NULL) return;
   free(r->body);
@@ -84,14 +47,15 @@ void px_acme_response_free(px_acme_response *r) {
   free(r->replay_nonce);
   free(r->retry_after);
   free(r->content_type);
-  for (size_t i = 0; i < r->nlinks; i++) free(r->links[i]);
+  for (size_t i = 0; i < r->nlinks; i++)
+    free(r->links[i]);
   free(r);
 }
 
 static void on_closed(uv_handle_t *h) {
   request *q = h->data;
   if (--q->closes > 0) return;
-  if (q->ssl) SSL_free(q->ssl);
+  px_tls_conn_free(q->tls);
   free(q->out);
   px_acme_response_free(q->resp);
   free(q);
@@ -199,12 +163,15 @@ static void on_write(uv_write_t *w, int status) {
 
 /* Sends what TLS has queued. */
 static int flush(request *q) {
-  size_t n = BIO_pending(q->wbio);
+  size_t n;
+  const char *out = px_tls_conn_output(q->tls, &n);
+  if (out == NULL) return -1;
   if (n == 0) return 0;
   uv_write_t *w = malloc(sizeof(*w) + n);
   if (w == NULL) return -1;
   char *buf = (char *)(w + 1);
-  BIO_read(q->wbio, buf, (int)n);
+  memcpy(buf, out, n);
+  px_tls_conn_consume_output(q->tls, n);
   w->data = q;
   uv_buf_t b = uv_buf_init(buf, (unsigned)n);
   if (uv_write(w, (uv_stream_t *)&q->tcp, &b, 1, on_write) != 0) {
@@ -214,51 +181,45 @@ static int flush(request *q) {
   return 0;
 }
 
-static const char *tls_error(request *q, int r) {
-  int e = SSL_get_error(q->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return NULL;
-  long v = SSL_get_verify_result(q->ssl);
-  ERR_clear_error();
-  if (v != X509_V_OK) return "the ACME server's certificate is not trusted (see acme.ca_file)";
+static const char *tls_error(request *q) {
+  if (px_tls_conn_peer_untrusted(q->tls))
+    return "the ACME server's certificate is not trusted (see acme.ca_file)";
   return "TLS with the ACME server failed";
 }
 
 static void advance(request *q) {
-  if (!SSL_is_init_finished(q->ssl)) {
-    int r = SSL_do_handshake(q->ssl);
-    if (r != 1) {
-      const char *err = tls_error(q, r);
+  if (!q->handshaken) {
+    int r = px_tls_conn_handshake(q->tls);
+    if (r != PX_TLS_OK) {
+      const char *err = r == PX_TLS_WANT_READ ? NULL : tls_error(q);
       if (flush(q) != 0) err = "could not send to the ACME server";
       if (err) finish(q, err);
       return;
     }
+    q->handshaken = 1;
   }
   if (!q->sent) {
     q->sent = 1;
-    if (SSL_write(q->ssl, q->out, (int)q->out_len) != (int)q->out_len) {
+    if (px_tls_conn_write(q->tls, q->out, q->out_len) != PX_TLS_OK) {
       finish(q, "TLS with the ACME server failed");
       return;
     }
   }
   char buf[16384];
   for (;;) {
-    int n = SSL_read(q->ssl, buf, sizeof(buf));
-    if (n <= 0) {
-      int e = SSL_get_error(q->ssl, n);
-      if (e == SSL_ERROR_ZERO_RETURN) {
-        if (llhttp_finish(&q->parser) == HPE_OK && (q->complete || q->resp->status)) {
-          q->complete = 1;
-          break;
-        }
-        finish(q, "the ACME server closed the connection early");
-        return;
+    int n = px_tls_conn_read(q->tls, buf, sizeof(buf));
+    if (n == PX_TLS_WANT_READ) break;
+    if (n == PX_TLS_CLOSED) {
+      if (llhttp_finish(&q->parser) == HPE_OK && (q->complete || q->resp->status)) {
+        q->complete = 1;
+        break;
       }
-      const char *err = tls_error(q, n);
-      if (err) {
-        finish(q, err);
-        return;
-      }
-      break;
+      finish(q, "the ACME server closed the connection early");
+      return;
+    }
+    if (n < 0) {
+      finish(q, tls_error(q));
+      return;
     }
     llhttp_errno_t pe = llhttp_execute(&q->parser, buf, (size_t)n);
     if (pe == HPE_PAUSED || q->complete) break;
@@ -291,13 +252,18 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     finish(q, "the ACME server closed the connection early");
     return;
   }
-  if (q->ssl == NULL) {
+  if (q->tls == NULL) {
     llhttp_errno_t pe = llhttp_execute(&q->parser, buf->base, (size_t)n);
-    if (pe != HPE_OK && pe != HPE_PAUSED) finish(q, "the server sent an invalid or oversized response");
-    else if (q->complete) finish(q, NULL);
+    if (pe != HPE_OK && pe != HPE_PAUSED)
+      finish(q, "the server sent an invalid or oversized response");
+    else if (q->complete)
+      finish(q, NULL);
     return;
   }
-  BIO_write(q->rbio, buf->base, (int)n);
+  if (px_tls_conn_feed(q->tls, buf->base, (size_t)n) != PX_TLS_OK) {
+    finish(q, "out of memory");
+    return;
+  }
   advance(q);
 }
 
@@ -327,7 +293,7 @@ static void on_connect(uv_connect_t *c, int status) {
     finish(q, "cannot read from the ACME server");
     return;
   }
-  if (q->ssl == NULL)
+  if (q->tls == NULL)
     send_plain(q);
   else
     advance(q);
@@ -355,11 +321,11 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   if (r != 0) finish(q, "cannot connect to the ACME server");
 }
 
-int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const char *url,
-                    const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,
-                    px_acme_response_cb cb, void *arg) {
+int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, const char *url,
+                    const char *content_type, const char *body, size_t body_len,
+                    uint64_t timeout_ms, px_acme_response_cb cb, void *arg) {
   int plain = tls == NULL;
-  if (strncmp(url, plain ? "http://" : "https://", plain ? 7 : 8) != 0) return -1;
+  if (strncmp(url, plain ? "http://" : "https://", plain ? 7 : 8) != 0) return -EINVAL;
   const char *hp = url + (plain ? 7 : 8);
   const char *path = strchr(hp, '/');
   size_t hlen = path ? (size_t)(path - hp) : strlen(hp);
@@ -367,7 +333,7 @@ int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const
   request *q = calloc(1, sizeof(*q));
   if (q == NULL || hlen == 0 || hlen >= sizeof(q->host)) {
     free(q);
-    return -1;
+    return q ? -EINVAL : -ENOMEM;
   }
   memcpy(q->host, hp, hlen);
   const char *colon = strrchr(q->host, ':');
@@ -380,19 +346,13 @@ int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const
   size_t cap = strlen(path) + hlen + body_len + 512;
   q->out = malloc(cap);
   q->resp = calloc(1, sizeof(px_acme_response));
-  if (!plain) {
-    q->ssl = SSL_new(tls->ctx);
-    q->rbio = BIO_new(BIO_s_mem());
-    q->wbio = BIO_new(BIO_s_mem());
-  }
-  if (!q->out || !q->resp || (!plain && (!q->ssl || !q->rbio || !q->wbio))) {
-    BIO_free(q->rbio);
-    BIO_free(q->wbio);
-    if (q->ssl) SSL_free(q->ssl);
+  if (!plain) q->tls = px_tls_client_conn_new(tls, q->host);
+  if (!q->out || !q->resp || (!plain && !q->tls)) {
+    px_tls_conn_free(q->tls);
     free(q->out);
     free(q->resp);
     free(q);
-    return -1;
+    return -ENOMEM;
   }
   int n = snprintf(q->out, cap,
                    "%s %s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: portico/0.1\r\n"
@@ -400,25 +360,11 @@ int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const
                    "Connection: close\r\n",
                    method, path, (int)hlen, hp);
   if (content_type)
-    n += snprintf(q->out + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type,
-                  body_len);
+    n += snprintf(q->out + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                  content_type, body_len);
   n += snprintf(q->out + n, cap - (size_t)n, "\r\n");
   if (body_len) memcpy(q->out + n, body, body_len);
   q->out_len = (size_t)n + body_len;
-  if (!plain) {
-    SSL_set_bio(q->ssl, q->rbio, q->wbio);
-    SSL_set_connect_state(q->ssl);
-    /* Verify the name the URL gives (RFC 6125): a DNS name or an IP. */
-    X509_VERIFY_PARAM *param = SSL_get0_param(q->ssl);
-    struct in6_addr a6;
-    struct in_addr a4;
-    if (inet_pton(AF_INET, q->host, &a4) == 1 || inet_pton(AF_INET6, q->host, &a6) == 1) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, q->host);
-    } else {
-      SSL_set_tlsext_host_name(q->ssl, q->host);
-      X509_VERIFY_PARAM_set1_host(param, q->host, 0);
-    }
-  }
   llhttp_settings_init(&q->settings);
   q->settings.on_header_field = on_header_field;
   q->settings.on_header_value = on_header_value;
@@ -458,7 +404,8 @@ char *px_acme_link(const px_acme_response *r, const char *rel, size_t *pos) {
       size_t plen = end ? (size_t)(end - gt) : strlen(gt);
       char params[256];
       snprintf(params, sizeof(params), "%.*s", (int)(plen < 255 ? plen : 255), gt);
-      for (char *c = params; *c; c++) if (*c == ' ') memmove(c, c + 1, strlen(c));
+      for (char *c = params; *c; c++)
+        if (*c == ' ') memmove(c, c + 1, strlen(c));
       char bare[64];
       snprintf(bare, sizeof(bare), "rel=%s", rel);
       if (strstr(params, want) || strstr(params, bare)) {

@@ -1,13 +1,14 @@
 /*
  * HTTPS/1.1 requests to the ACME server, asynchronous on a uv loop:
- * uv_getaddrinfo, uv_tcp_connect, a BoringSSL client over memory BIOs that
- * verifies the server against the system roots plus an optional extra file,
- * and llhttp for the response. One request per connection (the CA sees few
- * requests per certificate; simplicity wins). Everything is bounded:
+ * uv_getaddrinfo, uv_tcp_connect, tls/'s client filter (tls/tls_client.h:
+ * it verifies the server against the system roots plus an optional extra
+ * file), and llhttp for the response; no SSL_* call lives here. One
+ * request per connection (the CA sees few requests per certificate;
+ * simplicity wins). Everything is bounded:
  * 16 KiB of headers, 1 MiB of body, one overall timeout.
  *
- * Error convention: the callback gets `err` NULL and a response, or a
- * sentence and NULL. It always runs later from the loop.
+ * Error convention (acme/errors.h): the callback gets `err` NULL and a
+ * response, or a sentence and NULL. It always runs later from the loop.
  */
 #ifndef PX_ACME_TRANSPORT_H
 #define PX_ACME_TRANSPORT_H
@@ -15,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "tls/tls_client.h"
 
 #define PX_ACME_MAX_BODY (1024 * 1024)
 #define PX_ACME_MAX_LINKS 8
@@ -30,21 +33,13 @@ typedef struct px_acme_response {
 
 typedef void (*px_acme_response_cb)(void *arg, const char *err, px_acme_response *resp);
 
-/** Trust settings shared by the requests of one client. */
-typedef struct px_acme_tls px_acme_tls;
-
-/** Loads the system roots and `ca_file` (may be NULL). NULL with `err` set. */
-px_acme_tls *px_acme_tls_new(const char *ca_file, char *err, size_t errlen);
-
-/** Frees trust settings (no request may still use them). */
-void px_acme_tls_free(px_acme_tls *t);
-
 /**
  * Sends `method` `url` with an optional body: https:// with `tls`, or plain
  * http:// when `tls` is NULL (only for the operator's own ask endpoint).
- * Returns 0, or -1 for a URL it cannot use (then `cb` is not called).
+ * Returns 0, or a negative errno: -EINVAL for a URL it cannot use,
+ * -ENOMEM (then `cb` is not called).
  */
-int px_acme_request(uv_loop_t *loop, px_acme_tls *tls, const char *method, const char *url,
+int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, const char *url,
                     const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,
                     px_acme_response_cb cb, void *arg);
 

@@ -14,8 +14,6 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "acme/client.h"
-#include "acme/key.h"
 #include "proxy/config_values.h"
 
 typedef struct loader {
@@ -416,111 +414,45 @@ static void check_duplicate_hosts(loader *L, yaml_node_t *sites_node) {
         }
 }
 
-static void set_string(loader *L, yaml_node_t *map, const char *name, const char *path, char **dst) {
-  yaml_node_t *v = get(L, map, name);
-  if (v == NULL) return;
-  char k[96];
-  snprintf(k, sizeof(k), "%s.%s", path, name);
-  free(*dst);
-  *dst = get_string(L, v, k);
+/* ---- the acme: and on_demand: sections are read by acme/config.c ---- */
+
+static const void *reader_get(void *arg, const void *map, const char *key) {
+  return get(arg, (yaml_node_t *)map, key);
 }
 
-static int challenge_item(loader *L, yaml_node_t *n, const char *key, size_t i, void *arg) {
-  int *out = arg;
-  const char *s = scalar(n);
-  int t = s && strcmp(s, "tls-alpn-01") == 0 ? PX_ACME_TLS_ALPN_01
-          : s && strcmp(s, "http-01") == 0   ? PX_ACME_HTTP_01
-                                             : 0;
-  if (t == 0 || i >= 2) {
-    error_at(L, n, key, "\"%s\" is not tls-alpn-01 or http-01 (each at most once)", s ? s : "");
-    return -1;
-  }
-  out[i] = t;
-  return 0;
+static int reader_check_keys(void *arg, const void *map, const char *path, const char *const *known) {
+  return check_keys(arg, (yaml_node_t *)map, path, known);
 }
 
-static void load_acme(loader *L, yaml_node_t *n) {
-  static const char *const keys[] = {"directory", "email", "accept_terms", "ca_file", "key_type",
-                                     "challenges", "eab", NULL};
-  px_acme_settings *a = &L->cfg->acme;
-  if (check_keys(L, n, "acme", keys) != 0) return;
-  set_string(L, n, "directory", "acme", &a->directory);
-  if (a->directory && strncmp(a->directory, "https://", 8) != 0)
-    error_at(L, get(L, n, "directory"), "acme.directory", "must be an https:// URL");
-  set_string(L, n, "email", "acme", &a->email);
-  set_string(L, n, "ca_file", "acme", &a->ca_file);
-  if (a->ca_file && access(a->ca_file, R_OK) != 0)
-    error_at(L, get(L, n, "ca_file"), "acme.ca_file", "cannot read %s: %s", a->ca_file, strerror(errno));
-  yaml_node_t *v;
-  if ((v = get(L, n, "accept_terms"))) get_bool(L, v, "acme.accept_terms", &a->accept_terms);
-  if ((v = get(L, n, "key_type"))) {
-    int t = scalar(v) ? px_acme_key_type_parse(scalar(v)) : -1;
-    if (t < 0) error_at(L, v, "acme.key_type", "expected p256, p384, rsa2048, rsa3072 or rsa4096");
-    else a->key_type = t;
-  }
-  if ((v = get(L, n, "challenges"))) {
-    int ch[2] = {0, 0};
-    if (count_items(v) == 0 || count_items(v) > 2)
-      error_at(L, v, "acme.challenges", "expected a list of tls-alpn-01 and/or http-01");
-    else
-      for_each_item(L, v, "acme.challenges", challenge_item, ch);
-    if (ch[0] && ch[0] == ch[1]) error_at(L, v, "acme.challenges", "a challenge type is listed twice");
-    a->challenges[0] = ch[0];
-    a->challenges[1] = ch[1];
-  }
-  if ((v = get(L, n, "eab"))) {
-    static const char *const ek[] = {"kid", "hmac_key", NULL};
-    if (check_keys(L, v, "acme.eab", ek) == 0) {
-      set_string(L, v, "kid", "acme.eab", &a->eab_kid);
-      set_string(L, v, "hmac_key", "acme.eab", &a->eab_hmac_key);
-      if (!a->eab_kid != !a->eab_hmac_key) error_at(L, v, "acme.eab", "needs both kid and hmac_key");
-    }
-  }
+static const char *reader_scalar(void *arg, const void *n) { return scalar(n); }
+
+static int reader_boolean(void *arg, const void *n, const char *key, int *out) {
+  return get_bool(arg, (yaml_node_t *)n, key, out);
 }
 
-/* "20/min", "5/s", "100/h" or a bare count per minute. */
-static const char *parse_rate(const char *s, uint64_t *count, uint64_t *window_ms) {
-  char num[32];
-  const char *slash = strchr(s, '/');
-  size_t n = slash ? (size_t)(slash - s) : strlen(s);
-  if (n == 0 || n >= sizeof(num)) return "is not a rate (e.g. \"20/min\")";
-  memcpy(num, s, n);
-  num[n] = '\0';
-  if (px_cfg_parse_count(num, count) != NULL || *count == 0) return "is not a rate (e.g. \"20/min\")";
-  const char *unit = slash ? slash + 1 : "min";
-  if (strcmp(unit, "s") == 0) *window_ms = 1000;
-  else if (strcmp(unit, "min") == 0 || strcmp(unit, "m") == 0) *window_ms = 60000;
-  else if (strcmp(unit, "h") == 0) *window_ms = 3600000;
-  else return "has an unknown unit (use /s, /min or /h)";
-  return NULL;
+static size_t reader_nitems(void *arg, const void *n) { return count_items((yaml_node_t *)n); }
+
+static const void *reader_item(void *arg, const void *n, size_t i) {
+  const yaml_node_t *y = n;
+  if (y->type != YAML_SEQUENCE_NODE) return y;
+  return node(arg, y->data.sequence.items.start[i]);
 }
 
-static void load_on_demand(loader *L, yaml_node_t *n) {
-  static const char *const keys[] = {"ask", "rate", "max_pending", "cache_size", NULL};
-  px_on_demand_settings *o = &L->cfg->on_demand;
-  if (check_keys(L, n, "on_demand", keys) != 0) return;
-  set_string(L, n, "ask", "on_demand", &o->ask);
-  if (o->ask && strncmp(o->ask, "http://", 7) != 0 && strncmp(o->ask, "https://", 8) != 0)
-    error_at(L, get(L, n, "ask"), "on_demand.ask", "must be an http:// URL");
-  if (o->ask && strncmp(o->ask, "https://", 8) == 0)
-    error_at(L, get(L, n, "ask"), "on_demand.ask", "https is not supported for ask; use a local http:// endpoint");
-  yaml_node_t *v;
-  if ((v = get(L, n, "rate"))) {
-    const char *why = scalar(v) ? parse_rate(scalar(v), &o->rate_count, &o->rate_window_ms) : "expected a rate";
-    if (why) error_at(L, v, "on_demand.rate", "\"%s\" %s", scalar(v) ? scalar(v) : "", why);
-  }
-  const char *names[2] = {"max_pending", "cache_size"};
-  size_t *dst[2] = {&o->max_pending, &o->cache_size};
-  for (int i = 0; i < 2; i++) {
-    if ((v = get(L, n, names[i])) == NULL) continue;
-    uint64_t x;
-    char k[64];
-    snprintf(k, sizeof(k), "on_demand.%s", names[i]);
-    const char *why = scalar(v) ? px_cfg_parse_count(scalar(v), &x) : "expected a number";
-    if (why == NULL && (x < 1 || x > 10000000)) why = "is out of range";
-    if (why) error_at(L, v, k, "\"%s\" %s", scalar(v) ? scalar(v) : "", why);
-    else *dst[i] = (size_t)x;
-  }
+static void reader_error(void *arg, const void *n, const char *key, const char *msg) {
+  error_at(arg, n, key, "%s", msg);
+}
+
+static px_acme_config_reader acme_reader(loader *L) {
+  px_acme_config_reader r = {.arg = L,
+                             .get = reader_get,
+                             .check_keys = reader_check_keys,
+                             .scalar = reader_scalar,
+                             .boolean = reader_boolean,
+                             .nitems = reader_nitems,
+                             .item = reader_item,
+                             .count = px_cfg_parse_count,
+                             .error = reader_error};
+  return r;
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
@@ -575,8 +507,9 @@ static void load_root(loader *L, yaml_node_t *root) {
   }
   if ((v = get(L, root, "timeouts"))) load_limit_group(L, v, "timeouts", timeout_keys);
   if ((v = get(L, root, "limits"))) load_limit_group(L, v, "limits", limit_keys);
-  if ((v = get(L, root, "acme"))) load_acme(L, v);
-  if ((v = get(L, root, "on_demand"))) load_on_demand(L, v);
+  px_acme_config_reader reader = acme_reader(L);
+  if ((v = get(L, root, "acme"))) px_acme_config_load_acme(&reader, v, &cfg->acme);
+  if ((v = get(L, root, "on_demand"))) px_acme_config_load_on_demand(&reader, v, &cfg->on_demand);
   yaml_node_t *sites = get(L, root, "sites");
   if (sites && sites->type == YAML_SEQUENCE_NODE) {
     size_t n = (size_t)(sites->data.sequence.items.top - sites->data.sequence.items.start);
@@ -633,13 +566,10 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   L.cfg->access_log = strdup("stdout");
   L.cfg->log_level = 2; /* info */
   px_limits_defaults(&L.cfg->limits);
-  L.cfg->acme.directory = strdup("https://acme-v02.api.letsencrypt.org/directory");
-  L.cfg->acme.challenges[0] = PX_ACME_TLS_ALPN_01;
-  L.cfg->acme.challenges[1] = PX_ACME_HTTP_01;
-  L.cfg->on_demand.rate_count = 20;
-  L.cfg->on_demand.rate_window_ms = 60000;
-  L.cfg->on_demand.max_pending = 100;
-  L.cfg->on_demand.cache_size = 10000;
+  if (px_acme_config_defaults(&L.cfg->acme, &L.cfg->on_demand) != 0) {
+    fprintf(errout, "%s: out of memory\n", name);
+    L.nerrors++;
+  }
   load_root(&L, yaml_document_get_root_node(&L.doc));
   yaml_document_delete(&L.doc);
   if (L.cfg->workers == 0) {
@@ -723,12 +653,7 @@ void px_config_free(px_config *cfg) {
     free(s->key_file);
   }
   free(cfg->sites);
-  free(cfg->acme.directory);
-  free(cfg->acme.email);
-  free(cfg->acme.ca_file);
-  free(cfg->acme.eab_kid);
-  free(cfg->acme.eab_hmac_key);
-  free(cfg->on_demand.ask);
+  px_acme_config_dispose(&cfg->acme, &cfg->on_demand);
   free(cfg->storage);
   free(cfg->access_log);
   free(cfg->file);

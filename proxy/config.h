@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "acme/config.h"
+
 /** A listening address ("0.0.0.0:443", "[::]:443"). */
 typedef struct px_listen_addr {
   char *text;
@@ -77,26 +79,6 @@ typedef struct px_limits {
   size_t upstream_pool_size;           /**< idle keep-alive connections per upstream per worker: 1024 */
   size_t buffer_size;                  /**< per-direction in-flight bytes before backpressure: 64 KiB */
 } px_limits;
-
-/** The `acme:` section: how certificates are obtained (ACME issue). */
-typedef struct px_acme_settings {
-  char *directory;    /**< default: Let's Encrypt production */
-  char *email;        /**< contact, or NULL */
-  int accept_terms;   /**< required when the CA publishes terms */
-  char *ca_file;      /**< extra trust roots for the CA's server, or NULL */
-  int key_type;       /**< px_acme_key_type: p256 (default) ... rsa4096 */
-  int challenges[2];  /**< px_acme_challenge_type in preference order, 0-terminated */
-  char *eab_kid, *eab_hmac_key;
-} px_acme_settings;
-
-/** The `on_demand:` section: who may trigger issuance at handshake time. */
-typedef struct px_on_demand_settings {
-  char *ask;             /**< http://... GET ?domain=NAME, 2xx allows; NULL = no ask */
-  uint64_t rate_count;   /**< new orders per window, across all names (20) */
-  uint64_t rate_window_ms; /**< (60000) */
-  size_t max_pending;    /**< handshakes waiting on issuance at once (100) */
-  size_t cache_size;     /**< certificates kept in memory, least recently used out (10000) */
-} px_on_demand_settings;
 
 typedef struct px_config {
   char *file;

@@ -59,17 +59,15 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.client.key_type = (px_acme_key_type)a->key_type;
   o.client.challenges[0] = (px_acme_challenge_type)a->challenges[0];
   o.client.challenges[1] = (px_acme_challenge_type)a->challenges[1];
-  o.ask_url = cfg->on_demand.ask;
-  o.rate_count = cfg->on_demand.rate_count;
-  o.rate_window_ms = cfg->on_demand.rate_window_ms;
-  o.max_pending = cfg->on_demand.max_pending;
-  o.cache_size = cfg->on_demand.cache_size;
+  o.on_demand = cfg->on_demand;
   o.groups = srv->groups;
   o.ngroups = ngroups;
   o.on_resolved = on_name_resolved;
   o.arg = srv;
   char err[256];
-  srv->acme = px_acme_manager_start(&o, err, sizeof(err));
+  /* Built now, started by px_server_start once the workers exist: the
+   * manager thread's on_name_resolved reads srv->workers. */
+  srv->acme = px_acme_manager_new(&o, err, sizeof(err));
   if (srv->acme == NULL) {
     px_log(PX_LOG_ERROR, "acme: %s", err);
     return -1;
@@ -129,6 +127,11 @@ int px_server_start(px_server *srv) {
       return -1;
     }
   }
+  if (srv->acme && px_acme_manager_start(srv->acme) != 0) {
+    px_log(PX_LOG_ERROR, "acme: cannot start the certificate manager's thread");
+    px_server_stop(srv);
+    return -1;
+  }
   return 0;
 }
 
@@ -138,15 +141,20 @@ void px_server_stop(px_server *srv) {
 }
 
 void px_server_join(px_server *srv) {
-  for (int i = 0; i < srv->nworkers; i++) {
+  /* Workers first (a draining handshake may still wait on a certificate),
+   * then the manager, whose on_name_resolved reaches the workers, and only
+   * then the workers' memory. */
+  for (int i = 0; i < srv->nworkers; i++)
+    if (srv->workers && srv->workers[i]) px_worker_join(srv->workers[i]);
+  px_acme_manager_stop(srv->acme);
+  for (int i = 0; i < srv->nworkers; i++)
     if (srv->workers && srv->workers[i]) px_worker_join_free(srv->workers[i]);
-  }
   free(srv->workers);
   srv->workers = NULL;
 }
 
 void px_server_dispose(px_server *srv) {
-  px_acme_manager_stop(srv->acme);
+  px_acme_manager_free(srv->acme);
   free(srv->groups);
   if (srv->tls) px_tls_server_free(srv->tls);
   free(srv->site_of_cert);

@@ -259,9 +259,14 @@ int px_worker_start(px_worker *w) {
 
 void px_worker_stop(px_worker *w) { uv_async_send(&w->stop_async); }
 
+void px_worker_join(px_worker *w) {
+  if (w->thread) uv_thread_join(&w->thread);
+  w->thread = 0;
+}
+
 void px_worker_join_free(px_worker *w) {
   if (w == NULL) return;
-  if (w->thread) uv_thread_join(&w->thread);
+  px_worker_join(w);
   uv_loop_close(&w->loop);
   uv_sem_destroy(&w->started);
   uv_mutex_destroy(&w->resolved_lock);

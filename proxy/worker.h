@@ -65,6 +65,10 @@ int px_worker_start(px_worker *w);
 /** Asks the worker to stop accepting and drain (any thread). */
 void px_worker_stop(px_worker *w);
 
+/** Waits for the worker thread to finish (its memory stays valid until
+ *  px_worker_join_free). */
+void px_worker_join(px_worker *w);
+
 /** Waits for the worker thread and frees it. */
 void px_worker_join_free(px_worker *w);
 

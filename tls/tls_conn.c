@@ -12,11 +12,11 @@
 #include "tls/log.h"
 #include "tls/tls_internal.h"
 
-px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
+px_tls_conn *px__tls_conn_new(SSL_CTX *ctx, px_tls_server *srv) {
   px_tls_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   c->srv = srv;
-  c->ssl = SSL_new(srv->ctx);
+  c->ssl = SSL_new(ctx);
   BIO *rbio = px__tls_buf_bio(&c->in), *wbio = px__tls_buf_bio(&c->out);
   if (c->ssl == NULL || rbio == NULL || wbio == NULL) {
     if (c->ssl) SSL_free(c->ssl);
@@ -27,7 +27,12 @@ px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
   }
   SSL_set_ex_data(c->ssl, px__tls_conn_index(), c);
   SSL_set_bio(c->ssl, rbio, wbio); /* the SSL owns both now */
-  SSL_set_accept_state(c->ssl);
+  return c;
+}
+
+px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
+  px_tls_conn *c = px__tls_conn_new(srv->ctx, srv);
+  if (c) SSL_set_accept_state(c->ssl);
   return c;
 }
 
@@ -83,7 +88,8 @@ int px_tls_conn_handshake(px_tls_conn *c) {
    * a client without TCP_NODELAY otherwise holds its first request (Nagle)
    * until our delayed ACK, 40 ms later. A zero-byte write flushes it; the
    * output is a memory BIO, so this never waits on the client. */
-  if (SSL_version(c->ssl) == TLS1_3_VERSION && SSL_write(c->ssl, "", 0) < 0) return map_error(c, -1);
+  if (c->srv && SSL_version(c->ssl) == TLS1_3_VERSION && SSL_write(c->ssl, "", 0) < 0)
+    return map_error(c, -1);
   return PX_TLS_OK;
 }
 

@@ -49,11 +49,15 @@ struct px_tls_conn {
   SSL *ssl;
   px__tls_buf in, out; /* ciphertext from and for the socket */
   px__tls_buf plain;   /* small writes not sealed yet (tls_conn.c) */
-  px_tls_server *srv;
+  px_tls_server *srv; /* NULL for a client connection (tls_client.c) */
   int unknown_name; /* set by the select callback: fail with unrecognized_name */
   int acme_challenge; /* answering tls-alpn-01 with a challenge certificate */
   char sni[256];
 };
+
+/** A connection filter on `ctx` with its queues and BIOs, in neither the
+ *  accept nor the connect state yet; `srv` is NULL for a client. */
+px_tls_conn *px__tls_conn_new(SSL_CTX *ctx, px_tls_server *srv);
 
 /** Index of our px_tls_conn in SSL ex_data. */
 int px__tls_conn_index(void);

@@ -1,4 +1,5 @@
 /* Unit tests for acme/problem.c: the retry table and Retry-After. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "acme/problem.h"
+#include "acme/proto/problem.h"
 
 #define URN "urn:ietf:params:acme:error:"
 
@@ -65,10 +66,10 @@ static void test_parse(void **state) {
   assert_string_equal(msg,
                       "rejectedIdentifier (HTTP 400): no \\\"evil\\\"\\x0aname (2 subproblems)");
 
-  assert_int_equal(px_acme_problem_parse("<html>", 6, 502, &p), -1);
+  assert_int_equal(px_acme_problem_parse("<html>", 6, 502, &p), -EINVAL);
   assert_int_equal(p.status, 502);
   assert_int_equal(p.retry, PX_ACME_RETRY_AFTER);
-  assert_int_equal(px_acme_problem_parse(NULL, 0, 400, &p), -1);
+  assert_int_equal(px_acme_problem_parse(NULL, 0, 400, &p), -EINVAL);
   assert_int_equal(p.retry, PX_ACME_PERMANENT);
 }
 

@@ -28,6 +28,7 @@
 
 #include "tls/log.h"
 #include "tls/tls.h"
+#include "tls/tls_client.h"
 
 /* The generated certificates: index = the spec index in the servers. */
 enum { CERT_A, CERT_W, CERT_ANY, NCERTS };
@@ -726,6 +727,100 @@ static void test_dynamic(void **state) {
   px_tls_server_free(srv);
 }
 
+/* --- the client side of the filter (tls_client.c) ------------------------- */
+
+/* Moves the ciphertext `from` has queued into `to`; the bytes moved. */
+static size_t move_output(px_tls_conn *from, px_tls_conn *to) {
+  size_t n;
+  const char *p = px_tls_conn_output(from, &n);
+  assert_non_null(p);
+  if (n) {
+    assert_int_equal(px_tls_conn_feed(to, p, n), PX_TLS_OK);
+    px_tls_conn_consume_output(from, n);
+  }
+  return n;
+}
+
+/* Runs a client filter against a server filter until neither can go on;
+ * the client's result, the server's in *server_result. */
+static int filters_handshake(px_tls_conn *cl, px_tls_conn *sv, int *server_result) {
+  int cr = PX_TLS_WANT_READ, sr = PX_TLS_WANT_READ;
+  for (int round = 0; round < 10 && (cr == PX_TLS_WANT_READ || sr == PX_TLS_WANT_READ); round++) {
+    if (cr == PX_TLS_WANT_READ) cr = px_tls_conn_handshake(cl);
+    size_t a = move_output(cl, sv);
+    if (sr == PX_TLS_WANT_READ) sr = px_tls_conn_handshake(sv);
+    size_t b = move_output(sv, cl);
+    if (round > 0 && a == 0 && b == 0) break;
+  }
+  *server_result = sr;
+  return cr;
+}
+
+static void test_client_trusted(void **state) {
+  fixture *fx = *state;
+  char err[256] = "";
+  px_tls_client *t = px_tls_client_new(fx->cert_file[CERT_A], err, sizeof(err));
+  assert_non_null(t);
+  px_tls_conn *cl = px_tls_client_conn_new(t, "a.test");
+  px_tls_conn *sv = px_tls_conn_new(fx->named);
+  assert_non_null(cl);
+  assert_non_null(sv);
+  int sr;
+  assert_int_equal(filters_handshake(cl, sv, &sr), PX_TLS_OK);
+  assert_int_equal(sr, PX_TLS_OK);
+  assert_false(px_tls_conn_peer_untrusted(cl));
+  assert_string_equal(px_tls_conn_sni(sv), "a.test");
+  char buf[16];
+  assert_int_equal(px_tls_conn_write(cl, "ping", 4), PX_TLS_OK);
+  move_output(cl, sv);
+  assert_int_equal(px_tls_conn_read(sv, buf, sizeof(buf)), 4);
+  assert_memory_equal(buf, "ping", 4);
+  assert_int_equal(px_tls_conn_write(sv, "pong", 4), PX_TLS_OK);
+  move_output(sv, cl);
+  assert_int_equal(px_tls_conn_read(cl, buf, sizeof(buf)), 4);
+  assert_memory_equal(buf, "pong", 4);
+  px_tls_conn_shutdown(sv);
+  move_output(sv, cl);
+  assert_int_equal(px_tls_conn_read(cl, buf, sizeof(buf)), PX_TLS_CLOSED);
+  px_tls_conn_free(cl);
+  px_tls_conn_free(sv);
+  px_tls_client_free(t);
+}
+
+/* A server the client does not trust, or whose certificate names another
+ * host, fails the handshake, and the client can say it was trust. */
+static void expect_untrusted(fixture *fx, const char *ca_file, px_tls_server *srv,
+                             const char *host) {
+  char err[256] = "";
+  px_tls_client *t = px_tls_client_new(ca_file, err, sizeof(err));
+  assert_non_null(t);
+  px_tls_conn *cl = px_tls_client_conn_new(t, host);
+  px_tls_conn *sv = px_tls_conn_new(srv);
+  assert_non_null(cl);
+  assert_non_null(sv);
+  int sr;
+  assert_int_equal(filters_handshake(cl, sv, &sr), PX_TLS_ERROR);
+  assert_true(px_tls_conn_peer_untrusted(cl));
+  px_tls_conn_free(cl);
+  px_tls_conn_free(sv);
+  px_tls_client_free(t);
+}
+
+static void test_client_untrusted(void **state) {
+  fixture *fx = *state;
+  expect_untrusted(fx, fx->cert_file[CERT_W], fx->named, "a.test");
+  /* The catch-all certificate names fallback.test, not other.test. */
+  expect_untrusted(fx, fx->cert_file[CERT_ANY], fx->catch_all, "other.test");
+}
+
+static void test_client_bad_ca_file(void **state) {
+  fixture *fx = *state;
+  char err[256] = "";
+  assert_null(px_tls_client_new(fx->key_file[CERT_A], err, sizeof(err)));
+  assert_non_null(strstr(err, fx->key_file[CERT_A]));
+  assert_non_null(strstr(err, "no usable PEM certificates"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lookup),
@@ -741,6 +836,9 @@ int main(void) {
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_dynamic),
+      cmocka_unit_test(test_client_trusted),
+      cmocka_unit_test(test_client_untrusted),
+      cmocka_unit_test(test_client_bad_ca_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

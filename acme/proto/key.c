@@ -1,9 +1,10 @@
 /*
  * Account and certificate private keys (PKCS#8, RFC 5958).
  */
-#include "acme/key.h"
+#include "acme/proto/key.h"
 #include "tls/keygen.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,7 +153,7 @@ int px_acme_key_type_parse(const char *s) {
   for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++) {
     if (strcmp(s, type_names[i]) == 0) return (int)i;
   }
-  return -1;
+  return -EINVAL;
 }
 
 const char *px_acme_key_type_name(px_acme_key_type type) {

@@ -2,8 +2,9 @@
  * The table of ACME problem types (RFC 8555 §6.7) and what each means for a
  * retry, in the spirit of mod_md's md_acme.c problem table.
  */
-#include "acme/problem.h"
+#include "acme/proto/problem.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +91,7 @@ int px_acme_problem_parse(const char *body, size_t len, int http_status, px_acme
   root = body == NULL ? NULL : json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
   if (!json_is_object(root)) {
     json_decref(root);
-    return -1;
+    return -EINVAL;
   }
   copy_escaped(out->type, sizeof(out->type), json_object_get(root, "type"));
   copy_escaped(out->detail, sizeof(out->detail), json_object_get(root, "detail"));

@@ -6,9 +6,9 @@
  * CSR -> download (following Link rel="up" when needed, keeping
  * rel="alternate" chains).
  *
- * Error convention: completion callbacks get `err` NULL on success or a
- * human sentence (with the CA's problem detail) on failure. Callbacks are
- * never called from inside the call that started the operation.
+ * Error convention (acme/errors.h): completion callbacks get `err` NULL on
+ * success or a sentence (with the CA's problem detail) on failure, never
+ * from inside the call that started the operation.
  */
 #ifndef PX_ACME_CLIENT_H
 #define PX_ACME_CLIENT_H
@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 #include "acme/store.h"
 
 /** Challenge types, in the order of the `challenges` preference list. */
@@ -78,8 +78,8 @@ px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *o
 /**
  * Orders one certificate for `names` (already normalised, at most 100).
  * Steps are logged at info, one line each, with the names; failures with the
- * CA's problem detail. Returns 0, or -1 when it could not even start (then
- * `cb` is not called).
+ * CA's problem detail. Returns 0, or -EINVAL / -ENOMEM when it could not
+ * even start (then `cb` is not called).
  */
 int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme_issue_cb cb,
                   void *arg);

@@ -2,8 +2,9 @@
  * ES256 JWS and friends for RFC 8555. The signature is R||S, 32 bytes each,
  * not DER (RFC 7518 §3.4): ACME servers reject a DER signature.
  */
-#include "acme/jws.h"
+#include "acme/proto/jws.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@
 #include <openssl/nid.h>
 #include <openssl/sha.h>
 
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 
 #define COORD_LEN 32
 /* An EAB HMAC key is 32 to 64 bytes in practice; allow generous room. */
@@ -60,7 +61,7 @@ int px_acme_jwk_thumbprint(const px_acme_key *key, char out[PX_ACME_THUMBPRINT_L
   uint8_t digest[SHA256_DIGEST_LENGTH];
 
   json_decref(jwk);
-  if (text == NULL) return -1;
+  if (text == NULL) return -ENOMEM;
   SHA256((const uint8_t *)text, strlen(text), digest);
   free(text);
   px_b64url_encode(digest, sizeof(digest), out, PX_ACME_THUMBPRINT_LEN + 1);
@@ -176,7 +177,7 @@ int px_acme_hs256(const uint8_t *key, size_t key_len, const void *data, size_t l
                   uint8_t out[32]) {
   unsigned out_len = 0;
   if (HMAC(EVP_sha256(), key, key_len, data, len, out, &out_len) == NULL || out_len != 32)
-    return -1;
+    return -EINVAL;
   return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * base64url, RFC 4648 §5, no padding (RFC 7515 §2 and Appendix C).
  */
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -64,10 +65,11 @@ int px_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_
   uint32_t acc = 0;
   int bits = 0;
 
-  if (len % 4 == 1 || cap < need) return -1;
+  if (len % 4 == 1) return -EINVAL;
+  if (cap < need) return -ENOSPC;
   for (i = 0; i < len; i++) {
     int v = value_of((unsigned char)in[i]);
-    if (v < 0) return -1;
+    if (v < 0) return -EINVAL;
     acc = acc << 6 | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -78,7 +80,7 @@ int px_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_
   }
   /* The leftover bits must be zero (RFC 4648 §3.5), else two strings would
    * decode to the same bytes. */
-  if (acc != 0) return -1;
+  if (acc != 0) return -EINVAL;
   *out_len = o;
   return 0;
 }

@@ -6,7 +6,8 @@
  * px_acme_key_to_pem()/px_acme_key_from_pem(). A certificate key is never the
  * account key; px_acme_csr_der() refuses to sign with it.
  *
- * Error convention: 0 on success, a negative PX_ACME_CSR_E* code otherwise.
+ * Error convention (acme/errors.h): 0 on success, a negative PX_ACME_CSR_E*
+ * code otherwise.
  */
 #ifndef PX_ACME_CSR_H
 #define PX_ACME_CSR_H
@@ -14,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 
 /** Most names in one CSR (Let's Encrypt's limit per certificate). */
 #define PX_ACME_CSR_MAX_NAMES 100

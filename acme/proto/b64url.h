@@ -25,7 +25,8 @@ char *px_b64url_encode_alloc(const void *in, size_t len);
  * Decodes `len` characters of unpadded base64url into `out` (capacity
  * `cap`). Refuses padding, whitespace, characters outside the alphabet, a
  * length of 4k+1 and non-zero unused trailing bits, so each byte string has
- * exactly one accepted encoding. Returns 0 and sets `*out_len`, or -1.
+ * exactly one accepted encoding. Returns 0 and sets `*out_len`, -EINVAL for
+ * input that is not base64url, or -ENOSPC when `cap` is too small.
  */
 int px_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 

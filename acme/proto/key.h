@@ -2,8 +2,9 @@
  * Private keys for accounts and certificates, held opaquely so that callers
  * outside acme/ never see a BoringSSL type.
  *
- * Error convention: constructors return NULL on failure; other functions
- * return 0 or -1.
+ * Error convention (acme/errors.h): constructors return NULL on failure;
+ * px_acme_key_type_parse returns a type or -EINVAL; px_acme_key_equal is a
+ * yes/no answer.
  */
 #ifndef PX_ACME_KEY_H
 #define PX_ACME_KEY_H
@@ -43,7 +44,7 @@ void px_acme_key_pem_free(char *pem, size_t len);
 /** The key's type. */
 px_acme_key_type px_acme_key_get_type(const px_acme_key *key);
 
-/** Parses "p256|p384|rsa2048|rsa3072|rsa4096"; -1 for anything else. */
+/** Parses "p256|p384|rsa2048|rsa3072|rsa4096"; -EINVAL for anything else. */
 int px_acme_key_type_parse(const char *s);
 
 /** The configuration name of a key type ("p256", ...). */

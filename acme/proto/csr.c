@@ -2,7 +2,7 @@
  * PKCS#10 requests (RFC 2986) with the names in subjectAltName
  * (RFC 8555 §7.4: the CA reads the identifiers from there).
  */
-#include "acme/csr.h"
+#include "acme/proto/csr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 #include "acme/names.h"
 
 /* RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64 */

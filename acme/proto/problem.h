@@ -3,7 +3,8 @@
  * says what to do about each: retry at once with the fresh nonce, retry
  * after a delay, or give up.
  *
- * Error convention: 0 on success, -1 when the input is not what was expected.
+ * Error convention: acme/errors.h (-EINVAL when the input is not what was
+ * expected).
  */
 #ifndef PX_ACME_PROBLEM_H
 #define PX_ACME_PROBLEM_H

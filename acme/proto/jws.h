@@ -4,9 +4,9 @@
  * the flattened JSON serialisation (RFC 8555 §6.2, RFC 7515 §7.2.2) and the
  * HS256 external account binding (RFC 8555 §7.3.4).
  *
- * Error convention: pointer-returning functions return NULL on failure;
- * int-returning ones return 0 on success and -1 on failure, except the
- * verifiers, which return 1 for a valid signature and 0 otherwise.
+ * Error convention (acme/errors.h): NULL or a negative errno on failure,
+ * except the verifiers, which return 1 for a valid signature and 0
+ * otherwise.
  * Nothing here logs: key authorizations, EAB keys and payloads are secret
  * enough to stay out of logs.
  */
@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "acme/key.h"
+#include "acme/proto/key.h"
 
 /** Length of a SHA-256 thumbprint in base64url, without the NUL. */
 #define PX_ACME_THUMBPRINT_LEN 43

@@ -1,0 +1,186 @@
+/*
+ * The `acme:` and `on_demand:` sections (acme/config.h).
+ */
+#include "acme/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acme/proto/client.h"
+#include "acme/proto/key.h"
+
+/* Let's Encrypt production (RFC 8555 §7.1.1 directory). */
+#define DEFAULT_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
+
+static void report(const px_acme_config_reader *r, const void *n, const char *key, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+static void report(const px_acme_config_reader *r, const void *n, const char *key, const char *fmt,
+                   ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  r->error(r->arg, n, key, msg);
+}
+
+/* Replaces *dst with the non-empty string at `map`.`name`, when present. */
+static void set_string(const px_acme_config_reader *r, const void *map, const char *name,
+                       const char *path, char **dst) {
+  const void *v = r->get(r->arg, map, name);
+  if (v == NULL) return;
+  char key[96];
+  snprintf(key, sizeof(key), "%s.%s", path, name);
+  free(*dst);
+  *dst = NULL;
+  const char *s = r->scalar(r->arg, v);
+  if (s == NULL || s[0] == '\0') {
+    report(r, v, key, "expected a non-empty string");
+    return;
+  }
+  if ((*dst = strdup(s)) == NULL) report(r, v, key, "out of memory");
+}
+
+int px_acme_config_defaults(px_acme_settings *a, px_on_demand_settings *o) {
+  memset(a, 0, sizeof(*a));
+  memset(o, 0, sizeof(*o));
+  a->key_type = PX_ACME_KEY_P256;
+  a->challenges[0] = PX_ACME_TLS_ALPN_01;
+  a->challenges[1] = PX_ACME_HTTP_01;
+  o->rate_count = 20;
+  o->rate_window_ms = 60000;
+  o->max_pending = 100;
+  o->cache_size = 10000;
+  a->directory = strdup(DEFAULT_DIRECTORY);
+  return a->directory ? 0 : -ENOMEM;
+}
+
+static void load_challenges(const px_acme_config_reader *r, const void *v, px_acme_settings *a) {
+  int ch[2] = {0, 0};
+  size_t n = r->nitems(r->arg, v);
+  if (n == 0 || n > 2) {
+    report(r, v, "acme.challenges", "expected a list of tls-alpn-01 and/or http-01");
+  } else {
+    int is_list = r->scalar(r->arg, v) == NULL;
+    for (size_t i = 0; i < n; i++) {
+      const void *it = r->item(r->arg, v, i);
+      const char *s = r->scalar(r->arg, it);
+      int t = s && strcmp(s, "tls-alpn-01") == 0 ? PX_ACME_TLS_ALPN_01
+              : s && strcmp(s, "http-01") == 0   ? PX_ACME_HTTP_01
+                                                 : 0;
+      if (t == 0) {
+        char key[64];
+        snprintf(key, sizeof(key), is_list ? "acme.challenges[%zu]" : "acme.challenges", i);
+        report(r, it, key, "\"%s\" is not tls-alpn-01 or http-01 (each at most once)", s ? s : "");
+      }
+      ch[i] = t;
+    }
+  }
+  if (ch[0] && ch[0] == ch[1]) report(r, v, "acme.challenges", "a challenge type is listed twice");
+  a->challenges[0] = ch[0];
+  a->challenges[1] = ch[1];
+}
+
+void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
+  static const char *const keys[] = {"directory", "email",      "accept_terms", "ca_file",
+                                     "key_type",  "challenges", "eab",          NULL};
+  if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
+  set_string(r, n, "directory", "acme", &a->directory);
+  if (a->directory && strncmp(a->directory, "https://", 8) != 0)
+    report(r, r->get(r->arg, n, "directory"), "acme.directory", "must be an https:// URL");
+  set_string(r, n, "email", "acme", &a->email);
+  set_string(r, n, "ca_file", "acme", &a->ca_file);
+  if (a->ca_file && access(a->ca_file, R_OK) != 0)
+    report(r, r->get(r->arg, n, "ca_file"), "acme.ca_file", "cannot read %s: %s", a->ca_file,
+           strerror(errno));
+  const void *v;
+  if ((v = r->get(r->arg, n, "accept_terms")))
+    r->boolean(r->arg, v, "acme.accept_terms", &a->accept_terms);
+  if ((v = r->get(r->arg, n, "key_type"))) {
+    const char *s = r->scalar(r->arg, v);
+    int t = s ? px_acme_key_type_parse(s) : -1;
+    if (t < 0)
+      report(r, v, "acme.key_type", "expected p256, p384, rsa2048, rsa3072 or rsa4096");
+    else
+      a->key_type = t;
+  }
+  if ((v = r->get(r->arg, n, "challenges"))) load_challenges(r, v, a);
+  if ((v = r->get(r->arg, n, "eab"))) {
+    static const char *const ek[] = {"kid", "hmac_key", NULL};
+    if (r->check_keys(r->arg, v, "acme.eab", ek) == 0) {
+      set_string(r, v, "kid", "acme.eab", &a->eab_kid);
+      set_string(r, v, "hmac_key", "acme.eab", &a->eab_hmac_key);
+      if (!a->eab_kid != !a->eab_hmac_key) report(r, v, "acme.eab", "needs both kid and hmac_key");
+    }
+  }
+}
+
+/* "20/min", "5/s", "100/h" or a bare count per minute. */
+static const char *parse_rate(const px_acme_config_reader *r, const char *s, uint64_t *count,
+                              uint64_t *window_ms) {
+  char num[32];
+  const char *slash = strchr(s, '/');
+  size_t n = slash ? (size_t)(slash - s) : strlen(s);
+  if (n == 0 || n >= sizeof(num)) return "is not a rate (e.g. \"20/min\")";
+  memcpy(num, s, n);
+  num[n] = '\0';
+  if (r->count(num, count) != NULL || *count == 0) return "is not a rate (e.g. \"20/min\")";
+  const char *unit = slash ? slash + 1 : "min";
+  if (strcmp(unit, "s") == 0)
+    *window_ms = 1000;
+  else if (strcmp(unit, "min") == 0 || strcmp(unit, "m") == 0)
+    *window_ms = 60000;
+  else if (strcmp(unit, "h") == 0)
+    *window_ms = 3600000;
+  else
+    return "has an unknown unit (use /s, /min or /h)";
+  return NULL;
+}
+
+void px_acme_config_load_on_demand(const px_acme_config_reader *r, const void *n,
+                                   px_on_demand_settings *o) {
+  static const char *const keys[] = {"ask", "rate", "max_pending", "cache_size", NULL};
+  if (r->check_keys(r->arg, n, "on_demand", keys) != 0) return;
+  set_string(r, n, "ask", "on_demand", &o->ask);
+  if (o->ask && strncmp(o->ask, "http://", 7) != 0 && strncmp(o->ask, "https://", 8) != 0)
+    report(r, r->get(r->arg, n, "ask"), "on_demand.ask", "must be an http:// URL");
+  if (o->ask && strncmp(o->ask, "https://", 8) == 0)
+    report(r, r->get(r->arg, n, "ask"), "on_demand.ask",
+           "https is not supported for ask; use a local http:// endpoint");
+  const void *v;
+  if ((v = r->get(r->arg, n, "rate"))) {
+    const char *s = r->scalar(r->arg, v);
+    const char *why = s ? parse_rate(r, s, &o->rate_count, &o->rate_window_ms) : "expected a rate";
+    if (why) report(r, v, "on_demand.rate", "\"%s\" %s", s ? s : "", why);
+  }
+  const char *names[2] = {"max_pending", "cache_size"};
+  size_t *dst[2] = {&o->max_pending, &o->cache_size};
+  for (int i = 0; i < 2; i++) {
+    if ((v = r->get(r->arg, n, names[i])) == NULL) continue;
+    uint64_t x;
+    char key[64];
+    snprintf(key, sizeof(key), "on_demand.%s", names[i]);
+    const char *s = r->scalar(r->arg, v);
+    const char *why = s ? r->count(s, &x) : "expected a number";
+    if (why == NULL && (x < 1 || x > 10000000)) why = "is out of range";
+    if (why)
+      report(r, v, key, "\"%s\" %s", s ? s : "", why);
+    else
+      *dst[i] = (size_t)x;
+  }
+}
+
+void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
+  free(a->directory);
+  free(a->email);
+  free(a->ca_file);
+  free(a->eab_kid);
+  free(a->eab_hmac_key);
+  free(o->ask);
+  memset(a, 0, sizeof(*a));
+  memset(o, 0, sizeof(*o));
+}

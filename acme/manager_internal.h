@@ -1,0 +1,88 @@
+/*
+ * Internal to acme/: the certificate manager's state, shared by manager.c
+ * (thread, queue, public API), ondemand.c (the on-demand policy) and
+ * life/issue.c (cache, order, save, publish).
+ *
+ * Threads: fields under `lock` are read by workers; the rest belongs to
+ * the manager thread.
+ */
+#ifndef PX_ACME_MANAGER_INTERNAL_H
+#define PX_ACME_MANAGER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "acme/manager.h"
+#include "acme/namemap.h"
+#include "acme/store.h"
+
+/* How long a refusal (ask said no, rate exceeded, invalid for the CA) is
+ * remembered: a burst of the same junk name costs one check. */
+#define PX__ACME_REFUSAL_TTL_MS 60000
+
+typedef struct px__acme_queued {
+  struct px__acme_queued *next;
+  char name[];
+} px__acme_queued;
+
+struct px_acme_manager {
+  px_acme_manager_opts o;
+  uv_thread_t thread;
+  int thread_started; /* owned by the thread that calls start/stop */
+  uv_loop_t loop;
+  uv_async_t wake;
+  atomic_int stopping; /* set by px_acme_manager_stop, read by the manager thread and lookups */
+  px_store *store;
+  px_acme_client *client;
+
+  uv_mutex_t lock;      /* guards everything below */
+  px_namemap *certs;    /* name -> px_tls_cert */
+  px_namemap *refused;  /* name -> (none), stamp = until (ms) */
+  px_namemap *inflight; /* name -> (none) */
+  px_namemap *alpn;     /* name -> px_tls_cert (tls-alpn-01) */
+  px_namemap *http;     /* token -> http01 */
+  px__acme_queued *queue, *queue_tail;
+  size_t nqueued;
+
+  /* manager thread only */
+  int64_t rate_window_start;
+  uint64_t rate_used;
+  int *group_running; /* an attempt for that `tls: acme` site is in flight */
+};
+
+/* One issuance in flight: a `tls: acme` group or one on-demand name. */
+typedef struct px__acme_attempt {
+  px_acme_manager *m;
+  char **names;
+  size_t nnames;
+  int group; /* index into o.groups, or -1 for an on-demand name */
+} px__acme_attempt;
+
+/* Wall-clock milliseconds (refusal stamps are compared across threads). */
+int64_t px__acme_now_ms(void);
+
+/* manager.c: an attempt for `names` (copied); NULL when out of memory. */
+px__acme_attempt *px__acme_attempt_new(px_acme_manager *m, const char *const *names, size_t n,
+                                       int group);
+/* manager.c: frees the attempt and lets its group start again. */
+void px__acme_attempt_free(px__acme_attempt *a);
+/* manager.c: serves `cert` for every name and tells the waiting workers. */
+void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_cert *cert);
+/* manager.c: refuses the names until `until_ms` and tells the waiting workers. */
+void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t until_ms);
+
+/* ondemand.c: whether a handshake may queue `name` (valid and normalised);
+ * 0, or a negative errno (the reason is logged). Any thread. */
+int px__acme_ondemand_check_name(const char *name);
+/* ondemand.c: whether another name may wait on issuance
+ * (on_demand.max_pending); 0, or -EBUSY (logged). Caller holds m->lock. */
+int px__acme_ondemand_check_room(px_acme_manager *m, const char *name);
+/* ondemand.c: the on-demand policy for a queued name, then
+ * px__acme_obtain(). Takes the attempt. Manager thread. */
+void px__acme_ondemand_start(px_acme_manager *m, px__acme_attempt *a);
+/* ondemand.c: counts an order against on_demand.rate; -EAGAIN (logged)
+ * when an on-demand name would exceed it. `tls: acme` sites always pass. */
+int px__acme_ondemand_rate_take(px_acme_manager *m, const px__acme_attempt *a);
+
+#endif

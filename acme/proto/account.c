@@ -1,0 +1,137 @@
+/*
+ * The ACME account (RFC 8555 §7.3): loaded from the store, per CA
+ * directory, or created once (with the contact, the terms agreement and
+ * external account binding, §7.3.4) and saved there.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/proto/jws.h"
+#include "acme/proto/order_internal.h"
+#include "tls/log.h"
+
+static void save_account(px_acme_client *c) {
+  size_t klen = 0;
+  char *pem = px_acme_key_to_pem(c->account_key, &klen);
+  json_t *j = json_pack("{s:s,s:s}", "kid", c->kid, "directory", c->o.directory_url);
+  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  px_store *s = c->o.store;
+  if (pem == NULL || text == NULL)
+    px_log(PX_LOG_ERROR, "acme: cannot save the account %s: out of memory", c->kid);
+  if (pem) s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
+  if (text)
+    s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text,
+                 strlen(text));
+  if (pem) px_acme_key_pem_free(pem, klen);
+  free(text);
+}
+
+/* Loads the account of this CA from the cache; 1 when found. */
+static int load_account(px_acme_client *c) {
+  char *key = NULL, *meta = NULL;
+  size_t klen = 0, mlen = 0;
+  px_store *s = c->o.store;
+  if (s->ops->load(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, &key, &klen) !=
+      0)
+    return 0;
+  if (s->ops->load(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, &meta, &mlen) !=
+      0) {
+    px_store_data_free(key, klen);
+    return 0;
+  }
+  c->account_key = px_acme_key_from_pem(key, klen);
+  json_t *j = json_loadb(meta, mlen, 0, NULL);
+  const char *kid = px__acme_json_str(j, "kid");
+  if (kid) c->kid = strdup(kid);
+  json_decref(j);
+  px_store_data_free(key, klen);
+  px_store_data_free(meta, mlen);
+  if (c->account_key == NULL || c->kid == NULL) {
+    px_acme_key_free(c->account_key);
+    c->account_key = NULL;
+    free(c->kid);
+    c->kid = NULL;
+    return 0;
+  }
+  return 1;
+}
+
+static void on_new_account(px__acme_order *o, const char *err, px_acme_response *r) {
+  px_acme_client *c = o->c;
+  if (err) {
+    px__acme_order_fail(o, "%s", err);
+    return;
+  }
+  if (r->location == NULL) {
+    px_acme_response_free(r);
+    px__acme_order_fail(o, "the CA did not say where the account is");
+    return;
+  }
+  int rc = px__acme_set_str(&c->kid, r->location);
+  px_acme_response_free(r);
+  if (rc != 0) {
+    px__acme_order_fail(o, "out of memory");
+    return;
+  }
+  save_account(c);
+  px_log(PX_LOG_INFO, "acme: account created at %s", c->kid);
+  px__acme_order_new(o);
+}
+
+void px__acme_account_ensure(px__acme_order *o) {
+  px_acme_client *c = o->c;
+  if (c->kid) {
+    px__acme_order_new(o);
+    return;
+  }
+  if (load_account(c)) {
+    px_log(PX_LOG_INFO, "acme: using the cached account %s", c->kid);
+    px__acme_order_new(o);
+    return;
+  }
+  if (c->terms && !c->o.accept_terms) {
+    px__acme_order_fail(
+        o, "the CA requires agreeing to its terms of service (%s): set acme.accept_terms: true",
+        c->terms);
+    return;
+  }
+  if (c->eab_required && !c->o.eab_kid) {
+    px__acme_order_fail(o, "the CA requires external account binding: set acme.eab");
+    return;
+  }
+  px__acme_order_step(o, "new account");
+  px_acme_key_free(c->account_key);
+  c->account_key = px_acme_account_key_generate();
+  json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", c->o.accept_terms ? 1 : 0);
+  if (c->account_key == NULL || p == NULL) {
+    json_decref(p);
+    px__acme_order_fail(o, "cannot generate the account key");
+    return;
+  }
+  if (c->o.email) {
+    char contact[300];
+    snprintf(contact, sizeof(contact), "mailto:%s", c->o.email);
+    json_object_set_new(p, "contact", json_pack("[s]", contact));
+  }
+  if (c->o.eab_kid) {
+    json_t *eab =
+        px_acme_jws_eab(c->account_key, c->o.eab_kid, c->o.eab_hmac_key, c->url_new_account);
+    if (eab == NULL) {
+      json_decref(p);
+      px__acme_order_fail(o, "acme.eab.hmac_key is not valid base64url");
+      return;
+    }
+    json_object_set_new(p, "externalAccountBinding", eab);
+  }
+  char *payload = json_dumps(p, JSON_COMPACT);
+  json_decref(p);
+  if (payload == NULL) {
+    px__acme_order_fail(o, "out of memory");
+    return;
+  }
+  px__acme_post(o, c->url_new_account, payload, 0, on_new_account);
+  free(payload);
+}
