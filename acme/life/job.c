@@ -17,7 +17,6 @@
 
 static const char *const state_names[] = {"pending", "valid", "renewing", "failed", "expired"};
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
-#define NREASONS ((int)PX_RENEW_RETRY_AFTER + 1)
 
 const char *px_job_state_name(px_job_state state) {
   return (unsigned)state < NSTATES ? state_names[state] : "unknown";
@@ -443,7 +442,7 @@ int px_job_from_json(const char *json, size_t len, px_job *job) {
   key_type = json_is_string(v) ? px_acme_key_type_parse(json_string_value(v)) : -1;
   state = lookup(json_object_get(root, "state"), state_name_of, (int)NSTATES);
   v = json_object_get(root, "next_reason");
-  reason = v == NULL ? (int)PX_RENEW_ONE_THIRD : lookup(v, reason_name_of, NREASONS);
+  reason = v == NULL ? (int)PX_RENEW_ONE_THIRD : lookup(v, reason_name_of, PX_RENEW_REASON_COUNT);
   failures = json_object_get(root, "failures");
   if (key_type < 0 || state < 0 || reason < 0 ||
       (failures != NULL && (!json_is_integer(failures) || json_integer_value(failures) < 0 ||

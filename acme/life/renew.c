@@ -44,7 +44,12 @@ px_renew_plan px_renew_at(const px_renew_input *in, const px_life_rand *rnd) {
   px_renew_plan p;
   int64_t lifetime = in->not_after - in->not_before;
 
-  if (lifetime <= 0) {
+  int no_cert = in->not_after == 0;
+
+  if (no_cert) {
+    p.at = in->now;
+    p.reason = PX_RENEW_FIRST;
+  } else if (lifetime <= 0) {
     /* Nonsense validity: treat as expired. */
     p.at = in->now;
     p.reason = PX_RENEW_EMERGENCY;
@@ -61,7 +66,7 @@ px_renew_plan px_renew_at(const px_renew_input *in, const px_life_rand *rnd) {
       p.reason = PX_RENEW_BACKOFF;
     }
   }
-  if (lifetime <= 0 || is_emergency(in, lifetime)) {
+  if (!no_cert && (lifetime <= 0 || is_emergency(in, lifetime))) {
     int64_t urgent =
         in->failures > 0 ? max64(in->now, in->last_failure + PX_RENEW_EMERGENCY_INTERVAL) : in->now;
     /* Also when equal: "emergency" tells the operator more than "now". */
@@ -101,6 +106,8 @@ const char *px_renew_reason_name(px_renew_reason reason) {
     return "emergency";
   case PX_RENEW_RETRY_AFTER:
     return "retry-after";
+  case PX_RENEW_FIRST:
+    return "first";
   }
   return "unknown";
 }

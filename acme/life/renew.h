@@ -45,7 +45,10 @@ typedef enum px_renew_reason {
   PX_RENEW_BACKOFF,        /**< waiting out 1 min / 10 min / 100 min / daily */
   PX_RENEW_EMERGENCY,      /**< nearly expired: sooner than backoff allows */
   PX_RENEW_RETRY_AFTER,    /**< the CA's Retry-After is later than all else */
+  PX_RENEW_FIRST,          /**< no certificate yet (not_after 0): issue now */
 } px_renew_reason;
+/** How many reasons there are. */
+#define PX_RENEW_REASON_COUNT ((int)PX_RENEW_FIRST + 1)
 
 /** What renew_at needs to know about one certificate. */
 typedef struct px_renew_input {
@@ -67,6 +70,9 @@ typedef struct px_renew_plan {
 
 /**
  * When to attempt the next renewal (or retry). In order:
+ *  0. Without a certificate (not_after 0) the first order is due now,
+ *     subject to 2 and 4 only: the emergency rule does not shorten the
+ *     backoff of a name that never got a certificate.
  *  1. The ideal time: with an ARI window, a uniformly random time inside it
  *     (RFC 9773 §4.2), which is `now` when it falls in the past; without
  *     one, when a third of the lifetime remains (half for lifetimes under
@@ -92,7 +98,7 @@ px_renew_plan px_renew_at(const px_renew_input *in, const px_life_rand *rnd);
 int64_t px_renew_ari_poll_at(int64_t now, int64_t retry_after_s, const px_life_rand *rnd);
 
 /** A short name for a reason ("ari-window", "one-third", "half",
- *  "backoff", "emergency", "retry-after"). */
+ *  "backoff", "emergency", "retry-after", "first"). */
 const char *px_renew_reason_name(px_renew_reason reason);
 
 #endif

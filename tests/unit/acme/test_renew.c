@@ -252,6 +252,30 @@ static void test_emergency(void **state) {
   assert_int_equal(p.at, T0 + 5);
 }
 
+/* No certificate yet: the first order is due now, and its failures keep
+ * the guide's backoff (no hourly emergency retries for a name that never
+ * validated). */
+static void test_first_issuance(void **state) {
+  uint64_t v = 0;
+  px_life_rand lo = {fixed_next, &v};
+  px_renew_input in = cert(0, 0, T0);
+  px_renew_plan p;
+  (void)state;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.reason, PX_RENEW_FIRST);
+  assert_int_equal(p.at, T0);
+  in.failures = 4;
+  in.last_failure = T0 - 600;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.reason, PX_RENEW_BACKOFF);
+  assert_int_equal(p.at, T0 - 600 + DAY);
+  in.failures = 3;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.at, T0 - 600 + 6000);
+  in.retry_after = T0 + DAY;
+  assert_int_equal(px_renew_at(&in, &lo).reason, PX_RENEW_RETRY_AFTER);
+}
+
 static void test_retry_after(void **state) {
   uint64_t v = 0;
   px_life_rand lo = {fixed_next, &v};
@@ -289,6 +313,8 @@ static void test_reason_names(void **state) {
   assert_string_equal(px_renew_reason_name(PX_RENEW_BACKOFF), "backoff");
   assert_string_equal(px_renew_reason_name(PX_RENEW_EMERGENCY), "emergency");
   assert_string_equal(px_renew_reason_name(PX_RENEW_RETRY_AFTER), "retry-after");
+  assert_string_equal(px_renew_reason_name(PX_RENEW_FIRST), "first");
+  assert_string_equal(px_renew_reason_name((px_renew_reason)99), "unknown");
 }
 
 int main(void) {
@@ -299,6 +325,7 @@ int main(void) {
       cmocka_unit_test(test_ari_window),
       cmocka_unit_test(test_backoff_steps),
       cmocka_unit_test(test_emergency),
+      cmocka_unit_test(test_first_issuance),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_ari_poll),
       cmocka_unit_test(test_reason_names),
