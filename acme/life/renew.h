@@ -32,8 +32,8 @@
  *  twice a day), and its jitter either way. */
 #define PX_ARI_POLL_INTERVAL (12 * 3600)
 #define PX_ARI_POLL_JITTER 3600
-/** Bounds on a CA's Retry-After for ARI polls: a shorter one would poll too
- *  often, a longer one would miss a revocation-driven window change. */
+/** Bounds on a CA's Retry-After for ARI polls (RFC 9773 §4.3.3: clients
+ *  set reasonable limits, such as one minute and one day). */
 #define PX_ARI_POLL_MIN 60
 #define PX_ARI_POLL_MAX 86400
 
