@@ -133,7 +133,8 @@ static json_t *exchange(int fd, json_t *req, const char *path, FILE *errout) {
   line[len] = '\n'; /* replaces the NUL: the buffer holds len + 1 bytes */
   size_t off = 0;
   while (off <= len) {
-    ssize_t n = write(fd, line + off, len + 1 - off);
+    /* MSG_NOSIGNAL: a server that closed early is an error, not SIGPIPE. */
+    ssize_t n = send(fd, line + off, len + 1 - off, MSG_NOSIGNAL);
     if (n <= 0) break;
     off += (size_t)n;
   }

@@ -383,6 +383,7 @@ px_admin *px_admin_start(uv_loop_t *loop, const px_admin_options *o, const px_ad
   uv_pipe_init(loop, &a->server, 0);
   a->server.data = a;
   int r = uv_pipe_open(&a->server, fd);
+  if (r != 0) close(fd); /* not adopted by the handle */
   if (r == 0) r = uv_listen((uv_stream_t *)&a->server, 16, on_connection);
   if (r != 0) {
     snprintf(err, errlen, "admin socket %s: %s", a->path, uv_strerror(r));
