@@ -22,11 +22,10 @@
 #include <uv.h>
 
 #include "acme/life/admin.h"
+#include "tests/unit/run_beside_loop.h"
 
 typedef struct fixture {
   uv_loop_t loop;
-  uv_async_t done;
-  int finished;
   char dir[64];
   char path[96];
   px_admin *admin;
@@ -128,20 +127,12 @@ static void one_request(fixture *f) {
 static void client_thread(void *arg) {
   fixture *f = arg;
   f->client(f);
-  uv_async_send(&f->done);
 }
-
-static void on_done(uv_async_t *a) { ((fixture *)a->data)->finished = 1; }
 
 /* Runs `client` on a thread while the loop serves; returns when it ends. */
 static void run_client(fixture *f, void (*client)(fixture *)) {
-  uv_thread_t t;
   f->client = client;
-  f->finished = 0;
-  assert_int_equal(uv_thread_create(&t, client_thread, f), 0);
-  while (!f->finished)
-    uv_run(&f->loop, UV_RUN_ONCE);
-  uv_thread_join(&t);
+  px_test_run_beside_loop(&f->loop, client_thread, f);
 }
 
 /* Sends `request` and returns the parsed response (NULL on none). */
@@ -189,8 +180,6 @@ static px_admin *start(fixture *f, const px_admin_options *o, char *err, size_t 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof(*f));
   uv_loop_init(&f->loop);
-  uv_async_init(&f->loop, &f->done, on_done);
-  f->done.data = f;
   snprintf(f->dir, sizeof(f->dir), "/tmp/px-admin-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->path, sizeof(f->path), "%s/admin.sock", f->dir);
@@ -201,7 +190,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   px_admin_close(f->admin);
-  uv_close((uv_handle_t *)&f->done, NULL);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   free(f->response);

@@ -20,11 +20,10 @@
 
 #include "acme/life/admin.h"
 #include "proxy/ctl.h"
+#include "tests/unit/run_beside_loop.h"
 
 typedef struct fixture {
   uv_loop_t loop;
-  uv_async_t done;
-  int finished;
   char dir[64];
   char path[96];
   char **argv;
@@ -51,31 +50,21 @@ static void client_thread(void *arg) {
   f->status = px_ctl_main(f->argc, f->argv, out, err);
   fclose(out);
   fclose(err);
-  uv_async_send(&f->done);
 }
-
-static void on_done(uv_async_t *a) { ((fixture *)a->data)->finished = 1; }
 
 /* Runs `portico ctl --socket PATH <cmd> [name]` while the loop serves. */
 static void run_ctl(fixture *f, const char *cmd, const char *name) {
   char *argv[] = {"ctl", "--socket", f->path, (char *)cmd, (char *)name, NULL};
   f->argv = argv;
   f->argc = name ? 5 : 4;
-  f->finished = 0;
   free(f->out);
   free(f->err);
-  uv_thread_t t;
-  assert_int_equal(uv_thread_create(&t, client_thread, f), 0);
-  while (!f->finished)
-    uv_run(&f->loop, UV_RUN_ONCE);
-  uv_thread_join(&t);
+  px_test_run_beside_loop(&f->loop, client_thread, f);
 }
 
 static void ctl_talks_to_the_admin_server(void **state) {
   fixture *f = calloc(1, sizeof(*f));
   uv_loop_init(&f->loop);
-  uv_async_init(&f->loop, &f->done, on_done);
-  f->done.data = f;
   snprintf(f->dir, sizeof(f->dir), "/tmp/px-ctl-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->path, sizeof(f->path), "%s/admin.sock", f->dir);
@@ -103,7 +92,6 @@ static void ctl_talks_to_the_admin_server(void **state) {
   assert_int_equal(f->status, 1);
   assert_non_null(strstr(f->err, "portico is not running (no admin socket at "));
 
-  uv_close((uv_handle_t *)&f->done, NULL);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   rmdir(f->dir);
