@@ -3,6 +3,7 @@
  *
  *   portico -c FILE            run
  *   portico -c FILE --check    validate the configuration and exit
+ *   portico ctl ...            talk to a running portico (proxy/ctl.h)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "proxy/config.h"
+#include "proxy/ctl.h"
 #include "proxy/server.h"
 #include "tls/log.h"
 
@@ -23,6 +25,7 @@ static int stopping;
 static void usage(FILE *out) {
   fprintf(out,
           "usage: portico -c FILE [--check]\n"
+          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
           "  -c, --config FILE  configuration file (YAML or JSON)\n"
           "  --check            validate the configuration, print errors and warnings, exit\n"
           "  --version          print the version\n");
@@ -42,6 +45,8 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+    return px_ctl_main(argc - 1, argv + 1, stdout, stderr);
   const char *file = NULL;
   int check = 0;
   for (int i = 1; i < argc; i++) {
