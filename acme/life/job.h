@@ -21,9 +21,9 @@
 #include <stdint.h>
 
 #include "acme/backoff.h"
-#include "acme/key.h"
+#include "acme/proto/key.h"
 #include "acme/life/renew.h"
-#include "acme/problem.h"
+#include "acme/proto/problem.h"
 
 /** The JSON format's version; a file with a higher one is refused. */
 #define PX_JOB_VERSION 1

@@ -15,7 +15,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/b64url.h"
+#include "acme/proto/b64url.h"
 
 /* Accepted lengths: a SHA-1 key identifier is 20 bytes, but RFC 5280
  * §4.2.1.2 lets a CA pick any method. */

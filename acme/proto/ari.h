@@ -4,7 +4,7 @@
  * renewal schedule needs.
  *
  * Times are int64_t seconds since the Unix epoch (UTC). A Retry-After on a
- * renewalInfo response is parsed with px_acme_retry_after (acme/problem.h).
+ * renewalInfo response is parsed with px_acme_retry_after (acme/proto/problem.h).
  *
  * Error convention: 0 on success, -1 when the input is refused (too long,
  * malformed, or lacking what RFC 9773 requires). Nothing here logs.

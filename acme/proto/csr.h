@@ -1,7 +1,7 @@
 /*
  * Certificate signing requests for RFC 8555 §7.4 finalize.
  *
- * Certificate keys are px_acme_key (acme/key.h): p256 (default), p384,
+ * Certificate keys are px_acme_key (acme/proto/key.h): p256 (default), p384,
  * rsa2048, rsa3072 or rsa4096, serialised as PEM PKCS#8 with
  * px_acme_key_to_pem()/px_acme_key_from_pem(). A certificate key is never the
  * account key; px_acme_csr_der() refuses to sign with it.
