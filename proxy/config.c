@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "acme/client.h"
 #include "acme/key.h"
 #include "proxy/config_values.h"
+#include "tls/cert.h"
 
 typedef struct loader {
   const char *file;
@@ -85,6 +87,45 @@ static int check_keys(loader *L, yaml_node_t *map, const char *path, const char 
       error_at(L, k, key, "unknown key '%s'", name ? name : "?");
   }
   return 0;
+}
+
+/* Every mapping in the document, at any depth, must not repeat a key: YAML
+ * says keys are unique, and libyaml keeps both pairs, so `get` would
+ * silently use the first and drop the second. `seen` marks nodes already
+ * walked, so an alias (or an alias cycle) is walked once; depth is bounded. */
+static void check_duplicate_keys(loader *L, yaml_node_t *n, const char *path, unsigned char *seen,
+                                 int depth) {
+  if (n == NULL || depth > 64) return;
+  size_t id = (size_t)(n - L->doc.nodes.start);
+  if (seen[id]) return;
+  seen[id] = 1;
+  char k[256];
+  if (n->type == YAML_SEQUENCE_NODE) {
+    size_t i = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++, i++) {
+      snprintf(k, sizeof(k), "%s[%zu]", path, i);
+      check_duplicate_keys(L, node(L, *it), k, seen, depth + 1);
+    }
+    return;
+  }
+  if (n->type != YAML_MAPPING_NODE) return;
+  yaml_node_pair_t *start = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
+  for (yaml_node_pair_t *p = start; p < top; p++) {
+    yaml_node_t *kn = node(L, p->key);
+    const char *name = scalar(kn);
+    snprintf(k, sizeof(k), "%s%s%s", path, path[0] ? "." : "", name ? name : "?");
+    for (yaml_node_pair_t *q = start; name && q < p; q++) {
+      yaml_node_t *first = node(L, q->key);
+      const char *other = scalar(first);
+      if (other && strcmp(other, name) == 0) {
+        error_at(L, kn, k, "duplicate key '%s' (first at line %d)", name,
+                 (int)first->start_mark.line + 1);
+        break;
+      }
+    }
+    check_duplicate_keys(L, node(L, p->value), k, seen, depth + 1);
+  }
 }
 
 static yaml_node_t *get(loader *L, yaml_node_t *map, const char *key) {
@@ -334,6 +375,27 @@ static int upstream_item(loader *L, yaml_node_t *n, const char *key, size_t i, v
   return 0;
 }
 
+/* Loads the pair with the function start-up uses (px_tls_cert_load_files),
+ * so whatever start-up would refuse (a key that does not match, a directory,
+ * a chain cut short inside a certificate) is refused here with file:line. */
+static void check_cert_files(loader *L, yaml_node_t *tls, const char *key, px_site *site) {
+  char err[512], k[128];
+  px_tls_cert *c = px_tls_cert_load_files(site->cert_file, site->key_file, err, sizeof(err));
+  if (c) {
+    px_tls_cert_unref(c);
+    return;
+  }
+  /* Blame the key when the key is what failed: the message starts with its
+   * path (it cannot be read) or ends with it (it does not match). */
+  size_t elen = strlen(err), klen = strlen(site->key_file);
+  int blame_key = strcmp(site->key_file, site->cert_file) != 0 &&
+                  ((strncmp(err, site->key_file, klen) == 0 && err[klen] == ':') ||
+                   (elen >= klen && strcmp(err + elen - klen, site->key_file) == 0));
+  snprintf(k, sizeof(k), "%s.%s", key, blame_key ? "key" : "cert");
+  yaml_node_t *v = get(L, tls, blame_key ? "key" : "cert");
+  error_at(L, v ? v : tls, k, "%s", err);
+}
+
 static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) {
   const char *s = scalar(n);
   if (s) {
@@ -347,6 +409,7 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
   char k[128];
   const char *names[2] = {"cert", "key"};
   char **dst[2] = {&site->cert_file, &site->key_file};
+  int errors_before = L->nerrors;
   for (int i = 0; i < 2; i++) {
     snprintf(k, sizeof(k), "%s.%s", key, names[i]);
     yaml_node_t *v = get(L, n, names[i]);
@@ -359,6 +422,8 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
       error_at(L, v, k, "cannot read %s: %s", *dst[i], strerror(errno));
   }
   site->tls_mode = PX_SITE_TLS_FILES;
+  if (L->nerrors == errors_before && site->cert_file && site->key_file)
+    check_cert_files(L, n, key, site);
 }
 
 static void load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect, const px_hsts *def_hsts) {
@@ -523,6 +588,37 @@ static void load_on_demand(loader *L, yaml_node_t *n) {
   }
 }
 
+/* Start-up opens a path access log for appending (creating it); refuse
+ * here what that open would refuse, without creating anything. */
+static void check_access_log(loader *L, yaml_node_t *n, const char *target) {
+  if (strcmp(target, "off") == 0 || strcmp(target, "stdout") == 0 || strcmp(target, "stderr") == 0)
+    return;
+  struct stat st;
+  if (stat(target, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) error_at(L, n, "log.access", "%s is a directory", target);
+    else if (access(target, W_OK) != 0)
+      error_at(L, n, "log.access", "cannot write %s: %s", target, strerror(errno));
+    return;
+  }
+  if (errno != ENOENT) {
+    error_at(L, n, "log.access", "cannot open %s: %s", target, strerror(errno));
+    return;
+  }
+  char dir[4096];
+  const char *slash = strrchr(target, '/');
+  size_t dlen = slash == NULL ? 1 : slash == target ? 1 : (size_t)(slash - target);
+  if (dlen >= sizeof(dir)) {
+    error_at(L, n, "log.access", "the path is too long");
+    return;
+  }
+  memcpy(dir, slash == NULL ? "." : target, dlen);
+  dir[dlen] = '\0';
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    error_at(L, n, "log.access", "cannot create %s: directory %s does not exist", target, dir);
+  else if (access(dir, W_OK | X_OK) != 0)
+    error_at(L, n, "log.access", "cannot create %s in %s: %s", target, dir, strerror(errno));
+}
+
 static void load_root(loader *L, yaml_node_t *root) {
   static const char *const keys[] = {"listen", "workers", "storage", "log", "defaults", "timeouts",
                                      "limits", "sites", "acme", "on_demand", NULL};
@@ -560,6 +656,7 @@ static void load_root(loader *L, yaml_node_t *root) {
       if ((x = get(L, v, "access"))) {
         free(cfg->access_log);
         cfg->access_log = get_string(L, x, "log.access");
+        if (cfg->access_log) check_access_log(L, x, cfg->access_log);
       }
     }
   }
@@ -640,6 +737,11 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   L.cfg->on_demand.rate_window_ms = 60000;
   L.cfg->on_demand.max_pending = 100;
   L.cfg->on_demand.cache_size = 10000;
+  size_t nnodes = (size_t)(L.doc.nodes.top - L.doc.nodes.start);
+  unsigned char *seen = calloc(nnodes ? nnodes : 1, 1);
+  if (seen) check_duplicate_keys(&L, yaml_document_get_root_node(&L.doc), "", seen, 0);
+  else error_at(&L, NULL, "(file)", "out of memory");
+  free(seen);
   load_root(&L, yaml_document_get_root_node(&L.doc));
   yaml_document_delete(&L.doc);
   if (L.cfg->workers == 0) {

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
 
 #include "proxy/config.h"
+#include "tls/challenge_cert.h"
 
 static char cert_path[256], key_path[256];
 
@@ -42,12 +44,17 @@ static int setup(void **state) {
   assert_non_null(mkdtemp(dir));
   snprintf(cert_path, sizeof(cert_path), "%s/c.pem", dir);
   snprintf(key_path, sizeof(key_path), "%s/k.pem", dir);
+  /* The loader checks the pair as start-up does, so it must be a real one:
+   * any self-signed certificate with its key will do. */
+  px_tls_challenge_cert cc;
+  assert_int_equal(px_tls_challenge_cert_new("t.test", "ka", 2, 1700000000, &cc), 0);
   FILE *f = fopen(cert_path, "w");
-  fputs("x", f);
+  assert_true(PEM_write(f, "CERTIFICATE", "", cc.cert_der, (long)cc.cert_len) > 0);
   fclose(f);
   f = fopen(key_path, "w");
-  fputs("x", f);
+  assert_true(PEM_write(f, "PRIVATE KEY", "", cc.key_der, (long)cc.key_len) > 0);
   fclose(f);
+  px_tls_challenge_cert_dispose(&cc);
   return 0;
 }
 
