@@ -55,7 +55,7 @@ FUZZ_PACKAGES=(clang libclang-rt-dev)
 # The integration tests the ThreadSanitizer build runs: those that start
 # portico with several workers (the harness default is 2) and on-demand
 # issuance, where the certificate manager's thread meets the workers.
-TSAN_TESTS='integration\.test_(acme|sni|routing|shutdown|websocket|upstream_errors)$'
+TSAN_TESTS='integration\.test_(acme|bulk|limits_timeouts|redirect_hsts|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -33,11 +33,14 @@ static void fail(const char *what, const char *out, size_t len) {
 static void check_client_bytes(const char *out, size_t len, int status, int chunked, int no_body) {
   fuzz_head again;
   fuzz_head_parse(&again, HTTP_RESPONSE, out, len, MAX_RESPONSE_HEAD + 4096, 256, 0);
-  if (again.err != HPE_OK && again.err != HPE_PAUSED) fail("portico's response does not parse", out, len);
-  if (!again.headers_done || again.head->status != status) fail("the response says another status", out, len);
+  if (again.err != HPE_OK && again.err != HPE_PAUSED)
+    fail("portico's response does not parse", out, len);
+  if (!again.headers_done || again.head->status != status)
+    fail("the response says another status", out, len);
   if (chunked && !no_body) {
     if (!again.message_done) fail("the last chunk does not end the response", out, len);
-    if (llhttp_get_error_pos(&again.parser) != out + len) fail("bytes after the response", out, len);
+    if (llhttp_get_error_pos(&again.parser) != out + len)
+      fail("bytes after the response", out, len);
   }
   fuzz_head_dispose(&again);
 }
@@ -54,8 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (h->nheaders > PX_MAX_HEADERS_HARD - 8) goto out; /* room for what portico adds */
   int no_body = head_req || h->status == 204 || h->status == 304;
   int64_t cl = -1;
-  if (!no_body && !fh.chunked) cl = fh.content_length; /* -1: until EOF, sent chunked */
-  else if (head_req) cl = fh.content_length;
+  if (!no_body && !fh.chunked)
+    cl = fh.content_length; /* -1: until EOF, sent chunked */
+  else if (head_req)
+    cl = fh.content_length;
   int chunked = !no_body && cl < 0;
   px_hsts hsts = {hsts_on, 31536000, 1, 0};
   char extra[256];
@@ -65,11 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                (h->nheaders + (fh.trailers ? fh.trailers->nheaders : 0)) * 4;
   char *out = malloc(cap);
   if (out == NULL) goto out;
-  long n = px_http_serialize_response(h, extra_len ? extra : NULL, no_body ? cl : (chunked ? -1 : cl),
-                                      chunked, 1, out, cap);
+  long n = px_http_serialize_response(h, extra_len ? extra : NULL,
+                                      no_body ? cl : (chunked ? -1 : cl), chunked, 1, out, cap);
   if (n > (long)cap) abort();
   if (n >= 0 && chunked) {
-    long t = px_http_serialize_last_chunk(fh.chunked ? fh.trailers : NULL, out + n, cap - (size_t)n);
+    long t =
+        px_http_serialize_last_chunk(fh.chunked ? fh.trailers : NULL, out + n, cap - (size_t)n);
     if (t > (long)(cap - (size_t)n)) abort();
     n = t < 0 ? -1 : n + t;
   }

@@ -23,6 +23,7 @@
 
 #include "proxy/config.h"
 #include "proxy/http.h"
+#include "tests/fuzz/support/sites.h"
 
 #define MAX_HEADER_BYTES 32768
 #define MAX_STREAMS 100
@@ -44,19 +45,7 @@ typedef struct stream {
 
 static stream *streams;
 
-static px_config *cfg;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  static const char text[] = "listen: {http: \"127.0.0.1:8080\"}\n"
-                             "sites:\n"
-                             "  - hosts: [a.test, \"*.w.test\"]\n"
-                             "    upstreams: [\"127.0.0.1:9000\"]\n";
-  int n = 0;
-  cfg = px_config_load_buffer("fuzz.yaml", text, sizeof(text) - 1, stderr, &n);
-  if (cfg == NULL) abort();
-  return 0;
-}
+static const px_config *cfg;
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -113,7 +102,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
   int is_host = nlen == 4 && memcmp(name, "host", 4) == 0;
   if (is_host && (st->authority_len || st->authority_bad)) return 0;
   if (is_host) copy_authority(st, value, vlen);
-  if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) != 0 ||
+  if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) !=
+          0 ||
       px_http_head_field_done(h, &st->in_field) != 0 ||
       px_http_head_field_value(h, &st->in_field, (const char *)value, vlen) != 0 ||
       px_http_head_field_done(h, &st->in_field) != 0)
@@ -185,7 +175,7 @@ static void drain(nghttp2_session *s) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (cfg == NULL) LLVMFuzzerInitialize(NULL, NULL);
+  cfg = fuzz_sites(0);
   nghttp2_session_callbacks *cb;
   nghttp2_option *opt;
   nghttp2_session *s;

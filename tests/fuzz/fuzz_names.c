@@ -31,8 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *in = (const char *)data;
   char out[PX_ACME_NAME_MAX + 1];
   int n = px_acme_name_normalize(in, size, out, sizeof(out));
-  if (n >= 0) check_idempotent(out, n);
-  else if (px_acme_name_strerror(n) == NULL) abort();
+  if (n >= 0)
+    check_idempotent(out, n);
+  else if (px_acme_name_strerror(n) == NULL)
+    abort();
   /* A small buffer must be refused, never overrun. */
   char tiny[8];
   n = px_acme_name_normalize(in, size, tiny, sizeof(tiny));

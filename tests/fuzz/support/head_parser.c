@@ -27,7 +27,8 @@ static int on_first_line_span(llhttp_t *p, const char *at, size_t len) {
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   fuzz_head *fh = p->data;
   px_http_head *h = field_target(fh);
-  return h && px_http_head_field_name(h, &fh->in_field, at, len, fh->max_fields) == 0 ? 0 : HPE_USER;
+  return h && px_http_head_field_name(h, &fh->in_field, at, len, fh->max_fields) == 0 ? 0
+                                                                                      : HPE_USER;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {

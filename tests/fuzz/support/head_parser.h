@@ -26,7 +26,7 @@ typedef struct fuzz_head {
   int64_t content_length; /**< -1 when there was none */
   int upgrade;
   int keep_alive;
-  llhttp_errno_t err;     /**< what llhttp_execute (then llhttp_finish) said */
+  llhttp_errno_t err; /**< what llhttp_execute (then llhttp_finish) said */
 } fuzz_head;
 
 /**
