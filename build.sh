@@ -163,6 +163,7 @@ build_fuzz() {
   else
     opts+=(-DBORINGSSL_PREFIX="$(boringssl_prefix)")
   fi
+  [ "${CI:-}" = "true" ] && opts+=(-DPORTICO_WERROR=ON)
   CC=clang CXX=clang++ cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTICO_FUZZ=ON "${opts[@]}" >/dev/null
   ninja -C "$ROOT/build-fuzz"

@@ -281,11 +281,15 @@ static void load_limit_group(loader *L, yaml_node_t *n, const char *group, const
       error_at(L, v, key, "\"%s\" %s", s ? s : "", why);
       continue;
     }
+    /* The field is a uint64_t or a size_t at that offset: copied by bytes,
+     * as the char pointer does not carry the field's alignment. */
     char *field = (char *)&L->cfg->limits + lk->offset;
-    if (lk->kind == 0 || lk->offset == LIM(max_body_bytes))
-      *(uint64_t *)field = val;
-    else
-      *(size_t *)field = (size_t)val;
+    if (lk->kind == 0 || lk->offset == LIM(max_body_bytes)) {
+      memcpy(field, &val, sizeof(val));
+    } else {
+      size_t narrow = (size_t)val;
+      memcpy(field, &narrow, sizeof(narrow));
+    }
   }
 }
 

@@ -144,11 +144,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
       st == NULL || st->answered)
     return 0;
   st->answered = 1;
-  char status[4];
-  snprintf(status, sizeof(status), "%d", start_request(st));
+  uint8_t name[] = ":status", status[4];
+  snprintf((char *)status, sizeof(status), "%d", start_request(st));
   px_http_head_free(st->head);
   st->head = NULL;
-  nghttp2_nv nv[] = {{(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE}};
+  nghttp2_nv nv[] = {{name, status, 7, 3, NGHTTP2_NV_FLAG_NONE}};
   nghttp2_submit_response(s, frame->hd.stream_id, nv, 1, NULL);
   return 0;
 }
