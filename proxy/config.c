@@ -592,35 +592,38 @@ static void load_on_demand(loader *L, yaml_node_t *n) {
   }
 }
 
-/* Start-up opens a path access log for appending (creating it); refuse
- * here what that open would refuse, without creating anything. */
-static void check_access_log(loader *L, yaml_node_t *n, const char *target) {
-  if (strcmp(target, "off") == 0 || strcmp(target, "stdout") == 0 || strcmp(target, "stderr") == 0)
-    return;
+/* Refuses, without creating anything, a path start-up could not open or
+ * create: `want_dir` for a directory portico creates (storage, mkdir of the
+ * last component), else a file it appends to (the access log). */
+static void check_creatable(loader *L, yaml_node_t *n, const char *key, const char *path,
+                            int want_dir) {
   struct stat st;
-  if (stat(target, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) error_at(L, n, "log.access", "%s is a directory", target);
-    else if (access(target, W_OK) != 0)
-      error_at(L, n, "log.access", "cannot write %s: %s", target, strerror(errno));
+  if (stat(path, &st) == 0) {
+    if (!want_dir && S_ISDIR(st.st_mode)) error_at(L, n, key, "%s is a directory", path);
+    else if (want_dir && !S_ISDIR(st.st_mode)) error_at(L, n, key, "%s is not a directory", path);
+    else if (access(path, want_dir ? W_OK | X_OK : W_OK) != 0)
+      error_at(L, n, key, "cannot write %s: %s", path, strerror(errno));
     return;
   }
   if (errno != ENOENT) {
-    error_at(L, n, "log.access", "cannot open %s: %s", target, strerror(errno));
+    error_at(L, n, key, "cannot open %s: %s", path, strerror(errno));
     return;
   }
   char dir[4096];
-  const char *slash = strrchr(target, '/');
-  size_t dlen = slash == NULL ? 1 : slash == target ? 1 : (size_t)(slash - target);
+  size_t plen = strlen(path);
+  while (plen > 1 && path[plen - 1] == '/') plen--; /* "dir/" names dir */
+  const char *slash = memrchr(path, '/', plen);
+  size_t dlen = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
   if (dlen >= sizeof(dir)) {
-    error_at(L, n, "log.access", "the path is too long");
+    error_at(L, n, key, "the path is too long");
     return;
   }
-  memcpy(dir, slash == NULL ? "." : target, dlen);
+  memcpy(dir, slash == NULL ? "." : path, dlen);
   dir[dlen] = '\0';
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    error_at(L, n, "log.access", "cannot create %s: directory %s does not exist", target, dir);
+    error_at(L, n, key, "cannot create %s: directory %s does not exist", path, dir);
   else if (access(dir, W_OK | X_OK) != 0)
-    error_at(L, n, "log.access", "cannot create %s in %s: %s", target, dir, strerror(errno));
+    error_at(L, n, key, "cannot create %s in %s: %s", path, dir, strerror(errno));
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
@@ -660,7 +663,9 @@ static void load_root(loader *L, yaml_node_t *root) {
       if ((x = get(L, v, "access"))) {
         free(cfg->access_log);
         cfg->access_log = get_string(L, x, "log.access");
-        if (cfg->access_log) check_access_log(L, x, cfg->access_log);
+        const char *t = cfg->access_log;
+        if (t && strcmp(t, "off") != 0 && strcmp(t, "stdout") != 0 && strcmp(t, "stderr") != 0)
+          check_creatable(L, x, "log.access", t, 0);
       }
     }
   }
@@ -704,6 +709,15 @@ static void load_root(loader *L, yaml_node_t *root) {
     if (!any_tls && cfg->nsites > 0)
       error_at(L, get(L, root, "listen"), "listen.https", "no site has a certificate (tls)");
   }
+  /* The certificate manager creates the storage directory at start-up when
+   * a site has ACME certificates. */
+  int any_acme = 0;
+  for (size_t i = 0; i < cfg->nsites; i++) {
+    px_tls_mode m = cfg->sites[i].tls_mode;
+    any_acme |= m == PX_SITE_TLS_ACME || m == PX_SITE_TLS_ON_DEMAND;
+  }
+  if (any_acme && cfg->storage)
+    check_creatable(L, get(L, root, "storage"), "storage", cfg->storage, 1);
 }
 
 px_config *px_config_load_buffer(const char *name, const char *data, size_t len, FILE *errout,

@@ -161,3 +161,16 @@ sites:
 """)
     assert r.returncode != 0
     assert f"{path}:6: sites[0].redirect_http: duplicate key 'redirect_http' (first at line 5)" in r.stderr
+
+
+def test_storage_that_cannot_be_created_for_acme_sites(tmp_path, certs):
+    r, path = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+storage: {tmp_path}/missing/cache
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: on_demand
+""")
+    assert r.returncode != 0
+    assert f"{path}:2: storage: cannot create {tmp_path}/missing/cache" in r.stderr
+    assert not (tmp_path / "missing").exists()
