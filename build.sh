@@ -8,8 +8,15 @@
 #   ./build.sh demo       run portico locally in front of a sample backend
 #   ./build.sh bench      run the benchmarks against nginx and HAProxy
 #   ./build.sh clean      remove build directories
+#   ./build.sh fuzz NAME [SECONDS]   build the libFuzzer drivers (clang, ASan,
+#                         UBSan) into build-fuzz/ and run tests/fuzz/fuzz_NAME
+#                         (until stopped, or for SECONDS)
+#   ./build.sh fuzz --all SECONDS    run every driver for SECONDS each
 # Options (after the subcommand):
 #   --asan                build with ASan+UBSan into build-asan/
+#   --tsan                build with ThreadSanitizer into build-tsan/; with
+#                         `test`, run only the tests with several workers and
+#                         on-demand issuance (TSAN_TESTS below)
 #   --prebuilt-boringssl  link Debian's prebuilt android-libboringssl instead
 #                         (slower P-256, see ../shared/DESIGN.md)
 set -euo pipefail
@@ -19,14 +26,22 @@ CACHE="${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}"
 CMD="${1:-build}"
 [ $# -gt 0 ] && shift
 ASAN=0
+TSAN=0
 PREBUILT=0
+FUZZ_ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --asan) ASAN=1 ;;
+    --tsan) TSAN=1 ;;
     --prebuilt-boringssl) PREBUILT=1 ;;
-    *) echo "build.sh: unknown option '$arg'" >&2; exit 2 ;;
+    *)
+      if [ "$CMD" = fuzz ]; then FUZZ_ARGS+=("$arg"); continue; fi
+      echo "build.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
+if [ "$ASAN" -eq 1 ] && [ "$TSAN" -eq 1 ]; then
+  echo "build.sh: --asan and --tsan do not combine" >&2; exit 2
+fi
 
 # Packages needed to build and test. The benchmark's extra peers are
 # installed by bench/run.sh itself.
@@ -34,6 +49,13 @@ PACKAGES=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
   libuv1-dev libnghttp2-dev libjansson-dev libyaml-dev libcmocka-dev
   node-llhttp python3 python3-pytest python3-h2 curl nghttp2-client openssl
   pebble procps)
+# The fuzz drivers need clang and its libFuzzer/sanitizer runtimes.
+FUZZ_PACKAGES=(clang libclang-rt-dev)
+
+# The integration tests the ThreadSanitizer build runs: those that start
+# portico with several workers (the harness default is 2) and on-demand
+# issuance, where the certificate manager's thread meets the workers.
+TSAN_TESTS='integration\.test_(acme|bulk|limits_timeouts|redirect_hsts|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -118,6 +140,7 @@ build() {
   install_packages "${PACKAGES[@]}"
   local dir=build opts=()
   if [ "$ASAN" -eq 1 ]; then dir=build-asan; opts+=(-DPORTICO_SANITIZE=ON); fi
+  if [ "$TSAN" -eq 1 ]; then dir=build-tsan; opts+=(-DPORTICO_TSAN=ON); fi
   if [ "$PREBUILT" -eq 1 ]; then
     install_packages android-libboringssl-dev
     opts+=(-DPORTICO_PREBUILT_BORINGSSL=ON)
@@ -130,14 +153,73 @@ build() {
   BUILD_DIR="$ROOT/$dir"
 }
 
+# Builds the fuzz drivers (tests/fuzz/README.md) into build-fuzz/.
+build_fuzz() {
+  install_packages "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+  local opts=()
+  if [ "$PREBUILT" -eq 1 ]; then
+    install_packages android-libboringssl-dev
+    opts+=(-DPORTICO_PREBUILT_BORINGSSL=ON)
+  else
+    opts+=(-DBORINGSSL_PREFIX="$(boringssl_prefix)")
+  fi
+  [ "${CI:-}" = "true" ] && opts+=(-DPORTICO_WERROR=ON)
+  CC=clang CXX=clang++ cmake -S "$ROOT" -B "$ROOT/build-fuzz" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTICO_FUZZ=ON "${opts[@]}" >/dev/null
+  ninja -C "$ROOT/build-fuzz"
+}
+
+# Runs driver $1 for $2 seconds (0: until stopped) on its seed corpus; new
+# inputs go to build-fuzz/corpus/$1, a crash to build-fuzz/crashes/.
+run_fuzzer() {
+  local name="$1" secs="$2" bin="$ROOT/build-fuzz/fuzz_$1"
+  [ -x "$bin" ] || { echo "build.sh: no fuzz driver '$name' (tests/fuzz/fuzz_$name.c)" >&2; return 2; }
+  mkdir -p "$ROOT/build-fuzz/corpus/$name" "$ROOT/build-fuzz/crashes"
+  local args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+              "-artifact_prefix=$ROOT/build-fuzz/crashes/$name-")
+  [ "$secs" -gt 0 ] && args+=("-max_total_time=$secs")
+  [ -f "$ROOT/tests/fuzz/$name.dict" ] && args+=("-dict=$ROOT/tests/fuzz/$name.dict")
+  "$bin" "${args[@]}" "$ROOT/build-fuzz/corpus/$name" "$ROOT/tests/fuzz/corpus/$name"
+}
+
+fuzz() {
+  if [ ${#FUZZ_ARGS[@]} -eq 0 ]; then
+    echo "usage: ./build.sh fuzz NAME [SECONDS] | ./build.sh fuzz --all SECONDS" >&2; exit 2
+  fi
+  build_fuzz
+  if [ "${FUZZ_ARGS[0]}" != "--all" ]; then
+    run_fuzzer "${FUZZ_ARGS[0]}" "${FUZZ_ARGS[1]:-0}"
+    return
+  fi
+  local secs="${FUZZ_ARGS[1]:-20}" failed=() src name
+  for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
+    name="$(basename "$src" .c)"; name="${name#fuzz_}"
+    log "fuzzing $name for ${secs}s"
+    if run_fuzzer "$name" "$secs" >"$ROOT/build-fuzz/$name.log" 2>&1; then
+      grep -E '^(stat::number_of_executed_units|Done)' "$ROOT/build-fuzz/$name.log" >&2 || true
+    else
+      failed+=("$name")
+      tail -n 80 "$ROOT/build-fuzz/$name.log" >&2
+    fi
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    log "fuzzers that failed: ${failed[*]} (logs in build-fuzz/, inputs in build-fuzz/crashes/)"
+    return 1
+  fi
+}
+
 case "$CMD" in
   build)
     build ;;
   test)
     build
     # Integration tests start real servers; two at a time suits a 2-core box.
-    (cd "$BUILD_DIR" && ctest --output-on-failure -j "${PORTICO_TEST_JOBS:-2}")
+    filter=()
+    [ "$TSAN" -eq 1 ] && filter=(-R "$TSAN_TESTS")
+    (cd "$BUILD_DIR" && ctest --output-on-failure -j "${PORTICO_TEST_JOBS:-2}" "${filter[@]}")
     ;;
+  fuzz)
+    fuzz ;;
   demo)
     build
     exec /usr/bin/python3 "$ROOT/tests/demo.py" "$BUILD_DIR/portico"
@@ -147,8 +229,8 @@ case "$CMD" in
     exec "$ROOT/bench/run.sh" "$BUILD_DIR/portico"
     ;;
   clean)
-    rm -rf "$ROOT/build" "$ROOT/build-asan" ;;
+    rm -rf "$ROOT/build" "$ROOT/build-asan" "$ROOT/build-tsan" "$ROOT/build-fuzz" ;;
   *)
-    echo "usage: ./build.sh [build|test|demo|bench|clean] [--asan] [--prebuilt-boringssl]" >&2
+    echo "usage: ./build.sh [build|test|demo|bench|clean|fuzz] [--asan|--tsan] [--prebuilt-boringssl]" >&2
     exit 2 ;;
 esac

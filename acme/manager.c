@@ -15,6 +15,7 @@
 #include "tls/challenge_cert.h"
 #include "tls/log.h"
 #include "tls/tls.h"
+#include "tls/unconst.h"
 
 /* Bound on remembered refusals. */
 #define REFUSALS_MAX 100000
@@ -177,7 +178,7 @@ static void start_group(px_acme_manager *m, size_t g) {
   if (a == NULL) {
     px_log(PX_LOG_ERROR, "acme: out of memory starting the certificate for %s",
            m->o.groups[g].names[0]);
-    px__acme_refuse(m, (char *const *)m->o.groups[g].names, m->o.groups[g].nnames,
+    px__acme_refuse(m, px_unconst(m->o.groups[g].names), m->o.groups[g].nnames,
                     px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     return;
   }
@@ -193,7 +194,7 @@ static void process(px_acme_manager *m, const char *name) {
   }
   px__acme_attempt *a = px__acme_attempt_new(m, &name, 1, -1);
   if (a == NULL) {
-    char *n = (char *)name;
+    char *n = px_unconst(name);
     px__acme_refuse(m, &n, 1, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     return;
   }

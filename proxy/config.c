@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "proxy/config_values.h"
+#include "tls/cert.h"
+#include "tls/unconst.h"
 
 typedef struct loader {
   const char *file;
@@ -83,6 +86,45 @@ static int check_keys(loader *L, yaml_node_t *map, const char *path, const char 
       error_at(L, k, key, "unknown key '%s'", name ? name : "?");
   }
   return 0;
+}
+
+/* Every mapping in the document, at any depth, must not repeat a key: YAML
+ * says keys are unique, and libyaml keeps both pairs, so `get` would
+ * silently use the first and drop the second. `seen` marks nodes already
+ * walked, so an alias (or an alias cycle) is walked once; depth is bounded. */
+static void check_duplicate_keys(loader *L, yaml_node_t *n, const char *path, unsigned char *seen,
+                                 int depth) {
+  if (n == NULL || depth > 64) return;
+  size_t id = (size_t)(n - L->doc.nodes.start);
+  if (seen[id]) return;
+  seen[id] = 1;
+  char k[256];
+  if (n->type == YAML_SEQUENCE_NODE) {
+    size_t i = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++, i++) {
+      snprintf(k, sizeof(k), "%s[%zu]", path, i);
+      check_duplicate_keys(L, node(L, *it), k, seen, depth + 1);
+    }
+    return;
+  }
+  if (n->type != YAML_MAPPING_NODE) return;
+  yaml_node_pair_t *start = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
+  for (yaml_node_pair_t *p = start; p < top; p++) {
+    yaml_node_t *kn = node(L, p->key);
+    const char *name = scalar(kn);
+    snprintf(k, sizeof(k), "%s%s%s", path, path[0] ? "." : "", name ? name : "?");
+    for (yaml_node_pair_t *q = start; name && q < p; q++) {
+      yaml_node_t *first = node(L, q->key);
+      const char *other = scalar(first);
+      if (other && strcmp(other, name) == 0) {
+        error_at(L, kn, k, "duplicate key '%s' (first at line %d)", name,
+                 (int)first->start_mark.line + 1);
+        break;
+      }
+    }
+    check_duplicate_keys(L, node(L, p->value), k, seen, depth + 1);
+  }
 }
 
 static yaml_node_t *get(loader *L, yaml_node_t *map, const char *key) {
@@ -238,11 +280,15 @@ static void load_limit_group(loader *L, yaml_node_t *n, const char *group, const
       error_at(L, v, key, "\"%s\" %s", s ? s : "", why);
       continue;
     }
+    /* The field is a uint64_t or a size_t at that offset: copied by bytes,
+     * as the char pointer does not carry the field's alignment. */
     char *field = (char *)&L->cfg->limits + lk->offset;
-    if (lk->kind == 0 || lk->offset == LIM(max_body_bytes))
-      *(uint64_t *)field = val;
-    else
-      *(size_t *)field = (size_t)val;
+    if (lk->kind == 0 || lk->offset == LIM(max_body_bytes)) {
+      memcpy(field, &val, sizeof(val));
+    } else {
+      size_t narrow = (size_t)val;
+      memcpy(field, &narrow, sizeof(narrow));
+    }
   }
 }
 
@@ -332,6 +378,27 @@ static int upstream_item(loader *L, yaml_node_t *n, const char *key, size_t i, v
   return 0;
 }
 
+/* Loads the pair with the function start-up uses (px_tls_cert_load_files),
+ * so whatever start-up would refuse (a key that does not match, a directory,
+ * a chain cut short inside a certificate) is refused here with file:line. */
+static void check_cert_files(loader *L, yaml_node_t *tls, const char *key, px_site *site) {
+  char err[512], k[128];
+  px_tls_cert *c = px_tls_cert_load_files(site->cert_file, site->key_file, err, sizeof(err));
+  if (c) {
+    px_tls_cert_unref(c);
+    return;
+  }
+  /* Blame the key when the key is what failed: the message starts with its
+   * path (it cannot be read) or ends with it (it does not match). */
+  size_t elen = strlen(err), klen = strlen(site->key_file);
+  int blame_key = strcmp(site->key_file, site->cert_file) != 0 &&
+                  ((strncmp(err, site->key_file, klen) == 0 && err[klen] == ':') ||
+                   (elen >= klen && strcmp(err + elen - klen, site->key_file) == 0));
+  snprintf(k, sizeof(k), "%s.%s", key, blame_key ? "key" : "cert");
+  yaml_node_t *v = get(L, tls, blame_key ? "key" : "cert");
+  error_at(L, v ? v : tls, k, "%s", err);
+}
+
 static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) {
   const char *s = scalar(n);
   if (s) {
@@ -345,6 +412,7 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
   char k[128];
   const char *names[2] = {"cert", "key"};
   char **dst[2] = {&site->cert_file, &site->key_file};
+  int errors_before = L->nerrors;
   for (int i = 0; i < 2; i++) {
     snprintf(k, sizeof(k), "%s.%s", key, names[i]);
     yaml_node_t *v = get(L, n, names[i]);
@@ -357,6 +425,8 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
       error_at(L, v, k, "cannot read %s: %s", *dst[i], strerror(errno));
   }
   site->tls_mode = PX_SITE_TLS_FILES;
+  if (L->nerrors == errors_before && site->cert_file && site->key_file)
+    check_cert_files(L, n, key, site);
 }
 
 static void load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect, const px_hsts *def_hsts) {
@@ -417,20 +487,20 @@ static void check_duplicate_hosts(loader *L, yaml_node_t *sites_node) {
 /* ---- the acme: and on_demand: sections are read by acme/config.c ---- */
 
 static const void *reader_get(void *arg, const void *map, const char *key) {
-  return get(arg, (yaml_node_t *)map, key);
+  return get(arg, px_unconst(map), key);
 }
 
 static int reader_check_keys(void *arg, const void *map, const char *path, const char *const *known) {
-  return check_keys(arg, (yaml_node_t *)map, path, known);
+  return check_keys(arg, px_unconst(map), path, known);
 }
 
 static const char *reader_scalar(void *arg, const void *n) { return scalar(n); }
 
 static int reader_boolean(void *arg, const void *n, const char *key, int *out) {
-  return get_bool(arg, (yaml_node_t *)n, key, out);
+  return get_bool(arg, px_unconst(n), key, out);
 }
 
-static size_t reader_nitems(void *arg, const void *n) { return count_items((yaml_node_t *)n); }
+static size_t reader_nitems(void *arg, const void *n) { return count_items(px_unconst(n)); }
 
 static const void *reader_item(void *arg, const void *n, size_t i) {
   const yaml_node_t *y = n;
@@ -453,6 +523,40 @@ static px_acme_config_reader acme_reader(loader *L) {
                              .count = px_cfg_parse_count,
                              .error = reader_error};
   return r;
+}
+
+/* Refuses, without creating anything, a path start-up could not open or
+ * create: `want_dir` for a directory portico creates (storage, mkdir of the
+ * last component), else a file it appends to (the access log). */
+static void check_creatable(loader *L, yaml_node_t *n, const char *key, const char *path,
+                            int want_dir) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if (!want_dir && S_ISDIR(st.st_mode)) error_at(L, n, key, "%s is a directory", path);
+    else if (want_dir && !S_ISDIR(st.st_mode)) error_at(L, n, key, "%s is not a directory", path);
+    else if (access(path, want_dir ? W_OK | X_OK : W_OK) != 0)
+      error_at(L, n, key, "cannot write %s: %s", path, strerror(errno));
+    return;
+  }
+  if (errno != ENOENT) {
+    error_at(L, n, key, "cannot open %s: %s", path, strerror(errno));
+    return;
+  }
+  char dir[4096];
+  size_t plen = strlen(path);
+  while (plen > 1 && path[plen - 1] == '/') plen--; /* "dir/" names dir */
+  const char *slash = memrchr(path, '/', plen);
+  size_t dlen = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+  if (dlen >= sizeof(dir)) {
+    error_at(L, n, key, "the path is too long");
+    return;
+  }
+  memcpy(dir, slash == NULL ? "." : path, dlen);
+  dir[dlen] = '\0';
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    error_at(L, n, key, "cannot create %s: directory %s does not exist", path, dir);
+  else if (access(dir, W_OK | X_OK) != 0)
+    error_at(L, n, key, "cannot create %s in %s: %s", path, dir, strerror(errno));
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
@@ -492,6 +596,9 @@ static void load_root(loader *L, yaml_node_t *root) {
       if ((x = get(L, v, "access"))) {
         free(cfg->access_log);
         cfg->access_log = get_string(L, x, "log.access");
+        const char *t = cfg->access_log;
+        if (t && strcmp(t, "off") != 0 && strcmp(t, "stdout") != 0 && strcmp(t, "stderr") != 0)
+          check_creatable(L, x, "log.access", t, 0);
       }
     }
   }
@@ -536,6 +643,15 @@ static void load_root(loader *L, yaml_node_t *root) {
     if (!any_tls && cfg->nsites > 0)
       error_at(L, get(L, root, "listen"), "listen.https", "no site has a certificate (tls)");
   }
+  /* The certificate manager creates the storage directory at start-up when
+   * a site has ACME certificates. */
+  int any_acme = 0;
+  for (size_t i = 0; i < cfg->nsites; i++) {
+    px_tls_mode m = cfg->sites[i].tls_mode;
+    any_acme |= m == PX_SITE_TLS_ACME || m == PX_SITE_TLS_ON_DEMAND;
+  }
+  if (any_acme && cfg->storage)
+    check_creatable(L, get(L, root, "storage"), "storage", cfg->storage, 1);
 }
 
 px_config *px_config_load_buffer(const char *name, const char *data, size_t len, FILE *errout,
@@ -570,6 +686,11 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
     fprintf(errout, "%s: out of memory\n", name);
     L.nerrors++;
   }
+  size_t nnodes = (size_t)(L.doc.nodes.top - L.doc.nodes.start);
+  unsigned char *seen = calloc(nnodes ? nnodes : 1, 1);
+  if (seen) check_duplicate_keys(&L, yaml_document_get_root_node(&L.doc), "", seen, 0);
+  else error_at(&L, NULL, "(file)", "out of memory");
+  free(seen);
   load_root(&L, yaml_document_get_root_node(&L.doc));
   yaml_document_delete(&L.doc);
   if (L.cfg->workers == 0) {

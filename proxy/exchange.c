@@ -676,25 +676,22 @@ static int r_on_message_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
-static const llhttp_settings_t *resp_settings(void) {
-  static llhttp_settings_t s;
-  static int ready;
-  if (!ready) {
-    llhttp_settings_init(&s);
-    s.on_message_begin = r_on_message_begin;
-    s.on_status = r_on_status;
-    s.on_status_complete = r_on_field_complete;
-    s.on_header_field = r_on_header_field;
-    s.on_header_field_complete = r_on_field_complete;
-    s.on_header_value = r_on_header_value;
-    s.on_header_value_complete = r_on_field_complete;
-    s.on_headers_complete = r_on_headers_complete;
-    s.on_body = r_on_body;
-    s.on_message_complete = r_on_message_complete;
-    ready = 1;
-  }
-  return &s;
-}
+/* Initialised at compile time: every worker thread reads it, and a lazy
+ * first-use initialisation was a data race (found by TSan). */
+static const llhttp_settings_t resp_settings_table = {
+    .on_message_begin = r_on_message_begin,
+    .on_status = r_on_status,
+    .on_status_complete = r_on_field_complete,
+    .on_header_field = r_on_header_field,
+    .on_header_field_complete = r_on_field_complete,
+    .on_header_value = r_on_header_value,
+    .on_header_value_complete = r_on_field_complete,
+    .on_headers_complete = r_on_headers_complete,
+    .on_body = r_on_body,
+    .on_message_complete = r_on_message_complete,
+};
+
+static const llhttp_settings_t *resp_settings(void) { return &resp_settings_table; }
 
 static void complete(px_exchange *ex, int upstream_reusable) {
   /* A tunnel's connection speaks WebSocket, not HTTP: it ends with it. */

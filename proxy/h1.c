@@ -414,27 +414,24 @@ static int on_message_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
-static const llhttp_settings_t *h1_settings(void) {
-  static llhttp_settings_t s;
-  static int ready;
-  if (!ready) {
-    llhttp_settings_init(&s);
-    s.on_message_begin = on_message_begin;
-    s.on_url = on_url;
-    s.on_url_complete = on_url_complete;
-    s.on_header_field = on_header_field;
-    s.on_header_field_complete = on_header_field_complete;
-    s.on_header_value = on_header_value;
-    s.on_header_value_complete = on_header_value_complete;
-    s.on_headers_complete = on_headers_complete;
-    s.on_body = on_body;
-    s.on_chunk_extension_name = on_chunk_ext;
-    s.on_chunk_extension_value = on_chunk_ext;
-    s.on_message_complete = on_message_complete;
-    ready = 1;
-  }
-  return &s;
-}
+/* Initialised at compile time: every worker thread reads it, and a lazy
+ * first-use initialisation was a data race (found by TSan). */
+static const llhttp_settings_t h1_settings_table = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_message_complete = on_message_complete,
+};
+
+static const llhttp_settings_t *h1_settings(void) { return &h1_settings_table; }
 
 /* Keeps the unparsed rest of `data` for after the pause (appended to any
  * stash left, bounded by one read slab beyond what is already there). */

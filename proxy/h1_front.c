@@ -12,7 +12,7 @@
 #include "proxy/exchange.h"
 #include "proxy/h1.h"
 
-static px_conn *conn_of(px_front *f) { return (px_conn *)((char *)f - offsetof(px_conn, front)); }
+static px_conn *conn_of(px_front *f) { return (px_conn *)(void *)((char *)f - offsetof(px_conn, front)); }
 
 static int h1_response_head(px_front *f, const px_http_head *h, const char *extra,
                             int64_t content_length, int no_body, int upgrade) {

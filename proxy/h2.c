@@ -11,6 +11,7 @@
 #include "proxy/exchange.h"
 #include "proxy/obj_cache.h"
 #include "tls/log.h"
+#include "tls/unconst.h"
 
 /* SETTINGS we state ourselves (never nghttp2's unlimited defaults). */
 #define H2_MAX_STREAMS 100
@@ -139,10 +140,9 @@ static int submit_trailers(h2_stream *st) {
   if (nv == NULL) return -1;
   for (size_t i = 0; i < t->nheaders; i++) {
     px_header *f = &t->headers[i];
-    for (size_t k = 0; k < f->name_len; k++) {
-      char *ch = (char *)&f->name[k];
-      if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
-    }
+    char *name = t->arena + (f->name - t->arena); /* the head owns its arena */
+    for (size_t k = 0; k < f->name_len; k++)
+      if (name[k] >= 'A' && name[k] <= 'Z') name[k] = (char)(name[k] + 32);
     if (px_http_trailer_allowed(f->name, f->name_len))
       add_nv(nv, &n, t->nheaders + 1, f->name, f->name_len, f->value, f->value_len);
   }
@@ -186,9 +186,9 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
                   size_t vlen) {
   if (*n >= cap) return -1;
-  nv[*n].name = (uint8_t *)name;
+  nv[*n].name = px_unconst(name); /* nghttp2 copies; it never writes */
   nv[*n].namelen = nlen;
-  nv[*n].value = (uint8_t *)value;
+  nv[*n].value = px_unconst(value);
   nv[*n].valuelen = vlen;
   nv[*n].flags = NGHTTP2_NV_FLAG_NONE;
   (*n)++;

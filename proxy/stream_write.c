@@ -1,4 +1,5 @@
 #include "proxy/stream_write.h"
+#include "tls/unconst.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ int px_stream_write(uv_stream_t *s, const void *data, size_t len, size_t *pendin
   if (len == 0) return 0;
   /* Order matters: only write directly when nothing is queued before us. */
   if (*pending == 0) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    uv_buf_t b = uv_buf_init(px_unconst(p), (unsigned)len);
     int n = uv_try_write(s, &b, 1);
     if (n == (int)len) return 0;
     if (n > 0) {

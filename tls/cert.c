@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tls/cert_internal.h"
@@ -72,18 +73,31 @@ px_tls_cert *px_tls_cert_from_pem(const char *chain_pem, size_t chain_len, const
   if (c == NULL) return NULL;
   BIO *b = BIO_new_mem_buf(chain_pem, (int)chain_len);
   X509 *x;
+  int failed = b == NULL;
   while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
     uint8_t *der = NULL;
     int len = i2d_X509(x, &der);
     X509_free(x);
     int r = len > 0 ? add_der(c, der, (size_t)len) : -1;
     OPENSSL_free(der);
-    if (r != 0) break;
+    if (r != 0) {
+      failed = 1;
+      break;
+    }
   }
   BIO_free(b);
-  ERR_clear_error(); /* the end of the PEM stream reads as an error */
-  if (c->nchain == 0) {
-    snprintf(err, errlen, "no PEM certificate found");
+  /* The end of the PEM stream reads as PEM_R_NO_START_LINE; any other error
+   * (a certificate cut short, bad base64, bad DER) means the chain is broken,
+   * and serving what came before it would send an incomplete chain. */
+  uint32_t e = ERR_peek_last_error();
+  if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+    failed = 1;
+  ERR_clear_error();
+  if (failed || c->nchain == 0) {
+    if (failed)
+      snprintf(err, errlen, "certificate %zu of the chain does not parse", c->nchain + 1);
+    else
+      snprintf(err, errlen, "no PEM certificate found");
     cert_free(c);
     return NULL;
   }
@@ -124,6 +138,12 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen) 
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
     snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s: is not a regular file", path);
+    fclose(f);
     return NULL;
   }
   char *buf = malloc(PX_CERT_FILE_MAX);

@@ -249,8 +249,6 @@ static int push_env(char **env, size_t *n, const char *key, const char *value) {
   return 0;
 }
 
-extern char **environ;
-
 /* The child's environment: ours (minus any PORTICO_* an outer caller set,
  * so a stale value cannot pass for the event's) plus the event's. */
 static char **build_env(const px_event *e, uint64_t suppressed, uint64_t now) {

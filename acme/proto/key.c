@@ -3,6 +3,7 @@
  */
 #include "acme/proto/key.h"
 #include "tls/keygen.h"
+#include "tls/unconst.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -135,7 +136,7 @@ char *px_acme_key_to_pem(const px_acme_key *key, size_t *len) {
     *len = n;
   }
   /* The memory BIO held the key in clear: wipe it before freeing. */
-  if (BIO_mem_contents(bio, &data, &n)) OPENSSL_cleanse((void *)data, n);
+  if (BIO_mem_contents(bio, &data, &n)) OPENSSL_cleanse(px_unconst(data), n);
   BIO_free(bio);
   return out;
 }

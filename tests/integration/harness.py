@@ -210,8 +210,9 @@ class Portico:
         return self.proc.returncode
 
     def sanitizer_reports(self):
-        """Lines where ASan, LSan or UBSan reported a problem in the log."""
-        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+        """Lines where ASan, LSan, UBSan or TSan reported a problem in the log."""
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                 "WARNING: ThreadSanitizer")
         return [l for l in self.log_text().splitlines() if any(m in l for m in marks)]
 
     def finish(self, timeout=30):

@@ -68,3 +68,109 @@ def test_unreadable_file(tmp_path):
     r = subprocess.run([PORTICO, "-c", str(tmp_path / "missing.yaml"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "missing.yaml: cannot read" in r.stderr
+
+
+def tls_site(cert, key):
+    return f"""listen: {{https: "127.0.0.1:8443"}}
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: {{cert: {cert}, key: {key}}}
+"""
+
+
+def test_key_that_does_not_match_its_certificate(tmp_path, certs):
+    r, path = check(tmp_path, tls_site(certs.a[0], certs.b[1]))
+    assert r.returncode != 0
+    assert f"{path}:5: sites[0].tls.key:" in r.stderr
+    assert "does not match" in r.stderr
+
+
+def test_cert_that_is_a_directory(tmp_path, certs):
+    r, path = check(tmp_path, tls_site("/etc", certs.a[1]))
+    assert r.returncode != 0
+    assert f"{path}:5: sites[0].tls.cert: /etc: is not a regular file" in r.stderr
+
+
+def test_chain_truncated_inside_a_certificate(tmp_path, certs):
+    # The leaf is whole; the intermediate after it stops halfway. Start-up
+    # must not serve the leaf alone, so --check must not accept it either.
+    leaf = open(certs.a[0]).read()
+    ca_lines = open(certs.ca).read().splitlines()
+    chain = tmp_path / "chain.pem"
+    chain.write_text(leaf + "\n".join(ca_lines[: len(ca_lines) // 2]) + "\n")
+    r, path = check(tmp_path, tls_site(str(chain), certs.a[1]))
+    assert r.returncode != 0
+    assert f"{path}:5: sites[0].tls.cert:" in r.stderr
+    assert "certificate 2 of the chain does not parse" in r.stderr
+
+
+def test_whole_chain_passes(tmp_path, certs):
+    chain = tmp_path / "chain.pem"
+    chain.write_text(open(certs.a[0]).read() + open(certs.ca).read())
+    r, _ = check(tmp_path, tls_site(str(chain), certs.a[1]))
+    assert r.returncode == 0, r.stderr
+
+
+def test_access_log_in_a_missing_directory(tmp_path, certs):
+    r, path = check(tmp_path, f"""listen: {{http: "127.0.0.1:8080"}}
+log:
+  access: {tmp_path}/nonexistent/access.log
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8081"]
+""")
+    assert r.returncode != 0
+    assert f"{path}:3: log.access:" in r.stderr and "does not exist" in r.stderr
+    # And start-up agrees: it exits 1 (the same path cannot be opened).
+    s = subprocess.run([PORTICO, "-c", path], capture_output=True, text=True, timeout=30)
+    assert s.returncode == 1
+
+
+def test_access_log_in_an_existing_directory_passes(tmp_path):
+    r, _ = check(tmp_path, f"""listen: {{http: "127.0.0.1:8080"}}
+log: {{access: {tmp_path}/access.log}}
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8081"]
+""")
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "access.log").exists()  # --check creates nothing
+
+
+def test_duplicate_top_level_key_names_both_lines(tmp_path):
+    r, path = check(tmp_path, """listen:
+  http: "127.0.0.1:8080"
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8081"]
+listen:
+  http: "127.0.0.1:9090"
+""")
+    assert r.returncode != 0
+    assert f"{path}:6: listen: duplicate key 'listen' (first at line 1)" in r.stderr
+
+
+def test_duplicate_key_in_a_nested_mapping(tmp_path):
+    r, path = check(tmp_path, """listen: {http: "127.0.0.1:8080"}
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8081"]
+    redirect_http: false
+    redirect_http: true
+""")
+    assert r.returncode != 0
+    assert f"{path}:6: sites[0].redirect_http: duplicate key 'redirect_http' (first at line 5)" in r.stderr
+
+
+def test_storage_that_cannot_be_created_for_acme_sites(tmp_path, certs):
+    r, path = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+storage: {tmp_path}/missing/cache
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: on_demand
+""")
+    assert r.returncode != 0
+    assert f"{path}:2: storage: cannot create {tmp_path}/missing/cache" in r.stderr
+    assert not (tmp_path / "missing").exists()

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
 
 #include "proxy/config.h"
+#include "tls/challenge_cert.h"
 
-static char cert_path[256], key_path[256];
+static char cert_path[256], key_path[256], storage_path[256];
 
 /* Loads `text` and returns the config; the errors printed go to *errors. */
 static px_config *load(const char *text, char **errors, int *nerr) {
@@ -42,12 +44,18 @@ static int setup(void **state) {
   assert_non_null(mkdtemp(dir));
   snprintf(cert_path, sizeof(cert_path), "%s/c.pem", dir);
   snprintf(key_path, sizeof(key_path), "%s/k.pem", dir);
+  snprintf(storage_path, sizeof(storage_path), "%s/cache", dir); /* created at start-up only */
+  /* The loader checks the pair as start-up does, so it must be a real one:
+   * any self-signed certificate with its key will do. */
+  px_tls_challenge_cert cc;
+  assert_int_equal(px_tls_challenge_cert_new("t.test", "ka", 2, 1700000000, &cc), 0);
   FILE *f = fopen(cert_path, "w");
-  fputs("x", f);
+  assert_true(PEM_write(f, "CERTIFICATE", "", cc.cert_der, (long)cc.cert_len) > 0);
   fclose(f);
   f = fopen(key_path, "w");
-  fputs("x", f);
+  assert_true(PEM_write(f, "PRIVATE KEY", "", cc.key_der, (long)cc.key_len) > 0);
   fclose(f);
+  px_tls_challenge_cert_dispose(&cc);
   return 0;
 }
 
@@ -58,7 +66,7 @@ static void test_full_config(void **state) {
            "  https: [\"0.0.0.0:443\", \"[::]:443\"]\n"
            "  http: \"127.0.0.1:80\"\n"
            "workers: 3\n"
-           "storage: /srv/cache\n"
+           "storage: %s\n"
            "log: {level: debug, access: off}\n"
            "defaults: {redirect_http: false, hsts: true}\n"
            "timeouts: {handshake: 500ms, request_header: 2s, keepalive: 1m, upstream_read: 1h}\n"
@@ -72,7 +80,7 @@ static void test_full_config(void **state) {
            "  - hosts: [\"*\"]\n"
            "    upstreams: [\"localhost:81\"]\n"
            "    tls: on_demand\n",
-           cert_path, key_path);
+           storage_path, cert_path, key_path);
   char *errors = NULL;
   int n = 0;
   px_config *cfg = load(text, &errors, &n);
@@ -83,7 +91,7 @@ static void test_full_config(void **state) {
   assert_int_equal(cfg->https[1].ss.ss_family, AF_INET6);
   assert_int_equal(cfg->nhttp, 1);
   assert_int_equal(cfg->workers, 3);
-  assert_string_equal(cfg->storage, "/srv/cache");
+  assert_string_equal(cfg->storage, storage_path);
   assert_string_equal(cfg->access_log, "off");
   assert_int_equal(cfg->log_level, 3);
   assert_int_equal(cfg->limits.handshake_timeout_ms, 500);

@@ -634,6 +634,24 @@ static void test_load_errors(void **state) {
   /* Files that are not there. */
   expect_load_error(missing, fx->key_file[CERT_A], missing, NULL);
   expect_load_error(fx->cert_file[CERT_A], missing, missing, NULL);
+  /* A directory. */
+  expect_load_error(fx->dir, fx->key_file[CERT_A], "is not a regular file", NULL);
+  /* A chain cut short inside its second certificate: an error, not the
+   * leaf alone (a PEM error is the end of input only as "no start line"). */
+  char truncated[128], pem[8192];
+  path_in(truncated, sizeof(truncated), fx, "truncated.pem");
+  FILE *f = fopen(fx->cert_file[CERT_A], "r");
+  assert_non_null(f);
+  size_t n = fread(pem, 1, sizeof(pem) / 2, f);
+  fclose(f);
+  f = fopen(fx->cert_file[CERT_W], "r");
+  assert_non_null(f);
+  n += fread(pem + n, 1, 200, f); /* the BEGIN line and some base64 */
+  fclose(f);
+  pem[n] = '\0';
+  write_file(truncated, pem);
+  expect_load_error(truncated, fx->key_file[CERT_A], "certificate 2 of the chain does not parse",
+                    NULL);
 }
 
 /* --- the dynamic-certificate hook (on demand, tls-alpn-01) -------------- */
