@@ -58,6 +58,9 @@ struct px_h2 {
   h2_stream *streams;
   size_t nstreams;
   unsigned glitches;
+  uint64_t streams_opened;  /* request streams ever begun on this connection */
+  uint64_t data_frames_out; /* DATA frames sent: what may earn a WINDOW_UPDATE */
+  uint64_t window_updates;  /* WINDOW_UPDATE frames received */
   int closing;
   int in_send; /* inside nghttp2_session_mem_send */
 };
@@ -115,7 +118,10 @@ static void flush(px_h2 *h2) {
   if (c->closed) return;
   if (!nghttp2_session_want_read(h2->session) && !nghttp2_session_want_write(h2->session))
     px_conn_close_after_flush(c);
-  else if (h2->nstreams == 0)
+  else if (h2->nstreams == 0 && h2->streams_opened > 0)
+    /* Until its first request a connection has timeouts.request_header,
+     * set at the handshake: one that never sends the preface (or never a
+     * request) must not hold a slot for the keep-alive time. */
     px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
 }
 
@@ -430,6 +436,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   }
   st->h2 = h2;
   st->id = frame->hd.stream_id;
+  h2->streams_opened++;
   st->front.ops = &stream_ops;
   st->front.w = h2->c->w;
   st->front.peer_ip = h2->c->peer_ip;
@@ -605,6 +612,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
   case NGHTTP2_PRIORITY:
     glitch(h2, 1, "PRIORITY flood");
     break;
+  case NGHTTP2_WINDOW_UPDATE:
+    /* A client opens window as it reads our DATA: at most one update per
+     * frame for the stream and one for the connection. Updates beyond that
+     * (and a slack for clients that open windows early) cost us work and
+     * earn nothing: counted like the other control-frame floods. */
+    if (++h2->window_updates > 2 * h2->data_frames_out + 64) glitch(h2, 1, "WINDOW_UPDATE flood");
+    break;
   case NGHTTP2_RST_STREAM:
     /* Rapid reset (CVE-2023-44487): streams opened and cancelled. */
     glitch(h2, 2, "rapid reset");
@@ -641,6 +655,12 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
   return 0;
 }
 
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
+  px_h2 *h2 = user;
+  if (frame->hd.type == NGHTTP2_DATA) h2->data_frames_out++;
+  return 0;
+}
+
 static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int lib_error, void *user) {
   glitch(user, 5, nghttp2_strerror(lib_error));
   return 0;
@@ -664,6 +684,7 @@ px_h2 *px_h2_new(px_conn *c) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
   nghttp2_option_new(&opt);
   /* WINDOW_UPDATE only as the upstream consumes (nghttp2_session_consume). */
   nghttp2_option_set_no_auto_window_update(opt, 1);

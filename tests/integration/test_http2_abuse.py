@@ -9,9 +9,10 @@ import time
 
 import hpack
 import pytest
-from hyperframe.frame import ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame,
+                              WindowUpdateFrame)
 
-from harness import SANITIZED, site
+from harness import SANITIZED, read_until_close, site, tls_connect
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 RSS_LIMIT_KIB = (400 if SANITIZED else 64) * 1024
@@ -142,3 +143,31 @@ def test_settings_flood(proxy):
     send_all(s, out)
     closed, goaway = closed_with_goaway(s)
     assert closed and goaway
+
+
+def test_window_update_flood(proxy):
+    """WINDOW_UPDATE frames that no DATA earned are counted like the other
+    control-frame floods (they held a core at 85-100% before)."""
+    s = connect(proxy.https_port)
+    out = b"".join(WindowUpdateFrame(0, 1).serialize() for _ in range(5000))
+    for _ in range(4):
+        send_all(s, out)
+    closed, goaway = closed_with_goaway(s)
+    assert closed and goaway
+
+
+def test_connection_without_preface_gets_the_header_timeout(start_portico, certs, backend):
+    """An HTTP/2 connection that never sends its preface (or never a
+    request) is closed after timeouts.request_header, not kept for
+    timeouts.keepalive: 990 such connections used to lock out other clients."""
+    import time
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1,
+                      extra="timeouts: {request_header: 1s, keepalive: 60s}")
+    for sent in (b"", b"PRI * HTTP/2.0\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()):
+        s = tls_connect(p.https_port, "a.test", alpn=("h2",))
+        if sent:
+            s.sendall(sent)
+        t0 = time.monotonic()
+        _, closed = read_until_close(s, timeout=15)
+        s.close()
+        assert closed and time.monotonic() - t0 < 10, (sent, time.monotonic() - t0)
