@@ -196,6 +196,15 @@ static int retry_elsewhere(px_exchange *ex) {
 
 static void complete(px_exchange *ex, int upstream_reusable);
 
+/* Passive health: the upstream refused or timed out. A site's only
+ * upstream is never marked down (as nginx does): with nowhere better to
+ * go, a backend that refused one connect under load is still the best bet
+ * for the next request, and marking it down answered every request 502 for
+ * a second. */
+static void mark_failed(px_exchange *ex) {
+  if (ex->site->nupstreams > 1) px_upstream_mark_failed(current_pool(ex));
+}
+
 static void on_up_timeout(void *data) {
   px_upstream_conn *uc = data;
   px_exchange *ex = uc->data;
@@ -207,7 +216,7 @@ static void on_up_timeout(void *data) {
   }
   px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
          ex->connected ? "read" : "connect");
-  px_upstream_mark_failed(current_pool(ex));
+  mark_failed(ex);
   if (!ex->connected && retry_elsewhere(ex)) return;
   fail_with(ex, 504);
 }
@@ -221,7 +230,7 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
   if (status != 0) {
     px_log(PX_LOG_WARN, "upstream %s: connect failed: %s", ex->site->upstreams[ex->up_idx].text,
            uv_strerror(status));
-    px_upstream_mark_failed(current_pool(ex));
+    mark_failed(ex);
     if (retry_elsewhere(ex)) return;
     fail_with(ex, 502);
     return;
@@ -271,7 +280,7 @@ static int maybe_retry(px_exchange *ex) {
   if (ex->resp_started || !ex->up || !is_idempotent_without_body(ex) || ex->req_head == NULL)
     return 0;
   int reused = ex->up->reused;
-  if (!reused) px_upstream_mark_failed(current_pool(ex));
+  if (!reused) mark_failed(ex);
   /* A stale pooled connection may be retried once even with one upstream. */
   if (reused && ex->tries == 0 && ex->site->nupstreams == 1) {
     ex->tries++;

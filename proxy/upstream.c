@@ -169,8 +169,17 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
                        on_connect);
   }
   if (r != 0) {
-    /* Deliver the failure from the loop, as libuv would (STYLE.md). */
-    px_log(PX_LOG_DEBUG, "upstream %s: connect: %s", p->addr->text, uv_strerror(r));
+    /* Out of descriptors, memory or local ports: each such failure is a
+     * 502, so the operator must see it, but a burst must not flood the
+     * log: at warn, at most once a second per worker. */
+    static __thread uint64_t last_warned;
+    uint64_t now = uv_now(p->loop);
+    if (last_warned == 0 || now - last_warned >= 1000) {
+      last_warned = now;
+      px_log(PX_LOG_WARN, "upstream %s: cannot open a connection: %s (%s); requests to it get 502 "
+             "(raise the descriptor limit or lower limits.max_connections; repeats at most once a second)",
+             p->addr->text, uv_strerror(r), uv_err_name(r));
+    }
     uc->on_connect = NULL;
     px_upstream_close(uc);
     return NULL;

@@ -128,7 +128,8 @@ class Portico:
     ports accept connections."""
 
     def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
-                 level="debug", ca=None, https_port=None, http_port=None):
+                 level="debug", ca=None, https_port=None, http_port=None, nofile=None):
+        self.nofile = nofile  # RLIMIT_NOFILE for the process, to test descriptor exhaustion
         self.tmp = tmp
         self.ca = ca
         self.https_port = (https_port or free_port()) if https else None
@@ -164,7 +165,12 @@ class Portico:
 
     def start(self):
         self.err = open(self.error_log, "ab")
-        self.proc = subprocess.Popen([PORTICO, "-c", self.config], stdout=self.err, stderr=self.err)
+        limit = None
+        if self.nofile:
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        self.proc = subprocess.Popen([PORTICO, "-c", self.config], stdout=self.err, stderr=self.err,
+                                     preexec_fn=limit)
         ports = [p for p in (self.https_port, self.http_port) if p]
         try:
             wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports),

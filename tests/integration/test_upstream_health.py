@@ -6,7 +6,7 @@ import subprocess
 import threading
 import time
 
-from harness import PYTHON, HERE, Backend, site, wait_for
+from harness import PYTHON, HERE, Backend, free_port, read_head, read_until_close, site, tls_connect, wait_for
 
 
 def restart_on_port(tmp, name, port):
@@ -88,3 +88,54 @@ def test_post_is_never_replayed(start_portico, certs, tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_only_upstream_is_never_marked_down(start_portico, certs):
+    """A site with one upstream keeps trying it after a refused connect (as
+    nginx does): marking it down answered every request 502 for a second."""
+    import socket
+    port = free_port()
+    p = start_portico([site(["a.test"], f"127.0.0.1:{port}", certs.a)], workers=1)
+    r = p.curl("/x", "-o", "/dev/null", "-w", "%{http_code}", name="a.test")
+    assert r.stdout == b"502"
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(8)
+
+    def answer():
+        c, _ = srv.accept()
+        with c:
+            read_head(c)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    try:
+        r = p.curl("/x", "-o", "/dev/null", "-w", "%{http_code}", name="a.test")
+        assert r.stdout == b"200"
+        assert "marked down" not in p.log_text()
+    finally:
+        srv.close()
+
+
+def test_descriptor_exhaustion_is_logged_at_warn(start_portico, certs, backend):
+    """Upstream connects that fail for want of descriptors (EMFILE) leave a
+    warn line, so the 502s they cause are explained in the log."""
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1, level="warn", nofile=40)
+    held = []
+    try:
+        # Fill the descriptor table with client connections that send nothing.
+        for _ in range(60):
+            try:
+                held.append(tls_connect(p.https_port, "a.test", timeout=2))
+            except OSError:
+                break
+        s = held.pop(0)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        data, _ = read_until_close(s)
+        assert data.startswith(b"HTTP/1.1 502"), data[:60]
+        wait_for(lambda: "too many open files" in p.log_text().lower(), what="the EMFILE warning")
+        assert " warn " in [l for l in p.log_text().splitlines() if "EMFILE" in l][0]
+    finally:
+        for s in held:
+            s.close()
