@@ -245,6 +245,8 @@ static const limit_key timeout_keys[] = {
     {"drain", 0, LIM(drain_timeout_ms), 1, 86400000},
     {"on_demand", 0, LIM(on_demand_timeout_ms), 1, 3600000},
     {"websocket_idle", 0, LIM(websocket_idle_timeout_ms), 1, 86400000},
+    {"min_rate", 1, LIM(min_rate), 0, 1u << 30},
+    {"min_rate_window", 0, LIM(min_rate_window_ms), 1000, 3600000},
     {NULL, 0, 0, 0, 0},
 };
 
@@ -298,6 +300,8 @@ void px_limits_defaults(px_limits *l) {
   l->keepalive_timeout_ms = 75000;
   l->body_timeout_ms = 60000;
   l->send_timeout_ms = 60000;
+  l->min_rate = 256;
+  l->min_rate_window_ms = 20000;
   l->upstream_connect_timeout_ms = 5000;
   l->upstream_read_timeout_ms = 60000;
   l->upstream_idle_timeout_ms = 30000;

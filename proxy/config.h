@@ -72,6 +72,8 @@ typedef struct px_limits {
   uint64_t drain_timeout_ms;           /**< graceful shutdown: 30 s */
   uint64_t on_demand_timeout_ms;       /**< a handshake waiting on issuance: 60 s */
   uint64_t websocket_idle_timeout_ms;  /**< a WebSocket tunnel with no traffic either way: 300 s */
+  uint64_t min_rate_window_ms;         /**< window over which min_rate is judged: 20 s */
+  size_t min_rate;                     /**< bytes/s a client must move while it is awaited: 256; 0 = off */
   size_t max_connections;              /**< per process: 10000 */
   size_t max_header_bytes;             /**< request line + headers: 32 KiB */
   size_t max_headers;                  /**< header fields: 100 */

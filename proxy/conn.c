@@ -48,7 +48,9 @@ static void linger(px_conn *c);
 
 static void on_write(uv_write_t *req, int status) {
   px_conn *c = req->handle->data;
-  c->write_pending -= px_stream_write_done(req);
+  size_t done = px_stream_write_done(req);
+  c->write_pending -= done;
+  c->moved += done;
   if (c->closed) return;
   if (status != 0) {
     px_conn_close(c);
@@ -193,6 +195,39 @@ static void on_timer(void *data) {
   }
 }
 
+/* True while the proxy waits on the client rather than on itself or an
+ * upstream: response bytes queued that the client does not take, or a
+ * request body that is due and not held back by our own backpressure. */
+static int awaits_client(const px_conn *c) {
+  if (c->closed || c->tunnel) return 0;
+  if (c->write_pending > 0) return 1;
+  if (c->h2) return px_h2_awaits_client(c->h2);
+  return c->state == PX_CONN_ACTIVE && c->ex && !c->read_paused && !px_exchange_request_done(c->ex);
+}
+
+void px_conn_check_rate(px_conn *c, uint64_t now) {
+  const px_limits *l = &c->w->cfg->limits;
+  if (l->min_rate == 0 || !awaits_client(c)) {
+    c->rate_mark_at = now;
+    c->rate_mark_moved = c->moved;
+    return;
+  }
+  if (now - c->rate_mark_at < l->min_rate_window_ms) return;
+  /* Each byte used to reset the body and send timers, so a client that
+   * trickled one byte at a time held its connection (and a backend
+   * connection) forever; a rate over a window cannot be gamed that way. */
+  uint64_t want = (uint64_t)l->min_rate * l->min_rate_window_ms / 1000;
+  uint64_t got = c->moved - c->rate_mark_moved;
+  if (got < want) {
+    px_log(PX_LOG_INFO, "client %s: moved %llu bytes in %llu ms, under timeouts.min_rate (%zu/s): closing",
+           c->peer_ip, (unsigned long long)got, (unsigned long long)(now - c->rate_mark_at), l->min_rate);
+    px_conn_close(c);
+    return;
+  }
+  c->rate_mark_at = now;
+  c->rate_mark_moved = c->moved;
+}
+
 void px_conn_set_timer(px_conn *c, uint64_t ms) {
   if (c->closed) return;
   px_lazy_timer_set(&c->timer, ms, on_timer);
@@ -297,6 +332,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     px_conn_close(c);
     return;
   }
+  c->moved += (uint64_t)nread;
   if (c->tls) {
     px_tls_conn_feed(c->tls, buf->base, (size_t)nread);
     /* A paused parser leaves records undecrypted: bound them (see h1.c). */
@@ -412,6 +448,7 @@ void px_conn_accept(px_listener *l) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   c->peer_ip[0] = '\0';
+  c->rate_mark_at = uv_now(&l->w->loop);
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
     if (ss.ss_family == AF_INET6)
       uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));

@@ -53,6 +53,8 @@ struct px_conn {
   char sni[256];
   size_t write_pending;  /**< bytes in uv_write not yet written */
   uint64_t requests;     /**< requests served on this connection */
+  uint64_t moved;        /**< bytes read from and written to the client */
+  uint64_t rate_mark_moved, rate_mark_at; /**< `moved` and loop time when the min_rate window began */
 
   /* HTTP/1.1 session */
   llhttp_t parser;
@@ -133,6 +135,12 @@ void px_conn_retry_handshake(px_conn *c);
 
 /** Sends the TLS output an event queued (the worker's flush check). */
 void px_conn_flush(px_conn *c);
+
+/** The worker's once-a-second sweep: closes a connection that, while the
+ *  proxy waits on its client (request body to read, response bytes it
+ *  does not take), moved fewer than timeouts.min_rate bytes per second
+ *  over timeouts.min_rate_window. */
+void px_conn_check_rate(px_conn *c, uint64_t now);
 
 /** Called by the worker when draining: idle connections close now. */
 void px_conn_drain(px_conn *c);

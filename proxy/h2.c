@@ -739,6 +739,12 @@ void px_h2_shutdown(px_h2 *h2) {
 
 int px_h2_idle(const px_h2 *h2) { return h2->nstreams == 0; }
 
+int px_h2_awaits_client(const px_h2 *h2) {
+  for (const h2_stream *st = h2->streams; st; st = st->next)
+    if (st->ex && ((!st->end_seen && !st->paused) || st->out_bytes > 0)) return 1;
+  return 0;
+}
+
 void px_h2_close_streams(px_h2 *h2) {
   while (h2 && h2->streams) stream_free(h2->streams);
 }

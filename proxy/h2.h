@@ -47,4 +47,8 @@ void px_h2_flush(px_h2 *h2);
  */
 int px_h2_on_timer(px_h2 *h2);
 
+/** True while a stream waits on the client: request body due and not held
+ *  back by the upstream, or response bytes queued that its window holds. */
+int px_h2_awaits_client(const px_h2 *h2);
+
 #endif

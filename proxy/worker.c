@@ -89,6 +89,7 @@ static void maybe_finish(px_worker *w) {
   for (size_t i = 0; i < w->npools; i++) px_upstream_pool_dispose(&w->pools[i]);
   if (!uv_is_closing((uv_handle_t *)&w->drain_timer)) {
     uv_close((uv_handle_t *)&w->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->rate_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_async, on_handle_closed);
     uv_close((uv_handle_t *)&w->resolved_async, on_handle_closed);
     uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
@@ -146,6 +147,15 @@ static void on_flush_check(uv_check_t *chk) {
   px_exchange_flush_deferred(w);
   for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
   w->ndirty = 0;
+}
+
+static void on_rate_sweep(uv_timer_t *t) {
+  px_worker *w = t->data;
+  uint64_t now = uv_now(&w->loop);
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next; /* a slow connection is closed (unlinked) here */
+    px_conn_check_rate(c, now);
+  }
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
@@ -221,6 +231,10 @@ px_worker *px_worker_new(px_server *srv, int id) {
   w->stop_async.data = w;
   uv_timer_init(&w->loop, &w->drain_timer);
   w->drain_timer.data = w;
+  uv_timer_init(&w->loop, &w->rate_timer);
+  w->rate_timer.data = w;
+  uv_timer_start(&w->rate_timer, on_rate_sweep, 1000, 1000);
+  uv_unref((uv_handle_t *)&w->rate_timer);
   uv_async_init(&w->loop, &w->resolved_async, on_resolved);
   w->resolved_async.data = w;
   uv_check_init(&w->loop, &w->flush_check);

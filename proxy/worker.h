@@ -30,6 +30,7 @@ struct px_worker {
   uv_thread_t thread;
   uv_async_t stop_async;
   uv_timer_t drain_timer;
+  uv_timer_t rate_timer;  /**< once a second: timeouts.min_rate over every connection */
   uv_async_t resolved_async; /**< the certificate manager resolved names */
   uv_check_t flush_check; /**< after each poll: send what TLS connections queued */
   px_conn **dirty;        /**< connections with ciphertext to send */

@@ -95,3 +95,53 @@ def test_accepts_pause_at_max_connections(start_portico, certs, backend):
     data, closed = read_until_close(tls)
     assert data.startswith(b"HTTP/1.1 200")
     held[1].close()
+
+
+def trickle(s, data, every, until):
+    """Sends `data` one byte at a time every `every` seconds until the peer
+    closes or `until` seconds pass; returns the seconds it lasted."""
+    t0 = time.monotonic()
+    for b in data:
+        try:
+            s.sendall(bytes([b]))
+        except OSError:
+            break
+        if time.monotonic() - t0 > until:
+            break
+        time.sleep(every)  # the attack's pace, not a wait for readiness
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("what", ["slow body", "slow read"])
+def test_min_rate_cuts_trickling_clients(start_portico, certs, backend, what):
+    """A client that moves one byte at a time (slowhttptest -B, -X) resets
+    the body and send timers with every byte; timeouts.min_rate cuts it
+    after about one window, with the backend connection it held."""
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1,
+                      extra="timeouts: {min_rate: 2000, min_rate_window: 2s, request_body: 30s, send: 30s}")
+    s = tls_connect(p.https_port, "a.test")
+    t0 = time.monotonic()
+    if what == "slow body":
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100000\r\n\r\n")
+        lasted = trickle(s, b"x" * 100000, 0.2, 20)
+        assert lasted < 8, lasted
+    else:
+        # What portico already handed to the kernel still reaches us after
+        # it closes, so the cut is read from its log while we read slowly.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /download?size=50000000 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        s.settimeout(1)
+        while time.monotonic() - t0 < 20 and "under timeouts.min_rate" not in p.log_text():
+            try:
+                if not s.recv(100):
+                    break
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                break
+            time.sleep(0.2)  # the attack's pace: 500 bytes/s
+        assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    s.close()
+    assert "under timeouts.min_rate" in p.log_text()
+    # A normal client is unaffected.
+    assert p.curl("/download?size=1000000", "-o", "/dev/null", "-w", "%{http_code}", name="a.test").stdout == b"200"
