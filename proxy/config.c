@@ -257,6 +257,9 @@ static const limit_key limit_keys[] = {
     {"max_body", 1, LIM(max_body_bytes), 0, UINT64_MAX},
     {"upstream_pool", 2, LIM(upstream_pool_size), 0, 100000},
     {"buffer", 1, LIM(buffer_size), 4096, 16777216},
+    {"upstreams_per_connection", 2, LIM(upstreams_per_connection), 1, 1000},
+    {"connection_buffer", 1, LIM(connection_buffer), 65536, 1u << 30},
+    {"total_buffer", 1, LIM(total_buffer), 1u << 20, (uint64_t)1 << 40},
     {NULL, 0, 0, 0, 0},
 };
 
@@ -301,6 +304,9 @@ void px_limits_defaults(px_limits *l) {
   l->body_timeout_ms = 60000;
   l->send_timeout_ms = 60000;
   l->min_rate = 256;
+  l->upstreams_per_connection = 32;
+  l->connection_buffer = 1u << 20;
+  l->total_buffer = 256u << 20;
   l->min_rate_window_ms = 20000;
   l->upstream_connect_timeout_ms = 5000;
   l->upstream_read_timeout_ms = 60000;

@@ -80,6 +80,9 @@ typedef struct px_limits {
   uint64_t max_body_bytes;             /**< request body: 1 GiB; 0 = unlimited */
   size_t upstream_pool_size;           /**< idle keep-alive connections per upstream per worker: 1024 */
   size_t buffer_size;                  /**< per-direction in-flight bytes before backpressure: 64 KiB */
+  size_t upstreams_per_connection;     /**< backend connections one HTTP/2 connection may hold: 32 */
+  size_t connection_buffer;            /**< response bytes buffered for one HTTP/2 connection: 1 MiB */
+  size_t total_buffer;                 /**< response bytes buffered by the process (HTTP/2): 256 MiB */
 } px_limits;
 
 typedef struct px_config {

@@ -47,6 +47,7 @@ typedef struct h2_stream {
   size_t out_bytes;
   int out_eof;
   int deferred;
+  int queued;       /* a bodiless request waiting for a backend slot */
   uint64_t due; /* loop time of this stream's deadline (st_set_timer); 0 = none */
   px_http_head *trailers; /* sent in a HEADERS frame after the DATA */
   struct h2_stream *next, *prev;
@@ -61,6 +62,9 @@ struct px_h2 {
   uint64_t streams_opened;  /* request streams ever begun on this connection */
   uint64_t data_frames_out; /* DATA frames sent: what may earn a WINDOW_UPDATE */
   uint64_t window_updates;  /* WINDOW_UPDATE frames received */
+  size_t out_total;  /* response bytes buffered across this connection's streams */
+  int over_budget;   /* a stream was told the connection is full: wake them on drain */
+  size_t nqueued;    /* streams waiting for a backend slot (upstreams_per_connection) */
   int closing;
   int in_send; /* inside nghttp2_session_mem_send */
 };
@@ -125,7 +129,33 @@ static void flush(px_h2 *h2) {
     px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
 }
 
-void px_h2_flush(px_h2 *h2) { flush(h2); }
+/* Exchanges running on this connection (each holds a backend connection). */
+static size_t running(const px_h2 *h2) {
+  size_t n = 0;
+  for (const h2_stream *st = h2->streams; st; st = st->next) n += st->ex != NULL;
+  return n;
+}
+
+static void start_request(h2_stream *st, int end_stream);
+
+/* Starts queued requests, oldest first, while backend slots are free. */
+static void start_queued(px_h2 *h2) {
+  size_t limit = h2->c->w->cfg->limits.upstreams_per_connection;
+  while (h2->nqueued && !h2->c->closed && running(h2) < limit) {
+    h2_stream *oldest = NULL;
+    for (h2_stream *st = h2->streams; st; st = st->next)
+      if (st->queued && (oldest == NULL || st->id < oldest->id)) oldest = st;
+    if (oldest == NULL) break;
+    oldest->queued = 0;
+    h2->nqueued--;
+    start_request(oldest, 1);
+  }
+}
+
+void px_h2_flush(px_h2 *h2) {
+  if (h2->nqueued) start_queued(h2);
+  flush(h2);
+}
 
 /* Responses produced while handling one event are sent together from the
  * worker's check phase (px_conn_flush), so frames of many streams share TLS
@@ -157,6 +187,22 @@ static int submit_trailers(h2_stream *st) {
   return r;
 }
 
+/* Response bytes left the stream's buffer (sent or dropped). */
+static void out_taken(h2_stream *st, size_t n) {
+  st->out_bytes -= n;
+  st->h2->out_total -= n;
+  st->h2->c->w->h2_buffered -= n;
+}
+
+/* The connection was over its buffer budget and has drained to half of
+ * it: streams that held their upstreams may read again. */
+static void wake_held(px_h2 *h2) {
+  if (!h2->over_budget || h2->out_total > h2->c->w->cfg->limits.connection_buffer / 2) return;
+  h2->over_budget = 0;
+  for (h2_stream *st = h2->streams; st; st = st->next)
+    if (st->ex && st->out_bytes <= h2->c->w->cfg->limits.buffer_size / 2) px_exchange_on_client_drain(st->ex);
+}
+
 static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                             nghttp2_data_source *src, void *user) {
   h2_stream *st = src->ptr;
@@ -174,7 +220,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
       px_obj_free(o);
     }
   }
-  st->out_bytes -= n;
+  out_taken(st, n);
   if (st->out == NULL && st->out_eof) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (st->trailers && submit_trailers(st) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -184,6 +230,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
   }
   /* Room again: let the exchange read its upstream. */
   if (st->ex && st->out_bytes <= st->h2->c->w->cfg->limits.buffer_size / 2) px_exchange_on_client_drain(st->ex);
+  wake_held(st->h2);
   return (ssize_t)n;
 }
 
@@ -286,6 +333,8 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
   else st->out = o;
   st->out_tail = o;
   st->out_bytes += len;
+  st->h2->out_total += len;
+  st->h2->c->w->h2_buffered += len;
   return output_added(st);
 }
 
@@ -312,7 +361,22 @@ static int st_response_end(px_front *f, const px_http_head *trailers) {
   return output_added(st);
 }
 
-static size_t st_pending(px_front *f) { return stream_of(f)->out_bytes; }
+/* What the exchange weighs against limits.buffer_size before reading more
+ * of its upstream. Past the connection's budget (limits.connection_buffer)
+ * or the worker's share of limits.total_buffer, every stream reports full,
+ * so a client that opens no window cannot make portico buffer 100 streams'
+ * worth of responses; wake_held lets them go on once output drains. */
+static size_t st_pending(px_front *f) {
+  h2_stream *st = stream_of(f);
+  px_h2 *h2 = st->h2;
+  const px_limits *l = &h2->c->w->cfg->limits;
+  size_t worker_share = l->total_buffer / (size_t)h2->c->w->cfg->workers;
+  if (h2->out_total >= l->connection_buffer || h2->c->w->h2_buffered >= worker_share) {
+    h2->over_budget = 1;
+    return SIZE_MAX / 2;
+  }
+  return st->out_bytes;
+}
 
 static void st_pause(px_front *f) { stream_of(f)->paused = 1; }
 
@@ -369,7 +433,11 @@ int px_h2_on_timer(px_h2 *h2) {
   return 1;
 }
 
-static void st_done(px_front *f, int keep) { stream_of(f)->ex = NULL; }
+static void st_done(px_front *f, int keep) {
+  h2_stream *st = stream_of(f);
+  st->ex = NULL;
+  if (st->h2->nqueued) schedule(st->h2); /* a backend slot is free */
+}
 
 static void st_failed(px_front *f, int status) {
   h2_stream *st = stream_of(f);
@@ -413,6 +481,8 @@ static void stream_free(h2_stream *st) {
   else h2->streams = st->next;
   if (st->next) st->next->prev = st->prev;
   h2->nstreams--;
+  out_taken(st, st->out_bytes);
+  if (st->queued) h2->nqueued--;
   while (st->out) {
     out_chunk *o = st->out;
     st->out = o->next;
@@ -590,7 +660,19 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     if (st == NULL) break;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       st->end_seen = end;
-      start_request(st, end);
+      if (running(h2) < h2->c->w->cfg->limits.upstreams_per_connection) {
+        start_request(st, end);
+      } else if (end) {
+        /* limits.upstreams_per_connection: a bodiless request waits for a
+         * backend slot (started from px_h2_flush as exchanges end). */
+        st->queued = 1;
+        h2->nqueued++;
+      } else {
+        /* One with a body would have to be buffered meanwhile: refused
+         * instead, which a client may retry (RFC 9113 §8.7). */
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+        schedule(h2);
+      }
     } else if (end && st->ex && !st->end_seen) { /* trailers end the request */
       st->end_seen = 1;
       px_exchange_body_end(st->ex);
@@ -693,6 +775,10 @@ px_h2 *px_h2_new(px_conn *c) {
   nghttp2_option_set_max_settings(opt, 16);
   nghttp2_option_set_max_outbound_ack(opt, 100);
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  /* Closed streams are kept for priority bookkeeping by default: about
+   * 43 KiB per long-lived connection after 100 requests. portico ignores
+   * priorities, so nothing is lost by dropping them at once. */
+  nghttp2_option_set_no_closed_streams(opt, 1);
   int r = nghttp2_session_server_new3(&h2->session, cb, h2, opt, &h2_mem);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);

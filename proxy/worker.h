@@ -55,6 +55,7 @@ struct px_worker {
   char h2_out[16384]; /**< HTTP/2 frames gathered into one TLS record (h2.c) */
   char stage[16384];  /**< small request body pieces of one parser run (h1.c) */
   size_t stage_len;
+  size_t h2_buffered;  /**< response bytes held in this worker's HTTP/2 streams */
 };
 
 /** Creates worker `id`; its thread is started by px_worker_start. */

@@ -171,3 +171,56 @@ def test_connection_without_preface_gets_the_header_timeout(start_portico, certs
         _, closed = read_until_close(s, timeout=15)
         s.close()
         assert closed and time.monotonic() - t0 < 10, (sent, time.monotonic() - t0)
+
+
+def test_zero_window_client_is_bounded(start_portico, certs, backend):
+    """A client that opens no window and asks for 100 large responses can
+    make portico hold at most limits.upstreams_per_connection backend
+    connections and limits.connection_buffer of response bytes; the queued
+    requests are all answered, whole, once it reads."""
+    import os
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+    from harness import wait_for
+    p = start_portico([site(["a.test"], backend, certs.a)], workers=1,
+                      extra="limits: {upstreams_per_connection: 8, connection_buffer: 256k}")
+    fds0 = len(os.listdir(f"/proc/{p.pid}/fd"))
+    rss0 = p.rss_peak_kib()
+    ctx = ssl._create_unverified_context()
+    ctx.set_alpn_protocols(["h2"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", p.https_port), timeout=30), server_hostname="a.test")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    size = 4000000
+    for i in range(100):
+        conn.send_headers(1 + 2 * i, [(":method", "GET"), (":scheme", "https"), (":authority", "a.test"),
+                                      (":path", f"/download?size={size}")], end_stream=True)
+    s.sendall(conn.data_to_send())
+    # Portico reads what it may and stops: its descriptors settle.
+    wait_for(lambda: len(os.listdir(f"/proc/{p.pid}/fd")) > fds0, what="backend connections")
+    seen = []
+    wait_for(lambda: seen.append(len(os.listdir(f"/proc/{p.pid}/fd"))) or
+             (len(seen) > 20 and seen[-1] == seen[-20]), what="descriptors to settle", timeout=20)
+    assert seen[-1] - fds0 <= 8 + 2, (fds0, seen[-1])
+    assert p.rss_peak_kib() - rss0 < 16 * 1024, (rss0, p.rss_peak_kib())
+    # Now read everything: every queued request completes, whole.
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 24})
+    conn.increment_flow_control_window(1 << 30)
+    s.sendall(conn.data_to_send())
+    got, ended = {}, set()
+    s.settimeout(60)
+    while len(ended) < 100:
+        data = s.recv(1 << 20)
+        assert data, "closed"
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                got[ev.stream_id] = got.get(ev.stream_id, 0) + len(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+        s.sendall(conn.data_to_send())
+    s.close()
+    assert all(got[sid] == size for sid in ended), {k: v for k, v in got.items() if v != size}
