@@ -249,3 +249,72 @@ def test_ask_allows(tmp_path):
         assert e.pebble.new_orders() == 1
     finally:
         e.stop()
+
+
+def quarantined(env):
+    return sorted(os.listdir(os.path.join(env.storage(), "quarantine")))
+
+
+def test_cache_faults_are_quarantined_and_reissued(env):
+    """Found by fault injection: each of these used to load (or be followed)
+    silently. Now each is set aside with a logged reason and re-issued."""
+    for name in ("cut.test", "swap.test", "other.test", "link.test"):
+        assert get(env, name).stdout.decode().endswith("\n200")
+    assert env.portico.stop() == 0
+    certs = os.path.join(env.storage(), "certs")
+    # A chain cut inside the intermediate: the leaf alone would be served.
+    with open(os.path.join(certs, "cut.test", "cert.pem")) as f:
+        pem = f.read()
+    second = pem.index("-----BEGIN CERTIFICATE-----", 1)
+    assert second > 0, "Pebble sends a chain"
+    with open(os.path.join(certs, "cut.test", "cert.pem"), "w") as f:
+        f.write(pem[:second + 200])
+    # other.test's certificate and key, copied over swap.test's.
+    for f in ("cert.pem", "key.pem"):
+        with open(os.path.join(certs, "other.test", f)) as src, \
+                open(os.path.join(certs, "swap.test", f), "w") as dst:
+            dst.write(src.read())
+    # certs/link.test as a symlink to other.test's directory.
+    subprocess.run(["rm", "-r", os.path.join(certs, "link.test")], check=True)
+    os.symlink("other.test", os.path.join(certs, "link.test"))
+    orders = env.pebble.new_orders()
+    env.start()
+    for name in ("cut.test", "swap.test", "link.test"):
+        assert get(env, name).stdout.decode().endswith("\n200"), name
+    assert env.pebble.new_orders() == orders + 3
+    log = env.portico.log_text()
+    assert "certificate for cut.test set aside: certificate 2 of the chain does not parse" in log
+    assert "certificate for swap.test set aside: the certificate" in log and "does not cover swap.test" in log
+    assert "link.test is a symlink or not a directory; refused" in log
+    q = quarantined(env)
+    assert any(x.startswith("certs.cut.test.cert.pem.") for x in q), q
+    assert any(x.startswith("certs.swap.test.key.pem.") for x in q), q
+    assert any(x.startswith("certs.link.test.symlink.") for x in q), q
+    # other.test's files were neither moved nor replaced through the link.
+    assert not os.path.islink(os.path.join(certs, "link.test"))
+    assert get(env, "other.test").stdout.decode().endswith("\n200")
+    assert env.pebble.new_orders() == orders + 3
+
+
+def test_cache_repairs_modes_and_ignores_garbage_meta(env):
+    assert get(env, "modes.test").stdout.decode().endswith("\n200")
+    serial = served_serial(env, "modes.test")
+    assert env.portico.stop() == 0
+    d = os.path.join(env.storage(), "certs", "modes.test")
+    os.chmod(os.path.join(d, "key.pem"), 0o644)
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        f.write("{garbage")
+    orders = env.pebble.new_orders()
+    env.start()
+    assert get(env, "modes.test").stdout.decode().endswith("\n200")
+    assert served_serial(env, "modes.test") == serial
+    assert env.pebble.new_orders() == orders
+    assert stat.S_IMODE(os.stat(os.path.join(d, "key.pem")).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    log = env.portico.log_text()
+    assert f"{d}/key.pem had mode 0644; set to 0600" in log
+    assert f"{d} had mode 0755; set to 0700" in log
+    assert "certs/modes.test/meta.json is not valid" in log
+    assert not os.path.exists(os.path.join(d, "meta.json"))
+    assert any(x.startswith("certs.modes.test.meta.json.") for x in quarantined(env))

@@ -687,6 +687,24 @@ static px_tls_cert *on_dyn_challenge(void *arg, const char *name) {
   return strcmp(name, "d.test") == 0 ? load_cert(d->fx, CERT_W) : NULL;
 }
 
+/* Which names a certificate covers: SAN entries, RFC 6125 §6.4.3 wildcards. */
+static void test_cert_covers(void **state) {
+  fixture *fx = *state;
+  px_tls_cert *a = load_cert(fx, CERT_A), *w = load_cert(fx, CERT_W);
+  assert_true(px_tls_cert_covers(a, "a.test"));
+  assert_false(px_tls_cert_covers(a, "b.test"));
+  assert_false(px_tls_cert_covers(a, "x.a.test"));
+  assert_false(px_tls_cert_covers(a, "test"));
+  assert_true(px_tls_cert_covers(w, "x.w.test"));
+  assert_true(px_tls_cert_covers(w, "*.w.test"));
+  assert_false(px_tls_cert_covers(w, "w.test"));      /* the "*" is one label, never none */
+  assert_false(px_tls_cert_covers(w, "a.b.w.test"));  /* nor two */
+  assert_false(px_tls_cert_covers(w, "x.ww.test"));
+  assert_false(px_tls_cert_covers(a, "*.test"));
+  px_tls_cert_unref(a);
+  px_tls_cert_unref(w);
+}
+
 static void test_dynamic(void **state) {
   fixture *fx = *state;
   static const char *const hosts[] = {"d.test"};
@@ -854,6 +872,7 @@ int main(void) {
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_dynamic),
+      cmocka_unit_test(test_cert_covers),
       cmocka_unit_test(test_client_trusted),
       cmocka_unit_test(test_client_untrusted),
       cmocka_unit_test(test_client_bad_ca_file),
