@@ -211,6 +211,40 @@ def test_unreachable_ca(env):
     assert time.monotonic() - t0 < 3
     assert os.path.exists(os.path.join(env.storage(), "failures", "new.test.json"))
     assert get(env, "cached.test").stdout.decode().endswith("\n200")
+    # The log says which server, what the system said, and what to check.
+    assert (f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/"
+            in env.portico.log_text())
+    assert "connection refused; check acme.directory" in env.portico.log_text()
+
+
+def test_untrusted_ca_is_named(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        # Pebble's issuing root is not the CA of its HTTPS listener.
+        e.extra = e.extra.replace(e.pebble.ca, e.root)
+        e.start()
+        assert not get(e, "untrusted.test").stdout.decode().endswith("\n200")
+        assert (f"the certificate of the ACME server at {e.pebble.directory} is not trusted: "
+                in e.portico.log_text())
+        assert "add the CA that issued it to acme.ca_file" in e.portico.log_text()
+    finally:
+        e.stop()
+
+
+def test_unreachable_ask_endpoint_is_named(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        port = free_port()  # nothing listens there
+        e.extra += f"on_demand:\n  ask: \"http://127.0.0.1:{port}/ask\"\n"
+        e.start()
+        assert not get(e, "asked.test").stdout.decode().endswith("\n200")
+        assert e.pebble.new_orders() == 0
+        log = e.portico.log_text()
+        assert (f"refused asked.test: the on_demand.ask endpoint failed: cannot connect to "
+                f"http://127.0.0.1:{port}/ask: connection refused; check on_demand.ask" in log), log
+        assert "ACME server" not in log
+    finally:
+        e.stop()
 
 
 def test_tls_acme_site_with_two_names(tmp_path):
