@@ -352,3 +352,31 @@ def test_cache_repairs_modes_and_ignores_garbage_meta(env):
     assert "certs/modes.test/meta.json is not valid" in log
     assert not os.path.exists(os.path.join(d, "meta.json"))
     assert any(x.startswith("certs.modes.test.meta.json.") for x in quarantined(env))
+
+
+def test_wildcard_sites_never_order_without_the_on_demand_policy(tmp_path, certs):
+    """A client's SNI under a wildcard host starts an order only through a
+    `tls: on_demand` site, and then only after the ask endpoint said yes."""
+    from harness import wait_for
+    e = make_env(str(tmp_path), start=False)
+    try:
+        up = [e.backend.address]
+        e.sites = [{"hosts": ["shop.test"], "upstreams": up, "tls": "acme"},
+                   {"hosts": ["*.w.test"], "upstreams": up, "cert": certs.wild[0], "key": certs.wild[1]},
+                   {"hosts": ["*.wild.test"], "upstreams": up, "tls": "on_demand"}]
+        e.extra += f"on_demand:\n  ask: \"http://{e.backend.address}/status/403\"\n"
+        e.start()
+        wait_for(lambda: "certificate for shop.test ready" in e.portico.log_text(), timeout=60,
+                 what="start-up issuance")
+        assert e.pebble.new_orders() == 1
+        # The static wildcard serves its own certificate: no order, no ask.
+        r = e.portico.curl("/echo", "-k", "-w", "\n%{http_code}", name="a.w.test", check=False)
+        assert r.stdout.decode().endswith("\n200"), r.stderr
+        # The on-demand wildcard asks first; the answer is no.
+        assert not get(e, "a.wild.test").stdout.decode().endswith("\n200")
+        asked = [line for line in e.backend.requests() if "/status/403?domain=" in line]
+        assert len(asked) == 1 and "domain=a.wild.test" in asked[0], asked
+        assert cert_files(e, "a.wild.test") == [] and cert_files(e, "a.w.test") == []
+        assert e.pebble.new_orders() == 1
+    finally:
+        e.stop()

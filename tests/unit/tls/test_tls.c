@@ -671,9 +671,10 @@ static px_tls_cert *load_cert(const fixture *fx, int which) {
   return c;
 }
 
-static int on_dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
+static int on_dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert **out) {
   dyn_state *d = arg;
   d->lookups++;
+  assert_int_equal(spec, 0);
   assert_string_equal(name, "d.test");
   if (d->refuse) return -1;
   if (!d->ready) return 0;
