@@ -14,10 +14,14 @@ typedef struct ask_ctx {
 
 static void on_answer(void *arg, const char *err, px_acme_response *r) {
   ask_ctx *a = arg;
-  char why[96];
+  char why[640];
   int allowed = 0;
   if (err) {
-    snprintf(why, sizeof(why), "ask endpoint: %s", err);
+    /* err names the URL and the system error (acme/transport.c). */
+    snprintf(why, sizeof(why),
+             "the on_demand.ask endpoint failed: %s; check on_demand.ask and that its server is "
+             "running",
+             err);
   } else {
     allowed = r->status >= 200 && r->status < 300;
     snprintf(why, sizeof(why), "ask endpoint answered %d", r->status);

@@ -42,7 +42,10 @@ static void free_http01(void *v) {
 
 /* ---- worker side ------------------------------------------------------- */
 
-int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **out) {
+static int group_of(px_acme_manager *m, const char *name);
+
+int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
+                           px_tls_cert **out) {
   if (px__acme_ondemand_check_name(name) != 0) return -1;
   int r;
   int64_t until = 0;
@@ -53,6 +56,8 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
     r = 1;
   } else if (atomic_load(&m->stopping)) {
     r = -1; /* shutting down: nothing new is queued */
+  } else if (!on_demand && group_of(m, name) < 0) {
+    r = -1; /* from a `tls: acme` site, yet none of its names: never an order of its own */
   } else if (px_namemap_get(m->refused, name, &until) == (void *)m && until > px__acme_now_ms()) {
     r = -1;
   } else if (px_namemap_get(m->inflight, name, NULL)) {

@@ -70,9 +70,12 @@ void px_acme_manager_free(px_acme_manager *m);
 /**
  * For a handshake (any thread, never blocks): 1 with a new reference in *out
  * when a certificate is in memory; 0 when the name was queued (or already
- * is) and `on_resolved` will follow; -1 when refused.
+ * is) and `on_resolved` will follow; -1 when refused. `on_demand` says the
+ * name matched a `tls: on_demand` site: only then may a name outside every
+ * `tls: acme` site be queued for its own order, under the on-demand policy.
  */
-int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **out);
+int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
+                           px_tls_cert **out);
 
 /** The tls-alpn-01 certificate for `name` (new reference), or NULL. */
 px_tls_cert *px_acme_manager_challenge_cert(px_acme_manager *m, const char *name);

@@ -43,4 +43,18 @@ int px_acme_name_normalize(const char *in, size_t len, char *out, size_t cap);
 /** A static, log-safe description of a PX_ACME_NAME_E* code. */
 const char *px_acme_name_strerror(int err);
 
+/** Most identifiers in one ACME order: Let's Encrypt refuses more than 100
+ *  names in a newOrder, so a `tls: acme` site may list at most this many. */
+#define PX_ACME_ORDER_NAMES_MAX 100
+
+/**
+ * Whether a host of a `tls: acme` site (already normalised by the config
+ * loader) can be put in an order that portico knows how to validate: NULL
+ * when it can, else a static sentence saying why not and what to do. An IP
+ * address is refused (no IP certificates yet), so is a wildcard (only
+ * dns-01 can validate one, RFC 8555 §7.1.3, and portico has no dns-01) and
+ * "*" (every other name is what `tls: on_demand` is for).
+ */
+const char *px_acme_order_name_problem(const char *host);
+
 #endif

@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 
 #include "acme/names.h"
+#include "tls/log.h"
 
 #define HOST_MAX 64
 #define OWNER_MAX 128
@@ -277,31 +278,18 @@ fail:
   return rc;
 }
 
-/* Bounded read of a regular file, never through a symlink. */
-static int read_file(const char *path, char **data, size_t *len) {
+/* Bounded read of an open file, which must be a regular file. */
+static int read_fd(int fd, char **data, size_t *len) {
   struct stat st;
   char *buf = NULL;
   size_t got = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+  int rc = 0;
 
-  if (fd < 0) return -errno;
-  if (fstat(fd, &st) != 0) {
-    rc = -errno;
-    goto done;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rc = -EINVAL;
-    goto done;
-  }
-  if (st.st_size > PX_STORE_READ_MAX) {
-    rc = -EFBIG;
-    goto done;
-  }
+  if (fstat(fd, &st) != 0) return -errno;
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  if (st.st_size > PX_STORE_READ_MAX) return -EFBIG;
   buf = malloc((size_t)st.st_size + 1);
-  if (buf == NULL) {
-    rc = -ENOMEM;
-    goto done;
-  }
+  if (buf == NULL) return -ENOMEM;
   /* The file may change size under us (another instance): stop at the
    * size we allocated and treat a longer file as a concurrent rewrite. */
   while (got < (size_t)st.st_size) {
@@ -309,7 +297,8 @@ static int read_file(const char *path, char **data, size_t *len) {
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       rc = -errno;
-      goto done;
+      free(buf);
+      return rc;
     }
     if (r == 0) break;
     got += (size_t)r;
@@ -317,9 +306,102 @@ static int read_file(const char *path, char **data, size_t *len) {
   buf[got] = '\0';
   *data = buf;
   *len = got;
-  buf = NULL;
-done:
-  free(buf);
+  return 0;
+}
+
+/* Bounded read of a regular file, never through a symlink. */
+static int read_file(const char *path, char **data, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc;
+  if (fd < 0) return -errno;
+  rc = read_fd(fd, data, len);
+  close(fd);
+  return rc;
+}
+
+/* Every file is 0600 and every directory 0700 (docs/cache.md): a loaded
+ * item open to group or others (a key copied in by hand, a umask) is
+ * narrowed, with a warning; when that is not possible (another owner) it
+ * is refused, since a key others can read is no longer secret. */
+static int repair_mode(int fd, const char *path, mode_t want) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if ((st.st_mode & 077) == 0) return 0;
+  if (fchmod(fd, want) != 0) {
+    int rc = -errno;
+    px_log(PX_LOG_ERROR, "cache: %s has mode %04o and cannot be set to %04o (%s); refused", path,
+           (unsigned)(st.st_mode & 07777), (unsigned)want, strerror(-rc));
+    return -EACCES;
+  }
+  px_log(PX_LOG_WARN, "cache: %s had mode %04o; set to %04o (the cache holds private keys)", path,
+         (unsigned)(st.st_mode & 07777), (unsigned)want);
+  return 0;
+}
+
+/* Opens `dir` (the root or below it) for openat(), following no symlink
+ * below the root: each level is opened with O_NOFOLLOW|O_DIRECTORY, so
+ * certs/<name> planted as a symlink to another directory is -ELOOP. The
+ * last level's mode is repaired to 0700. */
+static int open_dir_nofollow(fs_store *fs, const char *dir) {
+  size_t root_len = strlen(fs->root);
+  const char *p = dir + root_len;
+  int fd;
+
+  if (strncmp(dir, fs->root, root_len) != 0 || (*p != '/' && *p != '\0')) return -EINVAL;
+  /* The root is the operator's own path: it may be a symlink. */
+  fd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  while (*p == '/') {
+    char comp[NAME_MAX + 1];
+    size_t n;
+    int next;
+    p++;
+    n = strcspn(p, "/");
+    if (n == 0 || n > NAME_MAX) {
+      close(fd);
+      return -EINVAL;
+    }
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    p += n;
+    next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int rc = -errno;
+      close(fd);
+      /* ENOTDIR: a symlink to a file, or a file where a directory goes. */
+      if (rc == -ELOOP || rc == -ENOTDIR) {
+        px_log(PX_LOG_WARN,
+               "cache: %.*s is a symlink or not a directory; refused (reads never "
+               "follow a symlink)",
+               (int)(p - dir), dir);
+        return -ELOOP;
+      }
+      return rc;
+    }
+    close(fd);
+    fd = next;
+  }
+  if (strcmp(dir, fs->root) != 0) {
+    int rc = repair_mode(fd, dir, 0700);
+    if (rc != 0) {
+      close(fd);
+      return rc;
+    }
+  }
+  return fd;
+}
+
+/* Reads an item: its directory without following a symlink at any level,
+ * then the file with openat(O_NOFOLLOW); loose modes are repaired. */
+static int read_item(fs_store *fs, const char *dir, const char *file, const char *path, char **data,
+                     size_t *len) {
+  int dfd = open_dir_nofollow(fs, dir), fd, rc;
+  if (dfd < 0) return dfd;
+  fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  rc = fd < 0 ? -errno : 0;
+  close(dfd);
+  if (rc != 0) return rc;
+  rc = repair_mode(fd, path, 0600);
+  if (rc == 0) rc = read_fd(fd, data, len);
   close(fd);
   return rc;
 }
@@ -359,7 +441,9 @@ static int fs_load(px_store *s, px_store_group g, const char *name, const char *
                    size_t *len) {
   item_paths ip;
   int rc = paths_of(s, g, name, aspect, &ip);
-  return rc != 0 ? rc : read_file(ip.path, data, len);
+  *data = NULL;
+  *len = 0;
+  return rc != 0 ? rc : read_item((fs_store *)s, ip.dir, ip.file, ip.path, data, len);
 }
 
 static int fs_save(px_store *s, px_store_group g, const char *name, const char *aspect,
@@ -377,6 +461,13 @@ static int fs_remove(px_store *s, px_store_group g, const char *name, const char
   if (rc != 0) return rc;
   if (unlink(ip.path) != 0) return -errno;
   return fsync_dir(ip.dir);
+}
+
+/* True when the directory of an account or certificate is a symlink. */
+static int symlinked_item_dir(px_store_group g, const char *dir) {
+  struct stat st;
+  if (g != PX_STORE_ACCOUNTS && g != PX_STORE_CERTS) return 0;
+  return lstat(dir, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
 static int fs_quarantine(px_store *s, px_store_group g, const char *name, const char *aspect) {
@@ -398,6 +489,18 @@ static int fs_quarantine(px_store *s, px_store_group g, const char *name, const 
                (long long)now_of(fs), suffix) >= (int)sizeof(qname))
     return -ENAMETOOLONG;
   if ((rc = join(qpath, sizeof(qpath), qdir, qname)) != 0) return rc;
+  if (symlinked_item_dir(g, ip.dir)) {
+    /* certs/<name> planted as a symlink: move the link itself aside (the
+     * files it points at belong to someone else), and the next save makes
+     * a real directory. */
+    if (snprintf(qname, sizeof(qname), "%s.%s.symlink.%lld.%s", group_dirs[g], base,
+                 (long long)now_of(fs), suffix) >= (int)sizeof(qname) ||
+        (rc = join(qpath, sizeof(qpath), qdir, qname)) != 0)
+      return rc != 0 ? rc : -ENAMETOOLONG;
+    if (rename(ip.dir, qpath) != 0) return -errno;
+    px_log(PX_LOG_WARN, "cache: %s was a symlink; moved to %s", ip.dir, qpath);
+    return fsync_dir(qdir);
+  }
   if (rename(ip.path, qpath) != 0) return -errno;
   rc = fsync_dir(ip.dir);
   return rc != 0 ? rc : fsync_dir(qdir);

@@ -38,6 +38,10 @@ typedef struct request {
   int tcp_open;
   int gai_pending;
   int closes;
+  /* Who errors name: "the ACME server at https://ca/dir", or the bare URL
+   * (without its query) of a plain http:// request. */
+  char server[320];
+  char err[512]; /* the sentence handed to the callback */
 } request;
 
 void px_acme_response_free(px_acme_response *r) {
@@ -81,7 +85,21 @@ static void finish(request *q, const char *err) {
   if (!q->gai_pending) close_all(q);
 }
 
-static void on_timeout(uv_timer_t *t) { finish(t->data, "the ACME server did not answer in time"); }
+/* Reports a failure naming the server; `sys` is a libuv error (0: none)
+ * whose text is appended, and the hint says what to check. */
+static void fail(request *q, const char *what, int sys) {
+  const char *hint = q->tls ? "; check acme.directory and that this host can reach the CA" : "";
+  if (sys != 0)
+    snprintf(q->err, sizeof(q->err), "%s %s: %s%s", what, q->server, uv_strerror(sys), hint);
+  else
+    snprintf(q->err, sizeof(q->err), "%s %s%s", what, q->server, hint);
+  finish(q, q->err);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  request *q = t->data;
+  fail(q, "no answer in time from", 0);
+}
 
 /* ---- response parsing ------------------------------------------------- */
 
@@ -158,7 +176,7 @@ static int on_message_complete(llhttp_t *p) {
 static void on_write(uv_write_t *w, int status) {
   request *q = w->data;
   free(w);
-  if (status != 0) finish(q, "could not send to the ACME server");
+  if (status != 0) fail(q, "could not send to", status);
 }
 
 /* Sends what TLS has queued. */
@@ -181,19 +199,26 @@ static int flush(request *q) {
   return 0;
 }
 
-static const char *tls_error(request *q) {
-  if (px_tls_conn_peer_untrusted(q->tls))
-    return "the ACME server's certificate is not trusted (see acme.ca_file)";
-  return "TLS with the ACME server failed";
+static void tls_failed(request *q) {
+  const char *verify = px_tls_conn_verify_error(q->tls);
+  if (verify == NULL) {
+    fail(q, "TLS failed with", 0);
+    return;
+  }
+  snprintf(q->err, sizeof(q->err),
+           "the certificate of %s is not trusted: %s; add the CA that issued it to acme.ca_file",
+           q->server, verify);
+  finish(q, q->err);
 }
 
 static void advance(request *q) {
   if (!q->handshaken) {
     int r = px_tls_conn_handshake(q->tls);
     if (r != PX_TLS_OK) {
-      const char *err = r == PX_TLS_WANT_READ ? NULL : tls_error(q);
-      if (flush(q) != 0) err = "could not send to the ACME server";
-      if (err) finish(q, err);
+      if (flush(q) != 0)
+        fail(q, "could not send to", 0);
+      else if (r != PX_TLS_WANT_READ)
+        tls_failed(q);
       return;
     }
     q->handshaken = 1;
@@ -201,7 +226,7 @@ static void advance(request *q) {
   if (!q->sent) {
     q->sent = 1;
     if (px_tls_conn_write(q->tls, q->out, q->out_len) != PX_TLS_OK) {
-      finish(q, "TLS with the ACME server failed");
+      fail(q, "TLS failed with", 0);
       return;
     }
   }
@@ -214,22 +239,22 @@ static void advance(request *q) {
         q->complete = 1;
         break;
       }
-      finish(q, "the ACME server closed the connection early");
+      fail(q, "the connection was closed early by", 0);
       return;
     }
     if (n < 0) {
-      finish(q, tls_error(q));
+      tls_failed(q);
       return;
     }
     llhttp_errno_t pe = llhttp_execute(&q->parser, buf, (size_t)n);
     if (pe == HPE_PAUSED || q->complete) break;
     if (pe != HPE_OK) {
-      finish(q, "the ACME server sent an invalid or oversized response");
+      fail(q, "an invalid or oversized response came from", 0);
       return;
     }
   }
   if (flush(q) != 0) {
-    finish(q, "could not send to the ACME server");
+    fail(q, "could not send to", 0);
     return;
   }
   if (q->complete) finish(q, NULL);
@@ -249,13 +274,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       finish(q, NULL);
       return;
     }
-    finish(q, "the ACME server closed the connection early");
+    fail(q, "the connection was closed early by", n == UV_EOF ? 0 : (int)n);
     return;
   }
   if (q->tls == NULL) {
     llhttp_errno_t pe = llhttp_execute(&q->parser, buf->base, (size_t)n);
     if (pe != HPE_OK && pe != HPE_PAUSED)
-      finish(q, "the server sent an invalid or oversized response");
+      fail(q, "an invalid or oversized response came from", 0);
     else if (q->complete)
       finish(q, NULL);
     return;
@@ -278,7 +303,7 @@ static void send_plain(request *q) {
   uv_buf_t b = uv_buf_init(q->out, (unsigned)q->out_len);
   if (uv_write(w, (uv_stream_t *)&q->tcp, &b, 1, on_write) != 0) {
     free(w);
-    finish(q, "could not send the request");
+    fail(q, "could not send to", 0);
   }
 }
 
@@ -286,11 +311,12 @@ static void on_connect(uv_connect_t *c, int status) {
   request *q = c->data;
   if (q->done) return;
   if (status != 0) {
-    finish(q, "cannot connect to the ACME server");
+    fail(q, "cannot connect to", status);
     return;
   }
-  if (uv_read_start((uv_stream_t *)&q->tcp, on_alloc, on_read) != 0) {
-    finish(q, "cannot read from the ACME server");
+  int r = uv_read_start((uv_stream_t *)&q->tcp, on_alloc, on_read);
+  if (r != 0) {
+    fail(q, "cannot read from", r);
     return;
   }
   if (q->tls == NULL)
@@ -309,7 +335,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   }
   if (status != 0 || res == NULL) {
     uv_freeaddrinfo(res);
-    finish(q, "the ACME server's name does not resolve");
+    fail(q, "cannot resolve the host of", status != 0 ? status : UV_EAI_NONAME);
     return;
   }
   uv_tcp_init(q->loop, &q->tcp);
@@ -318,7 +344,12 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   q->connect.data = q;
   int r = uv_tcp_connect(&q->connect, &q->tcp, res->ai_addr, on_connect);
   uv_freeaddrinfo(res);
-  if (r != 0) finish(q, "cannot connect to the ACME server");
+  if (r != 0) fail(q, "cannot connect to", r);
+}
+
+static void on_early_failure(uv_timer_t *t) {
+  request *q = t->data;
+  finish(q, q->err);
 }
 
 int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, const char *url,
@@ -336,6 +367,8 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
     return q ? -EINVAL : -ENOMEM;
   }
   memcpy(q->host, hp, hlen);
+  snprintf(q->server, sizeof(q->server), "%s%.*s", plain ? "" : "the ACME server at ",
+           (int)strcspn(url, "?#"), url);
   const char *colon = strrchr(q->host, ':');
   if (colon && !strchr(colon, ']')) {
     snprintf(q->port, sizeof(q->port), "%s", colon + 1);
@@ -384,9 +417,13 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
   struct addrinfo hints = {0};
   hints.ai_socktype = SOCK_STREAM;
   q->gai_pending = 1;
-  if (uv_getaddrinfo(loop, &q->gai, on_resolved, q->host, q->port, &hints) != 0) {
+  int r = uv_getaddrinfo(loop, &q->gai, on_resolved, q->host, q->port, &hints);
+  if (r != 0) {
+    /* Reported from the loop, as the callback must never run from here. */
     q->gai_pending = 0;
-    uv_timer_start(&q->timer, on_timeout, 0, 0);
+    snprintf(q->err, sizeof(q->err), "cannot resolve the host of %s: %s", q->server,
+             uv_strerror(r));
+    uv_timer_start(&q->timer, on_early_failure, 0, 0);
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "acme/names.h"
 #include "proxy/config_values.h"
 #include "tls/cert.h"
 #include "tls/unconst.h"
@@ -439,6 +440,33 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
     check_cert_files(L, n, key, site);
 }
 
+/* A `tls: acme` site is one ACME order for all its hosts: what the CA or
+ * portico's challenges cannot do is refused here, at --check and start-up
+ * alike, with the host's own line, instead of failing at run time. */
+static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, const px_site *site) {
+  size_t n = hosts ? count_items(hosts) : 0;
+  if (site->tls_mode != PX_SITE_TLS_ACME || n == 0 || site->nhosts != n)
+    return; /* not ACME, or a bad host was already reported */
+  if (n > PX_ACME_ORDER_NAMES_MAX)
+    error_at(L, hosts, key,
+             "%zu names, but one ACME order holds at most %d (Let's Encrypt's limit); split the "
+             "site into sites of at most %d hosts each",
+             n, PX_ACME_ORDER_NAMES_MAX, PX_ACME_ORDER_NAMES_MAX);
+  for (size_t j = 0; j < n; j++) {
+    const char *why = px_acme_order_name_problem(site->hosts[j]);
+    if (why == NULL) continue;
+    char k[128];
+    yaml_node_t *item = hosts;
+    if (hosts->type == YAML_SEQUENCE_NODE) {
+      item = node(L, hosts->data.sequence.items.start[j]);
+      snprintf(k, sizeof(k), "%s[%zu]", key, j);
+    } else {
+      snprintf(k, sizeof(k), "%s", key);
+    }
+    error_at(L, item, k, "\"%s\" %s (tls: acme)", site->hosts[j], why);
+  }
+}
+
 static void load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect, const px_hsts *def_hsts) {
   static const char *const keys[] = {"hosts", "upstreams", "tls", "redirect_http", "hsts", NULL};
   char path[64], k[96];
@@ -466,6 +494,8 @@ static void load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect, c
   if ((v = get(L, n, "tls"))) {
     snprintf(k, sizeof(k), "%s.tls", path);
     load_tls(L, v, k, site);
+    snprintf(k, sizeof(k), "%s.hosts", path);
+    check_acme_site(L, get(L, n, "hosts"), k, site);
   }
   if ((v = get(L, n, "redirect_http"))) {
     snprintf(k, sizeof(k), "%s.redirect_http", path);

@@ -14,9 +14,12 @@ static int listen_port(const px_listen_addr *a) {
   return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
-static int dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
+/* `spec` is the matched site's certificate: only a `tls: on_demand` site
+ * lets a name start its own order (wildcards and "*" included). */
+static int dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert **out) {
   px_server *srv = arg;
-  return px_acme_manager_lookup(srv->acme, name, out);
+  const px_site *site = &srv->cfg->sites[srv->site_of_cert[spec]];
+  return px_acme_manager_lookup(srv->acme, name, site->tls_mode == PX_SITE_TLS_ON_DEMAND, out);
 }
 
 static px_tls_cert *dyn_challenge(void *arg, const char *name) {

@@ -5,9 +5,11 @@
 #include <openssl/pem.h>
 #include <openssl/pool.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -23,7 +25,8 @@ static px_tls_cert *cert_alloc(void) {
 }
 
 static void cert_free(px_tls_cert *c) {
-  for (size_t i = 0; i < c->nchain; i++) CRYPTO_BUFFER_free(c->chain[i]);
+  for (size_t i = 0; i < c->nchain; i++)
+    CRYPTO_BUFFER_free(c->chain[i]);
   free(c->chain);
   EVP_PKEY_free(c->key);
   free(c);
@@ -117,8 +120,8 @@ px_tls_cert *px_tls_cert_from_pem(const char *chain_pem, size_t chain_len, const
   return c;
 }
 
-px_tls_cert *px_tls_cert_from_der(const uint8_t *cert_der, size_t cert_len,
-                                  const uint8_t *key_der, size_t key_len) {
+px_tls_cert *px_tls_cert_from_der(const uint8_t *cert_der, size_t cert_len, const uint8_t *key_der,
+                                  size_t key_len) {
   px_tls_cert *c = cert_alloc();
   if (c == NULL) return NULL;
   CBS cbs;
@@ -181,6 +184,41 @@ px_tls_cert *px_tls_cert_load_files(const char *cert_file, const char *key_file,
       snprintf(err, errlen, "%s: %s", cert_file, why);
   }
   return c;
+}
+
+/* One SAN dNSName against a name (RFC 6125 §6.4.3). */
+static int dns_entry_covers(const char *entry, size_t elen, const char *name) {
+  size_t nlen = strlen(name);
+  if (memchr(entry, '\0', elen) != NULL) return 0; /* an embedded NUL is a forgery */
+  if (elen == nlen && strncasecmp(entry, name, nlen) == 0) return 1;
+  /* "*.example.com": the "*" is the whole first label and stands for one
+   * non-empty label of `name`, never for a wildcard the client sent. */
+  if (elen < 3 || entry[0] != '*' || entry[1] != '.' || name[0] == '*') return 0;
+  const char *dot = strchr(name, '.');
+  if (dot == NULL || dot == name) return 0;
+  size_t rest = nlen - (size_t)(dot - name);
+  return rest == elen - 1 && strncasecmp(entry + 1, dot, rest) == 0;
+}
+
+int px_tls_cert_covers(const px_tls_cert *c, const char *name) {
+  const uint8_t *p = CRYPTO_BUFFER_data(c->chain[0]);
+  X509 *leaf = d2i_X509(NULL, &p, (long)CRYPTO_BUFFER_len(c->chain[0]));
+  if (leaf == NULL) {
+    ERR_clear_error();
+    return 0;
+  }
+  GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+  int covers = 0;
+  for (size_t i = 0; gens && !covers && i < sk_GENERAL_NAME_num(gens); i++) {
+    const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+    if (g->type != GEN_DNS) continue;
+    covers = dns_entry_covers((const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                              (size_t)ASN1_STRING_length(g->d.dNSName), name);
+  }
+  GENERAL_NAMES_free(gens);
+  X509_free(leaf);
+  ERR_clear_error();
+  return covers;
 }
 
 int64_t px_tls_cert_not_after(const px_tls_cert *c) { return c->not_after; }

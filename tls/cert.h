@@ -27,6 +27,15 @@ px_tls_cert *px_tls_cert_from_der(const uint8_t *cert_der, size_t cert_len,
 px_tls_cert *px_tls_cert_load_files(const char *cert_file, const char *key_file, char *err,
                                     size_t errlen);
 
+/**
+ * True (1) when the leaf's subjectAltName has a dNSName that covers `name`
+ * (lowercase, no trailing dot): an equal entry (ASCII case-insensitive), or
+ * a "*." entry whose "*" stands for exactly the first label of `name`
+ * (RFC 6125 §6.4.3; no partial-label wildcards, no CN fallback). A name
+ * that is itself "*.example.com" is covered only by that same entry.
+ */
+int px_tls_cert_covers(const px_tls_cert *c, const char *name);
+
 /** The leaf's notAfter as seconds since the epoch (0 if unknown). */
 int64_t px_tls_cert_not_after(const px_tls_cert *c);
 

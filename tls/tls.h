@@ -43,12 +43,14 @@ typedef struct px_tls_cert_spec {
  */
 typedef struct px_tls_dynamic {
   /**
-   * For a name that matched a dynamic site: returns 1 with a new reference
-   * in *out when the certificate is ready, 0 when the handshake must wait
-   * (px_tls_conn_handshake returns PX_TLS_PENDING; retry it once told the
-   * name is resolved), or -1 to refuse with unrecognized_name.
+   * For a name that matched a dynamic site: `spec` is the index (into the
+   * spec array given to px_tls_server_new) of the site whose host pattern
+   * matched, so the caller applies that site's policy. Returns 1 with a new
+   * reference in *out when the certificate is ready, 0 when the handshake
+   * must wait (px_tls_conn_handshake returns PX_TLS_PENDING; retry it once
+   * told the name is resolved), or -1 to refuse with unrecognized_name.
    */
-  int (*lookup)(void *arg, const char *name, px_tls_cert **out);
+  int (*lookup)(void *arg, const char *name, size_t spec, px_tls_cert **out);
   /** The tls-alpn-01 challenge certificate for `name` (a new reference), or
    *  NULL (RFC 8737 §3). */
   px_tls_cert *(*challenge)(void *arg, const char *name);

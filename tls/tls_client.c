@@ -68,6 +68,7 @@ px_tls_conn *px_tls_client_conn_new(px_tls_client *t, const char *host) {
   return c;
 }
 
-int px_tls_conn_peer_untrusted(const px_tls_conn *c) {
-  return SSL_get_verify_result(c->ssl) != X509_V_OK;
+const char *px_tls_conn_verify_error(const px_tls_conn *c) {
+  long r = SSL_get_verify_result(c->ssl);
+  return r == X509_V_OK ? NULL : X509_verify_cert_error_string(r);
 }

@@ -37,8 +37,9 @@ void px_tls_client_free(px_tls_client *t);
  */
 px_tls_conn *px_tls_client_conn_new(px_tls_client *t, const char *host);
 
-/** True when the handshake failed because the server's certificate is
- *  not trusted or does not name the host. */
-int px_tls_conn_peer_untrusted(const px_tls_conn *c);
+/** Why the server's certificate was refused (not trusted, expired, does
+ *  not name the host, ...) as BoringSSL's static sentence, or NULL when
+ *  certificate verification did not fail. */
+const char *px_tls_conn_verify_error(const px_tls_conn *c);
 
 #endif

@@ -44,7 +44,8 @@ static int table_get(const px__tls_name *t, size_t size, const char *name) {
   }
 }
 
-int px_tls_server_lookup(const px_tls_server *srv, const char *name) {
+/* The spec whose pattern matches `name` (static or dynamic), or -1. */
+static int spec_of(const px_tls_server *srv, const char *name) {
   int idx = table_get(srv->exact, srv->table_size, name);
   if (idx != -1) return idx;
   /* One-label wildcard: "a.example.com" looks up ".example.com". */
@@ -54,6 +55,11 @@ int px_tls_server_lookup(const px_tls_server *srv, const char *name) {
     if (idx != -1) return idx;
   }
   return srv->catch_all;
+}
+
+int px_tls_server_lookup(const px_tls_server *srv, const char *name) {
+  int idx = spec_of(srv, name);
+  return idx >= 0 && srv->dynamic[idx] ? PX_TLS_LOOKUP_DYNAMIC : idx;
 }
 
 static int conn_index = -1;
@@ -139,11 +145,13 @@ static enum ssl_select_cert_result_t on_select_certificate(const SSL_CLIENT_HELL
     c->acme_challenge = 1;
     return install(ssl, chal, 1);
   }
-  int idx = px_tls_server_lookup(srv, c->sni);
-  if (idx >= 0) return install(ssl, srv->certs[idx], 0);
-  if (idx == PX_TLS_LOOKUP_DYNAMIC && srv->dyn.lookup) {
+  int idx = spec_of(srv, c->sni);
+  if (idx >= 0 && !srv->dynamic[idx]) return install(ssl, srv->certs[idx], 0);
+  if (idx >= 0 && srv->dyn.lookup) {
+    /* The matching site's index goes along: whether a name may start its
+     * own order is that site's policy, not the name's. */
     px_tls_cert *cert = NULL;
-    int r = srv->dyn.lookup(srv->dyn.arg, c->sni, &cert);
+    int r = srv->dyn.lookup(srv->dyn.arg, c->sni, (size_t)idx, &cert);
     if (r > 0 && cert) return install(ssl, cert, 1);
     /* Paused: px_tls_conn_handshake reports PX_TLS_PENDING and the caller
      * retries once the name is resolved (ssl_select_cert_retry). */
@@ -285,7 +293,6 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
     int target = (int)i;
     if (certs[i].dynamic) {
       srv->dynamic[i] = 1;
-      target = PX_TLS_LOOKUP_DYNAMIC;
     } else if ((srv->certs[i] = px_tls_cert_load_files(certs[i].cert_file, certs[i].key_file, err,
                                                        errlen)) == NULL) {
       goto fail;

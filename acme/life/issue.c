@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "acme/backoff.h"
+#include "acme/cache_load.h"
 #include "tls/log.h"
 
 /* A certificate this close to expiry is not served from the cache. */
@@ -18,24 +19,13 @@
 /* Loads a cached certificate; a corrupt one is set aside (quarantine) so
  * the next step re-issues it, once, under the failure backoff. */
 static px_tls_cert *load_cached(px_acme_manager *m, const char *name) {
-  if (!px_store_cert_exists(m->store, name)) return NULL;
-  char *cert = NULL, *key = NULL;
-  size_t clen = 0, klen = 0;
-  px_tls_cert *c = NULL;
-  char why[160] = "unreadable";
-  if (px_store_cert_load(m->store, name, PX_STORE_CERT_PEM, &cert, &clen) == 0 &&
-      px_store_cert_load(m->store, name, PX_STORE_KEY_PEM, &key, &klen) == 0)
-    c = px_tls_cert_from_pem(cert, clen, key, klen, why, sizeof(why));
-  if (cert) px_store_data_free(cert, clen);
-  if (key) px_store_data_free(key, klen);
-  if (c == NULL) {
-    px_log(PX_LOG_WARN, "cache: certificate for %s set aside: %s", name, why);
-    m->store->ops->quarantine(m->store, PX_STORE_CERTS, name, PX_STORE_CERT_PEM);
-    m->store->ops->quarantine(m->store, PX_STORE_CERTS, name, PX_STORE_KEY_PEM);
-    return NULL;
-  }
-  if (px_tls_cert_not_after(c) < (int64_t)time(NULL) + EXPIRY_MARGIN_S) {
-    px_log(PX_LOG_INFO, "cache: certificate for %s has expired; obtaining a new one", name);
+  px_tls_cert *c = px_acme_cache_load_cert(m->store, name);
+  if (c == NULL) return NULL;
+  int64_t now = (int64_t)time(NULL);
+  if (px_tls_cert_not_after(c) < now + EXPIRY_MARGIN_S) {
+    char left[64];
+    px_acme_expiry_phrase(px_tls_cert_not_after(c), now, left, sizeof(left));
+    px_log(PX_LOG_INFO, "cache: certificate for %s %s; obtaining a new one", name, left);
     px_tls_cert_unref(c);
     return NULL;
   }

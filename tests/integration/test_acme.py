@@ -211,6 +211,40 @@ def test_unreachable_ca(env):
     assert time.monotonic() - t0 < 3
     assert os.path.exists(os.path.join(env.storage(), "failures", "new.test.json"))
     assert get(env, "cached.test").stdout.decode().endswith("\n200")
+    # The log says which server, what the system said, and what to check.
+    assert (f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/"
+            in env.portico.log_text())
+    assert "connection refused; check acme.directory" in env.portico.log_text()
+
+
+def test_untrusted_ca_is_named(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        # Pebble's issuing root is not the CA of its HTTPS listener.
+        e.extra = e.extra.replace(e.pebble.ca, e.root)
+        e.start()
+        assert not get(e, "untrusted.test").stdout.decode().endswith("\n200")
+        assert (f"the certificate of the ACME server at {e.pebble.directory} is not trusted: "
+                in e.portico.log_text())
+        assert "add the CA that issued it to acme.ca_file" in e.portico.log_text()
+    finally:
+        e.stop()
+
+
+def test_unreachable_ask_endpoint_is_named(tmp_path):
+    e = make_env(str(tmp_path), start=False)
+    try:
+        port = free_port()  # nothing listens there
+        e.extra += f"on_demand:\n  ask: \"http://127.0.0.1:{port}/ask\"\n"
+        e.start()
+        assert not get(e, "asked.test").stdout.decode().endswith("\n200")
+        assert e.pebble.new_orders() == 0
+        log = e.portico.log_text()
+        assert (f"refused asked.test: the on_demand.ask endpoint failed: cannot connect to "
+                f"http://127.0.0.1:{port}/ask: connection refused; check on_demand.ask" in log), log
+        assert "ACME server" not in log
+    finally:
+        e.stop()
 
 
 def test_tls_acme_site_with_two_names(tmp_path):
@@ -246,6 +280,103 @@ def test_ask_allows(tmp_path):
         e.start()
         assert get(e, "allowed.test").stdout.decode().endswith("\n200")
         assert any("/status/200?domain=allowed.test" in line for line in e.backend.requests())
+        assert e.pebble.new_orders() == 1
+    finally:
+        e.stop()
+
+
+def quarantined(env):
+    return sorted(os.listdir(os.path.join(env.storage(), "quarantine")))
+
+
+def test_cache_faults_are_quarantined_and_reissued(env):
+    """Found by fault injection: each of these used to load (or be followed)
+    silently. Now each is set aside with a logged reason and re-issued."""
+    for name in ("cut.test", "swap.test", "other.test", "link.test"):
+        assert get(env, name).stdout.decode().endswith("\n200")
+    assert env.portico.stop() == 0
+    certs = os.path.join(env.storage(), "certs")
+    # A chain cut inside the intermediate: the leaf alone would be served.
+    with open(os.path.join(certs, "cut.test", "cert.pem")) as f:
+        pem = f.read()
+    second = pem.index("-----BEGIN CERTIFICATE-----", 1)
+    assert second > 0, "Pebble sends a chain"
+    with open(os.path.join(certs, "cut.test", "cert.pem"), "w") as f:
+        f.write(pem[:second + 200])
+    # other.test's certificate and key, copied over swap.test's.
+    for f in ("cert.pem", "key.pem"):
+        with open(os.path.join(certs, "other.test", f)) as src, \
+                open(os.path.join(certs, "swap.test", f), "w") as dst:
+            dst.write(src.read())
+    # certs/link.test as a symlink to other.test's directory.
+    subprocess.run(["rm", "-r", os.path.join(certs, "link.test")], check=True)
+    os.symlink("other.test", os.path.join(certs, "link.test"))
+    orders = env.pebble.new_orders()
+    env.start()
+    for name in ("cut.test", "swap.test", "link.test"):
+        assert get(env, name).stdout.decode().endswith("\n200"), name
+    assert env.pebble.new_orders() == orders + 3
+    log = env.portico.log_text()
+    assert "certificate for cut.test set aside: certificate 2 of the chain does not parse" in log
+    assert "certificate for swap.test set aside: the certificate" in log and "does not cover swap.test" in log
+    assert "link.test is a symlink or not a directory; refused" in log
+    q = quarantined(env)
+    assert any(x.startswith("certs.cut.test.cert.pem.") for x in q), q
+    assert any(x.startswith("certs.swap.test.key.pem.") for x in q), q
+    assert any(x.startswith("certs.link.test.symlink.") for x in q), q
+    # other.test's files were neither moved nor replaced through the link.
+    assert not os.path.islink(os.path.join(certs, "link.test"))
+    assert get(env, "other.test").stdout.decode().endswith("\n200")
+    assert env.pebble.new_orders() == orders + 3
+
+
+def test_cache_repairs_modes_and_ignores_garbage_meta(env):
+    assert get(env, "modes.test").stdout.decode().endswith("\n200")
+    serial = served_serial(env, "modes.test")
+    assert env.portico.stop() == 0
+    d = os.path.join(env.storage(), "certs", "modes.test")
+    os.chmod(os.path.join(d, "key.pem"), 0o644)
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        f.write("{garbage")
+    orders = env.pebble.new_orders()
+    env.start()
+    assert get(env, "modes.test").stdout.decode().endswith("\n200")
+    assert served_serial(env, "modes.test") == serial
+    assert env.pebble.new_orders() == orders
+    assert stat.S_IMODE(os.stat(os.path.join(d, "key.pem")).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    log = env.portico.log_text()
+    assert f"{d}/key.pem had mode 0644; set to 0600" in log
+    assert f"{d} had mode 0755; set to 0700" in log
+    assert "certs/modes.test/meta.json is not valid" in log
+    assert not os.path.exists(os.path.join(d, "meta.json"))
+    assert any(x.startswith("certs.modes.test.meta.json.") for x in quarantined(env))
+
+
+def test_wildcard_sites_never_order_without_the_on_demand_policy(tmp_path, certs):
+    """A client's SNI under a wildcard host starts an order only through a
+    `tls: on_demand` site, and then only after the ask endpoint said yes."""
+    from harness import wait_for
+    e = make_env(str(tmp_path), start=False)
+    try:
+        up = [e.backend.address]
+        e.sites = [{"hosts": ["shop.test"], "upstreams": up, "tls": "acme"},
+                   {"hosts": ["*.w.test"], "upstreams": up, "cert": certs.wild[0], "key": certs.wild[1]},
+                   {"hosts": ["*.wild.test"], "upstreams": up, "tls": "on_demand"}]
+        e.extra += f"on_demand:\n  ask: \"http://{e.backend.address}/status/403\"\n"
+        e.start()
+        wait_for(lambda: "certificate for shop.test ready" in e.portico.log_text(), timeout=60,
+                 what="start-up issuance")
+        assert e.pebble.new_orders() == 1
+        # The static wildcard serves its own certificate: no order, no ask.
+        r = e.portico.curl("/echo", "-k", "-w", "\n%{http_code}", name="a.w.test", check=False)
+        assert r.stdout.decode().endswith("\n200"), r.stderr
+        # The on-demand wildcard asks first; the answer is no.
+        assert not get(e, "a.wild.test").stdout.decode().endswith("\n200")
+        asked = [line for line in e.backend.requests() if "/status/403?domain=" in line]
+        assert len(asked) == 1 and "domain=a.wild.test" in asked[0], asked
+        assert cert_files(e, "a.wild.test") == [] and cert_files(e, "a.w.test") == []
         assert e.pebble.new_orders() == 1
     finally:
         e.stop()

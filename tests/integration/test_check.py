@@ -174,3 +174,66 @@ sites:
     assert r.returncode != 0
     assert f"{path}:2: storage: cannot create {tmp_path}/missing/cache" in r.stderr
     assert not (tmp_path / "missing").exists()
+
+
+def acme_site(hosts):
+    return f"""listen: {{https: "127.0.0.1:8443"}}
+acme: {{directory: "https://127.0.0.1:14000/dir", accept_terms: true}}
+sites:
+  - hosts: {hosts}
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+"""
+
+
+def test_acme_site_with_101_names_is_refused(tmp_path):
+    names = ", ".join(f"n{i}.test" for i in range(101))
+    r, path = check(tmp_path, acme_site(f"[{names}]"))
+    assert r.returncode != 0
+    assert f"{path}:4: sites[0].hosts: 101 names, but one ACME order holds at most 100" in r.stderr
+
+
+def test_acme_site_with_100_names_passes(tmp_path):
+    names = ", ".join(f"n{i}.test" for i in range(100))
+    r, _ = check(tmp_path, acme_site(f"[{names}]"))
+    assert r.returncode == 0, r.stderr
+
+
+def test_acme_site_with_a_wildcard_is_refused(tmp_path):
+    r, path = check(tmp_path, acme_site('\n      - wild.test\n      - "*.wild.test"'))
+    assert r.returncode != 0
+    assert f'{path}:6: sites[0].hosts[1]: "*.wild.test" is a wildcard, which can only be validated ' \
+           "by the dns-01 challenge, and portico has no dns-01 challenge yet" in r.stderr
+
+
+def test_acme_site_with_an_ip_address_is_refused(tmp_path):
+    r, path = check(tmp_path, acme_site("[a.test, 192.0.2.7]"))
+    assert r.returncode != 0
+    assert f'{path}:4: sites[0].hosts[1]: "192.0.2.7" is an IP address' in r.stderr
+
+
+def test_acme_site_with_every_other_name_is_refused(tmp_path):
+    r, path = check(tmp_path, acme_site('"*"'))
+    assert r.returncode != 0
+    assert f'{path}:4: sites[0].hosts: "*" is every other name' in r.stderr
+
+
+def test_wildcard_and_ip_pass_for_on_demand_and_static_sites(tmp_path, certs):
+    r, _ = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+sites:
+  - hosts: ["*.wild.test"]
+    upstreams: ["127.0.0.1:8080"]
+    tls: on_demand
+  - hosts: ["192.0.2.7"]
+    upstreams: ["127.0.0.1:8080"]
+    tls: {{cert: {certs.a[0]}, key: {certs.a[1]}}}
+""")
+    assert r.returncode == 0, r.stderr
+
+
+def test_start_up_refuses_what_check_refuses(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(acme_site('["*.wild.test"]'))
+    r = subprocess.run([PORTICO, "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f'{cfg}:4: sites[0].hosts[0]: "*.wild.test" is a wildcard' in r.stderr

@@ -336,6 +336,51 @@ static void test_quarantine(void **state) {
   assert_int_equal(count_prefix(f, "quarantine", "failures.-.example.com.json."), 1);
 }
 
+/* certs/<name> as a symlink to another certificate's directory: refused,
+ * and quarantine moves the link itself aside, never the target's files. */
+static void test_symlinked_directory_is_refused(void **state) {
+  fixture *f = *state;
+  px_store *s = f->store;
+  char *data = NULL, link_path[512], file[600];
+  size_t len = 0;
+  assert_int_equal(px_store_cert_save(s, "other.com", PX_STORE_CERT_PEM, "other", 5), 0);
+  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, "mine", 4), 0);
+  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_KEY_PEM, "k", 1), 0);
+  snprintf(link_path, sizeof(link_path), "%s/certs/example.com", f->root);
+  snprintf(file, sizeof(file), "%s/cert.pem", link_path);
+  assert_int_equal(unlink(file), 0);
+  snprintf(file, sizeof(file), "%s/key.pem", link_path);
+  assert_int_equal(unlink(file), 0);
+  assert_int_equal(rmdir(link_path), 0);
+  assert_int_equal(symlink("other.com", link_path), 0);
+  assert_int_equal(px_store_cert_load(s, "example.com", PX_STORE_CERT_PEM, &data, &len), -ELOOP);
+  assert_null(data);
+  assert_int_equal(s->ops->quarantine(s, PX_STORE_CERTS, "example.com", PX_STORE_CERT_PEM), 0);
+  assert_false(exists_rel(f, "certs/example.com"));
+  assert_int_equal(count_prefix(f, "quarantine", "certs.example.com.symlink."), 1);
+  load_equals(s, PX_STORE_CERTS, "other.com", PX_STORE_CERT_PEM, "other");
+  /* The next save makes a real directory again. */
+  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_CERT_PEM, "new", 3), 0);
+  assert_int_equal(mode_of(f, "certs/example.com"), 0700);
+  load_equals(s, PX_STORE_CERTS, "example.com", PX_STORE_CERT_PEM, "new");
+}
+
+/* A key readable by others, or a directory open to them, is repaired on
+ * load (0600 / 0700) and still read. */
+static void test_loose_modes_are_repaired_on_load(void **state) {
+  fixture *f = *state;
+  px_store *s = f->store;
+  char path[512];
+  assert_int_equal(px_store_cert_save(s, "example.com", PX_STORE_KEY_PEM, "key", 3), 0);
+  snprintf(path, sizeof(path), "%s/certs/example.com/key.pem", f->root);
+  assert_int_equal(chmod(path, 0644), 0);
+  snprintf(path, sizeof(path), "%s/certs/example.com", f->root);
+  assert_int_equal(chmod(path, 0755), 0);
+  load_equals(s, PX_STORE_CERTS, "example.com", PX_STORE_KEY_PEM, "key");
+  assert_int_equal(mode_of(f, "certs/example.com/key.pem"), 0600);
+  assert_int_equal(mode_of(f, "certs/example.com"), 0700);
+}
+
 static void check_lock_content(const fixture *f, const char *owner, const char *host, int64_t ts) {
   char path[512];
   json_t *j;
@@ -416,6 +461,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_atomic_write_keeps_old_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded_reads_and_symlinks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_symlinked_directory_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_loose_modes_are_repaired_on_load, setup, teardown),
       cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lock_being_written_is_not_stale, setup, teardown),
   };

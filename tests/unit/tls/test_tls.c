@@ -671,9 +671,10 @@ static px_tls_cert *load_cert(const fixture *fx, int which) {
   return c;
 }
 
-static int on_dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
+static int on_dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert **out) {
   dyn_state *d = arg;
   d->lookups++;
+  assert_int_equal(spec, 0);
   assert_string_equal(name, "d.test");
   if (d->refuse) return -1;
   if (!d->ready) return 0;
@@ -685,6 +686,24 @@ static int on_dyn_lookup(void *arg, const char *name, px_tls_cert **out) {
 static px_tls_cert *on_dyn_challenge(void *arg, const char *name) {
   dyn_state *d = arg;
   return strcmp(name, "d.test") == 0 ? load_cert(d->fx, CERT_W) : NULL;
+}
+
+/* Which names a certificate covers: SAN entries, RFC 6125 §6.4.3 wildcards. */
+static void test_cert_covers(void **state) {
+  fixture *fx = *state;
+  px_tls_cert *a = load_cert(fx, CERT_A), *w = load_cert(fx, CERT_W);
+  assert_true(px_tls_cert_covers(a, "a.test"));
+  assert_false(px_tls_cert_covers(a, "b.test"));
+  assert_false(px_tls_cert_covers(a, "x.a.test"));
+  assert_false(px_tls_cert_covers(a, "test"));
+  assert_true(px_tls_cert_covers(w, "x.w.test"));
+  assert_true(px_tls_cert_covers(w, "*.w.test"));
+  assert_false(px_tls_cert_covers(w, "w.test"));      /* the "*" is one label, never none */
+  assert_false(px_tls_cert_covers(w, "a.b.w.test"));  /* nor two */
+  assert_false(px_tls_cert_covers(w, "x.ww.test"));
+  assert_false(px_tls_cert_covers(a, "*.test"));
+  px_tls_cert_unref(a);
+  px_tls_cert_unref(w);
 }
 
 static void test_dynamic(void **state) {
@@ -786,7 +805,7 @@ static void test_client_trusted(void **state) {
   int sr;
   assert_int_equal(filters_handshake(cl, sv, &sr), PX_TLS_OK);
   assert_int_equal(sr, PX_TLS_OK);
-  assert_false(px_tls_conn_peer_untrusted(cl));
+  assert_null(px_tls_conn_verify_error(cl));
   assert_string_equal(px_tls_conn_sni(sv), "a.test");
   char buf[16];
   assert_int_equal(px_tls_conn_write(cl, "ping", 4), PX_TLS_OK);
@@ -818,7 +837,10 @@ static void expect_untrusted(fixture *fx, const char *ca_file, px_tls_server *sr
   assert_non_null(sv);
   int sr;
   assert_int_equal(filters_handshake(cl, sv, &sr), PX_TLS_ERROR);
-  assert_true(px_tls_conn_peer_untrusted(cl));
+  /* BoringSSL's sentence: an unknown issuer, a self-signed certificate,
+   * or a host mismatch. */
+  assert_non_null(px_tls_conn_verify_error(cl));
+  assert_true(strlen(px_tls_conn_verify_error(cl)) > 10);
   px_tls_conn_free(cl);
   px_tls_conn_free(sv);
   px_tls_client_free(t);
@@ -854,6 +876,7 @@ int main(void) {
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_dynamic),
+      cmocka_unit_test(test_cert_covers),
       cmocka_unit_test(test_client_trusted),
       cmocka_unit_test(test_client_untrusted),
       cmocka_unit_test(test_client_bad_ca_file),

@@ -1,0 +1,97 @@
+/*
+ * Loading a cached certificate (acme/cache_load.h). Found by fault
+ * injection: a chain cut inside the intermediate, a pair copied from
+ * another name and a garbage meta.json used to load silently.
+ */
+#include "acme/cache_load.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tls/log.h"
+
+int px_acme_cache_check_meta(px_store *s, const char *name) {
+  char *data = NULL;
+  size_t len = 0;
+  int rc = px_store_cert_load(s, name, PX_STORE_META_JSON, &data, &len);
+  if (rc != 0) return 0; /* absent, or refused by the store (logged there) */
+  json_error_t jerr;
+  json_t *meta = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+  px_store_data_free(data, len);
+  const char *why = NULL;
+  if (meta == NULL)
+    why = jerr.text;
+  else if (!json_is_object(meta))
+    why = "not a JSON object";
+  else {
+    json_t *names = json_object_get(meta, "names"), *v;
+    size_t i;
+    if (names != NULL && !json_is_array(names)) why = "\"names\" is not a list";
+    json_array_foreach(names, i, v) if (!json_is_string(v)) why = "\"names\" holds a non-string";
+  }
+  json_decref(meta);
+  if (why == NULL) return 1;
+  px_log(PX_LOG_WARN,
+         "cache: certs/%s/meta.json is not valid (%s); moved to quarantine/ and ignored", name,
+         why);
+  s->ops->quarantine(s, PX_STORE_CERTS, name, PX_STORE_META_JSON);
+  return 0;
+}
+
+/* Sets a certificate's files aside so the next attempt re-issues it. */
+static void quarantine_cert(px_store *s, const char *name, const char *why) {
+  static const char *const aspects[] = {PX_STORE_CERT_PEM, PX_STORE_KEY_PEM, PX_STORE_META_JSON};
+  px_log(PX_LOG_WARN,
+         "cache: certificate for %s set aside: %s; moved to quarantine/, a new one will be "
+         "ordered",
+         name, why);
+  for (size_t i = 0; i < sizeof(aspects) / sizeof(aspects[0]); i++)
+    s->ops->quarantine(s, PX_STORE_CERTS, name, aspects[i]);
+}
+
+px_tls_cert *px_acme_cache_load_cert(px_store *s, const char *name) {
+  if (!px_store_cert_exists(s, name)) return NULL;
+  char *cert = NULL, *key = NULL;
+  size_t clen = 0, klen = 0;
+  px_tls_cert *c = NULL;
+  char why[200] = "";
+  int rc = px_store_cert_load(s, name, PX_STORE_CERT_PEM, &cert, &clen);
+  if (rc == 0) rc = px_store_cert_load(s, name, PX_STORE_KEY_PEM, &key, &klen);
+  if (rc != 0)
+    snprintf(why, sizeof(why), "cannot read it: %s", strerror(-rc));
+  else
+    c = px_tls_cert_from_pem(cert, clen, key, klen, why, sizeof(why));
+  px_store_data_free(cert, clen);
+  px_store_data_free(key, klen);
+  if (c != NULL && !px_tls_cert_covers(c, name)) {
+    /* A pair copied from another name's directory parses and matches its
+     * key, but serving it here would fail every client's name check. */
+    snprintf(why, sizeof(why), "the certificate (serial %s) does not cover %s",
+             px_tls_cert_serial(c), name);
+    px_tls_cert_unref(c);
+    c = NULL;
+  }
+  if (c == NULL) {
+    quarantine_cert(s, name, why);
+    return NULL;
+  }
+  px_acme_cache_check_meta(s, name);
+  return c;
+}
+
+void px_acme_expiry_phrase(int64_t not_after, int64_t now, char *out, size_t cap) {
+  if (not_after <= now) {
+    snprintf(out, cap, "has expired");
+    return;
+  }
+  int64_t min = (not_after - now) / 60;
+  if (min < 1)
+    snprintf(out, cap, "expires in less than a minute");
+  else if (min < 120)
+    snprintf(out, cap, "expires in %lld minute%s", (long long)min, min == 1 ? "" : "s");
+  else if (min < 48 * 60)
+    snprintf(out, cap, "expires in %lld hours", (long long)(min / 60));
+  else
+    snprintf(out, cap, "expires in %lld days", (long long)(min / 1440));
+}
