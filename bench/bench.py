@@ -36,6 +36,7 @@ from procstat import cpu_seconds, rss_kib  # noqa: E402
 FD_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 HAPROXY_MAXCONN = max(1000, min(20000, (FD_HARD - 200) // 2))
 IDLE_CONNS = min(10000, HAPROXY_MAXCONN - 500)
+IDLE_H2_CONNS = 1000  # each makes 100 requests first: 100,000 in Python's h2
 
 
 def tool_version(cmd):
@@ -323,6 +324,57 @@ def s6(port, n=IDLE_CONNS):
     return n, {"rss_kib_per_conn": per_conn}
 
 
+def h2_connection_after_requests(port, nreq):
+    """An HTTP/2 connection that has made `nreq` requests (sent together,
+    read to the end) and is then left open and idle."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    ctx = ssl._create_unverified_context()
+    ctx.set_alpn_protocols(["h2"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="bench.test")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    for i in range(nreq):
+        conn.send_headers(1 + 2 * i, [(":method", "GET"), (":scheme", "https"), (":authority", "bench.test"),
+                                      (":path", "/small")], end_stream=True)
+    s.sendall(conn.data_to_send())
+    ended = 0
+    while ended < nreq:
+        data = s.recv(1 << 16)
+        if not data:
+            raise ConnectionError("closed")
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamEnded):
+                ended += 1
+            elif isinstance(ev, h2.events.DataReceived):
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        s.sendall(conn.data_to_send())
+    return s
+
+
+def s6h2(port, n=IDLE_H2_CONNS):
+    """RSS per idle HTTP/2 connection after 100 requests each: what a server
+    keeps per long-lived connection (closed-stream state, HPACK tables)."""
+    pid = CURRENT["pid"]
+    base = rss_kib(pid)
+    socks = [h2_connection_after_requests(port, 100) for _ in range(n)]
+    prev = [rss_kib(pid)]
+
+    def settled():
+        now = rss_kib(pid)
+        same, prev[0] = now == prev[0], now
+        return same
+    try:
+        harness.wait_for(settled, timeout=5, interval=0.2, what="steady RSS")
+    except TimeoutError:
+        pass
+    per_conn = (rss_kib(pid) - base) / n
+    for s in socks:
+        s.close()
+    return n, {"rss_kib_per_conn": per_conn}
+
+
 CURRENT = {}
 
 
@@ -363,7 +415,7 @@ http {{ access_log off; keepalive_requests 100000;
     scenarios = [("1 https/1.1 keep-alive small", s1, 1), ("2 http/2 32x16", s2, 1),
                  ("3 new TLS 1.3 handshakes", s3, 1), ("4 TLS 1.3 resumption, 2 workers", s4, 2),
                  ("5 bulk 1 MiB x1", s5(1), 1), ("5 bulk 1 MiB x64", s5(64), 1),
-                 ("6 idle connections", s6, "fresh")]
+                 ("6 idle connections", s6, "fresh"), ("6 idle http/2 after 100 requests", s6h2, "fresh")]
     wanted = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
     scenarios = [sc for sc in scenarios if sc[0].split()[0] in wanted]
     sets = {}
