@@ -79,6 +79,20 @@ PROBLEMS = [
     (500, '{"type":"about:blank","detail":"\\u0001\\u001b[31mred\\r\\nline"}', "-1", '<a>,<b>;rel="up", <c>;rel=up'),
 ]
 
+JOBS = [
+    ("valid", '{"cert_id":"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE","events":[{"at":1700000000,"detail":"serial 0a",'
+              '"kind":"obtained"}],"failures":0,"key_type":"p256","last_failure":0,"last_seen":1700000000,'
+              '"names":["a.example","www.a.example"],"next_reason":"one-third","next_run":1705000000,'
+              '"not_after":1707776000,"not_before":1700000000,"retry_after":0,"state":"valid","version":1}'),
+    ("failing", '{"ari":{"end":1706000000,"explanation_url":"https://ca.example/why","fetched":1700000100,'
+                '"next_poll":1700043300,"start":1705000000},"events":[],"failures":3,"key_type":"rsa2048",'
+                '"last_error":{"detail":"too many certificates","rate_limited":true,"status":429,'
+                '"type":"urn:ietf:params:acme:error:rateLimited"},"last_failure":1700000000,"names":["b.example"],'
+                '"next_reason":"retry-after","next_run":1700006000,"not_after":0,"not_before":0,'
+                '"profile":"shortlived","retry_after":1700006000,"state":"failed","version":1}'),
+    ("future", '{"version":1,"names":["c.example"],"state":"pending","key_type":"p384","extra":{"x":[1,2]}}'),
+]
+
 BACKOFFS = [
     ("basic", '{"failures":3,"last_error":"urn:ietf:params:acme:error:rateLimited: too many",'
               '"last_failure":1700000000,"name":"a.test","next_attempt":1700003600}'),
@@ -202,6 +216,8 @@ def main():
           b"\xff" + links.encode())
     for n, d in BACKOFFS:
         w("backoff_json", n, d)
+    for n, d in JOBS:
+        w("job_json", n, d)
     for n, d in CONFIGS:
         w("config", n, d)
     h2_seeds()
