@@ -2,12 +2,16 @@
 """What hostile clients cost portico (the hardening probes), measured on
 loopback against the real binary:
 
-  chunks   CPU of a 1 MB upload sent in 1-byte chunks (HTTP/1.1) and in
-           1-byte DATA frames (HTTP/2), as a ratio to the same body sent with
-           Content-Length in large writes. Target: at most 10x (the 1-byte
-           chunked body is about 6x the bytes on the wire).
+  chunks      CPU of a 1 MB upload sent in 1-byte chunks (HTTP/1.1) and in
+              1-byte DATA frames (HTTP/2), as a ratio to the same body sent
+              with Content-Length in large writes. Target: at most 10x (the
+              1-byte chunked body is about 6x the bytes on the wire).
+  zerowindow  20 HTTP/2 connections that open no window, each asking for 100
+              responses of 4 MB: portico's RSS growth and descriptors held.
+  slowbody    how long a connection that sends its body one byte every 2 s
+              survives (timeouts at their defaults).
 
-Usage: bench/abuse.py build/portico [--only chunks]
+Usage: bench/abuse.py build/portico [--only chunks,zerowindow,slowbody]
 """
 import argparse
 import os
@@ -175,14 +179,89 @@ def chunks(portico_bin, tmp):
         srv.close()
 
 
+def start(portico_bin, tmp, backend_addr, extra=""):
+    certs = harness.Certs(os.path.join(tmp, "certs"))
+    cert_a = certs.leaf("a", ["a.test"])
+    harness.PORTICO = portico_bin
+    return harness.Portico(tmp, [harness.site(["a.test"], backend_addr, cert_a)], http=False, workers=1,
+                           level="warn", extra=extra)
+
+
+def zerowindow(portico_bin, tmp):
+    import h2.config
+    import h2.connection
+    import h2.settings
+    backend = harness.Backend(tmp)
+    p = start(portico_bin, tmp, backend.address)
+    socks = []
+    try:
+        rss0, fds0 = harness_rss(p.pid), len(os.listdir(f"/proc/{p.pid}/fd"))
+        for _ in range(20):
+            s = tls(p.https_port, "h2")
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+            for i in range(100):
+                conn.send_headers(1 + 2 * i, [(":method", "GET"), (":scheme", "https"),
+                                              (":authority", "a.test"), (":path", "/download?size=4000000")],
+                                  end_stream=True)
+            s.sendall(conn.data_to_send())
+            socks.append(s)
+        seen = []
+        harness.wait_for(lambda: seen.append((harness_rss(p.pid), len(os.listdir(f"/proc/{p.pid}/fd")))) or
+                         (len(seen) > 30 and seen[-1] == seen[-30]), timeout=60, interval=0.1,
+                         what="steady RSS and descriptors")
+        rss, fds = seen[-1]
+        print(f"20 zero-window HTTP/2 connections x 100 streams of 4 MB: RSS +{(rss - rss0) / 1024:.1f} MiB, "
+              f"descriptors +{fds - fds0}")
+    finally:
+        for s in socks:
+            s.close()
+        p.stop()
+        backend.stop()
+
+
+def harness_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def slowbody(portico_bin, tmp):
+    backend = harness.Backend(tmp)
+    p = start(portico_bin, tmp, backend.address)
+    try:
+        s = tls(p.https_port, "http/1.1")
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1000000\r\n\r\n")
+        t0 = time.monotonic()
+        limit = 300
+        while time.monotonic() - t0 < limit:
+            try:
+                s.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(2)  # the attack's pace
+        lasted = time.monotonic() - t0
+        print(f"slow body (1 byte / 2 s): cut after {lasted:.0f} s" if lasted < limit
+              else f"slow body (1 byte / 2 s): still open after {limit} s")
+    finally:
+        p.stop()
+        backend.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("portico")
-    ap.add_argument("--only", default="chunks")
+    ap.add_argument("--only", default="chunks,zerowindow,slowbody")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if "chunks" in args.only:
-            chunks(os.path.abspath(args.portico), tmp)
+        for name, fn in (("chunks", chunks), ("zerowindow", zerowindow), ("slowbody", slowbody)):
+            if name in args.only.split(","):
+                d = os.path.join(tmp, name)
+                os.makedirs(d)
+                fn(os.path.abspath(args.portico), d)
 
 
 if __name__ == "__main__":
