@@ -600,7 +600,7 @@ static void check_creatable(loader *L, yaml_node_t *n, const char *key, const ch
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
-  static const char *const keys[] = {"listen", "workers", "storage", "log", "defaults", "timeouts",
+  static const char *const keys[] = {"listen", "workers", "storage", "runtime_dir", "log", "defaults", "timeouts",
                                      "limits", "sites", "acme", "on_demand", NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
@@ -620,6 +620,7 @@ static void load_root(loader *L, yaml_node_t *root) {
     else
       error_at(L, v, "workers", "expected auto or a number from 1 to 256");
   }
+  if ((v = get(L, root, "runtime_dir"))) cfg->runtime_dir = get_string(L, v, "runtime_dir");
   if ((v = get(L, root, "storage"))) {
     free(cfg->storage);
     cfg->storage = get_string(L, v, "storage");
@@ -816,6 +817,7 @@ void px_config_free(px_config *cfg) {
   free(cfg->sites);
   px_acme_config_dispose(&cfg->acme, &cfg->on_demand);
   free(cfg->storage);
+  free(cfg->runtime_dir);
   free(cfg->access_log);
   free(cfg->file);
   free(cfg);

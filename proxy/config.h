@@ -93,6 +93,7 @@ typedef struct px_config {
   size_t nhttp;
   int workers;      /**< resolved: "auto" becomes the number of cores */
   char *storage;    /**< on-disk cache directory */
+  char *runtime_dir; /**< where the listen-address locks live; NULL = the default */
   int log_level;    /**< px_log_level */
   char *access_log; /**< "stdout", "stderr", "off" or a path */
   px_site *sites;

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "proxy/config.h"
+#include "proxy/listen_lock.h"
 #include "proxy/ctl.h"
 #include "proxy/server.h"
 #include "tls/log.h"
@@ -91,6 +92,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  char lock_err[768];
+  if (px_listen_lock_all(cfg, lock_err, sizeof(lock_err)) != 0) {
+    px_log(PX_LOG_ERROR, "%s", lock_err);
+    px_config_free(cfg);
+    return 1;
+  }
   if (px_server_init(&server, cfg) != 0) {
     px_server_dispose(&server);
     px_config_free(cfg);

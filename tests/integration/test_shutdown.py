@@ -3,6 +3,9 @@ import json
 import signal
 import threading
 
+import os
+
+import harness
 from harness import port_open, site, wait_for
 
 
@@ -40,3 +43,20 @@ def test_sigterm_sends_goaway_and_finishes_h2_stream(start_portico, certs, backe
     t.join(30)
     assert p.proc.wait(30) == 0, p.log_text()
     assert result["r"].stdout.decode().endswith("\n200 2"), result["r"]
+
+
+def test_second_instance_on_the_same_addresses_refuses_to_start(start_portico, certs, backend):
+    """SO_REUSEPORT would let a second portico bind the same addresses and
+    take part of the traffic; it must exit non-zero naming the address."""
+    import subprocess
+    from harness import Portico
+    first = start_portico([site(["a.test"], backend, certs.a)], workers=1)
+    os.makedirs(first.tmp + "-second")
+    second = Portico(first.tmp + "-second", [site(["a.test"], backend, certs.a)], workers=1, start=False,
+                     https_port=first.https_port, http_port=first.http_port)
+    r = subprocess.run([harness.PORTICO, "-c", second.config], capture_output=True, timeout=30)
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert f"listen 127.0.0.1:{first.https_port}: another portico (pid {first.pid})" in err, err
+    # The first one still serves, alone.
+    assert first.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test").stdout == b"200"

@@ -1,0 +1,90 @@
+#include "proxy/listen_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *px_listen_lock_dir(const px_config *cfg, char *buf, size_t cap) {
+  /* Local to the machine, never the storage directory: a cache shared over
+   * NFS must not make two machines' listeners exclude each other. */
+  const char *env;
+  if (cfg->runtime_dir)
+    snprintf(buf, cap, "%s", cfg->runtime_dir);
+  else if ((env = getenv("RUNTIME_DIRECTORY")) && *env) /* systemd's RuntimeDirectory= */
+    snprintf(buf, cap, "%s", env);
+  else if (geteuid() == 0)
+    snprintf(buf, cap, "/run/portico");
+  else if ((env = getenv("XDG_RUNTIME_DIR")) && *env)
+    snprintf(buf, cap, "%s/portico", env);
+  else
+    snprintf(buf, cap, "/tmp/portico-%u", (unsigned)geteuid());
+  return buf;
+}
+
+/* "127.0.0.1:443" -> "listen-127.0.0.1_443.lock": nothing but [A-Za-z0-9.-]
+ * from the address reaches the file name. */
+static void lock_name(const char *addr, char *out, size_t cap) {
+  size_t n = (size_t)snprintf(out, cap, "listen-");
+  for (const char *p = addr; *p && n + 6 < cap; p++) {
+    char c = *p;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+             c == '-';
+    out[n++] = ok ? c : '_';
+  }
+  snprintf(out + n, cap - n, ".lock");
+}
+
+static int lock_one(int dirfd, const char *dir, const char *addr, char *err, size_t errlen) {
+  char name[160];
+  lock_name(addr, name, sizeof(name));
+  int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    snprintf(err, errlen, "listen %s: cannot open the lock file %s/%s: %s", addr, dir, name,
+             strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    char holder[48] = "";
+    if (pid[0]) snprintf(holder, sizeof(holder), " (pid %s)", pid);
+    snprintf(err, errlen,
+             "listen %s: another portico%s is already listening on this address (lock %s/%s); "
+             "stop it first, or give this one other addresses",
+             addr, holder, dir, name);
+    close(fd);
+    return -1;
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    /* The lock holds without the pid; only the message would lack it. */
+  }
+  return 0; /* fd stays open: the lock lasts as long as the process */
+}
+
+int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen) {
+  char dir[512];
+  px_listen_lock_dir(cfg, dir, sizeof(dir));
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "runtime_dir %s: cannot create it: %s", dir, strerror(errno));
+    return -1;
+  }
+  int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dirfd < 0) {
+    snprintf(err, errlen, "runtime_dir %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < cfg->nhttps; i++) r = lock_one(dirfd, dir, cfg->https[i].text, err, errlen);
+  for (size_t i = 0; r == 0 && i < cfg->nhttp; i++) r = lock_one(dirfd, dir, cfg->http[i].text, err, errlen);
+  close(dirfd);
+  return r;
+}

@@ -1,0 +1,26 @@
+/*
+ * One process per listen address on this machine. Listeners are bound with
+ * SO_REUSEPORT (one socket per worker), so a second portico started on the
+ * same addresses would bind them too and silently take part of the traffic;
+ * a lock file per address in a local runtime directory makes it refuse to
+ * start instead. The locks are flock()s: the kernel drops them when the
+ * process exits, however it exits.
+ */
+#ifndef PX_LISTEN_LOCK_H
+#define PX_LISTEN_LOCK_H
+
+#include <stddef.h>
+
+#include "proxy/config.h"
+
+/**
+ * Locks every listen address of `cfg` for this process (held until exit).
+ * 0, or -1 with a sentence in `err` naming the address, the process that
+ * holds it and the lock file.
+ */
+int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen);
+
+/** The directory the locks live in (see docs/config.md, `runtime_dir`). */
+const char *px_listen_lock_dir(const px_config *cfg, char *buf, size_t cap);
+
+#endif
