@@ -25,8 +25,7 @@ const char *px_store_group_name(px_store_group g);
  * too, which is what `list` returns). -EINVAL for anything else, before any
  * I/O.
  */
-int px_store_item_id(px_store_group g, const char *name, const char *aspect, char *out,
-                     size_t cap);
+int px_store_item_id(px_store_group g, const char *name, const char *aspect, char *out, size_t cap);
 
 /** The name that px_store_item_id maps to `id` (the inverse, for `list`);
  *  -EINVAL when `id` is not one px_store_item_id would write. */

@@ -113,8 +113,8 @@ static void log_error(redis_store *rs, const char *fmt, ...) {
 /* The errno behind a hiredis connection error. hiredis 0.14 keeps only the
  * strerror() text of I/O errors, so it is matched back. */
 static int context_errno(const redisContext *c) {
-  static const int known[] = {ECONNREFUSED, ETIMEDOUT,  EHOSTUNREACH, ENETUNREACH,
-                              ECONNRESET,   EPIPE,      EADDRNOTAVAIL, ECONNABORTED};
+  static const int known[] = {ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH,  ENETUNREACH,
+                              ECONNRESET,   EPIPE,     EADDRNOTAVAIL, ECONNABORTED};
   if (c == NULL) return -ENOMEM;
   if (c->err == REDIS_ERR_EOF) return -ECONNRESET;
   if (c->err == REDIS_ERR_OOM) return -ENOMEM;
@@ -134,8 +134,8 @@ static int reply_errno(const redisReply *r) {
   static const struct {
     const char *code;
     int err;
-  } codes[] = {{"NOAUTH", EACCES}, {"WRONGPASS", EACCES}, {"NOPERM", EACCES},
-               {"LOADING", EAGAIN}, {"BUSY", EAGAIN},     {"READONLY", EROFS},
+  } codes[] = {{"NOAUTH", EACCES},  {"WRONGPASS", EACCES}, {"NOPERM", EACCES},
+               {"LOADING", EAGAIN}, {"BUSY", EAGAIN},      {"READONLY", EROFS},
                {"OOM", ENOSPC},     {"MASTERDOWN", EAGAIN}};
   for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
     size_t n = strlen(codes[i].code);
@@ -243,8 +243,8 @@ static int run_locked(redis_store *rs, args *a, redisReply **out) {
       log_error(rs, "%s; the store is unavailable until it answers", why);
       return rc;
     }
-    if (rs->failing) px_log(PX_LOG_INFO, "store redis://%s:%d/%d: reachable again", rs->host,
-                            rs->port, rs->db);
+    if (rs->failing)
+      px_log(PX_LOG_INFO, "store redis://%s:%d/%d: reachable again", rs->host, rs->port, rs->db);
     rs->failing = 0;
   }
   rc = command(rs->ctx, a, out, why, sizeof(why));
@@ -280,8 +280,7 @@ static int run_int(redis_store *rs, args *a, long long *value) {
 /* ---- keys and sealing ---------------------------------------------------- */
 
 /* Writes "<group>:<id>[:<aspect>]" (the key without the prefix) to out. */
-static int item_key(px_store_group g, const char *name, const char *aspect, char *out,
-                    size_t cap) {
+static int item_key(px_store_group g, const char *name, const char *aspect, char *out, size_t cap) {
   char id[PX_STORE_ID_MAX];
   int rc = px_store_item_id(g, name, aspect, id, sizeof(id)), n;
   if (rc != 0) return rc;
@@ -305,8 +304,8 @@ static int is_sealed(const char *data, size_t len) {
 }
 
 /* Seals `data` for `key` into a malloc'd buffer. */
-static int seal(const redis_store *rs, const char *key, const void *data, size_t len,
-                uint8_t **out, size_t *out_len) {
+static int seal(const redis_store *rs, const char *key, const void *data, size_t len, uint8_t **out,
+                size_t *out_len) {
   EVP_AEAD_CTX ctx;
   size_t cap = len + SEAL_OVERHEAD, n = 0;
   uint8_t *buf = malloc(cap);
@@ -320,8 +319,8 @@ static int seal(const redis_store *rs, const char *key, const void *data, size_t
     free(buf);
     return -EIO;
   }
-  ok = EVP_AEAD_CTX_seal(&ctx, buf + 4 + SEAL_NONCE, &n, cap - 4 - SEAL_NONCE, buf + 4,
-                         SEAL_NONCE, data, len, (const uint8_t *)key, strlen(key));
+  ok = EVP_AEAD_CTX_seal(&ctx, buf + 4 + SEAL_NONCE, &n, cap - 4 - SEAL_NONCE, buf + 4, SEAL_NONCE,
+                         data, len, (const uint8_t *)key, strlen(key));
   EVP_AEAD_CTX_cleanup(&ctx);
   if (!ok) {
     free(buf);
@@ -472,10 +471,9 @@ static int redis_remove(px_store *s, px_store_group g, const char *name, const c
 }
 
 /* Renames the item to a quarantine key that expires. */
-static const char quarantine_lua[] =
-    "if redis.call('exists', KEYS[1]) == 0 then return 0 end "
-    "redis.call('rename', KEYS[1], KEYS[2]) "
-    "redis.call('expire', KEYS[2], ARGV[1]) return 1";
+static const char quarantine_lua[] = "if redis.call('exists', KEYS[1]) == 0 then return 0 end "
+                                     "redis.call('rename', KEYS[1], KEYS[2]) "
+                                     "redis.call('expire', KEYS[2], ARGV[1]) return 1";
 
 static int redis_quarantine(px_store *s, px_store_group g, const char *name, const char *aspect) {
   redis_store *rs = (redis_store *)s;
@@ -548,19 +546,21 @@ static int redis_lock_acquire(px_store *s, const char *name, const char *owner) 
   return rc != 0 ? rc : r == 1 ? 0 : -EBUSY;
 }
 
-static int lock_result(int rc, long long r) {
+/* Runs a compare-and-set script: 0, -EPERM (another holder's), -ENOENT. */
+static int lock_holder_script(px_store *s, const char *script, const char *name,
+                              const char *owner) {
+  long long r = 0;
+  int rc = lock_script((redis_store *)s, script, name, owner, &r);
   if (rc != 0) return rc;
   return r == 1 ? 0 : r == 0 ? -EPERM : -ENOENT;
 }
 
 static int redis_lock_refresh(px_store *s, const char *name, const char *owner) {
-  long long r = 0;
-  return lock_result(lock_script((redis_store *)s, refresh_lua, name, owner, &r), r);
+  return lock_holder_script(s, refresh_lua, name, owner);
 }
 
 static int redis_lock_release(px_store *s, const char *name, const char *owner) {
-  long long r = 0;
-  return lock_result(lock_script((redis_store *)s, release_lua, name, owner, &r), r);
+  return lock_holder_script(s, release_lua, name, owner);
 }
 
 /* ---- list ---------------------------------------------------------------- */
@@ -727,8 +727,9 @@ int px_store_redis_subscribe(px_store *s) {
 static int take_message(const redisReply *r, char *name, size_t cap) {
   char id[PX_STORE_ID_MAX];
   const redisReply *m;
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
-      strcmp(r->element[0]->str, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+      r->element[2]->type != REDIS_REPLY_STRING)
     return 0;
   m = r->element[2];
   if (m->len >= cap || m->len >= PX_STORE_ID_MAX) return 0;
@@ -999,9 +1000,9 @@ int px_store_redis_open(const px_store_redis_options *opt, px_store **out, char 
   pthread_mutex_init(&rs->sub_lock, NULL);
   rs->base.ops = &redis_ops;
   rc = parse_url(rs, opt->url, err, errlen);
-  if (rc == 0 && snprintf(rs->prefix, sizeof(rs->prefix), "%s",
-                          opt->prefix ? opt->prefix : PX_STORE_REDIS_PREFIX) >=
-                     (int)sizeof(rs->prefix)) {
+  if (rc == 0 &&
+      snprintf(rs->prefix, sizeof(rs->prefix), "%s",
+               opt->prefix ? opt->prefix : PX_STORE_REDIS_PREFIX) >= (int)sizeof(rs->prefix)) {
     snprintf(err, errlen, "storage_prefix is longer than %d bytes", PREFIX_MAX);
     rc = -EINVAL;
   }
@@ -1026,19 +1027,21 @@ int px_store_redis_open(const px_store_redis_options *opt, px_store **out, char 
     gethostname(hostname, sizeof(hostname) - 1);
   RAND_bytes(rnd, sizeof(rnd));
   /* Unique per open store: two stores (or processes) never share a token. */
-  snprintf(rs->token_base, sizeof(rs->token_base), "%.40s:%ld:%02x%02x%02x%02x%02x%02x%02x%02x:",
-           hostname, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
-           rnd[7]);
+  snprintf(rs->token_base, sizeof(rs->token_base),
+           "%.40s:%ld:%02x%02x%02x%02x%02x%02x%02x%02x:", hostname, (long)getpid(), rnd[0], rnd[1],
+           rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
   rc = check_version(rs, err, errlen);
   if (rc == -EPROTO || rc == -EACCES) {
-    if (rc == -EACCES) snprintf(err, errlen, "redis://%s:%d: authentication refused", rs->host,
-                                rs->port);
+    if (rc == -EACCES)
+      snprintf(err, errlen, "redis://%s:%d: authentication refused", rs->host, rs->port);
     redis_destroy(&rs->base);
     return rc;
   }
   if (rc != 0)
-    px_log(PX_LOG_WARN, "store redis://%s:%d/%d: not reachable yet (%s); carrying on, the next "
-           "call retries", rs->host, rs->port, rs->db, strerror(-rc));
+    px_log(PX_LOG_WARN,
+           "store redis://%s:%d/%d: not reachable yet (%s); carrying on, the next "
+           "call retries",
+           rs->host, rs->port, rs->db, strerror(-rc));
   *out = &rs->base;
   return 0;
 }
