@@ -8,9 +8,9 @@
  */
 #include "acme/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,8 +147,8 @@ static int ca_id_ok(const char *id) {
     char c = id[i];
     int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
     if (i >= n - 16 ? !hex
-                    : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                        c == '-' || c == '_'))
+                    : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                        c == '_'))
       return 0;
   }
   return 1;
