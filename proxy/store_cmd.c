@@ -78,6 +78,15 @@ static px_store *open_side(const side *s, const char *which, FILE *errout) {
     fprintf(errout, "portico store copy: %s: %s\n", which, err);
     return NULL;
   }
+  /* A Redis store opens while the server is away (an instance keeps
+   * serving); a copy would only fail item by item, so stop here. */
+  int rc = px_store_cert_exists(store, "reachable.invalid");
+  if (rc < 0) {
+    fprintf(errout, "portico store copy: %s %s: %s\n", which,
+            px_store_is_redis(store) ? "(redis)" : s->storage, strerror(-rc));
+    px_store_close(store);
+    return NULL;
+  }
   return store;
 }
 
