@@ -349,16 +349,21 @@ static int unseal(const redis_store *rs, const char *key, const char *data, size
 
 /* ---- store operations ---------------------------------------------------- */
 
-static int redis_exists(px_store *s, px_store_group g, const char *name, const char *aspect) {
-  redis_store *rs = (redis_store *)s;
+/* Runs "CMD <key of the item>", whose reply is an integer. */
+static int item_int_command(redis_store *rs, const char *cmd, px_store_group g, const char *name,
+                            const char *aspect, long long *n) {
   char key[KEY_MAX], full[KEY_MAX];
-  long long n = 0;
   args a = {0};
   int rc = item_key(g, name, aspect, key, sizeof(key));
   if (rc != 0 || (rc = prefixed(rs, key, full, sizeof(full))) != 0) return rc;
-  arg_s(&a, "EXISTS");
+  arg_s(&a, cmd);
   arg_s(&a, full);
-  rc = run_int(rs, &a, &n);
+  return run_int(rs, &a, n);
+}
+
+static int redis_exists(px_store *s, px_store_group g, const char *name, const char *aspect) {
+  long long n = 0;
+  int rc = item_int_command((redis_store *)s, "EXISTS", g, name, aspect, &n);
   return rc != 0 ? rc : n > 0;
 }
 
@@ -458,15 +463,8 @@ static int redis_save(px_store *s, px_store_group g, const char *name, const cha
 }
 
 static int redis_remove(px_store *s, px_store_group g, const char *name, const char *aspect) {
-  redis_store *rs = (redis_store *)s;
-  char key[KEY_MAX], full[KEY_MAX];
   long long n = 0;
-  args a = {0};
-  int rc = item_key(g, name, aspect, key, sizeof(key));
-  if (rc != 0 || (rc = prefixed(rs, key, full, sizeof(full))) != 0) return rc;
-  arg_s(&a, "DEL");
-  arg_s(&a, full);
-  rc = run_int(rs, &a, &n);
+  int rc = item_int_command((redis_store *)s, "DEL", g, name, aspect, &n);
   return rc != 0 ? rc : n > 0 ? 0 : -ENOENT;
 }
 
