@@ -27,6 +27,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "acme/cache_load.h"
 #include "acme/store.h"
 #include "acme/store_copy.h"
 #include "acme/store_open.h"
@@ -325,6 +326,13 @@ static void test_private_keys_encrypted(void **state) {
   s = open_redis(hex_path, 0, 0);
   assert_int_equal(px_store_cert_load(s, "other.example.com", PX_STORE_KEY_PEM, &data, &len),
                    -EBADMSG);
+  px_store_close(s);
+  /* Loading for serving with the wrong key sets nothing aside: the key
+   * file is wrong, not the certificate. */
+  s = open_redis(other_path, 0, 0);
+  assert_null(px_acme_cache_load_cert(s, "example.com"));
+  assert_int_equal(raw_int("EXISTS %s", "portico:certs:example.com:key.pem"), 1);
+  assert_int_equal(raw_int("EXISTS %s", "portico:certs:example.com:cert.pem"), 1);
   px_store_close(s);
   /* A malformed key file is refused at open. */
   write_file(other_path, "not-hex", 7);
