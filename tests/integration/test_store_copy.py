@@ -175,3 +175,40 @@ def test_errors(tmp_path, redis, cache):
     redis.start()
     r = copy(str(root), redis.url)
     assert r.returncode == 0, r.stderr
+
+
+def check(tmp_path, storage_lines):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(storage_lines + """
+listen: {https: "127.0.0.1:8443"}
+acme: {directory: "https://ca.test/dir", accept_terms: true}
+sites:
+  - hosts: [a.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    r = subprocess.run([PORTICO, "-c", str(cfg), "--check"], capture_output=True, text=True,
+                       timeout=30)
+    return r, str(cfg)
+
+
+def test_config_keys(tmp_path):
+    kf = key_file(tmp_path)
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    r, _ = check(tmp_path, f"""storage: "redis://portico@127.0.0.1:6379/2"
+storage_prefix: "fleet1:"
+storage_password_file: {pw}
+storage_key_file: {kf}""")
+    assert r.returncode == 0, r.stderr
+    r, path = check(tmp_path, f"""storage: {tmp_path}/cache
+storage_key_file: {kf}""")
+    assert r.returncode == 1
+    assert f"{path}:2: storage_key_file: applies only to a redis:// storage" in r.stderr
+    r, path = check(tmp_path, """storage: "redis://127.0.0.1:6379"
+storage_password_file: /nonexistent/pw""")
+    assert r.returncode == 1
+    assert f"{path}:2: storage_password_file: cannot read /nonexistent/pw" in r.stderr
+    r, path = check(tmp_path, 'storage: "rediss://127.0.0.1:6380"')
+    assert r.returncode == 1
+    assert f"{path}:1: storage: rediss:// is not supported" in r.stderr and "stunnel" in r.stderr
