@@ -693,6 +693,16 @@ static void test_copy_fs_redis_fs(void **state) {
   assert_int_equal(fs1->ops->save(fs1, PX_STORE_FAILURES, "f.example.com", NULL, "{}", 2), 0);
   assert_int_equal(fs1->ops->save(fs1, PX_STORE_CHALLENGES, "tok1", NULL, "ka", 2), 0);
 
+  /* What the directory's list skips: temp files, stray names, a file
+   * where an item's directory goes. */
+  static const char *const strays[] = {"certs/.tmp.x",           "certs/Bad_Name",
+                                       "failures/x.example.com", "challenges/.tmp.cert.pem.1",
+                                       "accounts/not-a-ca-id",   "certs/file.example.com"};
+  for (size_t i = 0; i < sizeof(strays) / sizeof(strays[0]); i++) {
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", dir1, strays[i]);
+    write_file(path, "x", 1);
+  }
   ro.key_file = kf;
   assert_int_equal(px_store_open(url, &ro, &r, err, sizeof(err)), 0);
   assert_int_equal(px_store_copy(fs1, r, &n, stderr), 0);
