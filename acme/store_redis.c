@@ -44,7 +44,8 @@
 #define KEY_MAX (PREFIX_MAX + 16 + PX_STORE_ID_MAX + 32 + 48)
 #define SEAL_MAGIC "PXE1"
 #define SEAL_NONCE 12
-#define SEAL_OVERHEAD (4 + SEAL_NONCE + EVP_AEAD_MAX_OVERHEAD)
+#define SEAL_TAG 16 /* AES-GCM's tag */
+#define SEAL_OVERHEAD (4 + SEAL_NONCE + SEAL_TAG)
 /* After a failed connect, calls fail at once for this long (ms), so a
  * blackholed server costs one timeout, not one per call. */
 #define RECONNECT_PAUSE_MS 1000
@@ -370,7 +371,8 @@ static int redis_exists(px_store *s, px_store_group g, const char *name, const c
 /* Turns a GET reply into the caller's buffer, opening a sealed key. */
 static int load_value(redis_store *rs, const char *key, const char *aspect, const redisReply *r,
                       char **data, size_t *len) {
-  int sealed = is_sealed(r->str, r->len), rc = 0;
+  /* Only keys are ever sealed: a certificate is returned as it is. */
+  int sealed = is_private_key(aspect) && is_sealed(r->str, r->len), rc = 0;
   char *buf;
 
   if (r->len > PX_STORE_READ_MAX + (sealed ? SEAL_OVERHEAD : 0)) return -EFBIG;

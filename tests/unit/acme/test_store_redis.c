@@ -302,6 +302,15 @@ static void test_private_keys_encrypted(void **state) {
   assert_int_equal(r->len, first_len);
   assert_true(memcmp(r->str, first, first_len) != 0);
   freeReplyObject(r);
+  /* However short the key: one byte seals and opens. */
+  assert_int_equal(px_store_cert_save(s, "short.example.com", PX_STORE_KEY_PEM, "k", 1), 0);
+  r = raw_cmd("GET %s", "portico:certs:short.example.com:key.pem");
+  assert_int_equal(r->len, 4 + 12 + 1 + 16);
+  freeReplyObject(r);
+  assert_int_equal(px_store_cert_load(s, "short.example.com", PX_STORE_KEY_PEM, &data, &len), 0);
+  assert_int_equal(len, 1);
+  assert_string_equal(data, "k");
+  px_store_data_free(data, len);
   px_store_close(s);
 
   /* The raw form of the same key opens it. */
