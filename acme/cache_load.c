@@ -5,6 +5,7 @@
  */
 #include "acme/cache_load.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,14 +51,28 @@ static void quarantine_cert(px_store *s, const char *name, const char *why) {
     s->ops->quarantine(s, PX_STORE_CERTS, name, aspects[i]);
 }
 
+/* A load error that says the stored bytes themselves are bad (a symlink,
+ * not a regular file, too large); any other (the store unreachable, an I/O
+ * error, a key that does not decrypt with storage_key_file) says nothing
+ * about the certificate, which stays where it is. */
+static int load_error_is_the_item(int rc) { return rc == -ELOOP || rc == -EINVAL || rc == -EFBIG; }
+
 px_tls_cert *px_acme_cache_load_cert(px_store *s, const char *name) {
-  if (!px_store_cert_exists(s, name)) return NULL;
+  /* Negative: the store cannot say; nothing is served from it now. */
+  if (px_store_cert_exists(s, name) <= 0) return NULL;
   char *cert = NULL, *key = NULL;
   size_t clen = 0, klen = 0;
   px_tls_cert *c = NULL;
   char why[200] = "";
   int rc = px_store_cert_load(s, name, PX_STORE_CERT_PEM, &cert, &clen);
   if (rc == 0) rc = px_store_cert_load(s, name, PX_STORE_KEY_PEM, &key, &klen);
+  if (rc != 0 && rc != -ENOENT && !load_error_is_the_item(rc)) {
+    px_log(PX_LOG_WARN, "cache: certificate for %s cannot be read now: %s; left in place", name,
+           strerror(-rc));
+    px_store_data_free(cert, clen);
+    px_store_data_free(key, klen);
+    return NULL;
+  }
   if (rc != 0)
     snprintf(why, sizeof(why), "cannot read it: %s", strerror(-rc));
   else

@@ -66,6 +66,11 @@ typedef struct px_store_ops {
   int (*lock_release)(px_store *s, const char *name, const char *owner);
   /** Frees the store. */
   void (*destroy)(px_store *s);
+  /** Optional (NULL when a store cannot): calls `fn` once for each item of
+   *  group `g` with a name that load and save of any store accept (an
+   *  account's is its CA id, see px_store_ca_id); `fn` returning non-zero
+   *  stops the walk. Returns the number of names visited or a negative errno. */
+  int (*list)(px_store *s, px_store_group g, int (*fn)(void *arg, const char *name), void *arg);
 } px_store_ops;
 
 /** Every store starts with this. */

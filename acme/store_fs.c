@@ -8,6 +8,7 @@
  */
 #include "acme/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,6 +25,7 @@
 #include <openssl/sha.h>
 
 #include "acme/names.h"
+#include "acme/store_internal.h"
 #include "tls/log.h"
 
 #define HOST_MAX 64
@@ -32,6 +34,7 @@
 #define CA_ID_MAX (HOST_MAX + 1 + 16 + 1)
 /* "_wildcard." + a name, or a CA id: the longest path component. */
 #define COMPONENT_MAX (10 + PX_ACME_NAME_MAX + 1)
+_Static_assert(COMPONENT_MAX <= PX_STORE_ID_MAX, "store ids fit PX_STORE_ID_MAX");
 
 typedef struct fs_store {
   px_store base;
@@ -132,19 +135,66 @@ static int aspect_ok(px_store_group g, const char *aspect) {
   return 0;
 }
 
+const char *px_store_group_name(px_store_group g) {
+  return (unsigned)g < sizeof(group_dirs) / sizeof(group_dirs[0]) ? group_dirs[g] : NULL;
+}
+
+/* A CA id as px_store_ca_id writes it: [a-z0-9._-]{1,64}, '-', 16 hex. */
+static int ca_id_ok(const char *id) {
+  size_t n = strnlen(id, CA_ID_MAX), i;
+  if (n < 18 || n >= CA_ID_MAX || id[n - 17] != '-') return 0;
+  for (i = 0; i < n; i++) {
+    char c = id[i];
+    int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    if (i >= n - 16 ? !hex
+                    : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                        c == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+static int item_component(px_store_group g, const char *name, char *out, size_t cap) {
+  if (g == PX_STORE_ACCOUNTS) {
+    /* A CA id (what list returns) stands for itself; a URL is hashed. */
+    if (name != NULL && strstr(name, "://") == NULL) {
+      if (!ca_id_ok(name) || strlen(name) >= cap) return -EINVAL;
+      memcpy(out, name, strlen(name) + 1);
+      return 0;
+    }
+    return px_store_ca_id(name, out, cap);
+  }
+  if (g == PX_STORE_CHALLENGES) return token_component(name, out, cap);
+  return name_component(name, out, cap);
+}
+
+int px_store_item_id(px_store_group g, const char *name, const char *aspect, char *out,
+                     size_t cap) {
+  if (px_store_group_name(g) == NULL || !aspect_ok(g, aspect)) return -EINVAL;
+  return item_component(g, name, out, cap);
+}
+
+int px_store_name_of_id(px_store_group g, const char *id, char *out, size_t cap) {
+  char again[COMPONENT_MAX];
+  int n;
+  if (px_store_group_name(g) == NULL || id == NULL) return -EINVAL;
+  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES) && strncmp(id, "_wildcard.", 10) == 0)
+    n = snprintf(out, cap, "*.%s", id + 10);
+  else
+    n = snprintf(out, cap, "%s", id);
+  if (n <= 0 || (size_t)n >= cap) return -EINVAL;
+  /* Only an id that maps back to itself: a stray file is not an item. */
+  if (item_component(g, out, again, sizeof(again)) != 0 || strcmp(again, id) != 0) return -EINVAL;
+  return 0;
+}
+
 /* Fills `dir` (the directory holding the item) and `file` (its name). */
 static int item_path(fs_store *fs, px_store_group g, const char *name, const char *aspect,
                      char *dir, size_t dir_cap, char *file, size_t file_cap) {
   char comp[COMPONENT_MAX];
   int rc, n;
 
-  if ((unsigned)g > PX_STORE_CHALLENGES || !aspect_ok(g, aspect)) return -EINVAL;
-  if (g == PX_STORE_ACCOUNTS)
-    rc = px_store_ca_id(name, comp, sizeof(comp));
-  else if (g == PX_STORE_CHALLENGES)
-    rc = token_component(name, comp, sizeof(comp));
-  else
-    rc = name_component(name, comp, sizeof(comp));
+  rc = px_store_item_id(g, name, aspect, comp, sizeof(comp));
   if (rc != 0) return rc;
   if (g == PX_STORE_ACCOUNTS || g == PX_STORE_CERTS) {
     n = snprintf(dir, dir_cap, "%s/%s/%s", fs->root, group_dirs[g], comp);
@@ -686,9 +736,49 @@ static int fs_lock_release(px_store *s, const char *name, const char *owner) {
 
 static void fs_destroy(px_store *s) { free(s); }
 
+/* Walks one group's directory: accounts and certificates are directories,
+ * failures "<id>.json" files, challenges "<token>" files. Temp files and
+ * anything that is not an item's id are skipped. */
+static int fs_list(px_store *s, px_store_group g, int (*fn)(void *, const char *), void *arg) {
+  fs_store *fs = (fs_store *)s;
+  char dir[PATH_MAX], id[NAME_MAX + 1], name[COMPONENT_MAX + 2];
+  const char *group = px_store_group_name(g);
+  struct dirent *e;
+  DIR *d;
+  int count = 0;
+
+  if (group == NULL) return -EINVAL;
+  if (snprintf(dir, sizeof(dir), "%s/%s", fs->root, group) >= (int)sizeof(dir))
+    return -ENAMETOOLONG;
+  d = opendir(dir);
+  if (d == NULL) return errno == ENOENT ? 0 : -errno;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    int is_dir = e->d_type == DT_DIR;
+    if (e->d_name[0] == '.' || n >= sizeof(id)) continue;
+    memcpy(id, e->d_name, n + 1);
+    if (g == PX_STORE_FAILURES) {
+      if (n < 6 || strcmp(id + n - 5, ".json") != 0) continue;
+      id[n - 5] = '\0';
+    }
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st;
+      char path[PATH_MAX];
+      if (join(path, sizeof(path), dir, e->d_name) != 0 || lstat(path, &st) != 0) continue;
+      is_dir = S_ISDIR(st.st_mode);
+    }
+    if (is_dir != (g == PX_STORE_ACCOUNTS || g == PX_STORE_CERTS)) continue;
+    if (px_store_name_of_id(g, id, name, sizeof(name)) != 0) continue;
+    count++;
+    if (fn(arg, name) != 0) break;
+  }
+  closedir(d);
+  return count;
+}
+
 static const px_store_ops fs_ops = {
     fs_exists,       fs_load,         fs_save,         fs_remove,  fs_quarantine,
-    fs_lock_acquire, fs_lock_refresh, fs_lock_release, fs_destroy,
+    fs_lock_acquire, fs_lock_refresh, fs_lock_release, fs_destroy, fs_list,
 };
 
 /* ROOT/version: "1". Anything else is a layout this code does not know. */

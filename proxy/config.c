@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "acme/names.h"
+#include "acme/store_open.h"
 #include "proxy/config_values.h"
 #include "tls/cert.h"
 #include "tls/unconst.h"
@@ -599,9 +600,39 @@ static void check_creatable(loader *L, yaml_node_t *n, const char *key, const ch
     error_at(L, n, key, "cannot create %s in %s: %s", path, dir, strerror(errno));
 }
 
+/* The Redis store's settings (docs/fleet.md): only with a redis:// storage;
+ * the files must be readable now, as at start-up. */
+static void load_storage_options(loader *L, yaml_node_t *root) {
+  static const char *const names[] = {"storage_prefix", "storage_password_file",
+                                      "storage_key_file"};
+  char **fields[] = {&L->cfg->storage_prefix, &L->cfg->storage_password_file,
+                     &L->cfg->storage_key_file};
+  const char *storage = L->cfg->storage;
+  int redis = storage != NULL && strncmp(storage, "redis://", 8) == 0;
+  yaml_node_t *v;
+  if (storage != NULL && strncmp(storage, "rediss://", 9) == 0)
+    error_at(L, get(L, root, "storage"), "storage",
+             "rediss:// is not supported (this build's hiredis has no TLS): run a local TLS "
+             "tunnel such as stunnel and use redis://127.0.0.1:PORT (docs/fleet.md)");
+  else if (storage != NULL && !redis && px_store_is_url(storage))
+    error_at(L, get(L, root, "storage"), "storage",
+             "expected a directory or redis://[user@]host[:port][/db]");
+  for (size_t i = 0; i < 3; i++) {
+    if ((v = get(L, root, names[i])) == NULL) continue;
+    free(*fields[i]);
+    *fields[i] = get_string(L, v, names[i]);
+    if (!redis)
+      error_at(L, v, names[i], "applies only to a redis:// storage");
+    else if (i > 0 && *fields[i] != NULL && access(*fields[i], R_OK) != 0)
+      error_at(L, v, names[i], "cannot read %s: %s", *fields[i], strerror(errno));
+  }
+}
+
 static void load_root(loader *L, yaml_node_t *root) {
-  static const char *const keys[] = {"listen", "workers", "storage", "runtime_dir", "log", "defaults", "timeouts",
-                                     "limits", "sites", "acme", "on_demand", NULL};
+  static const char *const keys[] = {"listen", "workers", "storage", "storage_prefix",
+                                     "storage_password_file", "storage_key_file", "runtime_dir",
+                                     "log", "defaults", "timeouts", "limits", "sites", "acme",
+                                     "on_demand", NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
     error_at(L, NULL, "(file)", "the file is empty");
@@ -625,6 +656,7 @@ static void load_root(loader *L, yaml_node_t *root) {
     free(cfg->storage);
     cfg->storage = get_string(L, v, "storage");
   }
+  load_storage_options(L, root);
   if ((v = get(L, root, "log"))) {
     static const char *const lk[] = {"level", "access", NULL};
     if (check_keys(L, v, "log", lk) == 0) {
@@ -691,7 +723,7 @@ static void load_root(loader *L, yaml_node_t *root) {
     px_tls_mode m = cfg->sites[i].tls_mode;
     any_acme |= m == PX_SITE_TLS_ACME || m == PX_SITE_TLS_ON_DEMAND;
   }
-  if (any_acme && cfg->storage)
+  if (any_acme && cfg->storage && !px_store_is_url(cfg->storage))
     check_creatable(L, get(L, root, "storage"), "storage", cfg->storage, 1);
 }
 
@@ -818,6 +850,9 @@ void px_config_free(px_config *cfg) {
   px_acme_config_dispose(&cfg->acme, &cfg->on_demand);
   free(cfg->storage);
   free(cfg->runtime_dir);
+  free(cfg->storage_prefix);
+  free(cfg->storage_password_file);
+  free(cfg->storage_key_file);
   free(cfg->access_log);
   free(cfg->file);
   free(cfg);

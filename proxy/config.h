@@ -92,7 +92,10 @@ typedef struct px_config {
   px_listen_addr *http;
   size_t nhttp;
   int workers;      /**< resolved: "auto" becomes the number of cores */
-  char *storage;    /**< on-disk cache directory */
+  char *storage;    /**< cache directory, or redis://[user@]host[:port][/db] */
+  char *storage_prefix;        /**< Redis key prefix; NULL: "portico:" */
+  char *storage_password_file; /**< Redis AUTH password file */
+  char *storage_key_file;      /**< encrypts private keys in Redis */
   char *runtime_dir; /**< where the listen-address locks live; NULL = the default */
   int log_level;    /**< px_log_level */
   char *access_log; /**< "stdout", "stderr", "off" or a path */

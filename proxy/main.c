@@ -4,6 +4,7 @@
  *   portico -c FILE            run
  *   portico -c FILE --check    validate the configuration and exit
  *   portico ctl ...            talk to a running portico (proxy/ctl.h)
+ *   portico store copy SRC DST copy a certificate store (proxy/store_cmd.h)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "proxy/listen_lock.h"
 #include "proxy/ctl.h"
 #include "proxy/server.h"
+#include "proxy/store_cmd.h"
 #include "tls/log.h"
 
 #define PORTICO_VERSION "0.1.0"
@@ -27,6 +29,7 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: portico -c FILE [--check]\n"
           "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
+          "       portico store copy [OPTIONS] SRC DST\n"
           "  -c, --config FILE  configuration file (YAML or JSON)\n"
           "  --check            validate the configuration, print errors and warnings, exit\n"
           "  --version          print the version\n");
@@ -48,6 +51,8 @@ static void on_signal(uv_signal_t *s, int signum) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "ctl") == 0)
     return px_ctl_main(argc - 1, argv + 1, stdout, stderr);
+  if (argc > 1 && strcmp(argv[1], "store") == 0)
+    return px_store_cmd_main(argc - 1, argv + 1, stdout, stderr);
   const char *file = NULL;
   int check = 0;
   for (int i = 1; i < argc; i++) {
