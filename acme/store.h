@@ -28,8 +28,11 @@
 typedef enum px_store_group {
   PX_STORE_ACCOUNTS,   /**< name: the CA's directory URL */
   PX_STORE_CERTS,      /**< name: a DNS name or "*." + one */
-  PX_STORE_FAILURES,   /**< name: as for CERTS; aspect NULL */
+  PX_STORE_FAILURES,   /**< name: as for CERTS; aspect NULL (read only to migrate
+                            old caches to jobs) */
   PX_STORE_CHALLENGES, /**< name: an http-01 token; aspect NULL */
+  PX_STORE_JOBS,       /**< name: as for CERTS (a job's first name); aspect NULL;
+                            ROOT/jobs/<name>.json, 0600 (acme/life/job.h) */
 } px_store_group;
 
 /* The files ("aspects") of an account and of a certificate. */
@@ -64,6 +67,11 @@ typedef struct px_store_ops {
   int (*lock_refresh)(px_store *s, const char *name, const char *owner);
   /** Releases the lock only if we hold it; -EPERM otherwise. */
   int (*lock_release)(px_store *s, const char *name, const char *owner);
+  /** Calls `fn` with the name of every item of group PX_STORE_JOBS (job
+   *  files) or PX_STORE_CERTS (certificate directories), in no order;
+   *  entries that are not valid names are skipped. Stops when `fn`
+   *  returns non-zero. 0, or a negative errno (-ENOENT: none yet). */
+  int (*list)(px_store *s, px_store_group g, int (*fn)(void *arg, const char *name), void *arg);
   /** Frees the store. */
   void (*destroy)(px_store *s);
 } px_store_ops;

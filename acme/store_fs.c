@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +44,8 @@ typedef struct fs_store {
   void *fault_arg;
 } fs_store;
 
-static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges"};
+static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges",
+                                          "jobs"};
 
 /* ---- names to path components (no system calls) ------------------------ */
 
@@ -126,6 +128,7 @@ static int aspect_ok(px_store_group g, const char *aspect) {
             strcmp(aspect, PX_STORE_META_JSON) == 0);
   case PX_STORE_FAILURES:
   case PX_STORE_CHALLENGES:
+  case PX_STORE_JOBS:
     return aspect == NULL;
   }
   return 0;
@@ -137,7 +140,7 @@ static int item_path(fs_store *fs, px_store_group g, const char *name, const cha
   char comp[COMPONENT_MAX];
   int rc, n;
 
-  if ((unsigned)g > PX_STORE_CHALLENGES || !aspect_ok(g, aspect)) return -EINVAL;
+  if ((unsigned)g > PX_STORE_JOBS || !aspect_ok(g, aspect)) return -EINVAL;
   if (g == PX_STORE_ACCOUNTS)
     rc = px_store_ca_id(name, comp, sizeof(comp));
   else if (g == PX_STORE_CHALLENGES)
@@ -150,7 +153,7 @@ static int item_path(fs_store *fs, px_store_group g, const char *name, const cha
     rc = snprintf(file, file_cap, "%s", aspect);
   } else {
     n = snprintf(dir, dir_cap, "%s/%s", fs->root, group_dirs[g]);
-    rc = snprintf(file, file_cap, "%s%s", comp, g == PX_STORE_FAILURES ? ".json" : "");
+    rc = snprintf(file, file_cap, "%s%s", comp, g == PX_STORE_FAILURES || g == PX_STORE_JOBS ? ".json" : "");
   }
   return n > 0 && (size_t)n < dir_cap && rc > 0 && (size_t)rc < file_cap ? 0 : -ENAMETOOLONG;
 }
@@ -581,11 +584,45 @@ static int fs_lock_release(px_store *s, const char *name, const char *owner) {
   return fsync_dir(dir);
 }
 
+/* Lists job files (<name>.json) or certificate directories, turning the
+ * on-disk component back into a name; anything that does not round-trip
+ * through name_component is skipped, so the caller only sees valid names. */
+static int fs_list(px_store *s, px_store_group g, int (*fn)(void *, const char *), void *arg) {
+  fs_store *fs = (fs_store *)s;
+  char dir[PATH_MAX], name[COMPONENT_MAX + 8], comp[COMPONENT_MAX];
+  if (g != PX_STORE_JOBS && g != PX_STORE_CERTS) return -EINVAL;
+  int n = snprintf(dir, sizeof(dir), "%s/%s", fs->root, group_dirs[g]);
+  if (n < 0 || (size_t)n >= sizeof(dir)) return -ENAMETOOLONG;
+  DIR *d = opendir(dir);
+  if (d == NULL) return -errno;
+  struct dirent *de;
+  int rc = 0;
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+    if (de->d_name[0] == '.' || len >= sizeof(name) - 2) continue;
+    if (g == PX_STORE_JOBS) {
+      if (len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0) continue;
+      len -= 5;
+    }
+    if (strncmp(de->d_name, "_wildcard.", 10) == 0)
+      n = snprintf(name, sizeof(name), "*.%.*s", (int)(len - 10), de->d_name + 10);
+    else
+      n = snprintf(name, sizeof(name), "%.*s", (int)len, de->d_name);
+    if (n < 0 || (size_t)n >= sizeof(name)) continue;
+    if (name_component(name, comp, sizeof(comp)) != 0 || strncmp(comp, de->d_name, len) != 0 ||
+        comp[len] != '\0')
+      continue;
+    rc = fn(arg, name);
+  }
+  closedir(d);
+  return 0;
+}
+
 static void fs_destroy(px_store *s) { free(s); }
 
 static const px_store_ops fs_ops = {
     fs_exists,       fs_load,         fs_save,         fs_remove,  fs_quarantine,
-    fs_lock_acquire, fs_lock_refresh, fs_lock_release, fs_destroy,
+    fs_lock_acquire, fs_lock_refresh, fs_lock_release, fs_list, fs_destroy,
 };
 
 /* ROOT/version: "1". Anything else is a layout this code does not know. */

@@ -38,6 +38,7 @@ typedef struct request {
   int tcp_open;
   int gai_pending;
   int closes;
+  char errbuf[400]; /* a failure naming the server and the system error */
 } request;
 
 void px_acme_response_free(px_acme_response *r) {
@@ -81,7 +82,16 @@ static void finish(request *q, const char *err) {
   if (!q->gai_pending) close_all(q);
 }
 
-static void on_timeout(uv_timer_t *t) { finish(t->data, "the ACME server did not answer in time"); }
+/* Fails naming where (https://host:port) and the system's reason. */
+static void finish_sys(request *q, const char *what, int status) {
+  snprintf(q->errbuf, sizeof(q->errbuf), "%s %s://%s:%s%s%s", what, q->tls ? "https" : "http",
+           q->host, q->port, status ? ": " : "", status ? uv_strerror(status) : "");
+  finish(q, q->errbuf);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  finish_sys(t->data, "no answer in time from", 0);
+}
 
 /* ---- response parsing ------------------------------------------------- */
 
@@ -286,11 +296,12 @@ static void on_connect(uv_connect_t *c, int status) {
   request *q = c->data;
   if (q->done) return;
   if (status != 0) {
-    finish(q, "cannot connect to the ACME server");
+    finish_sys(q, "cannot connect to", status);
     return;
   }
-  if (uv_read_start((uv_stream_t *)&q->tcp, on_alloc, on_read) != 0) {
-    finish(q, "cannot read from the ACME server");
+  int rs = uv_read_start((uv_stream_t *)&q->tcp, on_alloc, on_read);
+  if (rs != 0) {
+    finish_sys(q, "cannot read from", rs);
     return;
   }
   if (q->tls == NULL)
@@ -309,7 +320,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   }
   if (status != 0 || res == NULL) {
     uv_freeaddrinfo(res);
-    finish(q, "the ACME server's name does not resolve");
+    finish_sys(q, "cannot resolve the name of", status);
     return;
   }
   uv_tcp_init(q->loop, &q->tcp);
@@ -318,7 +329,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
   q->connect.data = q;
   int r = uv_tcp_connect(&q->connect, &q->tcp, res->ai_addr, on_connect);
   uv_freeaddrinfo(res);
-  if (r != 0) finish(q, "cannot connect to the ACME server");
+  if (r != 0) finish_sys(q, "cannot connect to", r);
 }
 
 int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, const char *url,

@@ -209,7 +209,7 @@ def test_unreachable_ca(env):
     r = get(env, "new.test")
     assert not r.stdout.decode().endswith("\n200")
     assert time.monotonic() - t0 < 3
-    assert os.path.exists(os.path.join(env.storage(), "failures", "new.test.json"))
+    assert os.path.exists(os.path.join(env.storage(), "jobs", "new.test.json"))
     assert get(env, "cached.test").stdout.decode().endswith("\n200")
 
 
