@@ -140,6 +140,8 @@ static const char *save_and_publish(px_acme_manager *m, px__acme_attempt *a, px_
                          now);
   save_meta(m, e, res, c);
   int renewed = e->job.not_after != 0;
+  e->job.key_type = m->o.client.key_type;
+  px_job_set_profile(&e->job, m->o.client.profile);
   px_job_set_certificate(&e->job, info.not_before, info.not_after, info.cert_id);
   px_job_schedule(&e->job, now, &m->rnd);
   char line[160];

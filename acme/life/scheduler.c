@@ -261,6 +261,7 @@ static void on_probe_timer(uv_timer_t *t) { probe(t->data); }
 void px__sched_wait_for_ca(px_acme_manager *m, px_job_entry *e, const char *err) {
   e->waiting_ca = 1;
   px_job_add_event(&e->job, now_s(), "ca-unreachable", err);
+  px_job_table_save(m->store, e, now_s());
   px__sched_update(m, e);
   if (!m->ca_down) {
     m->ca_down = 1;

@@ -43,7 +43,7 @@ static int profile_ok(px__acme_order *o) {
 /* Goes on with what the order struct is for, the directory being known. */
 static void dispatch(px__acme_order *o) {
   if (o->kind == PX__ACME_PROBE) {
-    px__acme_order_done(o, NULL);
+    if (profile_ok(o)) px__acme_order_done(o, NULL);
     return;
   }
   if (o->kind == PX__ACME_ARI) {
