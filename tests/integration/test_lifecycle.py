@@ -55,6 +55,7 @@ def test_renewal_without_traffic(tmp_path):
     working after it."""
     e = Env(str(tmp_path), start=False, pebble_config={"certificateValidityPeriod": LIFETIME})
     try:
+        e.extra += "timeouts:\n  keepalive: 10m\n"  # the connection outlives the renewal
         e.sites = [{"hosts": ["site.test"], "upstreams": [e.backend.address], "tls": "acme"},
                    {"hosts": ["*"], "upstreams": [e.backend.address], "tls": "on_demand"}]
         e.start()
