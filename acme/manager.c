@@ -46,6 +46,37 @@ static void free_http01(void *v) {
   free(h);
 }
 
+/* ---- the name queues (under m->lock) ------------------------------------ */
+
+/* Appends a copy of `name`; 0, or -ENOMEM. */
+static int fifo_push(px__acme_queued **head, px__acme_queued **tail, size_t *n, const char *name) {
+  px__acme_queued *q = malloc(sizeof(*q) + strlen(name) + 1);
+  if (q == NULL) return -ENOMEM;
+  strcpy(q->name, name);
+  q->next = NULL;
+  if (*tail)
+    (*tail)->next = q;
+  else
+    *head = q;
+  *tail = q;
+  (*n)++;
+  return 0;
+}
+
+/* Takes the first entry (the caller frees it), or NULL; locks m->lock. */
+static px__acme_queued *fifo_pop(px_acme_manager *m, px__acme_queued **head, px__acme_queued **tail,
+                                 size_t *n) {
+  uv_mutex_lock(&m->lock);
+  px__acme_queued *q = *head;
+  if (q) {
+    *head = q->next;
+    if (*head == NULL) *tail = NULL;
+    (*n)--;
+  }
+  uv_mutex_unlock(&m->lock);
+  return q;
+}
+
 /* ---- worker side ------------------------------------------------------- */
 
 int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **out) {
@@ -60,20 +91,9 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
     r = 1;
     int64_t now_s = px__acme_now_ms() / 1000;
     if (seen + SEEN_INTERVAL_S <= now_s && !atomic_load(&m->stopping) &&
-        m->nseen < SEEN_QUEUE_MAX) {
-      px__acme_queued *q = malloc(sizeof(*q) + strlen(name) + 1);
-      if (q) {
-        px_namemap_put(m->certs, name, c, now_s); /* same value: only the stamp changes */
-        strcpy(q->name, name);
-        q->next = NULL;
-        if (m->seen_tail)
-          m->seen_tail->next = q;
-        else
-          m->seen = q;
-        m->seen_tail = q;
-        m->nseen++;
-        uv_async_send(&m->wake);
-      }
+        m->nseen < SEEN_QUEUE_MAX && fifo_push(&m->seen, &m->seen_tail, &m->nseen, name) == 0) {
+      px_namemap_put(m->certs, name, c, now_s); /* same value: only the stamp changes */
+      uv_async_send(&m->wake);
     }
   } else if (atomic_load(&m->stopping)) {
     r = -1; /* shutting down: nothing new is queued */
@@ -84,23 +104,16 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, px_tls_cert **o
   } else if (px__acme_ondemand_check_room(m, name) != 0) {
     r = -1;
   } else {
-    px__acme_queued *q = malloc(sizeof(*q) + strlen(name) + 1);
     r = -1;
-    if (q && px_namemap_put(m->inflight, name, m, 0) == 0) {
-      strcpy(q->name, name);
-      q->next = NULL;
-      if (m->queue_tail)
-        m->queue_tail->next = q;
-      else
-        m->queue = q;
-      m->queue_tail = q;
-      m->nqueued++;
-      r = 0;
-      /* Under the lock, so px_acme_manager_stop cannot close the handle
-       * between the check of `stopping` and this send. */
-      uv_async_send(&m->wake);
-    } else {
-      free(q);
+    if (px_namemap_put(m->inflight, name, m, 0) == 0) {
+      if (fifo_push(&m->queue, &m->queue_tail, &m->nqueued, name) == 0) {
+        r = 0;
+        /* Under the lock, so px_acme_manager_stop cannot close the handle
+         * between the check of `stopping` and this send. */
+        uv_async_send(&m->wake);
+      } else {
+        px_namemap_del(m->inflight, name);
+      }
     }
   }
   uv_mutex_unlock(&m->lock);
@@ -228,16 +241,8 @@ static void process(px_acme_manager *m, const char *name) {
 
 /* Notes on-demand names seen in handshakes in their jobs (forget_after). */
 static void note_seen(px_acme_manager *m) {
-  for (;;) {
-    uv_mutex_lock(&m->lock);
-    px__acme_queued *q = m->seen;
-    if (q) {
-      m->seen = q->next;
-      if (m->seen == NULL) m->seen_tail = NULL;
-      m->nseen--;
-    }
-    uv_mutex_unlock(&m->lock);
-    if (q == NULL) break;
+  px__acme_queued *q;
+  while ((q = fifo_pop(m, &m->seen, &m->seen_tail, &m->nseen)) != NULL) {
     px_job_entry *e = px_job_table_find(&m->jobs, q->name);
     int64_t now = px__acme_now_ms() / 1000;
     if (e && e->group < 0 && e->seen_saved + SEEN_INTERVAL_S <= now) {
@@ -262,16 +267,8 @@ static void on_wake(uv_async_t *a) {
     m->client = NULL;
     return;
   }
-  for (;;) {
-    uv_mutex_lock(&m->lock);
-    px__acme_queued *q = m->queue;
-    if (q) {
-      m->queue = q->next;
-      if (m->queue == NULL) m->queue_tail = NULL;
-      m->nqueued--;
-    }
-    uv_mutex_unlock(&m->lock);
-    if (q == NULL) break;
+  px__acme_queued *q;
+  while ((q = fifo_pop(m, &m->queue, &m->queue_tail, &m->nqueued)) != NULL) {
     process(m, q->name);
     free(q);
   }
@@ -369,7 +366,8 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->alpn = px_namemap_new(10000, free_cert);
   m->http = px_namemap_new(10000, free_http01);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
-  if (px__sched_init(m) != 0 || !m->certs || !m->refused || !m->inflight || !m->alpn || !m->http || !m->group_running) {
+  if (px__sched_init(m) != 0 || !m->certs || !m->refused || !m->inflight || !m->alpn || !m->http ||
+      !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;

@@ -111,12 +111,14 @@ static void save_meta(px_acme_manager *m, px_job_entry *e, const px_acme_result 
                            "issued_at", (json_int_t)time(NULL), "not_after",
                            (json_int_t)px_tls_cert_not_after(c), "alternates", alts);
   char *text = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  int rc = text ? px_store_cert_save(m->store, e->job.names[0], PX_STORE_META_JSON, text,
-                                     strlen(text))
-                : -ENOMEM;
+  int rc =
+      text ? px_store_cert_save(m->store, e->job.names[0], PX_STORE_META_JSON, text, strlen(text))
+           : -ENOMEM;
   if (rc != 0)
-    px_log(PX_LOG_ERROR, "cache: cannot save meta.json for %s: %s (it is informational; the job "
-           "holds the schedule)", e->job.names[0], strerror(-rc));
+    px_log(PX_LOG_ERROR,
+           "cache: cannot save meta.json for %s: %s (it is informational; the job "
+           "holds the schedule)",
+           e->job.names[0], strerror(-rc));
   free(text);
   json_decref(meta);
 }
@@ -182,7 +184,8 @@ static void on_issued(void *arg, const char *err, px_acme_result *res, const px_
     if (e->job.last_error.rate_limited)
       px_log(PX_LOG_ERROR, "acme: the CA rate-limits %s: %s", e->job.names[0],
              e->job.last_error.detail ? e->job.last_error.detail : err);
-    px_log(PX_LOG_ERROR, "acme: issuance for %s failed (%u in a row): %s; next attempt in %lld s "
+    px_log(PX_LOG_ERROR,
+           "acme: issuance for %s failed (%u in a row): %s; next attempt in %lld s "
            "(%s)%s",
            e->job.names[0], e->job.failures, err, (long long)(next - now),
            px_renew_reason_name(e->job.next_reason),
@@ -307,8 +310,8 @@ void px__acme_renew_job(px_acme_manager *m, px_job_entry *e) {
   if (e->running) return;
   if (e->group >= 0 && m->group_running[e->group]) return;
   if (e->job.not_after > 0 && adopt_cached(m, e, now)) return;
-  px__acme_attempt *a = px__acme_attempt_new(m, (const char *const *)e->job.names, e->job.nnames,
-                                             e->group);
+  px__acme_attempt *a =
+      px__acme_attempt_new(m, (const char *const *)e->job.names, e->job.nnames, e->group);
   if (a == NULL) {
     e->job.next_run = now + 60;
     px__sched_update(m, e);

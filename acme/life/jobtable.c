@@ -72,8 +72,7 @@ static int migrate_job(px_store *s, const char *name, px_job *job, int64_t now) 
     if (px_acme_backoff_from_json(data, len, &b) == 0) bp = &b;
     px_store_data_free(data, len);
   }
-  if (px_store_cert_exists(s, name))
-    px_store_cert_load(s, name, PX_STORE_META_JSON, &meta, &mlen);
+  if (px_store_cert_exists(s, name)) px_store_cert_load(s, name, PX_STORE_META_JSON, &meta, &mlen);
   int rc = px_job_migrate(job, name, bp, meta, mlen, now);
   if (rc != 0 && meta) rc = px_job_migrate(job, name, bp, NULL, 0, now); /* garbage meta.json */
   if (meta) px_store_data_free(meta, mlen);
@@ -139,9 +138,9 @@ static void save_failed(px_job_entry *e, const char *what, int rc, int64_t now) 
   char line[200];
   snprintf(line, sizeof(line), "cannot save the %s: %s", what, strerror(-rc));
   px_log(PX_LOG_ERROR,
-         "cache: %s for %s; the certificate is served from memory and the save is retried "
-         "(check the storage directory's space and permissions)",
-         line, e->job.names[0]);
+         "cache: cannot save the %s for %s: %s; the certificate is served from memory and the "
+         "save is retried (check the storage directory's space and permissions)",
+         what, e->job.names[0], strerror(-rc));
   px_job_add_event(&e->job, now, "save-failed", line);
   if (e->save_failures < 1000) e->save_failures++;
   e->save_retry_at = now + px_acme_backoff_next(e->save_failures);
@@ -149,8 +148,8 @@ static void save_failed(px_job_entry *e, const char *what, int rc, int64_t now) 
 
 int px_job_table_save(px_store *s, px_job_entry *e, int64_t now) {
   char *json = px_job_to_json(&e->job);
-  int rc = json ? s->ops->save(s, PX_STORE_JOBS, e->job.names[0], NULL, json, strlen(json))
-                : -ENOMEM;
+  int rc =
+      json ? s->ops->save(s, PX_STORE_JOBS, e->job.names[0], NULL, json, strlen(json)) : -ENOMEM;
   free(json);
   if (rc != 0) {
     e->job_dirty = 1;

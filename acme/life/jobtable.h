@@ -20,26 +20,26 @@
 
 /** One certificate's job and what the manager keeps beside it. */
 typedef struct px_job_entry {
-  px_job job;       /**< the persisted record */
-  int group;        /**< index of its `tls: acme` site, or -1 for an on-demand name */
-  int running;      /**< an order (or ARI fetch) for it is in flight */
-  int granted;      /**< renew_rate granted it a start at its heap key */
-  int waiting_ca;   /**< waits for the CA to answer again (not a failure of its own) */
+  px_job job;        /**< the persisted record */
+  int group;         /**< index of its `tls: acme` site, or -1 for an on-demand name */
+  int running;       /**< an order (or ARI fetch) for it is in flight */
+  int granted;       /**< renew_rate granted it a start at its heap key */
+  int waiting_ca;    /**< waits for the CA to answer again (not a failure of its own) */
   int names_changed; /**< the site's hosts changed: order for the new set at once */
-  int forgotten;    /**< on-demand, not seen for forget_after: not renewed */
+  int forgotten;     /**< on-demand, not seen for forget_after: not renewed */
   /* Saves that failed: retried with backoff, the certificate meanwhile
    * served from memory. */
-  int job_dirty;              /**< the job file is not saved */
+  int job_dirty;                    /**< the job file is not saved */
   char *pending_cert, *pending_key; /**< PEMs not yet saved (the key is wiped on free) */
   size_t pending_cert_len, pending_key_len;
   unsigned save_failures;
   int64_t save_retry_at;
-  int64_t seen_saved;  /**< when last_seen was last written */
-  int force;           /**< an operator asked for a renewal now */
+  int64_t seen_saved;     /**< when last_seen was last written */
+  int force;              /**< an operator asked for a renewal now */
   int64_t expired_logged; /**< when "expired, still served" was last logged */
-  void *owner;         /**< the manager (for callbacks) */
-  size_t _slot;        /**< the scheduler's waiting-heap position */
-  size_t _bslot;       /**< the scheduler's backlog-heap position */
+  void *owner;            /**< the manager (for callbacks) */
+  size_t _slot;           /**< the scheduler's waiting-heap position */
+  size_t _bslot;          /**< the scheduler's backlog-heap position */
 } px_job_entry;
 
 /** The table. Fields are private. */

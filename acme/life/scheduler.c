@@ -97,19 +97,22 @@ static void on_ari(void *arg, const char *err, const px_ari_info *info, int64_t 
         px_renew_ari_poll_at(now, retry_after > 0 ? retry_after : ARI_RETRY_S, &m->rnd);
   } else if (info == NULL) {
     if (!m->ari_unsupported)
-      px_log(PX_LOG_INFO, "acme: the CA at %s has no renewalInfo (ARI); renewing when a third of "
-             "the lifetime is left (half under 10 days)", m->o.client.directory_url);
+      px_log(PX_LOG_INFO,
+             "acme: the CA at %s has no renewalInfo (ARI); renewing when a third of "
+             "the lifetime is left (half under 10 days)",
+             m->o.client.directory_url);
     m->ari_unsupported = 1;
   } else {
     px_job_set_window(&e->job, info->window_start, info->window_end, info->explanation_url, now,
                       px_renew_ari_poll_at(now, retry_after, &m->rnd));
     px_job_schedule(&e->job, now, &m->rnd);
     char line[200];
-    snprintf(line, sizeof(line), "window %lld..%lld, renewal at %lld", (long long)info->window_start,
-             (long long)info->window_end, (long long)e->job.next_run);
+    snprintf(line, sizeof(line), "window %lld..%lld, renewal at %lld",
+             (long long)info->window_start, (long long)info->window_end,
+             (long long)e->job.next_run);
     px_log(PX_LOG_INFO, "acme: renewalInfo for %s: %s (in %lld s)%s%s", e->job.names[0], line,
-           (long long)(e->job.next_run - now), info->explanation_url[0] ? "; the CA explains: " : "",
-           info->explanation_url);
+           (long long)(e->job.next_run - now),
+           info->explanation_url[0] ? "; the CA explains: " : "", info->explanation_url);
     px_job_add_event(&e->job, now, "ari-window", line);
     px_job_table_save(m->store, e, now);
   }
@@ -243,7 +246,8 @@ static void on_probe(void *arg, const char *err, px_acme_result *res, const px_a
     n++;
     px__sched_update(m, e);
   }
-  px_log(PX_LOG_INFO, "acme: the CA at %s answers again; %zu certificate(s) that waited are due now",
+  px_log(PX_LOG_INFO,
+         "acme: the CA at %s answers again; %zu certificate(s) that waited are due now",
          m->o.client.directory_url, n);
 }
 

@@ -32,7 +32,8 @@ static int profile_ok(px__acme_order *o) {
     len += (size_t)n;
   }
   if (len == 0)
-    px__acme_order_fail(o, "acme.profile \"%s\": the CA at %s offers no profiles; remove acme.profile",
+    px__acme_order_fail(o,
+                        "acme.profile \"%s\": the CA at %s offers no profiles; remove acme.profile",
                         c->o.profile, c->o.directory_url);
   else
     px__acme_order_fail(o, "acme.profile \"%s\" is not offered by the CA at %s (it offers: %s)",
