@@ -196,3 +196,50 @@ def test_profile_not_offered_is_an_error_at_start(tmp_path):
         assert "offers no profiles" in log or "is not offered by the CA" in log
     finally:
         e.stop()
+
+
+def ca_id(url):
+    """The cache's directory name for a CA (docs/cache.md)."""
+    import hashlib
+    import re as _re
+    import urllib.parse
+    host = urllib.parse.urlsplit(url).netloc.split("@")[-1].lower().replace(":", "_")
+    host = _re.sub(r"[^a-z0-9._-]", "-", host)[:64] or "ca"
+    return f"{host}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def test_forgotten_account_is_registered_again(tmp_path):
+    """A CA that lost its accounts (here: a fresh Pebble, given the old
+    account files as if it were the same CA) answers accountDoesNotExist:
+    portico registers a new account once and the order goes on."""
+    from pebble_env import Pebble
+    e = Env(str(tmp_path))
+    try:
+        assert get(e, "first.test").stdout.decode().endswith("\n200")
+        assert e.portico.stop() == 0
+        old_dir = e.pebble.directory
+        e.pebble.stop()
+        e.pebble = Pebble(str(tmp_path / "second"), e.https_port, e.http_port)
+        accounts = os.path.join(e.storage(), "accounts")
+        new = os.path.join(accounts, ca_id(e.pebble.directory))
+        os.rename(os.path.join(accounts, ca_id(old_dir)), new)
+        with open(os.path.join(new, "account.json")) as f:
+            acct = json.load(f)
+        acct["kid"] = acct["kid"].replace(old_dir.rsplit("/", 1)[0], e.pebble.directory.rsplit("/", 1)[0])
+        acct["directory"] = e.pebble.directory
+        with open(os.path.join(new, "account.json"), "w") as f:
+            json.dump(acct, f)
+        with open(e.root, "w") as f:
+            f.write(e.pebble.root_pem())
+        e.extra = e.pebble.acme_yaml()
+        e.start()
+        assert get(e, "second.test").stdout.decode().endswith("\n200")
+        log = e.portico.log_text()
+        assert "no longer knows the account" in log
+        assert log.count("account created at") == 2  # the first Pebble's, and the new one
+        # newOrder twice: refused (accountDoesNotExist), then placed.
+        assert e.pebble.new_orders() == 2
+        with open(os.path.join(new, "account.json")) as f:
+            assert json.load(f)["kid"] != acct["kid"]  # the new account replaced the old
+    finally:
+        e.stop()
