@@ -218,12 +218,14 @@ static void on_probe(void *arg, const char *err, px_acme_result *res, const px_a
   px_acme_manager *m = arg;
   m->probing = 0;
   if (err && f->ca_unreachable) {
-    if (!m->ca_down) {
-      m->ca_down = 1;
+    /* A probe is already planned (an order noticed the outage first):
+     * this answer changes nothing. */
+    if (m->ca_down && m->timers_open && uv_is_active((uv_handle_t *)&m->probe_timer)) return;
+    m->ca_down = 1;
+    if (m->probe_delay_s == 0) /* the first probe that failed */
       m->probe_delay_s = PX_CA_PROBE_FIRST;
-    } else if ((m->probe_delay_s *= 2) > PX_CA_PROBE_MAX) {
+    else if ((m->probe_delay_s *= 2) > PX_CA_PROBE_MAX)
       m->probe_delay_s = PX_CA_PROBE_MAX;
-    }
     m->probe_next = now_s() + m->probe_delay_s;
     px_log(PX_LOG_ERROR,
            "acme: the CA at %s cannot be reached: %s; certificates in hand keep being served, and "
@@ -236,6 +238,7 @@ static void on_probe(void *arg, const char *err, px_acme_result *res, const px_a
   if (err) px_log(PX_LOG_ERROR, "acme: %s", err); /* acme.profile, a broken directory */
   if (!m->ca_down) return;
   m->ca_down = 0;
+  m->probe_delay_s = 0;
   int64_t now = now_s();
   size_t n = 0;
   for (size_t i = 0; i < px_job_table_count(&m->jobs); i++) {
@@ -269,15 +272,17 @@ void px__sched_wait_for_ca(px_acme_manager *m, px_job_entry *e, const char *err)
   px__sched_update(m, e);
   if (!m->ca_down) {
     m->ca_down = 1;
-    m->probe_delay_s = PX_CA_PROBE_FIRST;
-    m->probe_next = now_s() + m->probe_delay_s;
+    m->probe_next = now_s() + PX_CA_PROBE_FIRST;
     px_log(PX_LOG_ERROR,
            "acme: the CA at %s cannot be reached: %s; this is not counted against %s; the "
            "directory is probed every %d s (doubling to %d s) and waiting names are retried when "
            "it answers",
            m->o.client.directory_url, err, e->job.names[0], PX_CA_PROBE_FIRST, PX_CA_PROBE_MAX);
-    if (m->timers_open && !m->probing)
-      uv_timer_start(&m->probe_timer, on_probe_timer, (uint64_t)m->probe_delay_s * 1000, 0);
+    /* A probe in flight plans the next itself when it fails. */
+    if (m->timers_open && !m->probing) {
+      m->probe_delay_s = PX_CA_PROBE_FIRST;
+      uv_timer_start(&m->probe_timer, on_probe_timer, (uint64_t)PX_CA_PROBE_FIRST * 1000, 0);
+    }
   }
 }
 

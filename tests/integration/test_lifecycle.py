@@ -243,3 +243,26 @@ def test_forgotten_account_is_registered_again(tmp_path):
             assert json.load(f)["kid"] != acct["kid"]  # the new account replaced the old
     finally:
         e.stop()
+
+
+def test_ca_outage_is_not_a_failure_of_the_name(shim_env):
+    """The CA's directory answers 503 at start-up (the shim stands in for
+    an outage Pebble cannot simulate without losing its state): the site's
+    job counts no failure, the directory is probed on its own backoff
+    (30 s first), and when it answers the site is issued at once, with no
+    client traffic."""
+    e, shim = shim_env, shim_env.shim
+    shim.inject("directory", 503, count=2, retry_after=None)  # the start-up probe and the order
+    e.sites = [{"hosts": ["outage.test"], "upstreams": [e.backend.address], "tls": "acme"}]
+    e.start()
+    wait_for(lambda: "ca-unreachable" in [ev["kind"] for ev in (job_of(e, "outage.test") or {}).get("events", [])],
+             timeout=30, what="the outage noticed")
+    job = job_of(e, "outage.test")
+    assert job["failures"] == 0 and job["state"] == "pending", job
+    assert f"the CA at {shim.directory} cannot be reached" in e.portico.log_text()
+    t0 = time.monotonic()
+    wait_for(lambda: (job_of(e, "outage.test") or {}).get("state") == "valid", timeout=60,
+             what="issuance once the CA answers")
+    assert time.monotonic() - t0 < 40  # the 30 s probe, not the name's backoff
+    assert "answers again" in e.portico.log_text()
+    assert job_of(e, "outage.test")["failures"] == 0
