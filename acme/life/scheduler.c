@@ -132,6 +132,13 @@ static void fetch_ari(px_acme_manager *m, px_job_entry *e) {
 
 /* ---- acting on a due job --------------------------------------------------- */
 
+/* Less than a day left (a sixth of a short lifetime): renew_at's emergency,
+ * which does not wait for renew_rate either. */
+static int emergency(const px_job *j, int64_t now) {
+  int64_t life = j->not_after - j->not_before, left = j->not_after - now;
+  return left < (life < PX_RENEW_SHORT_LIFETIME ? life / 6 : PX_RENEW_EMERGENCY_LEFT);
+}
+
 static void act(px_acme_manager *m, px_job_entry *e, int64_t now) {
   if (e->running || e->waiting_ca) return; /* requeued when that ends */
   if (saves_pending(e) && e->save_retry_at <= now) px_job_table_retry_saves(m->store, e, now);
@@ -167,8 +174,8 @@ static void act(px_acme_manager *m, px_job_entry *e, int64_t now) {
   }
   /* A renewal. With a certificate served, it waits its turn in the
    * backlog (soonest expiry first, renew_rate per minute); without one,
-   * or for a changed set of names, it starts now. */
-  int urgent = e->job.not_after == 0 || e->names_changed || e->force;
+   * for a changed set of names, or in an emergency, it starts now. */
+  int urgent = e->job.not_after == 0 || e->names_changed || e->force || emergency(&e->job, now);
   if (!urgent && !e->granted) {
     if (e->_slot != PX_SCHEDQ_NONE) px_schedq_remove(&m->waiting, e->_slot);
     if (e->_bslot == PX_SCHEDQ_NONE &&
