@@ -343,7 +343,12 @@ static int on_listed(void *arg, const char *name) {
   if (e == NULL) return 0;
   if (e->job.nnames != 1 || e->job.not_after == 0) return 0; /* a removed site, or nothing held */
   if (e->job.next_run == 0) px_job_schedule(&e->job, now, &m->rnd);
-  if (e->job.last_seen + m->o.on_demand.forget_after_s < now) e->forgotten = 1;
+  if (e->job.last_seen + m->o.on_demand.forget_after_s < now) {
+    e->forgotten = 1;
+    px_log(PX_LOG_INFO,
+           "acme: %s is not renewed: no handshake asked for it in %lld s (on_demand.forget_after)",
+           name, (long long)(now - e->job.last_seen));
+  }
   px__sched_update(m, e);
   return 0;
 }

@@ -266,3 +266,32 @@ def test_ca_outage_is_not_a_failure_of_the_name(shim_env):
     assert time.monotonic() - t0 < 40  # the 30 s probe, not the name's backoff
     assert "answers again" in e.portico.log_text()
     assert job_of(e, "outage.test")["failures"] == 0
+
+
+def test_on_demand_name_not_seen_is_not_renewed(tmp_path):
+    """An on-demand name whose last handshake is older than
+    on_demand.forget_after is not renewed, even when due; a handshake
+    brings it back. The job is moved into the past as a clock jump would."""
+    e = Env(str(tmp_path))
+    try:
+        assert get(e, "quiet.test").stdout.decode().endswith("\n200")
+        assert e.portico.stop() == 0
+        path = os.path.join(e.storage(), "jobs", "quiet.test.json")
+        with open(path) as f:
+            job = json.load(f)
+        now = int(time.time())
+        job["last_seen"] = now - 31 * 86400
+        job["next_run"] = now - 60  # due: it would be renewed at once
+        with open(path, "w") as f:
+            json.dump(job, f)
+        orders = e.pebble.new_orders()
+        e.start()
+        wait_for(lambda: "quiet.test is not renewed: no handshake asked for it" in e.portico.log_text(),
+                 timeout=30, what="the forgotten name at start-up")
+        assert e.pebble.new_orders() == orders
+        # A handshake: served from the cache, remembered again.
+        assert get(e, "quiet.test").stdout.decode().endswith("\n200")
+        wait_for(lambda: job_of(e, "quiet.test")["last_seen"] >= now, timeout=10,
+                 what="last_seen written")
+    finally:
+        e.stop()
