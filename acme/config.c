@@ -55,6 +55,8 @@ int px_acme_config_defaults(px_acme_settings *a, px_on_demand_settings *o) {
   o->rate_window_ms = 60000;
   o->max_pending = 100;
   o->cache_size = 10000;
+  o->forget_after_s = 30 * 86400;
+  a->renew_rate = 10;
   a->directory = strdup(DEFAULT_DIRECTORY);
   return a->directory ? 0 : -ENOMEM;
 }
@@ -87,7 +89,8 @@ static void load_challenges(const px_acme_config_reader *r, const void *v, px_ac
 
 void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
   static const char *const keys[] = {"directory", "email",      "accept_terms", "ca_file",
-                                     "key_type",  "challenges", "eab",          NULL};
+                                     "key_type",  "challenges", "eab",          "renew_rate",
+                                     "profile",   NULL};
   if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
   set_string(r, n, "directory", "acme", &a->directory);
   if (a->directory && strncmp(a->directory, "https://", 8) != 0)
@@ -109,6 +112,31 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
       a->key_type = t;
   }
   if ((v = r->get(r->arg, n, "challenges"))) load_challenges(r, v, a);
+  if ((v = r->get(r->arg, n, "renew_rate"))) {
+    uint64_t x = 0;
+    const char *s = r->scalar(r->arg, v);
+    const char *why = s ? r->count(s, &x) : "expected a number";
+    if (why == NULL && (x < 1 || x > 100000)) why = "is out of range (1 to 100000 per minute)";
+    if (why)
+      report(r, v, "acme.renew_rate", "\"%s\" %s", s ? s : "", why);
+    else
+      a->renew_rate = (unsigned)x;
+  }
+  set_string(r, n, "profile", "acme", &a->profile);
+  if (a->profile) {
+    /* RFC 8555 profiles extension: a token; also keeps the log and the
+     * job file clean. */
+    size_t len = strlen(a->profile);
+    int ok = len <= 64;
+    for (size_t i = 0; ok && i < len; i++) {
+      char c = a->profile[i];
+      ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+    }
+    if (!ok)
+      report(r, r->get(r->arg, n, "profile"), "acme.profile",
+             "expected a profile name such as classic or shortlived ([A-Za-z0-9._-], at most 64)");
+  }
   if ((v = r->get(r->arg, n, "eab"))) {
     static const char *const ek[] = {"kid", "hmac_key", NULL};
     if (r->check_keys(r->arg, v, "acme.eab", ek) == 0) {
@@ -141,9 +169,30 @@ static const char *parse_rate(const px_acme_config_reader *r, const char *s, uin
   return NULL;
 }
 
+/* "30d", "12h", "90m", "45s" or bare seconds; 0 on success. */
+static int parse_duration(const px_acme_config_reader *r, const char *s, int64_t *out) {
+  char num[32];
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof(num)) return -1;
+  int64_t mult = 1;
+  char last = s[n - 1];
+  if (last == 'd' || last == 'h' || last == 'm' || last == 's') {
+    mult = last == 'd' ? 86400 : last == 'h' ? 3600 : last == 'm' ? 60 : 1;
+    n--;
+  }
+  if (n == 0) return -1;
+  memcpy(num, s, n);
+  num[n] = '\0';
+  uint64_t x;
+  if (r->count(num, &x) != NULL || x > (uint64_t)3650 * 86400 / (uint64_t)mult) return -1;
+  *out = (int64_t)x * mult;
+  return 0;
+}
+
 void px_acme_config_load_on_demand(const px_acme_config_reader *r, const void *n,
                                    px_on_demand_settings *o) {
-  static const char *const keys[] = {"ask", "rate", "max_pending", "cache_size", NULL};
+  static const char *const keys[] = {"ask",        "rate",         "max_pending",
+                                     "cache_size", "forget_after", NULL};
   if (r->check_keys(r->arg, n, "on_demand", keys) != 0) return;
   set_string(r, n, "ask", "on_demand", &o->ask);
   if (o->ask && strncmp(o->ask, "http://", 7) != 0 && strncmp(o->ask, "https://", 8) != 0)
@@ -156,6 +205,16 @@ void px_acme_config_load_on_demand(const px_acme_config_reader *r, const void *n
     const char *s = r->scalar(r->arg, v);
     const char *why = s ? parse_rate(r, s, &o->rate_count, &o->rate_window_ms) : "expected a rate";
     if (why) report(r, v, "on_demand.rate", "\"%s\" %s", s ? s : "", why);
+  }
+  if ((v = r->get(r->arg, n, "forget_after"))) {
+    const char *s = r->scalar(r->arg, v);
+    int64_t d = 0;
+    if (s == NULL || parse_duration(r, s, &d) != 0 || d < 60)
+      report(r, v, "on_demand.forget_after",
+             "\"%s\" is not a duration of at least a minute (e.g. \"30d\", \"12h\", \"90m\")",
+             s ? s : "");
+    else
+      o->forget_after_s = d;
   }
   const char *names[2] = {"max_pending", "cache_size"};
   size_t *dst[2] = {&o->max_pending, &o->cache_size};
@@ -180,6 +239,7 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
   free(a->ca_file);
   free(a->eab_kid);
   free(a->eab_hmac_key);
+  free(a->profile);
   free(o->ask);
   memset(a, 0, sizeof(*a));
   memset(o, 0, sizeof(*o));

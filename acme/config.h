@@ -28,6 +28,8 @@ typedef struct px_acme_settings {
   int key_type;      /**< px_acme_key_type: p256 (default) ... rsa4096 */
   int challenges[2]; /**< px_acme_challenge_type in preference order, 0-terminated */
   char *eab_kid, *eab_hmac_key;
+  unsigned renew_rate; /**< renewals started per minute across all names (10) */
+  char *profile;       /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
 } px_acme_settings;
 
 /** The `on_demand:` section: who may trigger issuance at handshake time. */
@@ -37,6 +39,8 @@ typedef struct px_on_demand_settings {
   uint64_t rate_window_ms; /**< (60000) */
   size_t max_pending;      /**< handshakes waiting on issuance at once (100) */
   size_t cache_size;       /**< certificates kept in memory, least recently used out (10000) */
+  int64_t forget_after_s;  /**< an on-demand name not seen in a handshake for this long is
+                                not renewed (30 days) */
 } px_on_demand_settings;
 
 /**

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "acme/life/issue.h"
+#include "acme/life/scheduler.h"
 #include "acme/manager_internal.h"
 #include "tls/challenge_cert.h"
 #include "tls/log.h"
@@ -19,6 +20,12 @@
 
 /* Bound on remembered refusals. */
 #define REFUSALS_MAX 100000
+/* A handshake's name is noted in its job (last_seen, on_demand.forget_after)
+ * at most this often, so busy names cause no write storm. */
+#define SEEN_INTERVAL_S 3600
+/* Bound on names waiting to be noted as seen; more are dropped until the
+ * manager catches up (noted on a later handshake). */
+#define SEEN_QUEUE_MAX 10000
 
 typedef struct http01 {
   char *name;
@@ -40,6 +47,37 @@ static void free_http01(void *v) {
   free(h);
 }
 
+/* ---- the name queues (under m->lock) ------------------------------------ */
+
+/* Appends a copy of `name`; 0, or -ENOMEM. */
+static int fifo_push(px__acme_queued **head, px__acme_queued **tail, size_t *n, const char *name) {
+  px__acme_queued *q = malloc(sizeof(*q) + strlen(name) + 1);
+  if (q == NULL) return -ENOMEM;
+  strcpy(q->name, name);
+  q->next = NULL;
+  if (*tail)
+    (*tail)->next = q;
+  else
+    *head = q;
+  *tail = q;
+  (*n)++;
+  return 0;
+}
+
+/* Takes the first entry (the caller frees it), or NULL; locks m->lock. */
+static px__acme_queued *fifo_pop(px_acme_manager *m, px__acme_queued **head, px__acme_queued **tail,
+                                 size_t *n) {
+  uv_mutex_lock(&m->lock);
+  px__acme_queued *q = *head;
+  if (q) {
+    *head = q->next;
+    if (*head == NULL) *tail = NULL;
+    (*n)--;
+  }
+  uv_mutex_unlock(&m->lock);
+  return q;
+}
+
 /* ---- worker side ------------------------------------------------------- */
 
 static int group_of(px_acme_manager *m, const char *name);
@@ -50,10 +88,17 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
   int r;
   int64_t until = 0;
   uv_mutex_lock(&m->lock);
-  px_tls_cert *c = px_namemap_get(m->certs, name, NULL);
+  int64_t seen = 0;
+  px_tls_cert *c = px_namemap_get(m->certs, name, &seen);
   if (c) {
     *out = px_tls_cert_ref(c);
     r = 1;
+    int64_t now_s = px__acme_now_ms() / 1000;
+    if (seen + SEEN_INTERVAL_S <= now_s && !atomic_load(&m->stopping) &&
+        m->nseen < SEEN_QUEUE_MAX && fifo_push(&m->seen, &m->seen_tail, &m->nseen, name) == 0) {
+      px_namemap_put(m->certs, name, c, now_s); /* same value: only the stamp changes */
+      uv_async_send(&m->wake);
+    }
   } else if (atomic_load(&m->stopping)) {
     r = -1; /* shutting down: nothing new is queued */
   } else if (!on_demand && group_of(m, name) < 0) {
@@ -65,23 +110,16 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
   } else if (px__acme_ondemand_check_room(m, name) != 0) {
     r = -1;
   } else {
-    px__acme_queued *q = malloc(sizeof(*q) + strlen(name) + 1);
     r = -1;
-    if (q && px_namemap_put(m->inflight, name, m, 0) == 0) {
-      strcpy(q->name, name);
-      q->next = NULL;
-      if (m->queue_tail)
-        m->queue_tail->next = q;
-      else
-        m->queue = q;
-      m->queue_tail = q;
-      m->nqueued++;
-      r = 0;
-      /* Under the lock, so px_acme_manager_stop cannot close the handle
-       * between the check of `stopping` and this send. */
-      uv_async_send(&m->wake);
-    } else {
-      free(q);
+    if (px_namemap_put(m->inflight, name, m, 0) == 0) {
+      if (fifo_push(&m->queue, &m->queue_tail, &m->nqueued, name) == 0) {
+        r = 0;
+        /* Under the lock, so px_acme_manager_stop cannot close the handle
+         * between the check of `stopping` and this send. */
+        uv_async_send(&m->wake);
+      } else {
+        px_namemap_del(m->inflight, name);
+      }
     }
   }
   uv_mutex_unlock(&m->lock);
@@ -122,7 +160,7 @@ void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_c
   uv_mutex_lock(&m->lock);
   for (size_t i = 0; i < n; i++) {
     px_namemap_del(m->refused, names[i]);
-    if (px_namemap_put(m->certs, names[i], px_tls_cert_ref(cert), 0) != 0) {
+    if (px_namemap_put(m->certs, names[i], px_tls_cert_ref(cert), px__acme_now_ms() / 1000) != 0) {
       px_tls_cert_unref(cert); /* not kept: the name is looked up on disk next time */
       px_log(PX_LOG_ERROR, "acme: out of memory keeping the certificate for %s", names[i]);
     }
@@ -203,30 +241,44 @@ static void process(px_acme_manager *m, const char *name) {
     px__acme_refuse(m, &n, 1, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     return;
   }
+  a->handshake = 1;
   px__acme_ondemand_start(m, a);
+}
+
+/* Notes on-demand names seen in handshakes in their jobs (forget_after). */
+static void note_seen(px_acme_manager *m) {
+  px__acme_queued *q;
+  while ((q = fifo_pop(m, &m->seen, &m->seen_tail, &m->nseen)) != NULL) {
+    px_job_entry *e = px_job_table_find(&m->jobs, q->name);
+    int64_t now = px__acme_now_ms() / 1000;
+    if (e && e->group < 0 && e->seen_saved + SEEN_INTERVAL_S <= now) {
+      e->job.last_seen = now;
+      e->seen_saved = now;
+      if (e->forgotten) {
+        e->forgotten = 0;
+        px__sched_update(m, e);
+      }
+      px_job_table_save(m->store, e, now);
+    }
+    free(q);
+  }
 }
 
 static void on_wake(uv_async_t *a) {
   px_acme_manager *m = a->data;
   if (atomic_load(&m->stopping)) {
+    px__sched_close(m);
     uv_close((uv_handle_t *)&m->wake, NULL);
     if (m->client) px_acme_client_free(m->client);
     m->client = NULL;
     return;
   }
-  for (;;) {
-    uv_mutex_lock(&m->lock);
-    px__acme_queued *q = m->queue;
-    if (q) {
-      m->queue = q->next;
-      if (m->queue == NULL) m->queue_tail = NULL;
-      m->nqueued--;
-    }
-    uv_mutex_unlock(&m->lock);
-    if (q == NULL) break;
+  px__acme_queued *q;
+  while ((q = fifo_pop(m, &m->queue, &m->queue_tail, &m->nqueued)) != NULL) {
     process(m, q->name);
     free(q);
   }
+  note_seen(m);
 }
 
 /* ---- challenge hooks (called by the client on this thread) --------------- */
@@ -266,7 +318,9 @@ static void on_publish(void *arg, px_acme_challenge_type type, const char *name,
     return;
   }
   /* Shared through the cache so another instance can answer for us. */
-  m->store->ops->save(m->store, PX_STORE_CHALLENGES, token, NULL, ka, strlen(ka));
+  int rc = m->store->ops->save(m->store, PX_STORE_CHALLENGES, token, NULL, ka, strlen(ka));
+  if (rc != 0) /* this instance still answers; another one could not */
+    px_log(PX_LOG_ERROR, "cache: cannot save the http-01 answer for %s: %s", name, strerror(-rc));
 }
 
 static void on_unpublish(void *arg, px_acme_challenge_type type, const char *name,
@@ -287,6 +341,7 @@ static void manager_main(void *arg) {
   px_acme_manager *m = arg;
   for (size_t g = 0; g < m->o.ngroups; g++)
     start_group(m, g);
+  px__sched_start(m);
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup(); /* the TLS queues the CA connections cached */
 }
@@ -317,7 +372,8 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->alpn = px_namemap_new(10000, free_cert);
   m->http = px_namemap_new(10000, free_http01);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
-  if (!m->certs || !m->refused || !m->inflight || !m->alpn || !m->http || !m->group_running) {
+  if (px__sched_init(m) != 0 || !m->certs || !m->refused || !m->inflight || !m->alpn || !m->http ||
+      !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;
@@ -359,6 +415,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_acme_manager_stop(m);
   /* When the thread never ran, its on_wake did not close these. */
   if (!uv_is_closing((uv_handle_t *)&m->wake)) uv_close((uv_handle_t *)&m->wake, NULL);
+  px__sched_close(m);
   px_acme_client_free(m->client);
   m->client = NULL;
   /* Let handles of abandoned orders close. */
@@ -370,6 +427,12 @@ void px_acme_manager_free(px_acme_manager *m) {
     m->queue = q->next;
     free(q);
   }
+  while (m->seen) {
+    px__acme_queued *q = m->seen;
+    m->seen = q->next;
+    free(q);
+  }
+  px__sched_dispose(m);
   px_namemap_free(m->certs);
   px_namemap_free(m->refused);
   px_namemap_free(m->inflight);

@@ -38,6 +38,10 @@ typedef struct px_acme_manager_opts {
   px_on_demand_settings on_demand;
   const px_acme_group *groups; /**< obtained at start-up */
   size_t ngroups;
+  /** acme.renew_rate: renewals started per minute across all names (0: 10). */
+  unsigned renew_rate;
+  /** Some site is `tls: on_demand`: cached on-demand names are renewed. */
+  int on_demand_enabled;
   /** Called on the manager thread once a requested name is resolved (ready
    *  or refused); must be thread-safe and quick. */
   void (*on_resolved)(void *arg, const char *name);

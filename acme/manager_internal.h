@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "acme/life/jobtable.h"
+#include "acme/life/rand.h"
+#include "acme/life/schedq.h"
 #include "acme/manager.h"
 #include "acme/namemap.h"
 #include "acme/store.h"
@@ -44,11 +47,30 @@ struct px_acme_manager {
   px_namemap *http;     /* token -> http01 */
   px__acme_queued *queue, *queue_tail;
   size_t nqueued;
+  px__acme_queued *seen, *seen_tail; /* on-demand names seen in a handshake (last_seen) */
+  size_t nseen;
 
   /* manager thread only */
   int64_t rate_window_start;
   uint64_t rate_used;
   int *group_running; /* an attempt for that `tls: acme` site is in flight */
+
+  /* The lifecycle (life/scheduler.c): the jobs, one timer over their
+   * next_run, the renewal budget, and the CA's health. */
+  px_job_table jobs;
+  px_life_rand rnd;
+  uv_timer_t sched_timer;
+  px_schedq waiting; /* jobs by their next action time */
+  px_schedq backlog; /* due renewals by not_after, waiting for renew_rate */
+  px_rate rate;
+  int64_t sched_armed_at; /* when the timer fires (s), 0 when idle */
+  unsigned ari_inflight;
+  int ari_unsupported;    /* the directory lists no renewalInfo */
+  int ca_down;            /* the CA did not answer: names wait for the probe */
+  int probing;
+  int64_t probe_delay_s, probe_next;
+  uv_timer_t probe_timer;
+  int timers_open;
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */
@@ -57,6 +79,8 @@ typedef struct px__acme_attempt {
   char **names;
   size_t nnames;
   int group; /* index into o.groups, or -1 for an on-demand name */
+  px_job_entry *entry; /* its job, once known */
+  int handshake;       /* asked by a handshake (the on-demand path) */
 } px__acme_attempt;
 
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */

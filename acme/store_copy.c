@@ -21,6 +21,7 @@ static const struct {
     {PX_STORE_CERTS, cert_aspects},
     {PX_STORE_FAILURES, single},
     {PX_STORE_CHALLENGES, single},
+    {PX_STORE_JOBS, single},
 };
 
 typedef struct copy_state {

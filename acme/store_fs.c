@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,8 @@ typedef struct fs_store {
   void *fault_arg;
 } fs_store;
 
-static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges"};
+static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges",
+                                          "jobs"};
 
 /* ---- names to path components (no system calls) ------------------------ */
 
@@ -130,6 +132,7 @@ static int aspect_ok(px_store_group g, const char *aspect) {
             strcmp(aspect, PX_STORE_META_JSON) == 0);
   case PX_STORE_FAILURES:
   case PX_STORE_CHALLENGES:
+  case PX_STORE_JOBS:
     return aspect == NULL;
   }
   return 0;
@@ -178,7 +181,7 @@ int px_store_name_of_id(px_store_group g, const char *id, char *out, size_t cap)
   char again[COMPONENT_MAX];
   int n;
   if (px_store_group_name(g) == NULL || id == NULL) return -EINVAL;
-  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES) && strncmp(id, "_wildcard.", 10) == 0)
+  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES || g == PX_STORE_JOBS) && strncmp(id, "_wildcard.", 10) == 0)
     n = snprintf(out, cap, "*.%s", id + 10);
   else
     n = snprintf(out, cap, "%s", id);
@@ -201,7 +204,7 @@ static int item_path(fs_store *fs, px_store_group g, const char *name, const cha
     rc = snprintf(file, file_cap, "%s", aspect);
   } else {
     n = snprintf(dir, dir_cap, "%s/%s", fs->root, group_dirs[g]);
-    rc = snprintf(file, file_cap, "%s%s", comp, g == PX_STORE_FAILURES ? ".json" : "");
+    rc = snprintf(file, file_cap, "%s%s", comp, g == PX_STORE_FAILURES || g == PX_STORE_JOBS ? ".json" : "");
   }
   return n > 0 && (size_t)n < dir_cap && rc > 0 && (size_t)rc < file_cap ? 0 : -ENAMETOOLONG;
 }
@@ -737,7 +740,7 @@ static int fs_lock_release(px_store *s, const char *name, const char *owner) {
 static void fs_destroy(px_store *s) { free(s); }
 
 /* Walks one group's directory: accounts and certificates are directories,
- * failures "<id>.json" files, challenges "<token>" files. Temp files and
+ * failures and jobs "<id>.json" files, challenges "<token>" files. Temp files and
  * anything that is not an item's id are skipped. */
 static int fs_list(px_store *s, px_store_group g, int (*fn)(void *, const char *), void *arg) {
   fs_store *fs = (fs_store *)s;
@@ -757,7 +760,7 @@ static int fs_list(px_store *s, px_store_group g, int (*fn)(void *, const char *
     int is_dir = e->d_type == DT_DIR;
     if (e->d_name[0] == '.' || n >= sizeof(id)) continue;
     memcpy(id, e->d_name, n + 1);
-    if (g == PX_STORE_FAILURES) {
+    if (g == PX_STORE_FAILURES || g == PX_STORE_JOBS) {
       if (n < 6 || strcmp(id + n - 5, ".json") != 0) continue;
       id[n - 5] = '\0';
     }

@@ -62,7 +62,10 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.client.key_type = (px_acme_key_type)a->key_type;
   o.client.challenges[0] = (px_acme_challenge_type)a->challenges[0];
   o.client.challenges[1] = (px_acme_challenge_type)a->challenges[1];
+  o.client.profile = a->profile;
   o.on_demand = cfg->on_demand;
+  o.renew_rate = a->renew_rate;
+  o.on_demand_enabled = ndynamic > ngroups;
   o.groups = srv->groups;
   o.ngroups = ngroups;
   o.on_resolved = on_name_resolved;

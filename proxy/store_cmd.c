@@ -104,10 +104,11 @@ static int copy_main(int argc, char **argv, FILE *out, FILE *errout) {
   if (from != NULL && to != NULL) {
     int rc = px_store_copy(from, to, &n, errout);
     fprintf(out,
-            "copied %zu account%s, %zu certificate%s, %zu failure record%s, %zu challenge%s "
-            "(%zu values); %zu error%s\n",
+            "copied %zu account%s, %zu certificate%s, %zu job%s, %zu failure record%s, "
+            "%zu challenge%s (%zu values); %zu error%s\n",
             n.items[PX_STORE_ACCOUNTS], n.items[PX_STORE_ACCOUNTS] == 1 ? "" : "s",
             n.items[PX_STORE_CERTS], n.items[PX_STORE_CERTS] == 1 ? "" : "s",
+            n.items[PX_STORE_JOBS], n.items[PX_STORE_JOBS] == 1 ? "" : "s",
             n.items[PX_STORE_FAILURES], n.items[PX_STORE_FAILURES] == 1 ? "" : "s",
             n.items[PX_STORE_CHALLENGES], n.items[PX_STORE_CHALLENGES] == 1 ? "" : "s", n.files,
             n.errors, n.errors == 1 ? "" : "s");

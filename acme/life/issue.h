@@ -1,23 +1,29 @@
 /*
  * Issuance of one certificate, on the manager thread: the cache first,
- * then the failure backoff, then an order with the ACME client; a new
- * certificate is saved (key, chain, meta.json) and published to the
- * workers. Every path ends in px__acme_publish or px__acme_refuse.
+ * then the job's backoff, then an order with the ACME client; a new
+ * certificate is saved (key, chain, meta.json, the job) and published to
+ * the workers by pointer swap. Every path of px__acme_obtain ends in
+ * px__acme_publish or px__acme_refuse.
  *
- * The persisted record of a certificate plugs in at three points, all in
- * issue.c: attempt_allowed() (may an order be placed now?),
- * record_failure() and record_success(). Today they read and write the
- * failure records of acme/backoff.h.
+ * The job (acme/life/job.h) is the record: failures are counted in it
+ * (with the CA's problem document and Retry-After), except when the CA
+ * could not be reached at all, which the scheduler handles as a CA outage.
  */
 #ifndef PX_ACME_LIFE_ISSUE_H
 #define PX_ACME_LIFE_ISSUE_H
 
 #include "acme/manager_internal.h"
 
-/** Obtains a certificate for the attempt's names: the cache, then the
- *  failure backoff, then an order (counted against on_demand.rate), then
- *  save and publish. Takes the attempt; every path ends in publish or
- *  refuse, which wake the waiting workers. Manager thread only. */
+/** Obtains a certificate for the attempt's names: the cache (an expired
+ *  one is still served when nothing valid exists), then the backoff, then
+ *  an order (counted against on_demand.rate for on-demand names), then
+ *  save and publish. Takes the attempt. Manager thread only. */
 void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a);
+
+/** Renews a job now (the scheduler decided it is due): adopts a newer
+ *  certificate from the cache if another instance renewed it, else orders
+ *  a new one (with `replaces` when the CA has ARI). A failure keeps the
+ *  current certificate served. */
+void px__acme_renew_job(px_acme_manager *m, px_job_entry *e);
 
 #endif

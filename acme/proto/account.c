@@ -21,10 +21,15 @@ static void save_account(px_acme_client *c) {
   px_store *s = c->o.store;
   if (pem == NULL || text == NULL)
     px_log(PX_LOG_ERROR, "acme: cannot save the account %s: out of memory", c->kid);
-  if (pem) s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
-  if (text)
-    s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text,
-                 strlen(text));
+  int rc = 0;
+  if (pem) rc = s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
+  if (text && rc == 0)
+    rc = s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text,
+                      strlen(text));
+  /* The account stays usable from memory; the next start registers again. */
+  if (rc != 0)
+    px_log(PX_LOG_ERROR, "acme: cannot save the account %s in the cache: %s (check the storage "
+           "directory's space and permissions)", c->kid, strerror(-rc));
   if (pem) px_acme_key_pem_free(pem, klen);
   free(text);
 }
@@ -87,7 +92,7 @@ void px__acme_account_ensure(px__acme_order *o) {
     px__acme_order_new(o);
     return;
   }
-  if (load_account(c)) {
+  if (!c->skip_cached_account && load_account(c)) {
     px_log(PX_LOG_INFO, "acme: using the cached account %s", c->kid);
     px__acme_order_new(o);
     return;
@@ -134,4 +139,14 @@ void px__acme_account_ensure(px__acme_order *o) {
   }
   px__acme_post(o, c->url_new_account, payload, 0, on_new_account);
   free(payload);
+}
+
+void px__acme_account_reset(px__acme_order *o) {
+  px_acme_client *c = o->c;
+  free(c->kid);
+  c->kid = NULL;
+  px_acme_key_free(c->account_key);
+  c->account_key = NULL;
+  c->skip_cached_account = 1;
+  px__acme_account_ensure(o);
 }

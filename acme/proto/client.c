@@ -20,6 +20,8 @@ static void client_destroy(px_acme_client *c) {
   free(c->url_new_account);
   free(c->url_new_order);
   free(c->terms);
+  free(c->url_renewal_info);
+  json_decref(c->profiles);
   free(c);
 }
 
@@ -56,6 +58,8 @@ static void order_free(px__acme_order *o) {
   free(o->authz_url);
   free(o->chal_url);
   free(o->chal_token);
+  free(o->replaces);
+  free(o->ari_cert_id);
   json_decref(o->authzs);
   px_acme_key_free(o->cert_key);
   px_acme_result_dispose(&o->result);
@@ -70,12 +74,14 @@ void px__acme_order_done(px__acme_order *o, const char *err) {
     o->c->o.hooks.unpublish(o->c->o.hooks.arg, o->chal_type,
                             o->names[o->authz_i < o->nnames ? o->authz_i : 0], o->chal_token);
   if (!o->c->freeing) {
-    if (err)
-      o->cb(o->arg, err, NULL, o->retry_after);
+    if (o->kind == PX__ACME_ARI)
+      o->ari_cb(o->arg, err, err == NULL && o->has_ari ? &o->ari : NULL, o->failure.retry_after);
+    else if (err || o->kind == PX__ACME_PROBE)
+      o->cb(o->arg, err, NULL, &o->failure);
     else {
       px_acme_result r = o->result;
       memset(&o->result, 0, sizeof(o->result));
-      o->cb(o->arg, NULL, &r, 0);
+      o->cb(o->arg, NULL, &r, &o->failure);
     }
   }
   o->finished = 0;
@@ -120,25 +126,28 @@ px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *o
 
 static void on_start(uv_timer_t *t) { px__acme_directory_start(t->data); }
 
-int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme_issue_cb cb,
-                  void *arg) {
-  if (n == 0 || n > 100) return -EINVAL;
+/* A new order struct of `kind` for `names` (may be empty), started on the
+ * next loop turn (never calling back from inside the caller). */
+static px__acme_order *order_start(px_acme_client *c, px__acme_kind kind, const char *const *names,
+                                   size_t n, void *arg) {
   px__acme_order *o = calloc(1, sizeof(*o));
-  if (o == NULL) return -ENOMEM;
-  o->names = calloc(n, sizeof(char *));
+  if (o == NULL) return NULL;
+  o->names = calloc(n ? n : 1, sizeof(char *));
   for (size_t i = 0; o->names && i < n; i++) {
     if ((o->names[i] = strdup(names[i])) == NULL) break;
     o->nnames++;
   }
-  if (o->nnames != n) {
-    for (size_t i = 0; i < o->nnames; i++)
+  if (o->names && n == 0) o->names[0] = strdup(c->o.directory_url);
+  if (o->names == NULL || o->nnames != n || (n == 0 && o->names[0] == NULL)) {
+    for (size_t i = 0; o->names && i < (n ? o->nnames : 1); i++)
       free(o->names[i]);
     free(o->names);
     free(o);
-    return -ENOMEM;
+    return NULL;
   }
+  if (n == 0) o->nnames = 1; /* probes and ARI name the CA in their messages */
   o->c = c;
-  o->cb = cb;
+  o->kind = kind;
   o->arg = arg;
   uv_timer_init(c->loop, &o->timer);
   o->timer.data = o;
@@ -147,11 +156,54 @@ int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme
   c->orders = o;
   c->live++;
   px__acme_order_step(o, "start");
-  px_log(PX_LOG_INFO, "acme: ordering a certificate for %s%s", names[0],
-         n > 1 ? " and others" : "");
   px__acme_order_later(o, 0, on_start); /* never call back from inside this call */
+  return o;
+}
+
+int px_acme_renew(px_acme_client *c, const char *const *names, size_t n, const char *replaces,
+                  px_acme_issue_cb cb, void *arg) {
+  if (n == 0 || n > 100) return -EINVAL;
+  char *rep = NULL;
+  if (replaces && replaces[0] && (rep = strdup(replaces)) == NULL) return -ENOMEM;
+  px__acme_order *o = order_start(c, PX__ACME_ISSUE, names, n, arg);
+  if (o == NULL) {
+    free(rep);
+    return -ENOMEM;
+  }
+  o->cb = cb;
+  o->replaces = rep;
+  px_log(PX_LOG_INFO, "acme: ordering a certificate for %s%s%s", names[0],
+         n > 1 ? " and others" : "", rep ? " (renewal)" : "");
   return 0;
 }
+
+int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme_issue_cb cb,
+                  void *arg) {
+  return px_acme_renew(c, names, n, NULL, cb, arg);
+}
+
+int px_acme_probe(px_acme_client *c, px_acme_issue_cb cb, void *arg) {
+  px__acme_order *o = order_start(c, PX__ACME_PROBE, NULL, 0, arg);
+  if (o == NULL) return -ENOMEM;
+  o->cb = cb;
+  return 0;
+}
+
+int px_acme_renewal_info(px_acme_client *c, const char *cert_id, px_acme_ari_cb cb, void *arg) {
+  if (cert_id == NULL || cert_id[0] == '\0' || strlen(cert_id) >= PX_ARI_CERT_ID_MAX)
+    return -EINVAL;
+  char *id = strdup(cert_id);
+  px__acme_order *o = id ? order_start(c, PX__ACME_ARI, NULL, 0, arg) : NULL;
+  if (o == NULL) {
+    free(id);
+    return -ENOMEM;
+  }
+  o->ari_cb = cb;
+  o->ari_cert_id = id;
+  return 0;
+}
+
+int px_acme_client_has_ari(const px_acme_client *c) { return c->url_renewal_info != NULL; }
 
 void px_acme_result_dispose(px_acme_result *r) {
   if (r->key_pem) px_acme_key_pem_free(r->key_pem, r->key_len);

@@ -17,7 +17,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "acme/proto/ari.h"
 #include "acme/proto/key.h"
+#include "acme/proto/problem.h"
 #include "acme/store.h"
 
 /** Challenge types, in the order of the `challenges` preference list. */
@@ -51,6 +53,9 @@ typedef struct px_acme_client_opts {
   px_acme_challenge_hooks hooks;
   uint64_t request_timeout_ms; /**< one HTTPS request to the CA; default 30 s */
   uint64_t order_timeout_ms;   /**< a whole issuance; default 120 s */
+  /** ACME profile sent in newOrder, or NULL. An order fails (saying what
+   *  the CA offers) when the directory's meta.profiles does not list it. */
+  const char *profile;
 } px_acme_client_opts;
 
 typedef struct px_acme_client px_acme_client;
@@ -65,12 +70,31 @@ typedef struct px_acme_result {
   size_t nalternates;
 } px_acme_result;
 
+/** What a failure was, for the lifecycle's record and its backoff. */
+typedef struct px_acme_failure {
+  int64_t retry_after; /**< the CA's Retry-After in seconds, 0 when it gave none */
+  /** The CA could not be reached (no connection, TLS failure, timeout, or
+   *  the directory answered 5xx): a CA outage, not this order's fault. */
+  int ca_unreachable;
+  int has_problem;         /**< `problem` holds the CA's problem document */
+  px_acme_problem problem; /**< the CA's last problem document */
+} px_acme_failure;
+
 /**
- * Called once per px_acme_issue. On failure `err` says why and
- * `retry_after` is the CA's Retry-After in seconds (0 when it gave none).
+ * Called once per px_acme_issue (and px_acme_probe, with no result). On
+ * failure `err` says why and `f` says what kind of failure it was; `f` is
+ * never NULL.
  */
 typedef void (*px_acme_issue_cb)(void *arg, const char *err, px_acme_result *result,
-                                 int64_t retry_after);
+                                 const px_acme_failure *f);
+
+/**
+ * Called once per px_acme_renewal_info. `info` is the CA's window, or NULL
+ * when `err` is set or the CA has no renewalInfo (then `err` is NULL too).
+ * `retry_after` is the CA's Retry-After in seconds (0 when none).
+ */
+typedef void (*px_acme_ari_cb)(void *arg, const char *err, const px_ari_info *info,
+                               int64_t retry_after);
 
 /** Creates the client; nothing is fetched until the first issue. */
 px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *opts);
@@ -83,6 +107,32 @@ px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *o
  */
 int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme_issue_cb cb,
                   void *arg);
+
+/**
+ * Like px_acme_issue for a renewal: `replaces` (the old certificate's ARI
+ * ID, RFC 9773 §5; NULL or "" for none) is sent in newOrder when the CA
+ * lists renewalInfo; when the CA refuses the order with it, the order is
+ * placed once more without it.
+ */
+int px_acme_renew(px_acme_client *c, const char *const *names, size_t n, const char *replaces,
+                  px_acme_issue_cb cb, void *arg);
+
+/**
+ * Fetches the directory afresh (the CA health probe): `cb` gets err NULL
+ * when it answered, else a sentence naming the URL and the system error.
+ * 0, or -ENOMEM (then `cb` is not called).
+ */
+int px_acme_probe(px_acme_client *c, px_acme_issue_cb cb, void *arg);
+
+/**
+ * Fetches the renewalInfo of a certificate (RFC 9773 §4.2) by its ID,
+ * fetching the directory first when needed. 0, or -EINVAL / -ENOMEM (then
+ * `cb` is not called).
+ */
+int px_acme_renewal_info(px_acme_client *c, const char *cert_id, px_acme_ari_cb cb, void *arg);
+
+/** 1 when the directory (once fetched) lists renewalInfo. */
+int px_acme_client_has_ari(const px_acme_client *c);
 
 /** Frees a result's buffers (the key is wiped). */
 void px_acme_result_dispose(px_acme_result *r);

@@ -90,6 +90,17 @@ void px__acme_order_finalize(px__acme_order *o) {
 }
 
 static void on_new_order(px__acme_order *o, const char *err, px_acme_response *r) {
+  if (err && o->replaces && !o->replaces_dropped && !o->failure.ca_unreachable &&
+      o->failure.problem.status != 429 && o->failure.problem.status < 500) {
+    /* RFC 9773 §5: a CA may refuse `replaces` (already replaced, not
+     * ours); a new order without it is still a valid renewal. */
+    px_log(PX_LOG_WARN, "acme: the CA refused the order for %s replacing %s (%s); ordering again "
+           "without replaces", o->names[0], o->replaces, err);
+    o->replaces_dropped = 1;
+    memset(&o->failure, 0, sizeof(o->failure));
+    px__acme_order_new(o);
+    return;
+  }
   if (err) {
     px__acme_order_fail(o, "%s", err);
     return;
@@ -123,6 +134,10 @@ void px__acme_order_new(px__acme_order *o) {
   for (size_t i = 0; ids && i < o->nnames; i++)
     json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", o->names[i]));
   json_t *p = json_pack("{s:o}", "identifiers", ids);
+  /* RFC 9773 §5: only to a CA that has renewalInfo. */
+  if (p && o->replaces && !o->replaces_dropped && o->c->url_renewal_info)
+    json_object_set_new(p, "replaces", json_string(o->replaces));
+  if (p && o->c->o.profile) json_object_set_new(p, "profile", json_string(o->c->o.profile));
   char *payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
   json_decref(p);
   if (payload == NULL) {

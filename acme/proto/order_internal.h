@@ -26,11 +26,21 @@
 
 typedef struct px__acme_order px__acme_order;
 
+/* What an order struct is doing. */
+typedef enum px__acme_kind {
+  PX__ACME_ISSUE = 0, /* a certificate order */
+  PX__ACME_PROBE,     /* fetch the directory afresh, nothing else */
+  PX__ACME_ARI,       /* fetch the renewalInfo of ari_cert_id */
+} px__acme_kind;
+
 struct px_acme_client {
   uv_loop_t *loop;
   px_acme_client_opts o;
   px_tls_client *tls; /* trust for the CA's HTTPS server */
   char *url_new_nonce, *url_new_account, *url_new_order, *terms;
+  char *url_renewal_info; /* RFC 9773 §3, or NULL */
+  json_t *profiles;       /* the directory's meta.profiles object, or NULL */
+  int skip_cached_account; /* the CA forgot the cached account: make a new one */
   int eab_required;
   char nonce[256];
   px_acme_key *account_key;
@@ -49,9 +59,18 @@ struct px__acme_order {
   px__acme_order *next;
   char **names;
   size_t nnames;
+  px__acme_kind kind;
   px_acme_issue_cb cb;
+  px_acme_ari_cb ari_cb;
   void *arg;
   char step[64];
+  char *replaces;       /* RFC 9773 §5: the certificate this order replaces */
+  int replaces_dropped; /* the CA refused `replaces`; sent once more without */
+  int account_reset;    /* accountDoesNotExist was answered by a new account */
+  char *ari_cert_id;
+  px_ari_info ari;
+  int has_ari;
+  px_acme_failure failure;
   /* the current POST (request.c) */
   char *post_url, *post_payload;
   int post_kid;
@@ -69,7 +88,6 @@ struct px__acme_order {
   int timer_open;
   px_acme_key *cert_key;
   px_acme_result result;
-  int64_t retry_after;
   int finished;
   int busy; /* requests in flight */
 };
@@ -112,6 +130,9 @@ int px__acme_set_str(char **dst, const char *s);
 void px__acme_directory_start(px__acme_order *o);
 /* account.c: loads, or creates and saves, the account (§7.3), then orders. */
 void px__acme_account_ensure(px__acme_order *o);
+/* account.c: forgets the account (in memory; the cached one is not used
+ * again by this client), registers a new one and places the order again. */
+void px__acme_account_reset(px__acme_order *o);
 /* order.c: newOrder (§7.4). */
 void px__acme_order_new(px__acme_order *o);
 /* order.c: finalize with a CSR once every authorization is valid (§7.4). */
@@ -120,5 +141,7 @@ void px__acme_order_finalize(px__acme_order *o);
 void px__acme_authz_next(px__acme_order *o);
 /* certificate.c: downloads the certificate at o->cert_url (§7.4.2). */
 void px__acme_certificate_download(px__acme_order *o);
+/* directory.c: GET renewalInfo/<ari_cert_id> (RFC 9773 §4.2). */
+void px__acme_ari_get(px__acme_order *o);
 
 #endif

@@ -42,6 +42,7 @@ static void on_response(void *arg, const char *err, px_acme_response *r) {
   }
   take_nonce(o->c, r);
   if (err) {
+    o->failure.ca_unreachable = 1; /* no answer at all: the CA's health, not the name's */
     done(o, err, NULL);
     return;
   }
@@ -56,9 +57,25 @@ static void on_response(void *arg, const char *err, px_acme_response *r) {
       send_post(o);
       return;
     }
-    if (kind == PX_ACME_RETRY_AFTER)
-      o->retry_after = px_acme_retry_after(
+    if (kind == PX_ACME_RETRY_AFTER || r->retry_after)
+      o->failure.retry_after = px_acme_retry_after(
           r->retry_after, r->retry_after ? strlen(r->retry_after) : 0, (int64_t)time(NULL));
+    if (!is_post && r->status >= 500) o->failure.ca_unreachable = 1; /* directory, nonce */
+    o->failure.problem = p;
+    o->failure.has_problem = 1;
+    if (is_post && o->post_kid && !o->account_reset &&
+        strcmp(px_acme_problem_short_type(p.type), "accountDoesNotExist") == 0) {
+      /* The CA forgot our account (a reset, a staging wipe): register a
+       * new one, once, and place the order again (RFC 8555 §7.3.1). */
+      px_log(PX_LOG_WARN,
+             "acme: the CA at %s no longer knows the account %s; registering a new account",
+             o->c->o.directory_url, o->c->kid ? o->c->kid : "?");
+      px_acme_response_free(r);
+      o->account_reset = 1;
+      o->failure.has_problem = 0;
+      px__acme_account_reset(o);
+      return;
+    }
     char msg[512];
     px_acme_problem_message(&p, msg, sizeof(msg));
     px_acme_response_free(r);

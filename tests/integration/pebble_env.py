@@ -19,7 +19,10 @@ class PortTaken(Exception):
 
 
 class Pebble:
-    def __init__(self, tmp, https_port, http_port, env=None):
+    def __init__(self, tmp, https_port, http_port, env=None, config=None):
+        # `config`: extra keys of Pebble's JSON config, such as
+        # {"certificateValidityPeriod": 150} for short-lived certificates.
+        self.extra_config = dict(config or {})
         self.dir = os.path.join(tmp, "pebble")
         os.makedirs(self.dir, exist_ok=True)
         self.ca, ca_key = os.path.join(self.dir, "ca.pem"), os.path.join(self.dir, "ca.key")
@@ -56,7 +59,8 @@ class Pebble:
                 "managementListenAddress": f"127.0.0.1:{self.mgmt_port}",
                 "certificate": cert, "privateKey": key,
                 "httpPort": http_port, "tlsPort": https_port,
-                "ocspResponderURL": "", "externalAccountBindingRequired": False}}, f)
+                "ocspResponderURL": "", "externalAccountBindingRequired": False,
+                **self.extra_config}}, f)
         self.log_path = os.path.join(self.dir, "pebble.log")
         self.dns_log = open(os.path.join(self.dir, "challtestsrv.log"), "wb")
         self.dns = subprocess.Popen(

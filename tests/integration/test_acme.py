@@ -21,13 +21,14 @@ class Env:
     free ports; Pebble validates against portico's ports."""
 
     def __init__(self, tmp, extra="", challenges=("tls-alpn-01",), pebble_env=None, sites=None,
-                 start=True):
+                 start=True, pebble_config=None):
         self.tmp = tmp
         self.https_port, self.http_port = free_port(), free_port()
         self.backend = Backend(tmp, "app")
         self.sites = sites or [{"hosts": ["*"], "upstreams": [self.backend.address], "tls": "on_demand"}]
         try:
-            self.pebble = Pebble(tmp, self.https_port, self.http_port, env=pebble_env)
+            self.pebble = Pebble(tmp, self.https_port, self.http_port, env=pebble_env,
+                                 config=pebble_config)
         except BaseException:
             self.backend.stop()  # nothing is left running when setup fails
             raise
@@ -209,7 +210,16 @@ def test_unreachable_ca(env):
     r = get(env, "new.test")
     assert not r.stdout.decode().endswith("\n200")
     assert time.monotonic() - t0 < 3
-    assert os.path.exists(os.path.join(env.storage(), "failures", "new.test.json"))
+    # A CA outage is not the name's failure: the job records the event but
+    # counts nothing, and the log names the URL and the system error.
+    import json
+    with open(os.path.join(env.storage(), "jobs", "new.test.json")) as f:
+        job = json.load(f)
+    assert job["failures"] == 0, job
+    assert "ca-unreachable" in [ev["kind"] for ev in job["events"]], job
+    log = env.portico.log_text()
+    assert f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/" in log
+    assert "connection refused; check acme.directory" in log
     assert get(env, "cached.test").stdout.decode().endswith("\n200")
     # The log says which server, what the system said, and what to check.
     assert (f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/"

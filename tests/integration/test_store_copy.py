@@ -102,7 +102,7 @@ def test_round_trip_with_encryption_at_rest(tmp_path, redis, cache):
     kf = key_file(tmp_path)
     r = copy(str(root), redis.url, "--key-file", kf)
     assert r.returncode == 0, r.stderr
-    assert ("copied 1 account, 2 certificates, 1 failure record, 1 challenge (9 values); "
+    assert ("copied 1 account, 2 certificates, 0 jobs, 1 failure record, 1 challenge (9 values); "
             "0 errors") in r.stdout
 
     # A dump of Redis shows no private key: neither PEM nor the key's bytes.

@@ -213,6 +213,58 @@ static void test_other_groups(void **state) {
   assert_true(exists_rel(f, "challenges/tok-EN_123"));
   load_equals(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL, "tok-EN_123.tp");
   assert_int_equal(s->ops->remove(s, PX_STORE_CHALLENGES, "tok-EN_123", NULL), 0);
+
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "*.example.com", NULL, "{}", 2), 0);
+  assert_true(exists_rel(f, "jobs/_wildcard.example.com.json"));
+  assert_int_equal(mode_of(f, "jobs/_wildcard.example.com.json"), 0600);
+  load_equals(s, PX_STORE_JOBS, "*.example.com", NULL, "{}");
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "../x", NULL, "{}", 2), -EINVAL);
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "a.test", "cert.pem", "{}", 2), -EINVAL);
+}
+
+typedef struct listed {
+  char names[8][64];
+  int n;
+} listed;
+
+static int on_listed(void *arg, const char *name) {
+  listed *l = arg;
+  if (l->n < 8) snprintf(l->names[l->n++], sizeof(l->names[0]), "%s", name);
+  return 0;
+}
+
+static int has(const listed *l, const char *name) {
+  for (int i = 0; i < l->n; i++)
+    if (strcmp(l->names[i], name) == 0) return 1;
+  return 0;
+}
+
+static void test_list(void **state) {
+  fixture *f = *state;
+  px_store *s = f->store;
+  listed l = {0};
+  assert_int_equal(s->ops->list(s, PX_STORE_JOBS, on_listed, &l), 0); /* none yet */
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "a.example.com", NULL, "{}", 2), 0);
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "*.example.com", NULL, "{}", 2), 0);
+  assert_int_equal(px_store_cert_save(s, "b.example.com", PX_STORE_CERT_PEM, "C", 1), 0);
+  /* Not names the store could have written: skipped. */
+  char path[256];
+  snprintf(path, sizeof(path), "%s/jobs/UPPER.test.json", f->root);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  snprintf(path, sizeof(path), "%s/jobs/notjson.test", f->root);
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(s->ops->list(s, PX_STORE_JOBS, on_listed, &l), 2); /* names visited */
+  assert_int_equal(l.n, 2);
+  assert_true(has(&l, "a.example.com"));
+  assert_true(has(&l, "*.example.com"));
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(s->ops->list(s, PX_STORE_CERTS, on_listed, &l), 1);
+  assert_int_equal(l.n, 1);
+  assert_true(has(&l, "b.example.com"));
 }
 
 static void test_bad_names_touch_nothing(void **state) {
@@ -457,6 +509,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_open_and_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cert_round_trip_and_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_other_groups, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_names_touch_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_atomic_write_keeps_old_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded_reads_and_symlinks, setup, teardown),

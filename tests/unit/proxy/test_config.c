@@ -250,8 +250,31 @@ static void test_acme_sections(void **state) {
   assert_int_equal(cfg->on_demand.rate_count, 20);
   assert_int_equal(cfg->on_demand.rate_window_ms, 60000);
   assert_int_equal(cfg->on_demand.max_pending, 100);
+  assert_int_equal(cfg->acme.renew_rate, 10);
+  assert_null(cfg->acme.profile);
+  assert_int_equal(cfg->on_demand.forget_after_s, 30 * 86400);
   free(errors);
   px_config_free(cfg);
+}
+
+static void test_lifecycle_keys(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(HTTP "acme: {renew_rate: 250, profile: shortlived}\n"
+                        "on_demand: {forget_after: 12h}\n" SITE "    tls: on_demand\n",
+                        &errors, &n);
+  if (cfg == NULL) fprintf(stderr, "%s", errors);
+  assert_non_null(cfg);
+  assert_int_equal(cfg->acme.renew_rate, 250);
+  assert_string_equal(cfg->acme.profile, "shortlived");
+  assert_int_equal(cfg->on_demand.forget_after_s, 12 * 3600);
+  free(errors);
+  px_config_free(cfg);
+  expect_error(HTTP "acme: {renew_rate: 0}\n" SITE, "acme.renew_rate");
+  expect_error(HTTP "acme: {renew_rate: many}\n" SITE, "acme.renew_rate");
+  expect_error(HTTP "acme: {profile: \"a b\"}\n" SITE, "acme.profile");
+  expect_error(HTTP "on_demand: {forget_after: 10s}\n" SITE, "on_demand.forget_after");
+  expect_error(HTTP "on_demand: {forget_after: 3x}\n" SITE, "on_demand.forget_after");
 }
 
 static void test_unreadable_file(void **state) {
@@ -291,6 +314,7 @@ int main(void) {
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_all_errors_collected),
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
       cmocka_unit_test(test_acme_sections),
+      cmocka_unit_test(test_lifecycle_keys),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
