@@ -275,8 +275,6 @@ static void on_probe_timer(uv_timer_t *t) { probe(t->data); }
 void px__sched_wait_for_ca(px_acme_manager *m, px_job_entry *e, const char *err) {
   e->waiting_ca = 1;
   px_job_add_event(&e->job, now_s(), "ca-unreachable", err);
-  px_job_table_save(m->store, e, now_s());
-  px__sched_update(m, e);
   if (!m->ca_down) {
     m->ca_down = 1;
     m->probe_next = now_s() + PX_CA_PROBE_FIRST;
@@ -291,6 +289,9 @@ void px__sched_wait_for_ca(px_acme_manager *m, px_job_entry *e, const char *err)
       uv_timer_start(&m->probe_timer, on_probe_timer, (uint64_t)PX_CA_PROBE_FIRST * 1000, 0);
     }
   }
+  /* Saved after the log line, so the file never runs ahead of the log. */
+  px_job_table_save(m->store, e, now_s());
+  px__sched_update(m, e);
 }
 
 int px__sched_ca_down(px_acme_manager *m, int64_t *until_ms) {

@@ -259,7 +259,8 @@ def test_ca_outage_is_not_a_failure_of_the_name(shim_env):
              timeout=30, what="the outage noticed")
     job = job_of(e, "outage.test")
     assert job["failures"] == 0 and job["state"] == "pending", job
-    assert f"the CA at {shim.directory} cannot be reached" in e.portico.log_text()
+    wait_for(lambda: f"the CA at {shim.directory} cannot be reached" in e.portico.log_text(),
+             timeout=10, what="the outage logged")
     t0 = time.monotonic()
     wait_for(lambda: (job_of(e, "outage.test") or {}).get("state") == "valid", timeout=60,
              what="issuance once the CA answers")
