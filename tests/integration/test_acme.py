@@ -217,9 +217,6 @@ def test_unreachable_ca(env):
         job = json.load(f)
     assert job["failures"] == 0, job
     assert "ca-unreachable" in [ev["kind"] for ev in job["events"]], job
-    log = env.portico.log_text()
-    assert f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/" in log
-    assert "connection refused; check acme.directory" in log
     assert get(env, "cached.test").stdout.decode().endswith("\n200")
     # The log says which server, what the system said, and what to check.
     assert (f"cannot connect to the ACME server at https://127.0.0.1:{env.pebble.port}/"
