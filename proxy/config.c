@@ -201,6 +201,10 @@ static int listen_item(loader *L, yaml_node_t *n, const char *key, size_t i, voi
     return -1;
   }
   a->text = strdup(s);
+  if (a->text == NULL) {
+    error_at(L, n, key, "out of memory");
+    return -1;
+  }
   return 0;
 }
 
@@ -372,7 +376,12 @@ static int host_item(loader *L, yaml_node_t *n, const char *key, size_t i, void 
     error_at(L, n, key, "\"%s\" %s", s ? s : "", why);
     return -1;
   }
-  site->hosts[site->nhosts++] = strdup(norm);
+  char *h = strdup(norm);
+  if (h == NULL) {
+    error_at(L, n, key, "out of memory");
+    return -1;
+  }
+  site->hosts[site->nhosts++] = h;
   return 0;
 }
 
@@ -386,6 +395,10 @@ static int upstream_item(loader *L, yaml_node_t *n, const char *key, size_t i, v
     return -1;
   }
   u->text = strdup(s);
+  if (u->text == NULL) {
+    error_at(L, n, key, "out of memory");
+    return -1;
+  }
   site->nupstreams++;
   return 0;
 }
@@ -753,6 +766,10 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   L.cfg->file = strdup(name);
   L.cfg->storage = strdup("/var/lib/portico");
   L.cfg->access_log = strdup("stdout");
+  if (L.cfg->file == NULL || L.cfg->storage == NULL || L.cfg->access_log == NULL) {
+    fprintf(errout, "%s: out of memory\n", name);
+    L.nerrors++;
+  }
   L.cfg->log_level = 2; /* info */
   px_limits_defaults(&L.cfg->limits);
   if (px_acme_config_defaults(&L.cfg->acme, &L.cfg->on_demand) != 0) {
