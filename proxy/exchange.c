@@ -34,6 +34,7 @@ struct px_exchange {
   size_t up_idx;
   px_upstream_conn *up;
   int connected;
+  int start_deferred; /* a pooled connection is sent to from the check phase */
   int tries;
   uint64_t start_ns;
   char host[256];
@@ -227,6 +228,12 @@ static void arm_up_timer(px_exchange *ex, uint64_t ms) {
 
 static void on_up_connect(px_upstream_conn *uc, int status) {
   px_exchange *ex = uc->data;
+  if (status != 0 && uc->local_error) {
+    /* Out of descriptors, memory or ports here (upstream.c warned): not the
+     * backend's fault, so it is neither marked down nor retried. */
+    fail_with(ex, 502);
+    return;
+  }
   if (status != 0) {
     px_log(PX_LOG_WARN, "upstream %s: connect failed: %s", ex->site->upstreams[ex->up_idx].text,
            uv_strerror(status));
@@ -258,10 +265,18 @@ static int connect_upstream(px_exchange *ex) {
   }
   px_upstream_conn *uc = px_upstream_take_idle(pool);
   if (uc) {
+    /* Written to in this loop iteration's check phase, not from here: the
+     * caller (px_exchange_start, a retry) never sees the exchange fail
+     * inside its own call. Until then `connected` stays 0, so body bytes
+     * wait in `pend` behind the head. */
+    if (ex->defer_slot == 0 && px_worker_defer(w, ex, &ex->defer_slot) != 0) {
+      px_upstream_release(uc);
+      return -1;
+    }
     uc->data = ex;
     ex->up = uc;
-    ex->connected = 1;
-    send_to_upstream(ex);
+    ex->connected = 0;
+    ex->start_deferred = 1;
     return 0;
   }
   uc = px_upstream_connect(pool, on_up_connect, ex);
@@ -331,7 +346,13 @@ void px_exchange_flush_deferred(px_worker *w) {
     if (ex == NULL) continue;
     ex->defer_slot = 0;
     w->deferred[i] = NULL;
-    flush_body(ex, 0);
+    if (ex->start_deferred) {
+      ex->start_deferred = 0;
+      ex->connected = 1;
+      send_to_upstream(ex);
+    } else {
+      flush_body(ex, 0);
+    }
   }
   w->ndeferred = 0;
 }
@@ -461,14 +482,14 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
     return n < 0 ? 431 : -1;
   }
   ex->req_head_len = (size_t)n;
-  /* Published before connecting: a pooled connection may fail at once, and
-   * the front then learns it through ops->failed, which clears *out. */
-  *out = ex;
   if (connect_upstream(ex) != 0) {
-    *out = NULL; /* the front answers and logs the 502: one line per request */
-    free_exchange(ex);
+    free_exchange(ex); /* the front answers and logs the 502: one line per request */
     return 502;
   }
+  /* Nothing was written yet (connect_upstream defers even a pooled
+   * connection's first write), so nothing has failed: every end of this
+   * exchange reaches the front later, from the loop. */
+  *out = ex;
   return 0;
 }
 

@@ -349,7 +349,6 @@ static int start_exchange(px_conn *c) {
     else px_conn_close(c);
     return -1;
   }
-  if (c->ex == NULL) return -1; /* failed at once; the front answered */
   /* "Expect: 100-continue" is answered here: the body goes to the upstream
    * as it arrives anyway (RFC 9110 §10.1.1). */
   const px_header *expect = px_http_find(h, "expect");

@@ -645,9 +645,9 @@ static void start_request(h2_stream *st, int end_stream) {
    * streams open the cache would be empty and every head a malloc). */
   px_http_head_free(st->head);
   st->head = NULL;
-  if (st->ex && end_stream)
+  if (end_stream)
     px_exchange_body_end(st->ex);
-  else if (st->ex) /* the body is awaited: its first DATA frame is due as any next one */
+  else /* the body is awaited: its first DATA frame is due as any next one */
     st_set_timer(&st->front, c->w->cfg->limits.body_timeout_ms);
 }
 

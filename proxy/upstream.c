@@ -145,6 +145,15 @@ static void on_connect(uv_connect_t *req, int status) {
   if (uc->on_connect) uc->on_connect(uc, status);
 }
 
+/* A connect that failed inside uv_tcp_connect is reported from the next
+ * timer phase, as libuv reports the others: never from inside the call
+ * that started it. */
+static void on_local_failure(uv_timer_t *t) {
+  px_upstream_conn *uc = t->data;
+  if (uc->closing || uc->on_connect == NULL) return;
+  uc->on_connect(uc, uc->local_error);
+}
+
 px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_cb cb, void *data) {
   px_upstream_conn *uc = calloc(1, sizeof(*uc));
   if (uc == NULL) return NULL;
@@ -180,9 +189,11 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
              "(raise the descriptor limit or lower limits.max_connections; repeats at most once a second)",
              p->addr->text, uv_strerror(r), uv_err_name(r));
     }
-    uc->on_connect = NULL;
-    px_upstream_close(uc);
-    return NULL;
+    /* The lazy timer's uv handle carries the report: a deadline the user
+     * sets meanwhile is only recorded, since this zero-delay start comes
+     * first, and the connection is closed once the user hears of it. */
+    uc->local_error = r;
+    uv_timer_start(&uc->timer.timer, on_local_failure, 0, 0);
   }
   return uc;
 }

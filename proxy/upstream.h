@@ -38,6 +38,8 @@ struct px_upstream_conn {
   int closing;
   int reused;               /**< taken from the pool rather than freshly connected */
   int reading;
+  int local_error;          /**< the negative errno of a connect that failed on this
+                                 host (descriptors, memory, ports), else 0 */
   size_t write_pending;     /**< bytes handed to uv_write and not yet written */
   void *data;               /**< the user (an exchange) */
   px_upstream_connect_cb on_connect;
@@ -85,8 +87,9 @@ px_upstream_conn *px_upstream_take_idle(px_upstream_pool *p);
 
 /**
  * Starts a new connection. `cb` is called later from the loop (never from
- * inside this call) with 0 or a negative errno. Returns NULL on allocation
- * failure.
+ * inside this call) with 0 or a negative errno, also when the socket could
+ * not even be opened (then uc->local_error is set). Returns NULL only when
+ * the connection itself cannot be allocated.
  */
 px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_cb cb, void *data);
 

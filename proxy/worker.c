@@ -144,9 +144,15 @@ int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot) {
  * bodies go first: their writes are to upstreams, independent of these. */
 static void on_flush_check(uv_check_t *chk) {
   px_worker *w = chk->data;
-  px_exchange_flush_deferred(w);
-  for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
-  w->ndirty = 0;
+  /* Flushing HTTP/2 output may start queued streams, whose exchanges defer
+   * their first upstream write to here: go round until both lists are
+   * empty, or those requests would wait for the next event. Each round
+   * only handles work the previous one produced, which is bounded. */
+  do {
+    px_exchange_flush_deferred(w);
+    for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
+    w->ndirty = 0;
+  } while (w->ndeferred > 0);
 }
 
 static void on_rate_sweep(uv_timer_t *t) {
