@@ -7,6 +7,7 @@
 #include "proxy/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
+#include "proxy/route.h"
 #include "proxy/server.h"
 #include "tls/log.h"
 
@@ -228,24 +229,21 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
   px_conn_write(c, buf, (size_t)len);
 }
 
-/* Port 80: answer http-01 paths, redirect, or say which. Returns 1 when the
- * request was answered here. */
-static int answer_plain_http(px_conn *c, const px_site *site, const char *host) {
+/* Port 80: answers what routing left to portico itself (http-01, 404,
+ * the redirect to HTTPS). Returns 1 when the request was answered here. */
+static int answer_plain_http(px_conn *c, const px_route *r) {
   px_http_head *h = c->head;
-  static const char acme_prefix[] = "/.well-known/acme-challenge/";
-  /* http-01 (RFC 8555 §8.3), answered before any redirect. */
-  if (strncmp(h->target, acme_prefix, sizeof(acme_prefix) - 1) == 0) {
-    answer_http01(c, host, h->target + sizeof(acme_prefix) - 1);
+  switch (r->action) {
+  case PX_ROUTE_HTTP01:
+    answer_http01(c, r->host, r->token);
     return 1;
-  }
-  if (site == NULL) {
+  case PX_ROUTE_NOT_FOUND:
     px_h1_respond(c, 404, NULL, 0);
     return 1;
-  }
-  if (site->redirect_http && site->tls_mode != PX_SITE_TLS_NONE && c->w->srv->https_port > 0) {
+  case PX_ROUTE_REDIRECT: {
     char loc[8192 + 300];
     char line[sizeof(loc) + 16];
-    int n = px_http_redirect_location(host, h->target, h->target_len, c->w->srv->https_port, loc,
+    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->w->srv->https_port, loc,
                                       sizeof(loc));
     if (n < 0) {
       px_h1_respond(c, 400, NULL, 1);
@@ -258,7 +256,9 @@ static int answer_plain_http(px_conn *c, const px_site *site, const char *host) 
     px_h1_respond(c, get_or_head ? 301 : 308, line, 0);
     return 1;
   }
-  return 0;
+  default:
+    return 0;
+  }
 }
 
 static int request_has_body(const llhttp_t *p) {
@@ -283,40 +283,34 @@ static int on_headers_complete(llhttp_t *p) {
     return fail(c, 400, "request-target is not origin-form");
   if (p->method == HTTP_CONNECT) return fail(c, 405, "CONNECT");
 
-  char host[256];
   const px_header *hh = px_http_find(h, "host");
-  int hlen = -1;
-  if (hh)
-    hlen = px_http_normalize_host(hh->value, hh->value_len, host, sizeof(host));
-  else if (c->is_https && c->sni[0])
-    hlen = snprintf(host, sizeof(host), "%s", c->sni); /* HTTP/1.0 without Host: the SNI name */
-  if (hlen < 0) return fail(c, 400, "missing or invalid Host");
-  memcpy(c->req_host, host, (size_t)hlen + 1);
+  px_route r;
+  px_route_request(c->w->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
+                   c->is_https ? c->sni : NULL, h->target, c->w->srv->https_port, &r);
+  if (r.action == PX_ROUTE_BAD_HOST) return fail(c, 400, "missing or invalid Host");
+  memcpy(c->req_host, r.host, r.host_len + 1);
   /* Upstream gets the Host as received (with its port); a request without
    * one (HTTP/1.0) gets the name it was routed by. */
   if (hh && hh->value_len < sizeof(c->req_authority)) {
     memcpy(c->req_authority, hh->value, hh->value_len);
     c->req_authority[hh->value_len] = '\0';
   } else {
-    memcpy(c->req_authority, host, (size_t)hlen + 1);
+    memcpy(c->req_authority, r.host, r.host_len + 1);
   }
 
-  const px_site *site = px_http_route(c->w->cfg, host);
   int with_body = request_has_body(p);
-  if (c->is_https) {
-    /* A request for another name than the handshake's is misdirected
-     * (RFC 9110 §15.5.20); the client retries on a new connection. */
-    if (strcmp(host, c->sni) != 0 || site == NULL) {
-      px_h1_respond(c, 421, NULL, with_body);
-      return with_body ? HPE_USER : 1;
-    }
-  } else if (answer_plain_http(c, site, host)) {
+  if (r.action == PX_ROUTE_MISDIRECTED) {
+    px_h1_respond(c, 421, NULL, with_body);
+    return with_body ? HPE_USER : 1;
+  }
+  if (answer_plain_http(c, &r)) {
     if (with_body) {
       px_conn_close_after_flush(c);
       return HPE_USER;
     }
     return 1;
   }
+  const px_site *site = r.site;
   c->state = PX_CONN_ACTIVE;
   px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
   px_front_request *req = &c->pending_req;

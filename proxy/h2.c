@@ -10,6 +10,7 @@
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/obj_cache.h"
+#include "proxy/route.h"
 #include "tls/log.h"
 #include "tls/unconst.h"
 
@@ -602,12 +603,12 @@ static void start_request(h2_stream *st, int end_stream) {
     stream_respond(st, 400);
     return;
   }
-  char host[256];
-  int hlen = px_http_normalize_host(st->authority, st->authority_len, host, sizeof(host));
-  const px_site *site = hlen > 0 ? px_http_route(c->w->cfg, host) : NULL;
-  /* The name must be the handshake's (RFC 9113 §9.1.1, RFC 9110 §15.5.20). */
-  if (hlen <= 0 || site == NULL || strcmp(host, c->sni) != 0) {
-    stream_respond(st, hlen <= 0 ? 400 : 421);
+  /* The authority is never NULL here: without one the request is a 400,
+   * not routed by the handshake's name as an HTTP/1.0 request is. */
+  px_route r;
+  px_route_request(c->w->cfg, st->authority, st->authority_len, c->sni, h->target, 0, &r);
+  if (r.action != PX_ROUTE_PROXY) {
+    stream_respond(st, r.action == PX_ROUTE_BAD_HOST ? 400 : 421);
     return;
   }
   /* One Host field, so the request checks see what goes upstream (the
@@ -635,7 +636,7 @@ static void start_request(h2_stream *st, int end_stream) {
   req.content_length = end_stream ? (body_method ? 0 : -1) : (cl ? strtoll(cl->value, NULL, 10) : -1);
   req.chunked = !end_stream && cl == NULL;
   req.keep_alive = 1;
-  int status = px_exchange_start(&st->front, site, host, &req, &st->ex);
+  int status = px_exchange_start(&st->front, r.site, r.host, &req, &st->ex);
   if (status != 0) {
     stream_respond(st, status > 0 ? status : 500);
     return;
