@@ -474,7 +474,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
   long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
-                                     ex->ws ? PX_HTTP_UPGRADE : 1, scratch, cap);
+                                     ex->ws ? PX_HTTP_UPGRADE : PX_HTTP_KEEP_ALIVE, scratch, cap);
   if (n >= 0 && (ex->req_head = px_obj_alloc((size_t)n)) != NULL) memcpy(ex->req_head, scratch, (size_t)n);
   if (scratch != stack_scratch) free(scratch);
   if (n < 0 || ex->req_head == NULL) {
@@ -677,12 +677,10 @@ static int r_on_headers_complete(llhttp_t *p) {
   } else if (head_req && (p->flags & F_CONTENT_LENGTH)) {
     cl = (int64_t)p->content_length; /* HEAD reports the GET length (RFC 9110 §9.3.2) */
   }
-  char extra[256];
-  size_t extra_len = 0;
-  if (ex->f->is_https) extra_len = px_http_hsts_line(&ex->site->hsts, extra, sizeof(extra));
-  extra[extra_len] = '\0';
+  /* HSTS only over TLS (RFC 6797 §7.2). */
+  const px_hsts *hsts = ex->f->is_https && ex->site->hsts.enabled ? &ex->site->hsts : NULL;
   ex->resp_head_sent = 1;
-  int r = ex->f->ops->response_head(ex->f, h, extra_len ? extra : NULL, cl, no_body, 0);
+  int r = ex->f->ops->response_head(ex->f, h, hsts, cl, no_body, 0);
   free_rhead(ex);
   if (r != 0) return HPE_USER;
   return no_body ? 1 : 0;

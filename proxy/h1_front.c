@@ -14,7 +14,7 @@
 
 static px_conn *conn_of(px_front *f) { return (px_conn *)(void *)((char *)f - offsetof(px_conn, front)); }
 
-static int h1_response_head(px_front *f, const px_http_head *h, const char *extra,
+static int h1_response_head(px_front *f, const px_http_head *h, const px_hsts *hsts,
                             int64_t content_length, int no_body, int upgrade) {
   px_conn *c = conn_of(f);
   int keep = 1;
@@ -29,12 +29,15 @@ static int h1_response_head(px_front *f, const px_http_head *h, const char *extr
       c->resp_close = 1;
   }
   if (c->resp_close || !llhttp_should_keep_alive(&c->parser) || c->w->draining) keep = 0;
-  size_t cap = h->arena_len + (extra ? strlen(extra) : 0) + 256;
+  char extra[256];
+  size_t extra_len = hsts ? px_http_hsts_line(hsts, extra, sizeof(extra)) : 0;
+  size_t cap = h->arena_len + extra_len + 256;
   /* px_conn_write copies, so the head is built on the stack when it fits. */
   char stack_out[8192];
   char *out = cap <= sizeof(stack_out) ? stack_out : malloc(cap);
-  long n = out ? px_http_serialize_response(h, extra, content_length, c->resp_chunked,
-                                            upgrade ? PX_HTTP_UPGRADE : keep, out, cap)
+  px_http_conn_mode mode = upgrade ? PX_HTTP_UPGRADE : keep ? PX_HTTP_KEEP_ALIVE : PX_HTTP_CLOSE;
+  long n = out ? px_http_serialize_response(h, extra_len ? extra : NULL, content_length,
+                                            c->resp_chunked, mode, out, cap)
                : -1;
   int r = n < 0 ? -1 : px_conn_write(c, out, (size_t)n);
   if (out != stack_out) free(out);

@@ -249,8 +249,8 @@ static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_
   return 0;
 }
 
-static int st_response_head(px_front *f, const px_http_head *h, const char *extra, int64_t content_length,
-                            int no_body, int upgrade) {
+static int st_response_head(px_front *f, const px_http_head *h, const px_hsts *hsts,
+                            int64_t content_length, int no_body, int upgrade) {
   h2_stream *st = stream_of(f);
   px_h2 *h2 = st->h2;
   if (upgrade) return -1; /* no WebSocket over HTTP/2 (docs/architecture.md) */
@@ -276,7 +276,7 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     if (px_http_is_hop_by_hop(fld->name, fld->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
       continue;
     if (fld->name_len == 14 && strncasecmp(fld->name, "content-length", 14) == 0) continue;
-    if (extra && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
+    if (hsts && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
     for (size_t k = 0; k < fld->name_len; k++) {
       char ch = fld->name[k];
       lower[off + k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
@@ -290,16 +290,9 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     size_t l = px_http_format_u64(len_buf, (uint64_t)content_length);
     add_nv(nv, &n, cap, "content-length", 14, len_buf, l);
   }
-  const char *hsts = NULL;
-  size_t hsts_len = 0;
-  if (extra) { /* "Strict-Transport-Security: VALUE\r\n" */
-    hsts = strchr(extra, ':');
-    if (hsts) {
-      hsts += 2;
-      hsts_len = strcspn(hsts, "\r");
-      add_nv(nv, &n, cap, "strict-transport-security", 25, hsts, hsts_len);
-    }
-  }
+  char hsts_value[128];
+  size_t hsts_len = hsts ? px_http_hsts_value(hsts, hsts_value, sizeof(hsts_value)) : 0;
+  if (hsts_len) add_nv(nv, &n, cap, "strict-transport-security", 25, hsts_value, hsts_len);
   nghttp2_data_provider prd = {.source.ptr = st, .read_callback = on_read_data};
   int r = nghttp2_submit_response(h2->session, st->id, nv, n, no_body ? NULL : &prd);
   if (nv != nv_stack) free(nv);
