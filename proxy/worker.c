@@ -11,6 +11,7 @@
 #include "proxy/exchange.h"
 #include "proxy/http.h"
 #include "proxy/obj_cache.h"
+#include "proxy/session.h"
 #include "tls/log.h"
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
@@ -198,6 +199,7 @@ static int bind_listeners(px_worker *w) {
     px_listener *l = &w->listeners[i];
     l->w = w;
     l->is_https = https;
+    l->start_session = px_session_start;
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;
     int fd = open_listen_socket(a);

@@ -15,9 +15,19 @@
 
 typedef struct px_conn px_conn;
 
+/**
+ * Starts the session of a connection: at accept with `alpn` NULL (HTTP/1.1,
+ * the default until TLS says otherwise), and after a TLS handshake with the
+ * protocol ALPN chose (or NULL). It may replace the session it finds. 0, or
+ * -1 when out of memory. The worker gives its listeners px_session_start
+ * (session.c), so the transport (conn.c) names no protocol.
+ */
+typedef int (*px_session_start_fn)(px_conn *c, const char *alpn);
+
 typedef struct px_listener {
   uv_tcp_t tcp;
   px_worker *w;
+  px_session_start_fn start_session;
   int is_https;
   int paused; /**< a connection waits in the kernel because we are at the limit */
 } px_listener;
@@ -52,9 +62,6 @@ struct px_worker {
   size_t *rr;             /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
-  char h2_out[16384]; /**< HTTP/2 frames gathered into one TLS record (h2.c) */
-  char stage[16384];  /**< small request body pieces of one parser run (h1.c) */
-  size_t stage_len;
   size_t h2_buffered;  /**< response bytes held in this worker's HTTP/2 streams */
 };
 
