@@ -85,8 +85,8 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
       return UV_EPROTO;
     }
     /* Encrypted now, sent once the event is handled: a response head and
-     * its body leave in one write (px_worker_mark_dirty). */
-    if (!c->dirty) px_worker_mark_dirty(c->w, c);
+     * its body leave in one write (px_conn_mark_dirty). */
+    if (!c->dirty) px_conn_mark_dirty(c);
     r = 0;
   } else {
     r = socket_write(c, data, len);
@@ -95,7 +95,8 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
   return r;
 }
 
-void px_conn_flush(px_conn *c) {
+/* Sends the TLS output an event queued. */
+static void flush(px_conn *c) {
   /* dirty stays set while HTTP/2 frames are produced, so their writes do
    * not put the connection on the list again. */
   if (!c->closed && c->session_ops->flush) c->session_ops->flush(c);
@@ -187,7 +188,7 @@ static int awaits_client(const px_conn *c) {
   return c->session_ops->awaits_client(c);
 }
 
-void px_conn_check_rate(px_conn *c, uint64_t now) {
+static void check_rate(px_conn *c, uint64_t now) {
   const px_limits *l = &c->w->cfg->limits;
   if (l->min_rate == 0 || !awaits_client(c)) {
     c->rate_mark_at = now;
@@ -357,7 +358,7 @@ void px_conn_resume_read(px_conn *c) {
   pump(c); /* on plain HTTP only what the session held back */
 }
 
-void px_conn_retry_handshake(px_conn *c) {
+static void retry_handshake(px_conn *c) {
   c->state = PX_CONN_HANDSHAKE;
   px_conn_set_timer(c, c->w->cfg->limits.handshake_timeout_ms);
   handshake(c);
@@ -366,7 +367,7 @@ void px_conn_retry_handshake(px_conn *c) {
     c->reading = 1;
 }
 
-void px_conn_drain(px_conn *c) {
+static void drain(px_conn *c) {
   if (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
     px_conn_close_after_flush(c);
   else
@@ -412,7 +413,7 @@ void px_conn_accept(px_listener *l) {
     return;
   }
   if (c->is_https) {
-    c->tls = px_tls_conn_new(w->srv->tls);
+    c->tls = px_tls_conn_new(w->env.tls);
     if (c->tls == NULL) {
       px_conn_close(c);
       return;
@@ -428,4 +429,52 @@ void px_conn_accept(px_listener *l) {
     return;
   }
   c->reading = 1;
+}
+
+void px_conn_mark_dirty(px_conn *c) {
+  px_worker *w = c->w;
+  if (w->ndirty == w->dirty_cap) {
+    size_t cap = w->dirty_cap ? w->dirty_cap * 2 : 64;
+    px_conn **n = realloc(w->dirty, cap * sizeof(*n));
+    if (n == NULL) {
+      flush(c); /* no room to defer: send now */
+      return;
+    }
+    w->dirty = n;
+    w->dirty_cap = cap;
+  }
+  c->dirty = 1;
+  w->dirty[w->ndirty++] = c;
+}
+
+/* Connections closed meanwhile are still allocated: they are freed in the
+ * loop's closing phase, after the check phase that calls this. */
+void px_conn_flush_dirty(px_worker *w) {
+  for (size_t i = 0; i < w->ndirty; i++) flush(w->dirty[i]);
+  w->ndirty = 0;
+}
+
+void px_conn_check_rates(px_worker *w, uint64_t now) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next; /* a slow connection is closed (unlinked) here */
+    check_rate(c, now);
+  }
+}
+
+void px_conn_drain_all(px_worker *w) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    drain(c);
+  }
+}
+
+void px_conn_close_all(px_worker *w) {
+  while (w->conns) px_conn_close(w->conns);
+}
+
+void px_conn_retry_handshakes(px_worker *w, const char *name) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next; /* the retry may close c */
+    if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, name) == 0) retry_handshake(c);
+  }
 }

@@ -137,19 +137,28 @@ void px_conn_resume_read(px_conn *c);
 /** Arms the connection timer for `ms` milliseconds (0 stops it). */
 void px_conn_set_timer(px_conn *c, uint64_t ms);
 
-/** The certificate this connection's handshake waits for is resolved. */
-void px_conn_retry_handshake(px_conn *c);
+/** Marks a connection as having output to send at the end of this loop
+ *  iteration (one write for everything an event produced). */
+void px_conn_mark_dirty(px_conn *c);
 
-/** Sends the TLS output an event queued (the worker's flush check). */
-void px_conn_flush(px_conn *c);
+/* The worker's hooks (px_worker_hooks), over its connections: */
 
-/** The worker's once-a-second sweep: closes a connection that, while the
- *  proxy waits on its client (request body to read, response bytes it
- *  does not take), moved fewer than timeouts.min_rate bytes per second
- *  over timeouts.min_rate_window. */
-void px_conn_check_rate(px_conn *c, uint64_t now);
+/** Sends the output of every connection marked dirty (the check phase). */
+void px_conn_flush_dirty(px_worker *w);
 
-/** Called by the worker when draining: idle connections close now. */
-void px_conn_drain(px_conn *c);
+/** The once-a-second sweep: closes each connection that, while the proxy
+ *  waits on its client (request body to read, response bytes it does not
+ *  take), moved fewer than timeouts.min_rate bytes per second over
+ *  timeouts.min_rate_window. */
+void px_conn_check_rates(px_worker *w, uint64_t now);
+
+/** Draining: idle connections close now, busy ones finish their request. */
+void px_conn_drain_all(px_worker *w);
+
+/** Closes every connection at once (the drain timeout passed). */
+void px_conn_close_all(px_worker *w);
+
+/** Connections whose handshake waits on `name`'s certificate go on. */
+void px_conn_retry_handshakes(px_worker *w, const char *name);
 
 #endif

@@ -4,11 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acme/manager.h"
 #include "proxy/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/route.h"
-#include "proxy/server.h"
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:
@@ -217,7 +217,7 @@ static int on_header_value_complete(llhttp_t *p) {
 static void answer_http01(px_conn *c, const char *host, const char *token) {
   px_h1 *h1 = px_h1_of(c);
   char ka[512];
-  int n = c->w->srv->acme ? px_acme_manager_http01(c->w->srv->acme, host, token, ka, sizeof(ka)) : -1;
+  int n = c->w->env.acme ? px_acme_manager_http01(c->w->env.acme, host, token, ka, sizeof(ka)) : -1;
   if (n < 0) {
     px_h1_respond(c, 404, NULL, 0);
     return;
@@ -248,7 +248,7 @@ static int answer_plain_http(px_conn *c, const px_route *r) {
   case PX_ROUTE_REDIRECT: {
     char loc[8192 + 300];
     char line[sizeof(loc) + 16];
-    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->w->srv->https_port, loc,
+    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->w->env.https_port, loc,
                                       sizeof(loc));
     if (n < 0) {
       px_h1_respond(c, 400, NULL, 1);
@@ -292,7 +292,7 @@ static int on_headers_complete(llhttp_t *p) {
   const px_header *hh = px_http_find(h, "host");
   px_route r;
   px_route_request(c->w->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
-                   c->is_https ? c->sni : NULL, h->target, c->w->srv->https_port, &r);
+                   c->is_https ? c->sni : NULL, h->target, c->w->env.https_port, &r);
   if (r.action == PX_ROUTE_BAD_HOST) return fail(c, 400, "missing or invalid Host");
   memcpy(h1->req_host, r.host, r.host_len + 1);
   /* Upstream gets the Host as received (with its port); a request without

@@ -172,7 +172,7 @@ static void flush_session(px_h2 *h2) {
  * records and writes. */
 static void schedule(px_h2 *h2) {
   px_conn *c = h2->c;
-  if (!c->closed && !c->dirty) px_worker_mark_dirty(c->w, c);
+  if (!c->closed && !c->dirty) px_conn_mark_dirty(c);
 }
 
 static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
