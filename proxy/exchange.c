@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "proxy/access.h"
+#include "proxy/balancer.h"
 #include "proxy/front.h"
 #include "proxy/obj_cache.h"
 #include "proxy/worker.h"
@@ -180,15 +181,11 @@ static void on_up_drain(px_upstream_conn *uc);
 
 static int connect_upstream(px_exchange *ex);
 
-static px_upstream_pool *current_pool(px_exchange *ex) {
-  return px_worker_pool(ex->w, ex->site_idx, ex->up_idx);
-}
-
 /* Tries the next upstream after a failure that happened before the request
  * could have reached the backend (connect refused or timed out): safe for
  * any method. Returns 1 when a new attempt started. */
 static int retry_elsewhere(px_exchange *ex) {
-  if (ex->tries + 1 >= (int)ex->site->nupstreams || ex->resp_started) return 0;
+  if (!px_balancer_may_retry(ex->w, ex->site_idx, ex->tries) || ex->resp_started) return 0;
   ex->tries++;
   drop_upstream(ex);
   if (connect_upstream(ex) != 0) fail_with(ex, 502);
@@ -197,14 +194,8 @@ static int retry_elsewhere(px_exchange *ex) {
 
 static void complete(px_exchange *ex, int upstream_reusable);
 
-/* Passive health: the upstream refused or timed out. A site's only
- * upstream is never marked down (as nginx does): with nowhere better to
- * go, a backend that refused one connect under load is still the best bet
- * for the next request, and marking it down answered every request 502 for
- * a second. */
-static void mark_failed(px_exchange *ex) {
-  if (ex->site->nupstreams > 1) px_upstream_mark_failed(current_pool(ex));
-}
+/* Passive health: the upstream refused or timed out (balancer.c). */
+static void mark_failed(px_exchange *ex) { px_balancer_failed(ex->w, ex->site_idx, ex->up_idx); }
 
 static void on_up_timeout(void *data) {
   px_upstream_conn *uc = data;
@@ -246,19 +237,12 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
   send_to_upstream(ex);
 }
 
-/* Picks the next healthy upstream round robin and connects (or reuses a
- * pooled connection). -1 when every upstream is down: 502 at once rather
+/* Connects to the upstream the balancer picks (or reuses a pooled
+ * connection to it). -1 when every upstream is down: 502 at once rather
  * than a connect to a backend known to be gone. */
 static int connect_upstream(px_exchange *ex) {
   px_worker *w = ex->w;
-  size_t n = ex->site->nupstreams;
-  px_upstream_pool *pool = NULL;
-  for (size_t k = 0; k < n; k++) {
-    ex->up_idx = w->rr[ex->site_idx]++ % n;
-    pool = px_worker_pool(w, ex->site_idx, ex->up_idx);
-    if (!px_upstream_is_down(pool)) break;
-    pool = NULL;
-  }
+  px_upstream_pool *pool = px_balancer_pick(w, ex->site_idx, &ex->up_idx);
   if (pool == NULL) {
     px_log(PX_LOG_DEBUG, "site %s: every upstream is down", ex->site->hosts[0]);
     return -1;
@@ -786,7 +770,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (!ex->resp_started) {
     ex->resp_started = 1;
-    px_upstream_mark_ok(current_pool(ex));
+    px_balancer_answered(ex->w, ex->site_idx, ex->up_idx);
     llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
     ex->rp.data = ex;
     px_obj_free(ex->req_head); /* no retry once the upstream has answered */

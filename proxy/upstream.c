@@ -197,25 +197,3 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
   }
   return uc;
 }
-
-void px_upstream_mark_failed(px_upstream_pool *p) {
-  unsigned shift = p->failures < 5 ? p->failures : 5;
-  uint64_t backoff = 1000u << shift;
-  if (backoff > 30000) backoff = 30000;
-  p->failures++;
-  p->down_until = uv_now(p->loop) + backoff;
-  if (p->failures == 1 || px_log_enabled(PX_LOG_DEBUG))
-    px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text, (unsigned long long)backoff);
-  /* Pooled connections to it are suspect too. */
-  px_upstream_pool_dispose(p);
-}
-
-void px_upstream_mark_ok(px_upstream_pool *p) {
-  if (p->failures) px_log(PX_LOG_INFO, "upstream %s: back up", p->addr->text);
-  p->failures = 0;
-  p->down_until = 0;
-}
-
-int px_upstream_is_down(const px_upstream_pool *p) {
-  return p->down_until && uv_now(p->loop) < p->down_until;
-}

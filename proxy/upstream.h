@@ -57,19 +57,9 @@ struct px_upstream_pool {
   size_t cap;               /**< limits.upstream_pool */
   uint64_t idle_timeout_ms; /**< timeouts.upstream_idle */
   size_t low_water;         /**< on_drain fires when write_pending falls to this */
-  uint64_t down_until;      /**< passive health: skipped until this uv_now() */
-  unsigned failures;        /**< consecutive connect failures or timeouts */
+  uint64_t down_until;      /**< passive health (balancer.c): skipped until this uv_now() */
+  unsigned failures;        /**< consecutive connect failures or timeouts (balancer.c) */
 };
-
-/** Passive health: the upstream refused or timed out; skip it for a while
- *  (1 s doubling to 30 s). */
-void px_upstream_mark_failed(px_upstream_pool *p);
-
-/** The upstream answered: it is healthy again. */
-void px_upstream_mark_ok(px_upstream_pool *p);
-
-/** True while the upstream is marked down. */
-int px_upstream_is_down(const px_upstream_pool *p);
 
 /** Prepares a pool (no allocation). */
 void px_upstream_pool_init(px_upstream_pool *p, uv_loop_t *loop, const px_upstream_addr *addr,
