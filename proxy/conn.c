@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/stream_write.h"
+#include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
 static void on_closed(uv_handle_t *h) {

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proxy/lazy_timer.h"
+#include "proxy/util/lazy_timer.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
 

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/access.h"
+#include "proxy/util/access.h"
 #include "proxy/balancer.h"
 #include "proxy/front.h"
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
 

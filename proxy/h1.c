@@ -5,10 +5,10 @@
 #include <strings.h>
 
 #include "acme/manager.h"
-#include "proxy/access.h"
+#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
-#include "proxy/route.h"
+#include "proxy/http/route.h"
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:

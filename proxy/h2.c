@@ -6,11 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/access.h"
+#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
-#include "proxy/obj_cache.h"
-#include "proxy/route.h"
+#include "proxy/util/obj_cache.h"
+#include "proxy/http/route.h"
 #include "tls/log.h"
 #include "tls/unconst.h"
 
@@ -73,7 +73,7 @@ struct px_h2 {
 static const px_front_ops stream_ops;
 
 /* nghttp2 allocates several small objects per stream: through the
- * per-thread block cache (proxy/obj_cache.h). */
+ * per-thread block cache (proxy/util/obj_cache.h). */
 static void *mem_malloc(size_t size, void *ud) { return px_obj_alloc(size); }
 static void mem_free(void *ptr, void *ud) { px_obj_free(ptr); }
 static void *mem_calloc(size_t nmemb, size_t size, void *ud) { return px_obj_calloc(nmemb, size); }

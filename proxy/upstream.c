@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "proxy/stream_write.h"
+#include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
 void px_upstream_pool_init(px_upstream_pool *p, uv_loop_t *loop, const px_upstream_addr *addr,

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "proxy/config.h"
-#include "proxy/lazy_timer.h"
+#include "proxy/util/lazy_timer.h"
 
 typedef struct px_upstream_conn px_upstream_conn;
 typedef struct px_upstream_pool px_upstream_pool;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "proxy/http.h"
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
 #include "tls/log.h"
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
