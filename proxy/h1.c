@@ -12,7 +12,7 @@
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:
- * llhttp 8.1 enforces none (DESIGN.md). */
+ * llhttp 8.1 enforces none (docs/dependencies.md). */
 #define PX_MAX_CHUNK_EXT 256
 
 static const llhttp_settings_t *h1_settings(void);

@@ -1,6 +1,6 @@
 /*
  * The HTTP/1.1 server session of a client connection: llhttp parsing, the
- * checks llhttp 8.1 lacks (docs/http1.md), limits, routing, portico's own
+ * checks llhttp 8.1 lacks (docs/dependencies.md), limits, routing, portico's own
  * answers (redirects, 4xx), and handing proxied requests to an exchange.
  * The transport (conn.c) reaches it through px_session_ops only.
  */

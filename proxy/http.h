@@ -1,6 +1,6 @@
 /*
  * HTTP/1.1 message pieces that hold no I/O: the parsed request head, the
- * checks portico adds on top of llhttp 8.1 (DESIGN.md, "Known gaps"), host
+ * checks portico adds on top of llhttp 8.1 (docs/dependencies.md), host
  * normalisation and routing, hop-by-hop removal, the forwarded headers, and
  * re-serialisation. Everything here is pure and unit-tested.
  *

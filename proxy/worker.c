@@ -13,7 +13,7 @@
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
  * and the kernel spreads connections (libuv 1.44 lacks UV_TCP_REUSEPORT,
- * DESIGN.md). Returns the fd or a negative errno. */
+ * docs/dependencies.md). Returns the fd or a negative errno. */
 static int open_listen_socket(const px_listen_addr *a) {
   int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
