@@ -309,7 +309,7 @@ static int on_headers_complete(llhttp_t *p) {
     px_h1_respond(c, 421, NULL, with_body);
     return with_body ? HPE_USER : 1;
   }
-  if (answer_plain_http(c, &r)) {
+  if (r.action != PX_ROUTE_PROXY && answer_plain_http(c, &r)) {
     if (with_body) {
       px_conn_close_after_flush(c);
       return HPE_USER;

@@ -272,7 +272,3 @@ void px_worker_join_free(px_worker *w) {
   free(w->rr);
   free(w);
 }
-
-px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream) {
-  return &w->pools[w->pool_base[site] + upstream];
-}

@@ -135,7 +135,9 @@ void px_worker_conn_closed(px_worker *w);
  *  exchange is freed). 0, or -1 when the list cannot grow (send now). */
 int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot);
 
-/** The pool of upstream `u` of site `s`. */
-px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream);
+/** The pool of upstream `upstream` of site `site`. */
+static inline px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream) {
+  return &w->pools[w->pool_base[site] + upstream];
+}
 
 #endif

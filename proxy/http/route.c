@@ -75,7 +75,11 @@ static const char acme_prefix[] = "/.well-known/acme-challenge/";
 
 void px_route_request(const px_config *cfg, const char *authority, size_t len, const char *sni,
                       const char *target, int https_port, px_route *out) {
-  memset(out, 0, sizeof(*out));
+  /* Field by field, not a memset of the whole struct: this runs for every
+   * request. */
+  out->site = NULL;
+  out->token = NULL;
+  out->host_len = 0;
   int hlen = -1;
   if (authority)
     hlen = px_http_normalize_host(authority, len, out->host, sizeof(out->host));
