@@ -37,7 +37,8 @@ void px_balancer_failed(px_worker *w, size_t site_idx, size_t up_idx) {
   p->failures++;
   p->down_until = uv_now(p->loop) + backoff;
   if (p->failures == 1 || px_log_enabled(PX_LOG_DEBUG))
-    px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text, (unsigned long long)backoff);
+    px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text,
+           (unsigned long long)backoff);
   /* Pooled connections to it are suspect too. */
   px_upstream_pool_dispose(p);
 }

@@ -21,34 +21,34 @@ typedef struct px_exchange px_exchange;
 typedef struct px_h1 {
   px_conn *c;
   llhttp_t parser;
-  px_http_head *head;    /**< the request head being read */
-  size_t head_bytes;     /**< bytes of head seen, for max_header_bytes */
-  int head_error;        /**< status to answer once the head ends (431) */
-  int in_field;          /**< last callback was a field name (1) or value (2) */
-  int parser_paused;     /**< paused after a message, waiting for its response */
-  char *stash;           /**< plaintext not yet parsed while paused */
+  px_http_head *head; /**< the request head being read */
+  size_t head_bytes;  /**< bytes of head seen, for max_header_bytes */
+  int head_error;     /**< status to answer once the head ends (431) */
+  int in_field;       /**< last callback was a field name (1) or value (2) */
+  int parser_paused;  /**< paused after a message, waiting for its response */
+  char *stash;        /**< plaintext not yet parsed while paused */
   size_t stash_len, stash_off;
-  px_exchange *ex;       /**< the running exchange, or NULL */
-  px_front front;        /**< what the exchange calls (h1_front.c) */
-  int resp_chunked;      /**< the response is re-chunked toward the client */
-  int resp_close;        /**< the response ends with the connection */
+  px_exchange *ex;  /**< the running exchange, or NULL */
+  px_front front;   /**< what the exchange calls (h1_front.c) */
+  int resp_chunked; /**< the response is re-chunked toward the client */
+  int resp_close;   /**< the response ends with the connection */
   int resp_head_sent;
-  int tunnel;            /**< bytes go straight to ex's upstream (WebSocket) */
+  int tunnel;             /**< bytes go straight to ex's upstream (WebSocket) */
   const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
-  char feed_prev_last;   /**< last byte of the previous buffer parsed */
-  uint64_t feed_gen;     /**< counts parser runs, to date the pointers below */
-  const char *name_end;  /**< end of the last field name, valid in run name_gen */
+  char feed_prev_last;    /**< last byte of the previous buffer parsed */
+  uint64_t feed_gen;      /**< counts parser runs, to date the pointers below */
+  const char *name_end;   /**< end of the last field name, valid in run name_gen */
   uint64_t name_gen;
-  int gap_open;          /**< between a field name and its value's first byte */
-  int gap_crlf;          /**< a line break was seen in that gap (obs-fold) */
-  char req_host[256];    /**< normalised Host of the current request, for logs */
+  int gap_open;            /**< between a field name and its value's first byte */
+  int gap_crlf;            /**< a line break was seen in that gap (obs-fold) */
+  char req_host[256];      /**< normalised Host of the current request, for logs */
   char req_authority[264]; /**< Host as received (port kept), for the upstream */
   /* A head llhttp has not accepted yet: on_headers_complete runs before
    * llhttp's own framing verdict, so the exchange starts at the first sign
    * that llhttp went on (a body byte, a chunk, the message end, or the end
    * of the run with no error). */
   int start_pending;
-  int head_done;         /**< on_headers_complete ran: fields now are trailers */
+  int head_done;          /**< on_headers_complete ran: fields now are trailers */
   size_t chunk_ext_bytes; /**< extension bytes of the current chunk */
   const px_site *pending_site;
   px_front_request pending_req;
