@@ -18,7 +18,7 @@
 #                         `test`, run only the tests with several workers and
 #                         on-demand issuance (TSAN_TESTS below)
 #   --prebuilt-boringssl  link Debian's prebuilt android-libboringssl instead
-#                         (slower P-256, see ../shared/DESIGN.md)
+#                         (slower P-256, see docs/dependencies.md)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -77,7 +77,7 @@ install_packages() {
 }
 
 # Turns the system's `deb` entries into a private deb-src configuration, so
-# `apt-get source` works without touching /etc/apt (DESIGN.md).
+# `apt-get source` works without touching /etc/apt (docs/dependencies.md).
 private_apt_config() {
   local dir="$1"
   mkdir -p "$dir/sources.list.d" "$dir/lists/partial"

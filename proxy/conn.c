@@ -1,24 +1,22 @@
 /*
  * Client connection transport: accept, read (through TLS when on HTTPS),
- * write with backpressure accounting, timers and closing. The HTTP/1.1
- * session on top lives in h1.c.
+ * write with backpressure accounting, timers and closing. The session on
+ * top (h1.c, h2.c) is reached only through c->session_ops.
  */
 #include "proxy/conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/exchange.h"
-#include "proxy/h1.h"
-#include "proxy/h2.h"
-#include "proxy/stream_write.h"
+#include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
 static void on_closed(uv_handle_t *h) {
   px_conn *c = h->data;
   if (--c->pending_closes > 0) return;
   px_worker *w = c->w;
-  px_h2_free(c->h2);
+  if (c->session) c->session_ops->free(c);
   free(c);
   px_worker_conn_closed(w);
 }
@@ -27,10 +25,7 @@ void px_conn_close(px_conn *c) {
   if (c->closed) return;
   c->closed = 1;
   c->state = PX_CONN_CLOSING;
-  if (c->ex) px_exchange_abort(c->ex);
-  c->ex = NULL;
-  px_h2_close_streams(c->h2); /* freed in on_closed: callers may still hold it */
-  px_h1_dispose(c);
+  if (c->session) c->session_ops->close(c); /* freed in on_closed: callers may still hold it */
   if (c->tls) px_tls_conn_free(c->tls);
   c->tls = NULL;
   /* unlink from the worker's list */
@@ -60,8 +55,7 @@ static void on_write(uv_write_t *req, int status) {
     linger(c);
     return;
   }
-  if (c->h2) px_h2_flush(c->h2);
-  else if (c->ex) px_exchange_on_client_drain(c->ex);
+  c->session_ops->drain(c);
 }
 
 static int socket_write(px_conn *c, const char *data, size_t len) {
@@ -91,8 +85,8 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
       return UV_EPROTO;
     }
     /* Encrypted now, sent once the event is handled: a response head and
-     * its body leave in one write (px_worker_mark_dirty). */
-    if (!c->dirty) px_worker_mark_dirty(c->w, c);
+     * its body leave in one write (px_conn_mark_dirty). */
+    if (!c->dirty) px_conn_mark_dirty(c);
     r = 0;
   } else {
     r = socket_write(c, data, len);
@@ -101,10 +95,11 @@ int px_conn_write(px_conn *c, const void *data, size_t len) {
   return r;
 }
 
-void px_conn_flush(px_conn *c) {
+/* Sends the TLS output an event queued. */
+static void flush(px_conn *c) {
   /* dirty stays set while HTTP/2 frames are produced, so their writes do
    * not put the connection on the list again. */
-  if (c->h2 && !c->closed) px_h2_flush(c->h2);
+  if (!c->closed && c->session_ops->flush) c->session_ops->flush(c);
   c->dirty = 0;
   if (c->closed || c->tls == NULL) return;
   if (flush_tls(c) != 0) px_conn_close(c);
@@ -173,21 +168,10 @@ void px_conn_close_after_flush(px_conn *c) {
 static void on_timer(void *data) {
   px_conn *c = data;
   switch (c->state) {
-  case PX_CONN_HEADERS:
-    px_h1_on_header_timeout(c);
-    break;
-  case PX_CONN_ACTIVE:
-    if (c->ex) {
-      px_exchange_on_client_timeout(c->ex);
-      break;
-    }
-    px_conn_close(c);
-    break;
   case PX_CONN_IDLE:
-    /* An HTTP/2 connection stays "idle" here: its streams keep their own
-     * deadlines on this timer. */
-    if (c->h2 && px_h2_on_timer(c->h2)) break;
-    px_conn_close(c);
+  case PX_CONN_HEADERS:
+  case PX_CONN_ACTIVE:
+    c->session_ops->timer(c); /* what the deadline meant is the session's */
     break;
   default:
     px_conn_close(c);
@@ -199,13 +183,12 @@ static void on_timer(void *data) {
  * upstream: response bytes queued that the client does not take, or a
  * request body that is due and not held back by our own backpressure. */
 static int awaits_client(const px_conn *c) {
-  if (c->closed || c->tunnel) return 0;
+  if (c->closed || c->session_ops->phase(c) == PX_SESSION_TUNNEL) return 0;
   if (c->write_pending > 0) return 1;
-  if (c->h2) return px_h2_awaits_client(c->h2);
-  return c->state == PX_CONN_ACTIVE && c->ex && !c->read_paused && !px_exchange_request_done(c->ex);
+  return c->session_ops->awaits_client(c);
 }
 
-void px_conn_check_rate(px_conn *c, uint64_t now) {
+static void check_rate(px_conn *c, uint64_t now) {
   const px_limits *l = &c->w->cfg->limits;
   if (l->min_rate == 0 || !awaits_client(c)) {
     c->rate_mark_at = now;
@@ -241,25 +224,23 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 /* Decrypts and parses as much as the session will take. */
 static void pump(px_conn *c) {
-  if (!c->tunnel && !px_h1_consume_stash(c)) return;
+  const px_session_ops *ops = c->session_ops;
+  if (!ops->resume(c)) return;
   if (c->tls == NULL) return;
-  while (!c->closed && (!c->parser_paused || c->tunnel) && c->state != PX_CONN_CLOSING) {
+  while (!c->closed && !ops->paused(c) && c->state != PX_CONN_CLOSING) {
     int n = px_tls_conn_read(c->tls, c->w->plain_slab, PX_READ_SLAB);
     if (n > 0) {
-      if (c->h2) {
-        if (px_h2_feed(c->h2, c->w->plain_slab, (size_t)n) != 0) return;
-        continue;
-      }
-      if (!px_h1_feed(c, c->w->plain_slab, (size_t)n)) return;
+      if (!ops->feed(c, c->w->plain_slab, (size_t)n)) return;
       continue;
     }
     if (n == PX_TLS_WANT_READ) break;
     /* close_notify or a fatal alert: nothing more will come. */
-    if (c->tunnel)
+    px_session_phase phase = ops->phase(c);
+    if (phase == PX_SESSION_TUNNEL)
       px_conn_close(c);
-    else if (c->tls && flush_tls(c) == 0 && c->ex == NULL && c->write_pending > 0)
+    else if (c->tls && flush_tls(c) == 0 && phase == PX_SESSION_IDLE && c->write_pending > 0)
       px_conn_close_after_flush(c);
-    else if (c->ex == NULL)
+    else if (phase == PX_SESSION_IDLE)
       px_conn_close(c);
     else
       c->peer_eof = 1;
@@ -303,14 +284,9 @@ static void handshake(px_conn *c) {
   c->state = PX_CONN_IDLE;
   /* The first request must arrive as promptly as any request head. */
   px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
-  const char *alpn = px_tls_conn_alpn(c->tls);
-  if (alpn && strcmp(alpn, "h2") == 0) {
-    c->front.proto = "HTTP/2";
-    c->h2 = px_h2_new(c);
-    if (c->h2 == NULL) {
-      px_conn_close(c);
-      return;
-    }
+  if (c->start_session(c, px_tls_conn_alpn(c->tls)) != 0) {
+    px_conn_close(c);
+    return;
   }
   if (flush_tls(c) != 0) {
     px_conn_close(c);
@@ -324,7 +300,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->closed || nread == 0) return;
   if (nread < 0) {
     c->peer_eof = 1;
-    if (c->ex && nread == UV_EOF && px_exchange_request_done(c->ex) && !c->tunnel) {
+    if (nread == UV_EOF && c->session_ops->phase(c) == PX_SESSION_RESPONSE) {
       /* A half-close after a complete request: let the response finish. */
       px_conn_pause_read(c);
       return;
@@ -344,7 +320,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pump(c);
     return;
   }
-  px_h1_feed(c, buf->base, (size_t)nread);
+  c->session_ops->feed(c, buf->base, (size_t)nread);
 }
 
 void px_conn_stop_reading(px_conn *c) {
@@ -360,14 +336,11 @@ void px_conn_pause_read(px_conn *c) {
 }
 
 int px_conn_input_full(const px_conn *c) {
-  if (c->tunnel || c->h2) return 0;
-  size_t waiting = c->stash ? c->stash_len - c->stash_off : 0;
-  if (c->tls) waiting += px_tls_conn_input_len(c->tls);
-  return waiting > PX_READ_SLAB;
+  return c->session_ops->input_full(c, c->tls ? px_tls_conn_input_len(c->tls) : 0);
 }
 
 void px_conn_start_reading(px_conn *c) {
-  if (c->closed || c->state == PX_CONN_CLOSING || (c->parser_paused && !c->tunnel) || c->read_paused)
+  if (c->closed || c->state == PX_CONN_CLOSING || c->session_ops->paused(c) || c->read_paused)
     return;
   if (px_conn_input_full(c)) return;
   if (c->reading || c->peer_eof) return;
@@ -381,28 +354,11 @@ void px_conn_start_reading(px_conn *c) {
 void px_conn_resume_read(px_conn *c) {
   c->read_paused = 0;
   px_conn_start_reading(c);
-  if (c->closed || (c->parser_paused && !c->tunnel)) return;
-  if (c->stash || c->tls) pump(c);
+  if (c->closed || c->session_ops->paused(c)) return;
+  pump(c); /* on plain HTTP only what the session held back */
 }
 
-void px_conn_exchange_done(px_conn *c, int keep_alive) {
-  c->ex = NULL;
-  c->tunnel = 0;
-  c->requests++;
-  if (!keep_alive || c->w->draining || c->peer_eof) {
-    px_conn_close_after_flush(c);
-    return;
-  }
-  c->state = PX_CONN_IDLE;
-  c->parser_paused = 0;
-  llhttp_resume(&c->parser);
-  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
-  px_h1_request_done(c);
-  px_conn_resume_read(c);
-  if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0) px_tls_conn_compact(c->tls);
-}
-
-void px_conn_retry_handshake(px_conn *c) {
+static void retry_handshake(px_conn *c) {
   c->state = PX_CONN_HANDSHAKE;
   px_conn_set_timer(c, c->w->cfg->limits.handshake_timeout_ms);
   handshake(c);
@@ -411,15 +367,11 @@ void px_conn_retry_handshake(px_conn *c) {
     c->reading = 1;
 }
 
-void px_conn_drain(px_conn *c) {
-  if (c->h2) {
-    /* GOAWAY; open streams finish, then the session ends by itself. */
-    px_h2_shutdown(c->h2);
-    if (!c->closed && px_h2_idle(c->h2)) px_conn_close_after_flush(c);
-    return;
-  }
-  if (c->state == PX_CONN_IDLE || c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
+static void drain(px_conn *c) {
+  if (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
     px_conn_close_after_flush(c);
+  else
+    c->session_ops->shutdown(c);
 }
 
 void px_conn_accept(px_listener *l) {
@@ -428,6 +380,7 @@ void px_conn_accept(px_listener *l) {
   if (c == NULL) return;
   c->w = w;
   c->is_https = l->is_https;
+  c->start_session = l->start_session;
   uv_tcp_init(&w->loop, &c->tcp);
   px_lazy_timer_init(&w->loop, &c->timer, c);
   c->tcp.data = c;
@@ -455,10 +408,12 @@ void px_conn_accept(px_listener *l) {
     else
       uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
   }
-  px_h1_init(c);
-  px_h1_front_init(c);
+  if (c->start_session(c, NULL) != 0) {
+    px_conn_close(c);
+    return;
+  }
   if (c->is_https) {
-    c->tls = px_tls_conn_new(w->srv->tls);
+    c->tls = px_tls_conn_new(w->env.tls);
     if (c->tls == NULL) {
       px_conn_close(c);
       return;
@@ -474,4 +429,52 @@ void px_conn_accept(px_listener *l) {
     return;
   }
   c->reading = 1;
+}
+
+void px_conn_mark_dirty(px_conn *c) {
+  px_worker *w = c->w;
+  if (w->ndirty == w->dirty_cap) {
+    size_t cap = w->dirty_cap ? w->dirty_cap * 2 : 64;
+    px_conn **n = realloc(w->dirty, cap * sizeof(*n));
+    if (n == NULL) {
+      flush(c); /* no room to defer: send now */
+      return;
+    }
+    w->dirty = n;
+    w->dirty_cap = cap;
+  }
+  c->dirty = 1;
+  w->dirty[w->ndirty++] = c;
+}
+
+/* Connections closed meanwhile are still allocated: they are freed in the
+ * loop's closing phase, after the check phase that calls this. */
+void px_conn_flush_dirty(px_worker *w) {
+  for (size_t i = 0; i < w->ndirty; i++) flush(w->dirty[i]);
+  w->ndirty = 0;
+}
+
+void px_conn_check_rates(px_worker *w, uint64_t now) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next; /* a slow connection is closed (unlinked) here */
+    check_rate(c, now);
+  }
+}
+
+void px_conn_drain_all(px_worker *w) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    drain(c);
+  }
+}
+
+void px_conn_close_all(px_worker *w) {
+  while (w->conns) px_conn_close(w->conns);
+}
+
+void px_conn_retry_handshakes(px_worker *w, const char *name) {
+  for (px_conn *c = w->conns, *next; c; c = next) {
+    next = c->next; /* the retry may close c */
+    if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, name) == 0) retry_handshake(c);
+  }
 }

@@ -1,22 +1,20 @@
 /*
- * A client connection: the socket, the optional TLS filter, the timer, and
- * the HTTP/1.1 session on top. The connection owns its uv handles and frees
- * itself in the last close callback (STYLE.md practice 1).
+ * A client connection's transport: the socket, the optional TLS filter,
+ * the timer, writes with backpressure accounting, lingering close. It knows
+ * no HTTP: the session on top (HTTP/1.1 in h1.c, HTTP/2 in h2.c) is reached
+ * through px_session_ops, as h2o's sockets know no protocol and nginx swaps
+ * a handler pointer. The connection owns its uv handles and frees itself in
+ * the last close callback (docs/conventions.md, "Ownership").
  */
 #ifndef PX_CONN_H
 #define PX_CONN_H
 
-#include <llhttp.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "proxy/front.h"
-#include "proxy/http.h"
-#include "proxy/lazy_timer.h"
+#include "proxy/util/lazy_timer.h"
 #include "proxy/worker.h"
 #include "tls/tls.h"
-
-typedef struct px_exchange px_exchange;
 
 /** How long and how much client input is drained after a final response. */
 #define PX_LINGER_MS 2000
@@ -31,6 +29,50 @@ typedef enum px_conn_state {
   PX_CONN_ACTIVE,    /**< an exchange is running; it sets the timers */
   PX_CONN_CLOSING,   /**< flushing the last bytes, then close */
 } px_conn_state;
+
+/** What the session is doing, for the transport's end-of-input rules. */
+typedef enum px_session_phase {
+  PX_SESSION_IDLE,     /**< no request of the connection's own is running (HTTP/2 always) */
+  PX_SESSION_REQUEST,  /**< a request runs and its body is still due */
+  PX_SESSION_RESPONSE, /**< a request runs and was read whole: only its response is due */
+  PX_SESSION_TUNNEL,   /**< bytes flow both ways unparsed (WebSocket) */
+} px_session_phase;
+
+/**
+ * The protocol on top of a connection (h1.c, h2.c). The transport calls
+ * these and nothing else of the session; each gets the connection, whose
+ * `session` is the protocol's own state.
+ */
+typedef struct px_session_ops {
+  /** Plaintext from the client. 1 when more may be fed now, 0 when the
+   *  session paused (the rest is its to keep) or the connection closes. */
+  int (*feed)(px_conn *c, const char *data, size_t len);
+  /** Input may flow again: parse what the session held back. 1 when the
+   *  transport may read and feed more. */
+  int (*resume)(px_conn *c);
+  /** True while the session holds input until a response is out. */
+  int (*paused)(const px_conn *c);
+  /** True when what waits unparsed (the session's own, plus `transport`
+   *  bytes of undecrypted TLS input) is more than reads may add to. */
+  int (*input_full)(const px_conn *c, size_t transport);
+  /** A write completed: output drained. */
+  void (*drain)(px_conn *c);
+  /** The worker's check phase: produce queued output (may be NULL). */
+  void (*flush)(px_conn *c);
+  /** The connection timer fired after the handshake. */
+  void (*timer)(px_conn *c);
+  /** What the session is doing now. */
+  px_session_phase (*phase)(const px_conn *c);
+  /** True while a request waits on the client (timeouts.min_rate). */
+  int (*awaits_client)(const px_conn *c);
+  /** The worker drains: end the session gracefully. */
+  void (*shutdown)(px_conn *c);
+  /** The connection closes: abort what runs, drop buffers. The session's
+   *  memory stays valid (callers up the stack may hold it) until `free`. */
+  void (*close)(px_conn *c);
+  /** The connection's last close callback: free the session. */
+  void (*free)(px_conn *c);
+} px_session_ops;
 
 struct px_conn {
   uv_tcp_t tcp;
@@ -48,47 +90,15 @@ struct px_conn {
   size_t linger_bytes;   /**< input dropped while lingering */
   int dirty;             /**< in the worker's flush list */
   px_tls_conn *tls;      /**< NULL on plain HTTP */
-  struct px_h2 *h2;      /**< the HTTP/2 session when ALPN chose "h2" */
+  void *session;         /**< the protocol's state (px_h1, px_h2) */
+  const px_session_ops *session_ops;
+  px_session_start_fn start_session;
   char peer_ip[48];
   char sni[256];
   size_t write_pending;  /**< bytes in uv_write not yet written */
   uint64_t requests;     /**< requests served on this connection */
   uint64_t moved;        /**< bytes read from and written to the client */
   uint64_t rate_mark_moved, rate_mark_at; /**< `moved` and loop time when the min_rate window began */
-
-  /* HTTP/1.1 session */
-  llhttp_t parser;
-  px_http_head *head;    /**< the request head being read */
-  size_t head_bytes;     /**< bytes of head seen, for max_header_bytes */
-  int head_error;        /**< status to answer once the head ends (431) */
-  int in_field;          /**< last callback was a field name (1) or value (2) */
-  int parser_paused;     /**< paused after a message, waiting for its response */
-  char *stash;           /**< plaintext not yet parsed while paused */
-  size_t stash_len, stash_off;
-  px_exchange *ex;       /**< the running exchange, or NULL */
-  px_front front;        /**< what the exchange calls (h1_front.c) */
-  int resp_chunked;      /**< the response is re-chunked toward the client */
-  int resp_close;        /**< the response ends with the connection */
-  int resp_head_sent;
-  int tunnel;            /**< bytes go straight to ex's upstream (WebSocket) */
-  const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
-  char feed_prev_last;   /**< last byte of the previous buffer parsed */
-  uint64_t feed_gen;     /**< counts parser runs, to date the pointers below */
-  const char *name_end;  /**< end of the last field name, valid in run name_gen */
-  uint64_t name_gen;
-  int gap_open;          /**< between a field name and its value's first byte */
-  int gap_crlf;          /**< a line break was seen in that gap (obs-fold) */
-  char req_host[256];    /**< normalised Host of the current request, for logs */
-  char req_authority[264]; /**< Host as received (port kept), for the upstream */
-  /* A head llhttp has not accepted yet: on_headers_complete runs before
-   * llhttp's own framing verdict, so the exchange starts at the first sign
-   * that llhttp went on (a body byte, a chunk, the message end, or the end
-   * of the run with no error). */
-  int start_pending;
-  int head_done;         /**< on_headers_complete ran: fields now are trailers */
-  size_t chunk_ext_bytes; /**< extension bytes of the current chunk */
-  const px_site *pending_site;
-  px_front_request pending_req;
 };
 
 /** Accepts a connection from `listener` and starts it. */
@@ -112,7 +122,7 @@ void px_conn_pause_read(px_conn *c);
 /** Stops socket reads without marking backpressure (the parser paused). */
 void px_conn_stop_reading(px_conn *c);
 
-/** True when more than a read slab of HTTP/1.1 input waits unparsed (the
+/** True when more than a read slab of input waits unparsed (the HTTP/1.1
  *  parser is paused between pipelined requests): reads stop until it drains. */
 int px_conn_input_full(const px_conn *c);
 
@@ -127,22 +137,28 @@ void px_conn_resume_read(px_conn *c);
 /** Arms the connection timer for `ms` milliseconds (0 stops it). */
 void px_conn_set_timer(px_conn *c, uint64_t ms);
 
-/** Called by the exchange once its response has been fully queued. */
-void px_conn_exchange_done(px_conn *c, int keep_alive);
+/** Marks a connection as having output to send at the end of this loop
+ *  iteration (one write for everything an event produced). */
+void px_conn_mark_dirty(px_conn *c);
 
-/** The certificate this connection's handshake waits for is resolved. */
-void px_conn_retry_handshake(px_conn *c);
+/* The worker's hooks (px_worker_hooks), over its connections: */
 
-/** Sends the TLS output an event queued (the worker's flush check). */
-void px_conn_flush(px_conn *c);
+/** Sends the output of every connection marked dirty (the check phase). */
+void px_conn_flush_dirty(px_worker *w);
 
-/** The worker's once-a-second sweep: closes a connection that, while the
- *  proxy waits on its client (request body to read, response bytes it
- *  does not take), moved fewer than timeouts.min_rate bytes per second
- *  over timeouts.min_rate_window. */
-void px_conn_check_rate(px_conn *c, uint64_t now);
+/** The once-a-second sweep: closes each connection that, while the proxy
+ *  waits on its client (request body to read, response bytes it does not
+ *  take), moved fewer than timeouts.min_rate bytes per second over
+ *  timeouts.min_rate_window. */
+void px_conn_check_rates(px_worker *w, uint64_t now);
 
-/** Called by the worker when draining: idle connections close now. */
-void px_conn_drain(px_conn *c);
+/** Draining: idle connections close now, busy ones finish their request. */
+void px_conn_drain_all(px_worker *w);
+
+/** Closes every connection at once (the drain timeout passed). */
+void px_conn_close_all(px_worker *w);
+
+/** Connections whose handshake waits on `name`'s certificate go on. */
+void px_conn_retry_handshakes(px_worker *w, const char *name);
 
 #endif

@@ -7,9 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/access.h"
+#include "proxy/util/access.h"
+#include "proxy/balancer.h"
 #include "proxy/front.h"
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
 
@@ -34,6 +35,7 @@ struct px_exchange {
   size_t up_idx;
   px_upstream_conn *up;
   int connected;
+  int start_deferred; /* a pooled connection is sent to from the check phase */
   int tries;
   uint64_t start_ns;
   char host[256];
@@ -179,15 +181,11 @@ static void on_up_drain(px_upstream_conn *uc);
 
 static int connect_upstream(px_exchange *ex);
 
-static px_upstream_pool *current_pool(px_exchange *ex) {
-  return px_worker_pool(ex->w, ex->site_idx, ex->up_idx);
-}
-
 /* Tries the next upstream after a failure that happened before the request
  * could have reached the backend (connect refused or timed out): safe for
  * any method. Returns 1 when a new attempt started. */
 static int retry_elsewhere(px_exchange *ex) {
-  if (ex->tries + 1 >= (int)ex->site->nupstreams || ex->resp_started) return 0;
+  if (!px_balancer_may_retry(ex->w, ex->site_idx, ex->tries) || ex->resp_started) return 0;
   ex->tries++;
   drop_upstream(ex);
   if (connect_upstream(ex) != 0) fail_with(ex, 502);
@@ -196,14 +194,8 @@ static int retry_elsewhere(px_exchange *ex) {
 
 static void complete(px_exchange *ex, int upstream_reusable);
 
-/* Passive health: the upstream refused or timed out. A site's only
- * upstream is never marked down (as nginx does): with nowhere better to
- * go, a backend that refused one connect under load is still the best bet
- * for the next request, and marking it down answered every request 502 for
- * a second. */
-static void mark_failed(px_exchange *ex) {
-  if (ex->site->nupstreams > 1) px_upstream_mark_failed(current_pool(ex));
-}
+/* Passive health: the upstream refused or timed out (balancer.c). */
+static void mark_failed(px_exchange *ex) { px_balancer_failed(ex->w, ex->site_idx, ex->up_idx); }
 
 static void on_up_timeout(void *data) {
   px_upstream_conn *uc = data;
@@ -227,6 +219,12 @@ static void arm_up_timer(px_exchange *ex, uint64_t ms) {
 
 static void on_up_connect(px_upstream_conn *uc, int status) {
   px_exchange *ex = uc->data;
+  if (status != 0 && uc->local_error) {
+    /* Out of descriptors, memory or ports here (upstream.c warned): not the
+     * backend's fault, so it is neither marked down nor retried. */
+    fail_with(ex, 502);
+    return;
+  }
   if (status != 0) {
     px_log(PX_LOG_WARN, "upstream %s: connect failed: %s", ex->site->upstreams[ex->up_idx].text,
            uv_strerror(status));
@@ -239,29 +237,30 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
   send_to_upstream(ex);
 }
 
-/* Picks the next healthy upstream round robin and connects (or reuses a
- * pooled connection). -1 when every upstream is down: 502 at once rather
+/* Connects to the upstream the balancer picks (or reuses a pooled
+ * connection to it). -1 when every upstream is down: 502 at once rather
  * than a connect to a backend known to be gone. */
 static int connect_upstream(px_exchange *ex) {
   px_worker *w = ex->w;
-  size_t n = ex->site->nupstreams;
-  px_upstream_pool *pool = NULL;
-  for (size_t k = 0; k < n; k++) {
-    ex->up_idx = w->rr[ex->site_idx]++ % n;
-    pool = px_worker_pool(w, ex->site_idx, ex->up_idx);
-    if (!px_upstream_is_down(pool)) break;
-    pool = NULL;
-  }
+  px_upstream_pool *pool = px_balancer_pick(w, ex->site_idx, &ex->up_idx);
   if (pool == NULL) {
     px_log(PX_LOG_DEBUG, "site %s: every upstream is down", ex->site->hosts[0]);
     return -1;
   }
   px_upstream_conn *uc = px_upstream_take_idle(pool);
   if (uc) {
+    /* Written to in this loop iteration's check phase, not from here: the
+     * caller (px_exchange_start, a retry) never sees the exchange fail
+     * inside its own call. Until then `connected` stays 0, so body bytes
+     * wait in `pend` behind the head. */
+    if (ex->defer_slot == 0 && px_worker_defer(w, ex, &ex->defer_slot) != 0) {
+      px_upstream_release(uc);
+      return -1;
+    }
     uc->data = ex;
     ex->up = uc;
-    ex->connected = 1;
-    send_to_upstream(ex);
+    ex->connected = 0;
+    ex->start_deferred = 1;
     return 0;
   }
   uc = px_upstream_connect(pool, on_up_connect, ex);
@@ -331,7 +330,13 @@ void px_exchange_flush_deferred(px_worker *w) {
     if (ex == NULL) continue;
     ex->defer_slot = 0;
     w->deferred[i] = NULL;
-    flush_body(ex, 0);
+    if (ex->start_deferred) {
+      ex->start_deferred = 0;
+      ex->connected = 1;
+      send_to_upstream(ex);
+    } else {
+      flush_body(ex, 0);
+    }
   }
   w->ndeferred = 0;
 }
@@ -453,7 +458,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
   long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
-                                     ex->ws ? PX_HTTP_UPGRADE : 1, scratch, cap);
+                                     ex->ws ? PX_HTTP_UPGRADE : PX_HTTP_KEEP_ALIVE, scratch, cap);
   if (n >= 0 && (ex->req_head = px_obj_alloc((size_t)n)) != NULL) memcpy(ex->req_head, scratch, (size_t)n);
   if (scratch != stack_scratch) free(scratch);
   if (n < 0 || ex->req_head == NULL) {
@@ -461,14 +466,14 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
     return n < 0 ? 431 : -1;
   }
   ex->req_head_len = (size_t)n;
-  /* Published before connecting: a pooled connection may fail at once, and
-   * the front then learns it through ops->failed, which clears *out. */
-  *out = ex;
   if (connect_upstream(ex) != 0) {
-    *out = NULL; /* the front answers and logs the 502: one line per request */
-    free_exchange(ex);
+    free_exchange(ex); /* the front answers and logs the 502: one line per request */
     return 502;
   }
+  /* Nothing was written yet (connect_upstream defers even a pooled
+   * connection's first write), so nothing has failed: every end of this
+   * exchange reaches the front later, from the loop. */
+  *out = ex;
   return 0;
 }
 
@@ -656,12 +661,10 @@ static int r_on_headers_complete(llhttp_t *p) {
   } else if (head_req && (p->flags & F_CONTENT_LENGTH)) {
     cl = (int64_t)p->content_length; /* HEAD reports the GET length (RFC 9110 §9.3.2) */
   }
-  char extra[256];
-  size_t extra_len = 0;
-  if (ex->f->is_https) extra_len = px_http_hsts_line(&ex->site->hsts, extra, sizeof(extra));
-  extra[extra_len] = '\0';
+  /* HSTS only over TLS (RFC 6797 §7.2). */
+  const px_hsts *hsts = ex->f->is_https && ex->site->hsts.enabled ? &ex->site->hsts : NULL;
   ex->resp_head_sent = 1;
-  int r = ex->f->ops->response_head(ex->f, h, extra_len ? extra : NULL, cl, no_body, 0);
+  int r = ex->f->ops->response_head(ex->f, h, hsts, cl, no_body, 0);
   free_rhead(ex);
   if (r != 0) return HPE_USER;
   return no_body ? 1 : 0;
@@ -767,7 +770,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (!ex->resp_started) {
     ex->resp_started = 1;
-    px_upstream_mark_ok(current_pool(ex));
+    px_balancer_answered(ex->w, ex->site_idx, ex->up_idx);
     llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
     ex->rp.data = ex;
     px_obj_free(ex->req_head); /* no retry once the upstream has answered */

@@ -15,11 +15,12 @@
 typedef struct px_exchange px_exchange;
 
 /**
- * Starts proxying `req` from the front `f` to `site`, storing the exchange
- * in *out before anything can fail asynchronously. Returns 0 (the exchange
- * reports its end through f->ops->done or f->ops->failed, which must clear
- * *out), a status for the front to answer (413 body too large, 431 head too
- * large, 502 no upstream), or -1 when out of memory.
+ * Starts proxying `req` from the front `f` to `site`. Returns 0 with the
+ * exchange in *out, a status for the front to answer (413 body too large,
+ * 431 head too large, 502 no upstream), or -1 when out of memory. After 0
+ * the exchange reports its end through f->ops->done or f->ops->failed
+ * (which must clear *out), always later from the loop, never from inside
+ * this call: nothing is written upstream before it returns.
  */
 int px_exchange_start(px_front *f, const px_site *site, const char *host,
                       const px_front_request *req, px_exchange **out);

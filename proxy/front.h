@@ -18,11 +18,12 @@ typedef struct px_worker px_worker;
 typedef struct px_front_ops {
   /**
    * Sends the response head. `h` is the upstream's head (hop-by-hop fields
-   * are the front's to drop), `extra` preformatted lines to add (HSTS) or
-   * NULL, `content_length` -1 when unknown, `no_body` for HEAD/204/304, and
+   * are the front's to drop), `hsts` the site's policy when portico sets
+   * Strict-Transport-Security (it then replaces the upstream's) or NULL,
+   * `content_length` -1 when unknown, `no_body` for HEAD/204/304, and
    * `upgrade` for a 101 that starts a WebSocket tunnel. 0 or -1 (closing).
    */
-  int (*response_head)(px_front *f, const px_http_head *h, const char *extra,
+  int (*response_head)(px_front *f, const px_http_head *h, const px_hsts *hsts,
                        int64_t content_length, int no_body, int upgrade);
   /** Sends response body bytes. 0 or -1. */
   int (*response_body)(px_front *f, const char *data, size_t len);

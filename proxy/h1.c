@@ -4,36 +4,28 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/access.h"
+#include "acme/manager.h"
+#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
-#include "proxy/server.h"
+#include "proxy/http/route.h"
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:
- * llhttp 8.1 enforces none (DESIGN.md). */
+ * llhttp 8.1 enforces none (docs/dependencies.md). */
 #define PX_MAX_CHUNK_EXT 256
 
 static const llhttp_settings_t *h1_settings(void);
 
-void px_h1_init(px_conn *c) {
-  llhttp_init(&c->parser, HTTP_REQUEST, h1_settings());
-  c->parser.data = c;
-}
 
 static void free_head(px_conn *c) {
-  px_http_head_free(c->head);
-  c->head = NULL;
+  px_h1 *h1 = px_h1_of(c);
+  px_http_head_free(h1->head);
+  h1->head = NULL;
 }
 
 static void drop_stash(px_conn *c);
 
-void px_h1_request_done(px_conn *c) { free_head(c); }
-
-void px_h1_dispose(px_conn *c) {
-  free_head(c);
-  drop_stash(c);
-}
 
 /* Writes one of portico's own responses, without logging it. */
 static void send_simple(px_conn *c, int status, const char *extra, int close, uint64_t *bytes) {
@@ -57,13 +49,14 @@ static const char *own_target(const px_http_head *h) {
 }
 
 void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
+  px_h1 *h1 = px_h1_of(c);
   px_access_entry e = {0};
   e.peer_ip = c->peer_ip;
   e.is_https = c->is_https;
   e.status = status;
-  e.host = c->req_host[0] ? c->req_host : c->sni;
-  e.method = c->head ? c->head->method : NULL;
-  e.path = own_target(c->head);
+  e.host = h1->req_host[0] ? h1->req_host : c->sni;
+  e.method = h1->head ? h1->head->method : NULL;
+  e.path = own_target(h1->head);
   send_simple(c, status, extra, close, &e.bytes);
   px_access_log(&e);
 }
@@ -76,37 +69,40 @@ void px_h1_respond_unlogged(px_conn *c, int status) {
 /* Answers an error found while parsing and stops reading: after a framing
  * error the rest of the stream cannot be trusted (RFC 9112 §11.2). */
 static int fail(px_conn *c, int status, const char *why) {
+  px_h1 *h1 = px_h1_of(c);
   px_log(PX_LOG_DEBUG, "client %s: %d: %s", c->peer_ip, status, why);
-  if (c->ex) { /* mid-body: never write an answer over a running exchange */
-    px_exchange_refuse(c->ex, status);
+  if (h1->ex) { /* mid-body: never write an answer over a running exchange */
+    px_exchange_refuse(h1->ex, status);
     return HPE_USER;
   }
   px_h1_respond(c, status, NULL, 1);
   return HPE_USER;
 }
 
-void px_h1_on_header_timeout(px_conn *c) {
+static void on_header_timeout(px_conn *c) {
   px_log(PX_LOG_DEBUG, "client %s: request head timed out", c->peer_ip);
   px_h1_respond(c, 408, NULL, 1);
 }
 
 /* Counts head bytes against limits.max_header_bytes (431 past it). */
 static int count_head_bytes(px_conn *c, size_t len) {
-  c->head_bytes += len;
-  return c->head_bytes > c->w->cfg->limits.max_header_bytes ? -1 : 0;
+  px_h1 *h1 = px_h1_of(c);
+  h1->head_bytes += len;
+  return h1->head_bytes > c->w->cfg->limits.max_header_bytes ? -1 : 0;
 }
 
 static int on_message_begin(llhttp_t *p) {
   px_conn *c = p->data;
+  px_h1 *h1 = px_h1_of(c);
   free_head(c);
-  c->head = px_http_head_new(c->w->cfg->limits.max_header_bytes + 64);
-  if (c->head == NULL) return HPE_USER;
-  c->head_bytes = 0;
-  c->head_error = 0;
-  c->start_pending = 0;
-  c->head_done = 0;
-  c->req_host[0] = '\0';
-  c->in_field = 0;
+  h1->head = px_http_head_new(c->w->cfg->limits.max_header_bytes + 64);
+  if (h1->head == NULL) return HPE_USER;
+  h1->head_bytes = 0;
+  h1->head_error = 0;
+  h1->start_pending = 0;
+  h1->head_done = 0;
+  h1->req_host[0] = '\0';
+  h1->in_field = 0;
   if (c->state != PX_CONN_HEADERS) {
     c->state = PX_CONN_HEADERS;
     px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
@@ -116,15 +112,17 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  if (count_head_bytes(c, len) != 0 || px_http_head_append(c->head, at, len) != 0)
+  px_h1 *h1 = px_h1_of(c);
+  if (count_head_bytes(c, len) != 0 || px_http_head_append(h1->head, at, len) != 0)
     return fail(c, 431, "request line too long");
-  c->head->target_len += len;
+  h1->head->target_len += len;
   return 0;
 }
 
 static int on_url_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  return px_http_head_field_done(c->head, &c->in_field) == 0 ? 0 : fail(c, 431, "request line too long");
+  px_h1 *h1 = px_h1_of(c);
+  return px_http_head_field_done(h1->head, &h1->in_field) == 0 ? 0 : fail(c, 431, "request line too long");
 }
 
 /* A request's trailer section (after a chunked body) is not forwarded:
@@ -133,8 +131,9 @@ static int on_url_complete(llhttp_t *p) {
  * bytes still count against max_header_bytes; past that the connection is
  * cut, as no clean answer is possible any more. */
 static int trailer_span(px_conn *c, size_t len) {
-  c->head_bytes += len;
-  if (c->head_bytes <= c->w->cfg->limits.max_header_bytes) return 0;
+  px_h1 *h1 = px_h1_of(c);
+  h1->head_bytes += len;
+  if (h1->head_bytes <= c->w->cfg->limits.max_header_bytes) return 0;
   px_log(PX_LOG_INFO, "client %s: request trailers over limits.max_header_bytes", c->peer_ip);
   px_conn_close(c);
   return HPE_USER;
@@ -142,21 +141,23 @@ static int trailer_span(px_conn *c, size_t len) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  if (c->head_done) return trailer_span(c, len);
-  if (c->in_field != 1 && c->head->nheaders >= c->w->cfg->limits.max_headers)
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->head_done) return trailer_span(c, len);
+  if (h1->in_field != 1 && h1->head->nheaders >= c->w->cfg->limits.max_headers)
     return fail(c, 431, "too many header fields");
   if (count_head_bytes(c, len) != 0 ||
-      px_http_head_field_name(c->head, &c->in_field, at, len, c->w->cfg->limits.max_headers) != 0)
+      px_http_head_field_name(h1->head, &h1->in_field, at, len, c->w->cfg->limits.max_headers) != 0)
     return fail(c, 431, "header block too large");
-  c->name_end = at + len;
-  c->name_gen = c->feed_gen;
-  c->gap_crlf = 0;
+  h1->name_end = at + len;
+  h1->name_gen = h1->feed_gen;
+  h1->gap_crlf = 0;
   return 0;
 }
 
 /* Where the gap after the last field name starts within the current run. */
 static const char *gap_start(const px_conn *c) {
-  return c->name_gen == c->feed_gen ? c->name_end : c->feed_start;
+  const px_h1 *h1 = px_h1_of(c);
+  return h1->name_gen == h1->feed_gen ? h1->name_end : h1->feed_start;
 }
 
 /* llhttp 8.1 accepts obs-fold even before the first byte of a value
@@ -170,49 +171,53 @@ static int gap_has_line_break(const char *from, const char *to) {
 
 static int on_header_field_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  if (c->head_done) return 0;
-  if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
-  c->in_field = 1; /* still this field: its value follows */
-  c->gap_open = 1;
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->head_done) return 0;
+  if (px_http_head_field_done(h1->head, &h1->in_field) != 0) return fail(c, 431, "header block too large");
+  h1->in_field = 1; /* still this field: its value follows */
+  h1->gap_open = 1;
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  if (c->head_done) return trailer_span(c, len);
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->head_done) return trailer_span(c, len);
   /* llhttp reports an empty value ("X-Empty:") as a span of length 0 that
    * starts past the line end: nothing to add, and no gap to judge. */
   if (len == 0) return 0;
-  if (c->in_field != 2) {
-    if (c->gap_crlf || gap_has_line_break(gap_start(c), at))
+  if (h1->in_field != 2) {
+    if (h1->gap_crlf || gap_has_line_break(gap_start(c), at))
       return fail(c, 400, "obs-fold before a header value");
-    c->gap_open = 0;
-  } else if (at != c->feed_start || c->feed_prev_last == '\n') {
+    h1->gap_open = 0;
+  } else if (at != h1->feed_start || h1->feed_prev_last == '\n') {
     /* llhttp 8.1 splits a value only at a buffer boundary, or where it
      * accepted obs-fold ("\r\n " inside the value): RFC 9112 §5.2 lets a
      * server reject folding, and a proxy must not pass it on. */
     return fail(c, 400, "obs-fold in a header value");
   }
-  if (count_head_bytes(c, len) != 0 || px_http_head_field_value(c->head, &c->in_field, at, len) != 0)
+  if (count_head_bytes(c, len) != 0 || px_http_head_field_value(h1->head, &h1->in_field, at, len) != 0)
     return fail(c, 431, "header block too large");
   return 0;
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  if (c->head_done) return 0; /* a trailer field: dropped */
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->head_done) return 0; /* a trailer field: dropped */
   /* An empty value ("X-Empty:") ends here with no value span: the gap
    * after its name closes without being obs-fold. */
-  c->gap_open = 0;
-  c->gap_crlf = 0;
-  if (px_http_head_field_done(c->head, &c->in_field) != 0) return fail(c, 431, "header block too large");
+  h1->gap_open = 0;
+  h1->gap_crlf = 0;
+  if (px_http_head_field_done(h1->head, &h1->in_field) != 0) return fail(c, 431, "header block too large");
   return 0;
 }
 
 /* The key authorization for a pending http-01 challenge of `host`, else 404. */
 static void answer_http01(px_conn *c, const char *host, const char *token) {
+  px_h1 *h1 = px_h1_of(c);
   char ka[512];
-  int n = c->w->srv->acme ? px_acme_manager_http01(c->w->srv->acme, host, token, ka, sizeof(ka)) : -1;
+  int n = c->w->env.acme ? px_acme_manager_http01(c->w->env.acme, host, token, ka, sizeof(ka)) : -1;
   if (n < 0) {
     px_h1_respond(c, 404, NULL, 0);
     return;
@@ -222,30 +227,28 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                      "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
                      n, ka);
-  px_access_entry e = {.peer_ip = c->peer_ip, .is_https = c->is_https, .host = host, .method = c->head->method, .path = c->head->target,
+  px_access_entry e = {.peer_ip = c->peer_ip, .is_https = c->is_https, .host = host, .method = h1->head->method, .path = h1->head->target,
                        .status = 200, .bytes = (uint64_t)len};
   px_access_log(&e);
   px_conn_write(c, buf, (size_t)len);
 }
 
-/* Port 80: answer http-01 paths, redirect, or say which. Returns 1 when the
- * request was answered here. */
-static int answer_plain_http(px_conn *c, const px_site *site, const char *host) {
-  px_http_head *h = c->head;
-  static const char acme_prefix[] = "/.well-known/acme-challenge/";
-  /* http-01 (RFC 8555 §8.3), answered before any redirect. */
-  if (strncmp(h->target, acme_prefix, sizeof(acme_prefix) - 1) == 0) {
-    answer_http01(c, host, h->target + sizeof(acme_prefix) - 1);
+/* Port 80: answers what routing left to portico itself (http-01, 404,
+ * the redirect to HTTPS). Returns 1 when the request was answered here. */
+static int answer_plain_http(px_conn *c, const px_route *r) {
+  px_h1 *h1 = px_h1_of(c);
+  px_http_head *h = h1->head;
+  switch (r->action) {
+  case PX_ROUTE_HTTP01:
+    answer_http01(c, r->host, r->token);
     return 1;
-  }
-  if (site == NULL) {
+  case PX_ROUTE_NOT_FOUND:
     px_h1_respond(c, 404, NULL, 0);
     return 1;
-  }
-  if (site->redirect_http && site->tls_mode != PX_SITE_TLS_NONE && c->w->srv->https_port > 0) {
+  case PX_ROUTE_REDIRECT: {
     char loc[8192 + 300];
     char line[sizeof(loc) + 16];
-    int n = px_http_redirect_location(host, h->target, h->target_len, c->w->srv->https_port, loc,
+    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->w->env.https_port, loc,
                                       sizeof(loc));
     if (n < 0) {
       px_h1_respond(c, 400, NULL, 1);
@@ -254,11 +257,13 @@ static int answer_plain_http(px_conn *c, const px_site *site, const char *host) 
     snprintf(line, sizeof(line), "Location: %s\r\n", loc);
     /* 301 keeps GET/HEAD working with every client; 308 keeps the method
      * and body of anything else (RFC 9110 §15.4.9). */
-    int get_or_head = c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD;
+    int get_or_head = h1->parser.method == HTTP_GET || h1->parser.method == HTTP_HEAD;
     px_h1_respond(c, get_or_head ? 301 : 308, line, 0);
     return 1;
   }
-  return 0;
+  default:
+    return 0;
+  }
 }
 
 static int request_has_body(const llhttp_t *p) {
@@ -267,12 +272,13 @@ static int request_has_body(const llhttp_t *p) {
 
 static int on_headers_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  px_http_head *h = c->head;
-  c->head_done = 1;
-  c->chunk_ext_bytes = 0;
-  c->head_bytes = 0; /* from here on it counts trailer bytes */
-  c->gap_open = 0;
-  if (c->head_error) return fail(c, c->head_error, "head over limits");
+  px_h1 *h1 = px_h1_of(c);
+  px_http_head *h = h1->head;
+  h1->head_done = 1;
+  h1->chunk_ext_bytes = 0;
+  h1->head_bytes = 0; /* from here on it counts trailer bytes */
+  h1->gap_open = 0;
+  if (h1->head_error) return fail(c, h1->head_error, "head over limits");
   h->method = llhttp_method_name((llhttp_method_t)p->method);
   h->version_minor = p->http_minor;
   if (p->http_major != 1) return fail(c, 505, "HTTP version");
@@ -283,46 +289,40 @@ static int on_headers_complete(llhttp_t *p) {
     return fail(c, 400, "request-target is not origin-form");
   if (p->method == HTTP_CONNECT) return fail(c, 405, "CONNECT");
 
-  char host[256];
   const px_header *hh = px_http_find(h, "host");
-  int hlen = -1;
-  if (hh)
-    hlen = px_http_normalize_host(hh->value, hh->value_len, host, sizeof(host));
-  else if (c->is_https && c->sni[0])
-    hlen = snprintf(host, sizeof(host), "%s", c->sni); /* HTTP/1.0 without Host: the SNI name */
-  if (hlen < 0) return fail(c, 400, "missing or invalid Host");
-  memcpy(c->req_host, host, (size_t)hlen + 1);
+  px_route r;
+  px_route_request(c->w->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
+                   c->is_https ? c->sni : NULL, h->target, c->w->env.https_port, &r);
+  if (r.action == PX_ROUTE_BAD_HOST) return fail(c, 400, "missing or invalid Host");
+  memcpy(h1->req_host, r.host, r.host_len + 1);
   /* Upstream gets the Host as received (with its port); a request without
    * one (HTTP/1.0) gets the name it was routed by. */
-  if (hh && hh->value_len < sizeof(c->req_authority)) {
-    memcpy(c->req_authority, hh->value, hh->value_len);
-    c->req_authority[hh->value_len] = '\0';
+  if (hh && hh->value_len < sizeof(h1->req_authority)) {
+    memcpy(h1->req_authority, hh->value, hh->value_len);
+    h1->req_authority[hh->value_len] = '\0';
   } else {
-    memcpy(c->req_authority, host, (size_t)hlen + 1);
+    memcpy(h1->req_authority, r.host, r.host_len + 1);
   }
 
-  const px_site *site = px_http_route(c->w->cfg, host);
   int with_body = request_has_body(p);
-  if (c->is_https) {
-    /* A request for another name than the handshake's is misdirected
-     * (RFC 9110 §15.5.20); the client retries on a new connection. */
-    if (strcmp(host, c->sni) != 0 || site == NULL) {
-      px_h1_respond(c, 421, NULL, with_body);
-      return with_body ? HPE_USER : 1;
-    }
-  } else if (answer_plain_http(c, site, host)) {
+  if (r.action == PX_ROUTE_MISDIRECTED) {
+    px_h1_respond(c, 421, NULL, with_body);
+    return with_body ? HPE_USER : 1;
+  }
+  if (r.action != PX_ROUTE_PROXY && answer_plain_http(c, &r)) {
     if (with_body) {
       px_conn_close_after_flush(c);
       return HPE_USER;
     }
     return 1;
   }
+  const px_site *site = r.site;
   c->state = PX_CONN_ACTIVE;
   px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
-  px_front_request *req = &c->pending_req;
+  px_front_request *req = &h1->pending_req;
   memset(req, 0, sizeof(*req));
   req->head = h;
-  req->authority = c->req_authority;
+  req->authority = h1->req_authority;
   req->chunked = (p->flags & F_CHUNKED) != 0;
   req->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
   /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body. Another
@@ -331,9 +331,9 @@ static int on_headers_complete(llhttp_t *p) {
   req->websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET && h->version_minor >= 1 &&
                    !req->chunked && req->content_length <= 0;
   req->keep_alive = llhttp_should_keep_alive(p) && !(p->upgrade && !req->websocket);
-  c->resp_head_sent = 0;
-  c->pending_site = site;
-  c->start_pending = 1;
+  h1->resp_head_sent = 0;
+  h1->pending_site = site;
+  h1->start_pending = 1;
   return 0;
 }
 
@@ -341,15 +341,15 @@ static int on_headers_complete(llhttp_t *p) {
  * start_pending in conn.h). Nothing reaches a backend before this point.
  * 0, or -1 when the request was answered here and parsing must stop. */
 static int start_exchange(px_conn *c) {
-  c->start_pending = 0;
-  px_http_head *h = c->head;
-  int status = px_exchange_start(&c->front, c->pending_site, c->req_host, &c->pending_req, &c->ex);
+  px_h1 *h1 = px_h1_of(c);
+  h1->start_pending = 0;
+  px_http_head *h = h1->head;
+  int status = px_exchange_start(&h1->front, h1->pending_site, h1->req_host, &h1->pending_req, &h1->ex);
   if (status != 0) {
     if (status > 0) px_h1_respond(c, status, NULL, 1);
     else px_conn_close(c);
     return -1;
   }
-  if (c->ex == NULL) return -1; /* failed at once; the front answered */
   /* "Expect: 100-continue" is answered here: the body goes to the upstream
    * as it arrives anyway (RFC 9110 §10.1.1). */
   const px_header *expect = px_http_find(h, "expect");
@@ -361,35 +361,39 @@ static int start_exchange(px_conn *c) {
   return 0;
 }
 
-/* Small body pieces (a client's tiny chunks) are gathered in the worker's
- * stage and handed to the exchange once per parser run: one call per read
- * instead of one per chunk keeps the cost per byte received bounded. Only
- * one connection parses at a time on a worker, and the stage is always
- * emptied before the parser run ends. 0, or -1 when the exchange failed. */
+/* Small body pieces (a client's tiny chunks) are gathered in the thread's
+ * (the worker's) stage and handed to the exchange once per parser run: one
+ * call per read instead of one per chunk keeps the cost per byte received
+ * bounded. Only one connection parses at a time on a worker, and the stage
+ * is always emptied before the parser run ends. */
+static __thread char stage[16384];
+static __thread size_t stage_len;
+
+/* 0, or -1 when the exchange failed. */
 static int flush_stage(px_conn *c) {
-  px_worker *w = c->w;
-  if (w->stage_len == 0) return 0;
-  size_t n = w->stage_len;
-  w->stage_len = 0;
-  return c->ex && px_exchange_body(c->ex, w->stage, n) != 0 ? -1 : 0;
+  px_h1 *h1 = px_h1_of(c);
+  if (stage_len == 0) return 0;
+  size_t n = stage_len;
+  stage_len = 0;
+  return h1->ex && px_exchange_body(h1->ex, stage, n) != 0 ? -1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
-  if (c->ex == NULL) return 0;
-  c->chunk_ext_bytes = 0; /* this chunk's extensions are behind us */
-  px_worker *w = c->w;
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->start_pending && start_exchange(c) != 0) return HPE_USER;
+  if (h1->ex == NULL) return 0;
+  h1->chunk_ext_bytes = 0; /* this chunk's extensions are behind us */
   if (len < 256) {
-    if (w->stage_len + len > sizeof(w->stage) && flush_stage(c) != 0) return HPE_USER;
+    if (stage_len + len > sizeof(stage) && flush_stage(c) != 0) return HPE_USER;
     if (len == 1)
-      w->stage[w->stage_len] = *at;
+      stage[stage_len] = *at;
     else
-      memcpy(w->stage + w->stage_len, at, len);
-    w->stage_len += len;
+      memcpy(stage + stage_len, at, len);
+    stage_len += len;
     return 0;
   }
-  if (flush_stage(c) != 0 || px_exchange_body(c->ex, at, len) != 0) return HPE_USER;
+  if (flush_stage(c) != 0 || px_exchange_body(h1->ex, at, len) != 0) return HPE_USER;
   return 0;
 }
 
@@ -399,16 +403,18 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
  * is a measurable share of the work per byte.) */
 static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
-  c->chunk_ext_bytes += len;
-  if (c->chunk_ext_bytes > PX_MAX_CHUNK_EXT) return fail(c, 400, "chunk extension too long");
+  px_h1 *h1 = px_h1_of(c);
+  h1->chunk_ext_bytes += len;
+  if (h1->chunk_ext_bytes > PX_MAX_CHUNK_EXT) return fail(c, 400, "chunk extension too long");
   return 0;
 }
 
 static int on_message_complete(llhttp_t *p) {
   px_conn *c = p->data;
-  if (c->start_pending && start_exchange(c) != 0) return HPE_USER;
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->start_pending && start_exchange(c) != 0) return HPE_USER;
   if (flush_stage(c) != 0) return HPE_USER;
-  if (c->ex) px_exchange_body_end(c->ex);
+  if (h1->ex) px_exchange_body_end(h1->ex);
   /* Pause until the response is out: no pipelined request runs before the
    * previous one is answered (RFC 9112 §9.3.2). */
   return HPE_PAUSED;
@@ -436,37 +442,40 @@ static const llhttp_settings_t *h1_settings(void) { return &h1_settings_table; }
 /* Keeps the unparsed rest of `data` for after the pause (appended to any
  * stash left, bounded by one read slab beyond what is already there). */
 static int stash_rest(px_conn *c, const char *pos, size_t rest) {
+  px_h1 *h1 = px_h1_of(c);
   if (rest == 0) return 0;
-  size_t keep = c->stash ? c->stash_len - c->stash_off : 0;
+  size_t keep = h1->stash ? h1->stash_len - h1->stash_off : 0;
   if (keep + rest > 4 * PX_READ_SLAB) return -1;
   char *copy = malloc(keep + rest);
   if (copy == NULL) return -1;
-  if (keep) memcpy(copy, c->stash + c->stash_off, keep);
+  if (keep) memcpy(copy, h1->stash + h1->stash_off, keep);
   memcpy(copy + keep, pos, rest);
-  free(c->stash);
-  c->stash = copy;
-  c->stash_len = keep + rest;
-  c->stash_off = 0;
+  free(h1->stash);
+  h1->stash = copy;
+  h1->stash_len = keep + rest;
+  h1->stash_off = 0;
   return 0;
 }
 
 static void drop_stash(px_conn *c) {
-  free(c->stash);
-  c->stash = NULL;
-  c->stash_len = c->stash_off = 0;
+  px_h1 *h1 = px_h1_of(c);
+  free(h1->stash);
+  h1->stash = NULL;
+  h1->stash_len = h1->stash_off = 0;
 }
 
 /* A request answered here is complete: get ready for the next one without
  * re-entering the parser. Returns 1 when parsing may go on. */
 static int local_answer_done(px_conn *c) {
+  px_h1 *h1 = px_h1_of(c);
   c->requests++;
-  if (!llhttp_should_keep_alive(&c->parser) || c->w->draining || c->peer_eof) {
+  if (!llhttp_should_keep_alive(&h1->parser) || c->w->draining || c->peer_eof) {
     px_conn_close_after_flush(c);
     return 0;
   }
   c->state = PX_CONN_IDLE;
-  c->parser_paused = 0;
-  llhttp_resume(&c->parser);
+  h1->parser_paused = 0;
+  llhttp_resume(&h1->parser);
   px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
   free_head(c);
   return 1;
@@ -475,43 +484,44 @@ static int local_answer_done(px_conn *c) {
 /* Runs the parser over `data` and handles pause and errors. `from_stash`
  * means `data` lies inside the stash. Returns 1 when more may be parsed. */
 static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
-  c->feed_start = data;
-  c->feed_gen++;
-  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  px_h1 *h1 = px_h1_of(c);
+  h1->feed_start = data;
+  h1->feed_gen++;
+  llhttp_errno_t err = llhttp_execute(&h1->parser, data, len);
   if (err == HPE_OK && !c->closed && flush_stage(c) != 0) err = HPE_USER;
-  c->w->stage_len = 0; /* never carried into another connection's run */
+  stage_len = 0; /* never carried into another connection's run */
   if (c->closed) return 0;
-  if (c->gap_open && gap_has_line_break(gap_start(c), data + len)) c->gap_crlf = 1;
-  if (len) c->feed_prev_last = data[len - 1];
+  if (h1->gap_open && gap_has_line_break(gap_start(c), data + len)) h1->gap_crlf = 1;
+  if (len) h1->feed_prev_last = data[len - 1];
   if (c->closed) return 0;
   if (err == HPE_OK) {
     if (from_stash) drop_stash(c);
     /* llhttp ran past the head without refusing it: the request may go. */
-    if (c->start_pending && start_exchange(c) != 0) {
+    if (h1->start_pending && start_exchange(c) != 0) {
       if (!c->closed && c->state != PX_CONN_CLOSING) px_conn_close_after_flush(c);
       return 0;
     }
     return 1;
   }
   if (err == HPE_PAUSED) {
-    const char *pos = llhttp_get_error_pos(&c->parser);
+    const char *pos = llhttp_get_error_pos(&h1->parser);
     if (from_stash) {
-      c->stash_off += (size_t)(pos - data);
-      if (c->stash_off >= c->stash_len) drop_stash(c);
+      h1->stash_off += (size_t)(pos - data);
+      if (h1->stash_off >= h1->stash_len) drop_stash(c);
     } else if (stash_rest(c, pos, len - (size_t)(pos - data)) != 0) {
       px_conn_close(c);
       return 0;
     }
     /* The socket stays readable: stopping and restarting it would cost two
      * epoll_ctl calls per request. What a pipelining client sends meanwhile
-     * is kept, and reads stop once a slab of it waits (px_h1_feed). */
-    c->parser_paused = 1;
-    if (c->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
+     * is kept, and reads stop once a slab of it waits (h1_feed). */
+    h1->parser_paused = 1;
+    if (h1->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
     return 0;
   }
   if (err != HPE_USER && c->state != PX_CONN_CLOSING) {
     px_log(PX_LOG_DEBUG, "client %s: parse error: %s", c->peer_ip,
-           llhttp_get_error_reason(&c->parser));
+           llhttp_get_error_reason(&h1->parser));
     px_h1_respond(c, 400, NULL, 1);
   } else if (c->state != PX_CONN_CLOSING) {
     px_conn_close_after_flush(c);
@@ -519,16 +529,22 @@ static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
   return 0;
 }
 
-int px_h1_consume_stash(px_conn *c) {
-  while (c->stash && !c->parser_paused && !c->closed) {
-    if (!execute(c, c->stash + c->stash_off, c->stash_len - c->stash_off, 1)) break;
+/* Parses stashed bytes after a pause. 1 when more input may follow. */
+static int consume_stash(px_conn *c) {
+  px_h1 *h1 = px_h1_of(c);
+  while (h1->stash && !h1->parser_paused && !c->closed) {
+    if (!execute(c, h1->stash + h1->stash_off, h1->stash_len - h1->stash_off, 1)) break;
   }
-  return !c->closed && !c->parser_paused && c->state != PX_CONN_CLOSING;
+  return !c->closed && !h1->parser_paused && c->state != PX_CONN_CLOSING;
 }
 
-int px_h1_feed(px_conn *c, const char *data, size_t len) {
-  if (c->tunnel) return px_exchange_tunnel_write(c->ex, data, len) == 0;
-  if (c->parser_paused) {
+/* Parses plaintext from the client. 1 when the caller may feed more, 0
+ * when parsing paused (a request is being answered; the rest of `data` is
+ * stashed) or the connection is closing. */
+static int h1_feed(px_conn *c, const char *data, size_t len) {
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->tunnel) return px_exchange_tunnel_write(h1->ex, data, len) == 0;
+  if (h1->parser_paused) {
     /* Paused: keep what arrives, and stop reading once a slab waits. */
     if (stash_rest(c, data, len) != 0) {
       px_conn_close(c);
@@ -538,7 +554,111 @@ int px_h1_feed(px_conn *c, const char *data, size_t len) {
     return 0;
   }
   if (!execute(c, data, len, 0)) return 0;
-  if (!px_h1_consume_stash(c)) return 0;
+  if (!consume_stash(c)) return 0;
   px_conn_start_reading(c);
   return 1;
+}
+
+void px_h1_exchange_done(px_conn *c, int keep_alive) {
+  px_h1 *h1 = px_h1_of(c);
+  h1->ex = NULL;
+  h1->tunnel = 0;
+  c->requests++;
+  if (!keep_alive || c->w->draining || c->peer_eof) {
+    px_conn_close_after_flush(c);
+    return;
+  }
+  c->state = PX_CONN_IDLE;
+  h1->parser_paused = 0;
+  llhttp_resume(&h1->parser);
+  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  free_head(c); /* an idle keep-alive connection holds no request buffers */
+  px_conn_resume_read(c);
+  if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0) px_tls_conn_compact(c->tls);
+}
+
+/* ---- the session as the transport sees it (px_session_ops) ------------- */
+
+static int h1_resume(px_conn *c) { return px_h1_of(c)->tunnel || consume_stash(c); }
+
+static int h1_paused(const px_conn *c) {
+  const px_h1 *h1 = px_h1_of(c);
+  return h1->parser_paused && !h1->tunnel;
+}
+
+static int h1_input_full(const px_conn *c, size_t transport) {
+  const px_h1 *h1 = px_h1_of(c);
+  if (h1->tunnel) return 0;
+  size_t waiting = transport + (h1->stash ? h1->stash_len - h1->stash_off : 0);
+  return waiting > PX_READ_SLAB;
+}
+
+static void h1_drain(px_conn *c) {
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->ex) px_exchange_on_client_drain(h1->ex);
+}
+
+static void h1_timer(px_conn *c) {
+  px_h1 *h1 = px_h1_of(c);
+  if (c->state == PX_CONN_HEADERS)
+    on_header_timeout(c);
+  else if (c->state == PX_CONN_ACTIVE && h1->ex)
+    px_exchange_on_client_timeout(h1->ex);
+  else
+    px_conn_close(c);
+}
+
+static px_session_phase h1_phase(const px_conn *c) {
+  const px_h1 *h1 = px_h1_of(c);
+  if (h1->tunnel) return PX_SESSION_TUNNEL;
+  if (h1->ex == NULL) return PX_SESSION_IDLE;
+  return px_exchange_request_done(h1->ex) ? PX_SESSION_RESPONSE : PX_SESSION_REQUEST;
+}
+
+static int h1_awaits_client(const px_conn *c) {
+  return c->state == PX_CONN_ACTIVE && !c->read_paused && h1_phase(c) == PX_SESSION_REQUEST;
+}
+
+static void h1_shutdown(px_conn *c) {
+  if (c->state == PX_CONN_IDLE) px_conn_close_after_flush(c);
+}
+
+static void h1_close(px_conn *c) {
+  px_h1 *h1 = px_h1_of(c);
+  if (h1->ex) px_exchange_abort(h1->ex);
+  h1->ex = NULL;
+  free_head(c);
+  drop_stash(c);
+}
+
+static void h1_free(px_conn *c) {
+  free(c->session);
+  c->session = NULL;
+}
+
+static const px_session_ops h1_session_ops = {
+    .feed = h1_feed,
+    .resume = h1_resume,
+    .paused = h1_paused,
+    .input_full = h1_input_full,
+    .drain = h1_drain,
+    .flush = NULL,
+    .timer = h1_timer,
+    .phase = h1_phase,
+    .awaits_client = h1_awaits_client,
+    .shutdown = h1_shutdown,
+    .close = h1_close,
+    .free = h1_free,
+};
+
+int px_h1_start(px_conn *c) {
+  px_h1 *h1 = calloc(1, sizeof(*h1));
+  if (h1 == NULL) return -1;
+  h1->c = c;
+  llhttp_init(&h1->parser, HTTP_REQUEST, h1_settings());
+  h1->parser.data = c;
+  c->session = h1;
+  c->session_ops = &h1_session_ops;
+  px_h1_front_init(c);
+  return 0;
 }

@@ -1,40 +1,72 @@
 /*
  * The HTTP/1.1 server session of a client connection: llhttp parsing, the
- * checks llhttp 8.1 lacks (DESIGN.md), limits, routing, portico's own
+ * checks llhttp 8.1 lacks (docs/dependencies.md), limits, routing, portico's own
  * answers (redirects, 4xx), and handing proxied requests to an exchange.
+ * The transport (conn.c) reaches it through px_session_ops only.
  */
 #ifndef PX_H1_H
 #define PX_H1_H
 
+#include <llhttp.h>
 #include <stddef.h>
+#include <stdint.h>
 
-typedef struct px_conn px_conn;
+#include "proxy/conn.h"
+#include "proxy/front.h"
+#include "proxy/http.h"
 
-/** Prepares the parser of a new connection. */
-void px_h1_init(px_conn *c);
+typedef struct px_exchange px_exchange;
 
-/** Sets up the connection's px_front (h1_front.c). */
+/** The HTTP/1.1 state of one connection (its c->session). */
+typedef struct px_h1 {
+  px_conn *c;
+  llhttp_t parser;
+  px_http_head *head; /**< the request head being read */
+  size_t head_bytes;  /**< bytes of head seen, for max_header_bytes */
+  int head_error;     /**< status to answer once the head ends (431) */
+  int in_field;       /**< last callback was a field name (1) or value (2) */
+  int parser_paused;  /**< paused after a message, waiting for its response */
+  char *stash;        /**< plaintext not yet parsed while paused */
+  size_t stash_len, stash_off;
+  px_exchange *ex;  /**< the running exchange, or NULL */
+  px_front front;   /**< what the exchange calls (h1_front.c) */
+  int resp_chunked; /**< the response is re-chunked toward the client */
+  int resp_close;   /**< the response ends with the connection */
+  int resp_head_sent;
+  int tunnel;             /**< bytes go straight to ex's upstream (WebSocket) */
+  const char *feed_start; /**< start of the buffer being parsed (obs-fold check) */
+  char feed_prev_last;    /**< last byte of the previous buffer parsed */
+  uint64_t feed_gen;      /**< counts parser runs, to date the pointers below */
+  const char *name_end;   /**< end of the last field name, valid in run name_gen */
+  uint64_t name_gen;
+  int gap_open;            /**< between a field name and its value's first byte */
+  int gap_crlf;            /**< a line break was seen in that gap (obs-fold) */
+  char req_host[256];      /**< normalised Host of the current request, for logs */
+  char req_authority[264]; /**< Host as received (port kept), for the upstream */
+  /* A head llhttp has not accepted yet: on_headers_complete runs before
+   * llhttp's own framing verdict, so the exchange starts at the first sign
+   * that llhttp went on (a body byte, a chunk, the message end, or the end
+   * of the run with no error). */
+  int start_pending;
+  int head_done;          /**< on_headers_complete ran: fields now are trailers */
+  size_t chunk_ext_bytes; /**< extension bytes of the current chunk */
+  const px_site *pending_site;
+  px_front_request pending_req;
+} px_h1;
+
+/** The HTTP/1.1 session of `c`. */
+static inline px_h1 *px_h1_of(const px_conn *c) { return (px_h1 *)c->session; }
+
+/** Makes HTTP/1.1 the session of `c` (c->session, c->session_ops). 0, or
+ *  -1 when out of memory. */
+int px_h1_start(px_conn *c);
+
+/** Sets up the session's px_front (h1_front.c). */
 void px_h1_front_init(px_conn *c);
 
-/** Frees what the last request left (its head) once it is answered, so an
- *  idle keep-alive connection holds no request buffers. */
-void px_h1_request_done(px_conn *c);
-
-/** Frees the session's buffers (the connection is closing). */
-void px_h1_dispose(px_conn *c);
-
-/**
- * Parses plaintext from the client. Returns 1 when the caller may feed more,
- * 0 when parsing paused (a request is being answered; the rest of `data` is
- * stashed) or the connection is closing.
- */
-int px_h1_feed(px_conn *c, const char *data, size_t len);
-
-/** Parses stashed bytes after a pause. Returns 1 when more input may follow. */
-int px_h1_consume_stash(px_conn *c);
-
-/** The request head did not arrive within timeouts.request_header. */
-void px_h1_on_header_timeout(px_conn *c);
+/** The exchange's response is fully queued: the connection goes on to the
+ *  next request (keep-alive) or closes. */
+void px_h1_exchange_done(px_conn *c, int keep_alive);
 
 /**
  * Sends one of portico's own responses (4xx/5xx/redirect) and logs it.

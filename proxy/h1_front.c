@@ -12,39 +12,46 @@
 #include "proxy/exchange.h"
 #include "proxy/h1.h"
 
-static px_conn *conn_of(px_front *f) { return (px_conn *)(void *)((char *)f - offsetof(px_conn, front)); }
+static px_conn *conn_of(px_front *f) {
+  return ((px_h1 *)(void *)((char *)f - offsetof(px_h1, front)))->c;
+}
 
-static int h1_response_head(px_front *f, const px_http_head *h, const char *extra,
+static int h1_response_head(px_front *f, const px_http_head *h, const px_hsts *hsts,
                             int64_t content_length, int no_body, int upgrade) {
   px_conn *c = conn_of(f);
+  px_h1 *h1 = px_h1_of(c);
   int keep = 1;
-  c->resp_chunked = 0;
-  c->resp_close = 0;
+  h1->resp_chunked = 0;
+  h1->resp_close = 0;
   if (!no_body && !upgrade && content_length < 0) {
     /* Unknown length: chunked for HTTP/1.1, the end of the connection for
      * HTTP/1.0 (RFC 9112 §6.3). */
-    if (c->parser.http_minor >= 1)
-      c->resp_chunked = 1;
+    if (h1->parser.http_minor >= 1)
+      h1->resp_chunked = 1;
     else
-      c->resp_close = 1;
+      h1->resp_close = 1;
   }
-  if (c->resp_close || !llhttp_should_keep_alive(&c->parser) || c->w->draining) keep = 0;
-  size_t cap = h->arena_len + (extra ? strlen(extra) : 0) + 256;
+  if (h1->resp_close || !llhttp_should_keep_alive(&h1->parser) || c->w->draining) keep = 0;
+  char extra[256];
+  size_t extra_len = hsts ? px_http_hsts_line(hsts, extra, sizeof(extra)) : 0;
+  size_t cap = h->arena_len + extra_len + 256;
   /* px_conn_write copies, so the head is built on the stack when it fits. */
   char stack_out[8192];
   char *out = cap <= sizeof(stack_out) ? stack_out : malloc(cap);
-  long n = out ? px_http_serialize_response(h, extra, content_length, c->resp_chunked,
-                                            upgrade ? PX_HTTP_UPGRADE : keep, out, cap)
+  px_http_conn_mode mode = upgrade ? PX_HTTP_UPGRADE : keep ? PX_HTTP_KEEP_ALIVE : PX_HTTP_CLOSE;
+  long n = out ? px_http_serialize_response(h, extra_len ? extra : NULL, content_length,
+                                            h1->resp_chunked, mode, out, cap)
                : -1;
   int r = n < 0 ? -1 : px_conn_write(c, out, (size_t)n);
   if (out != stack_out) free(out);
-  c->resp_head_sent = 1;
+  h1->resp_head_sent = 1;
   return r;
 }
 
 static int h1_response_body(px_front *f, const char *data, size_t len) {
   px_conn *c = conn_of(f);
-  if (!c->resp_chunked) return px_conn_write(c, data, len);
+  px_h1 *h1 = px_h1_of(c);
+  if (!h1->resp_chunked) return px_conn_write(c, data, len);
   /* One write (one TLS record) per chunk when it is small. */
   char buf[16384 + 32];
   int n = snprintf(buf, sizeof(buf), "%zx\r\n", len);
@@ -59,7 +66,8 @@ static int h1_response_body(px_front *f, const char *data, size_t len) {
 
 static int h1_response_end(px_front *f, const px_http_head *trailers) {
   px_conn *c = conn_of(f);
-  if (!c->resp_chunked) return 0;
+  px_h1 *h1 = px_h1_of(c);
+  if (!h1->resp_chunked) return 0;
   char buf[16384 + 16];
   long n = px_http_serialize_last_chunk(trailers, buf, sizeof(buf));
   if (n < 0) n = px_http_serialize_last_chunk(NULL, buf, sizeof(buf)); /* oversized: drop them */
@@ -76,15 +84,17 @@ static void h1_set_timer(px_front *f, uint64_t ms) { px_conn_set_timer(conn_of(f
 
 static void h1_done(px_front *f, int keep) {
   px_conn *c = conn_of(f);
-  c->ex = NULL;
-  px_conn_exchange_done(c, keep && !c->resp_close);
+  px_h1 *h1 = px_h1_of(c);
+  h1->ex = NULL;
+  px_h1_exchange_done(c, keep && !h1->resp_close);
 }
 
 static void h1_failed(px_front *f, int status) {
   px_conn *c = conn_of(f);
-  c->ex = NULL;
-  c->tunnel = 0;
-  if (status == 0 || c->resp_head_sent) {
+  px_h1 *h1 = px_h1_of(c);
+  h1->ex = NULL;
+  h1->tunnel = 0;
+  if (status == 0 || h1->resp_head_sent) {
     px_conn_close(c);
     return;
   }
@@ -93,14 +103,15 @@ static void h1_failed(px_front *f, int status) {
 
 static void h1_tunnel(px_front *f) {
   px_conn *c = conn_of(f);
-  c->tunnel = 1;
+  px_h1 *h1 = px_h1_of(c);
+  h1->tunnel = 1;
   /* Frames the client sent right behind its request were stashed. */
-  if (c->stash) {
-    char *stash = c->stash;
-    size_t off = c->stash_off, len = c->stash_len;
-    c->stash = NULL;
-    c->stash_len = c->stash_off = 0;
-    int r = px_exchange_tunnel_write(c->ex, stash + off, len - off);
+  if (h1->stash) {
+    char *stash = h1->stash;
+    size_t off = h1->stash_off, len = h1->stash_len;
+    h1->stash = NULL;
+    h1->stash_len = h1->stash_off = 0;
+    int r = px_exchange_tunnel_write(h1->ex, stash + off, len - off);
     free(stash);
     if (r != 0) return;
   }
@@ -121,9 +132,10 @@ static const px_front_ops h1_ops = {
 };
 
 void px_h1_front_init(px_conn *c) {
-  c->front.ops = &h1_ops;
-  c->front.w = c->w;
-  c->front.peer_ip = c->peer_ip;
-  c->front.is_https = c->is_https;
-  c->front.proto = "HTTP/1.1";
+  px_h1 *h1 = px_h1_of(c);
+  h1->front.ops = &h1_ops;
+  h1->front.w = c->w;
+  h1->front.peer_ip = c->peer_ip;
+  h1->front.is_https = c->is_https;
+  h1->front.proto = "HTTP/1.1";
 }

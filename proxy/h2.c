@@ -6,10 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/access.h"
+#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
+#include "proxy/http/route.h"
 #include "tls/log.h"
 #include "tls/unconst.h"
 
@@ -72,7 +73,7 @@ struct px_h2 {
 static const px_front_ops stream_ops;
 
 /* nghttp2 allocates several small objects per stream: through the
- * per-thread block cache (proxy/obj_cache.h). */
+ * per-thread block cache (proxy/util/obj_cache.h). */
 static void *mem_malloc(size_t size, void *ud) { return px_obj_alloc(size); }
 static void mem_free(void *ptr, void *ud) { px_obj_free(ptr); }
 static void *mem_calloc(size_t nmemb, size_t size, void *ud) { return px_obj_calloc(nmemb, size); }
@@ -92,6 +93,13 @@ static void glitch(px_h2 *h2, unsigned weight, const char *what) {
 
 /* ---- output ------------------------------------------------------------------ */
 
+/* HTTP/2 frames gathered into one TLS record: one buffer per worker thread,
+ * as only one connection flushes at a time. */
+static __thread char h2_out[16384];
+/* Response bytes held in this worker's HTTP/2 streams (the per-worker
+ * share of limits.total_buffer). */
+static __thread size_t worker_buffered;
+
 static void flush(px_h2 *h2) {
   px_conn *c = h2->c;
   if (h2->in_send || c->closed) return;
@@ -99,18 +107,18 @@ static void flush(px_h2 *h2) {
   /* Frames are gathered into one buffer so that many small ones (a HEADERS
    * and a DATA per response) leave as one TLS record, not one each: fewer
    * seals here, fewer opens at the client. */
-  char *buf = c->w->h2_out;
+  char *buf = h2_out;
   size_t used = 0;
   /* Stop producing while the socket is behind: nghttp2 keeps the rest. */
   while (!c->closed && c->write_pending < c->w->cfg->limits.buffer_size) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(h2->session, &data);
     if (n <= 0) break;
-    if (used + (size_t)n > sizeof(c->w->h2_out)) {
+    if (used + (size_t)n > sizeof(h2_out)) {
       if (px_conn_write(c, buf, used) != 0) break;
       used = 0;
     }
-    if ((size_t)n >= sizeof(c->w->h2_out)) {
+    if ((size_t)n >= sizeof(h2_out)) {
       if (px_conn_write(c, data, (size_t)n) != 0) break;
       continue;
     }
@@ -152,7 +160,9 @@ static void start_queued(px_h2 *h2) {
   }
 }
 
-void px_h2_flush(px_h2 *h2) {
+/* Sends what the session has queued: from the worker's check phase for
+ * connections marked dirty, and when the connection's output drained. */
+static void flush_session(px_h2 *h2) {
   if (h2->nqueued) start_queued(h2);
   flush(h2);
 }
@@ -162,7 +172,7 @@ void px_h2_flush(px_h2 *h2) {
  * records and writes. */
 static void schedule(px_h2 *h2) {
   px_conn *c = h2->c;
-  if (!c->closed && !c->dirty) px_worker_mark_dirty(c->w, c);
+  if (!c->closed && !c->dirty) px_conn_mark_dirty(c);
 }
 
 static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
@@ -191,7 +201,7 @@ static int submit_trailers(h2_stream *st) {
 static void out_taken(h2_stream *st, size_t n) {
   st->out_bytes -= n;
   st->h2->out_total -= n;
-  st->h2->c->w->h2_buffered -= n;
+  worker_buffered -= n;
 }
 
 /* The connection was over its buffer budget and has drained to half of
@@ -248,8 +258,8 @@ static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_
   return 0;
 }
 
-static int st_response_head(px_front *f, const px_http_head *h, const char *extra, int64_t content_length,
-                            int no_body, int upgrade) {
+static int st_response_head(px_front *f, const px_http_head *h, const px_hsts *hsts,
+                            int64_t content_length, int no_body, int upgrade) {
   h2_stream *st = stream_of(f);
   px_h2 *h2 = st->h2;
   if (upgrade) return -1; /* no WebSocket over HTTP/2 (docs/architecture.md) */
@@ -275,7 +285,7 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     if (px_http_is_hop_by_hop(fld->name, fld->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
       continue;
     if (fld->name_len == 14 && strncasecmp(fld->name, "content-length", 14) == 0) continue;
-    if (extra && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
+    if (hsts && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
     for (size_t k = 0; k < fld->name_len; k++) {
       char ch = fld->name[k];
       lower[off + k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
@@ -289,16 +299,9 @@ static int st_response_head(px_front *f, const px_http_head *h, const char *extr
     size_t l = px_http_format_u64(len_buf, (uint64_t)content_length);
     add_nv(nv, &n, cap, "content-length", 14, len_buf, l);
   }
-  const char *hsts = NULL;
-  size_t hsts_len = 0;
-  if (extra) { /* "Strict-Transport-Security: VALUE\r\n" */
-    hsts = strchr(extra, ':');
-    if (hsts) {
-      hsts += 2;
-      hsts_len = strcspn(hsts, "\r");
-      add_nv(nv, &n, cap, "strict-transport-security", 25, hsts, hsts_len);
-    }
-  }
+  char hsts_value[128];
+  size_t hsts_len = hsts ? px_http_hsts_value(hsts, hsts_value, sizeof(hsts_value)) : 0;
+  if (hsts_len) add_nv(nv, &n, cap, "strict-transport-security", 25, hsts_value, hsts_len);
   nghttp2_data_provider prd = {.source.ptr = st, .read_callback = on_read_data};
   int r = nghttp2_submit_response(h2->session, st->id, nv, n, no_body ? NULL : &prd);
   if (nv != nv_stack) free(nv);
@@ -334,7 +337,7 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
   st->out_tail = o;
   st->out_bytes += len;
   st->h2->out_total += len;
-  st->h2->c->w->h2_buffered += len;
+  worker_buffered += len;
   return output_added(st);
 }
 
@@ -371,7 +374,7 @@ static size_t st_pending(px_front *f) {
   px_h2 *h2 = st->h2;
   const px_limits *l = &h2->c->w->cfg->limits;
   size_t worker_share = l->total_buffer / (size_t)h2->c->w->cfg->workers;
-  if (h2->out_total >= l->connection_buffer || h2->c->w->h2_buffered >= worker_share) {
+  if (h2->out_total >= l->connection_buffer || worker_buffered >= worker_share) {
     h2->over_budget = 1;
     return SIZE_MAX / 2;
   }
@@ -394,7 +397,7 @@ static void st_resume(px_front *f) {
 /* A stream's deadline: timeouts.request_body while its request body is
  * awaited, timeouts.send while its client holds the response back (no
  * window). All of a connection's streams share the connection's timer, set
- * for the earliest deadline; px_h2_on_timer finds the ones that passed.
+ * for the earliest deadline; on_timer finds the ones that passed.
  * Clearing a deadline leaves the timer as is: it may fire early, and then
  * finds nothing due and re-arms for the next one. */
 static void st_set_timer(px_front *f, uint64_t ms) {
@@ -410,7 +413,11 @@ static void st_set_timer(px_front *f, uint64_t ms) {
   if (c->timer.due == 0 || st->due < c->timer.due) px_conn_set_timer(c, ms);
 }
 
-int px_h2_on_timer(px_h2 *h2) {
+/* The connection timer fired with streams open: those past their deadline
+ * are failed (408 while the request body is awaited, reset while the
+ * client holds the response back) and the timer is set for the next one.
+ * 0 when no stream is open (the keep-alive timeout, the caller closes). */
+static int on_timer(px_h2 *h2) {
   px_conn *c = h2->c;
   if (h2->nstreams == 0) return 0; /* the keep-alive timeout: the caller closes */
   uint64_t now = uv_now(&c->w->loop), next = 0;
@@ -602,12 +609,12 @@ static void start_request(h2_stream *st, int end_stream) {
     stream_respond(st, 400);
     return;
   }
-  char host[256];
-  int hlen = px_http_normalize_host(st->authority, st->authority_len, host, sizeof(host));
-  const px_site *site = hlen > 0 ? px_http_route(c->w->cfg, host) : NULL;
-  /* The name must be the handshake's (RFC 9113 §9.1.1, RFC 9110 §15.5.20). */
-  if (hlen <= 0 || site == NULL || strcmp(host, c->sni) != 0) {
-    stream_respond(st, hlen <= 0 ? 400 : 421);
+  /* The authority is never NULL here: without one the request is a 400,
+   * not routed by the handshake's name as an HTTP/1.0 request is. */
+  px_route r;
+  px_route_request(c->w->cfg, st->authority, st->authority_len, c->sni, h->target, 0, &r);
+  if (r.action != PX_ROUTE_PROXY) {
+    stream_respond(st, r.action == PX_ROUTE_BAD_HOST ? 400 : 421);
     return;
   }
   /* One Host field, so the request checks see what goes upstream (the
@@ -635,7 +642,7 @@ static void start_request(h2_stream *st, int end_stream) {
   req.content_length = end_stream ? (body_method ? 0 : -1) : (cl ? strtoll(cl->value, NULL, 10) : -1);
   req.chunked = !end_stream && cl == NULL;
   req.keep_alive = 1;
-  int status = px_exchange_start(&st->front, site, host, &req, &st->ex);
+  int status = px_exchange_start(&st->front, r.site, r.host, &req, &st->ex);
   if (status != 0) {
     stream_respond(st, status > 0 ? status : 500);
     return;
@@ -645,9 +652,9 @@ static void start_request(h2_stream *st, int end_stream) {
    * streams open the cache would be empty and every head a malloc). */
   px_http_head_free(st->head);
   st->head = NULL;
-  if (st->ex && end_stream)
+  if (end_stream)
     px_exchange_body_end(st->ex);
-  else if (st->ex) /* the body is awaited: its first DATA frame is due as any next one */
+  else /* the body is awaited: its first DATA frame is due as any next one */
     st_set_timer(&st->front, c->w->cfg->limits.body_timeout_ms);
 }
 
@@ -664,7 +671,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         start_request(st, end);
       } else if (end) {
         /* limits.upstreams_per_connection: a bodiless request waits for a
-         * backend slot (started from px_h2_flush as exchanges end). */
+         * backend slot (started from flush_session as exchanges end). */
         st->queued = 1;
         h2->nqueued++;
       } else {
@@ -750,7 +757,7 @@ static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int 
 
 /* ---- session ------------------------------------------------------------------ */
 
-px_h2 *px_h2_new(px_conn *c) {
+static px_h2 *h2_new(px_conn *c) {
   px_h2 *h2 = calloc(1, sizeof(*h2));
   if (h2 == NULL) return NULL;
   h2->c = c;
@@ -799,7 +806,8 @@ px_h2 *px_h2_new(px_conn *c) {
   return h2;
 }
 
-int px_h2_feed(px_h2 *h2, const char *data, size_t len) {
+/* Feeds plaintext from the client. 0, or -1 when the connection must close. */
+static int h2_feed(px_h2 *h2, const char *data, size_t len) {
   ssize_t n = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
   if (n < 0) {
     /* A fatal error (CONTINUATION flood, bad preface...): say GOAWAY before
@@ -816,28 +824,92 @@ int px_h2_feed(px_h2 *h2, const char *data, size_t len) {
   return h2->c->closed ? -1 : 0;
 }
 
-void px_h2_shutdown(px_h2 *h2) {
+/* Graceful shutdown: GOAWAY, open streams finish. */
+static void h2_shutdown(px_h2 *h2) {
   /* RFC 9113 §6.8: say which streams will still be answered. */
   nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2->session),
                         NGHTTP2_NO_ERROR, NULL, 0);
   flush(h2);
 }
 
-int px_h2_idle(const px_h2 *h2) { return h2->nstreams == 0; }
-
-int px_h2_awaits_client(const px_h2 *h2) {
+/* True while a stream waits on the client: request body due and not held
+ * back by the upstream, or response bytes queued that its window holds. */
+static int h2_awaits_client(const px_h2 *h2) {
   for (const h2_stream *st = h2->streams; st; st = st->next)
     if (st->ex && ((!st->end_seen && !st->paused) || st->out_bytes > 0)) return 1;
   return 0;
 }
 
-void px_h2_close_streams(px_h2 *h2) {
-  while (h2 && h2->streams) stream_free(h2->streams);
+/* The connection is closing: abort every stream's exchange. The session
+ * itself stays valid (callers up the stack may still hold it) until
+ * h2_free from the connection's last close callback. */
+static void h2_close_streams(px_h2 *h2) {
+  while (h2->streams) stream_free(h2->streams);
 }
 
-void px_h2_free(px_h2 *h2) {
-  if (h2 == NULL) return;
-  px_h2_close_streams(h2);
+/* ---- the session as the transport sees it (px_session_ops) ------------- */
+
+static px_h2 *h2_of(const px_conn *c) { return (px_h2 *)c->session; }
+
+static int ops_feed(px_conn *c, const char *data, size_t len) { return h2_feed(h2_of(c), data, len) == 0; }
+
+static int ops_resume(px_conn *c) { return 1; }
+
+static int ops_paused(const px_conn *c) { return 0; }
+
+/* Every frame is taken as it comes (flow control bounds what a client may
+ * send), so there is nothing unparsed to bound. */
+static int ops_input_full(const px_conn *c, size_t transport) { return 0; }
+
+static void ops_flush(px_conn *c) { flush_session(h2_of(c)); }
+
+/* An HTTP/2 connection stays "idle" for the transport: its streams keep
+ * their own deadlines on the connection's timer. */
+static void ops_timer(px_conn *c) {
+  if (c->state == PX_CONN_IDLE && on_timer(h2_of(c))) return;
+  px_conn_close(c);
+}
+
+static px_session_phase ops_phase(const px_conn *c) { return PX_SESSION_IDLE; }
+
+static int ops_awaits_client(const px_conn *c) { return h2_awaits_client(h2_of(c)); }
+
+/* GOAWAY; open streams finish, then the session ends by itself. */
+static void ops_shutdown(px_conn *c) {
+  px_h2 *h2 = h2_of(c);
+  h2_shutdown(h2);
+  if (!c->closed && h2->nstreams == 0) px_conn_close_after_flush(c);
+}
+
+static void ops_close(px_conn *c) { h2_close_streams(h2_of(c)); }
+
+static void ops_free(px_conn *c) {
+  px_h2 *h2 = h2_of(c);
+  h2_close_streams(h2);
   nghttp2_session_del(h2->session);
   free(h2);
+  c->session = NULL;
+}
+
+static const px_session_ops h2_session_ops = {
+    .feed = ops_feed,
+    .resume = ops_resume,
+    .paused = ops_paused,
+    .input_full = ops_input_full,
+    .drain = ops_flush,
+    .flush = ops_flush,
+    .timer = ops_timer,
+    .phase = ops_phase,
+    .awaits_client = ops_awaits_client,
+    .shutdown = ops_shutdown,
+    .close = ops_close,
+    .free = ops_free,
+};
+
+int px_h2_start(px_conn *c) {
+  px_h2 *h2 = h2_new(c);
+  if (h2 == NULL) return -1;
+  c->session = h2;
+  c->session_ops = &h2_session_ops;
+  return 0;
 }

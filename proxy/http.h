@@ -1,6 +1,6 @@
 /*
  * HTTP/1.1 message pieces that hold no I/O: the parsed request head, the
- * checks portico adds on top of llhttp 8.1 (DESIGN.md, "Known gaps"), host
+ * checks portico adds on top of llhttp 8.1 (docs/dependencies.md), host
  * normalisation and routing, hop-by-hop removal, the forwarded headers, and
  * re-serialisation. Everything here is pure and unit-tested.
  *
@@ -124,9 +124,13 @@ const px_site *px_http_route(const px_config *cfg, const char *host);
 int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                           size_t connection_len);
 
-/** Pass as `keep_alive` to the serializers to write the WebSocket upgrade
- *  lines ("Connection: Upgrade", "Upgrade: websocket") instead of framing. */
-#define PX_HTTP_UPGRADE 2
+/** What a serialised head says about the connection after the message. */
+typedef enum px_http_conn_mode {
+  PX_HTTP_CLOSE = 0,      /**< "Connection: close" */
+  PX_HTTP_KEEP_ALIVE = 1, /**< nothing: HTTP/1.1 persists by default */
+  PX_HTTP_UPGRADE = 2,    /**< the WebSocket upgrade lines ("Connection: Upgrade",
+                               "Upgrade: websocket") instead of framing */
+} px_http_conn_mode;
 
 /** What the proxy knows about the client, for the forwarded headers. */
 typedef struct px_forward_info {
@@ -143,13 +147,12 @@ typedef struct px_forward_info {
  * end-to-end field except the ones portico sets itself, then X-Forwarded-For (appended to any received value),
  * X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and
  * the framing: "Transfer-Encoding: chunked" when `chunked`, else
- * "Content-Length: N" when `content_length` >= 0. `keep_alive` adds nothing
- * (HTTP/1.1 default); otherwise "Connection: close". Returns the length, or
- * -1 if it does not fit.
+ * "Content-Length: N" when `content_length` >= 0, and what `mode` says of
+ * the connection. Returns the length, or -1 if it does not fit.
  */
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
-                               int64_t content_length, int chunked, int keep_alive, char *out,
-                               size_t cap);
+                               int64_t content_length, int chunked, px_http_conn_mode mode,
+                               char *out, size_t cap);
 
 /**
  * True when the request asks to switch to WebSocket (RFC 6455 §4.1):
@@ -162,11 +165,11 @@ int px_http_is_websocket_upgrade(const px_http_head *h);
  * Writes the response head to send to the client: status line with
  * HTTP/1.1, every end-to-end field from upstream, then `extra` (already
  * formatted "Name: value\r\n" lines, e.g. Strict-Transport-Security; may be
- * NULL), then framing as for requests, and "Connection: close" when
- * !keep_alive. Returns the length, or -1 if it does not fit.
+ * NULL), then framing and `mode` as for requests. Returns the length, or -1
+ * if it does not fit.
  */
 long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,
-                                int chunked, int keep_alive, char *out, size_t cap);
+                                int chunked, px_http_conn_mode mode, char *out, size_t cap);
 
 /**
  * Writes the last chunk and trailer section of a chunked body ("0\r\n",
@@ -181,6 +184,13 @@ long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_
  * Returns the length, or 0 when HSTS is off.
  */
 size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap);
+
+/**
+ * Builds the Strict-Transport-Security value alone ("max-age=5184000;
+ * includeSubDomains", for an HTTP/2 field). Returns the length, or 0 when
+ * HSTS is off or `cap` is too small.
+ */
+size_t px_http_hsts_value(const px_hsts *hsts, char *out, size_t cap);
 
 /**
  * Builds the Location for the port-80 redirect: "https://" + host + target.

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/conn.h"
+#include "proxy/exchange.h"
+#include "proxy/session.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
 
@@ -121,11 +124,30 @@ int px_server_init(px_server *srv, const px_config *cfg) {
   return start_acme(srv, cfg);
 }
 
+/* The layers above the worker's loop, wired here so that the worker names
+ * none of them (docs/architecture.md). */
+static const px_worker_hooks worker_hooks = {
+    .accept = px_conn_accept,
+    .flush_dirty = px_conn_flush_dirty,
+    .flush_deferred = px_exchange_flush_deferred,
+    .check_rates = px_conn_check_rates,
+    .drain = px_conn_drain_all,
+    .close_all = px_conn_close_all,
+    .retry_handshakes = px_conn_retry_handshakes,
+    .start_session = px_session_start,
+};
+
 int px_server_start(px_server *srv) {
   srv->workers = calloc((size_t)srv->nworkers, sizeof(px_worker *));
   if (srv->workers == NULL) return -1;
+  px_worker_env env = {.cfg = srv->cfg,
+                       .tls = srv->tls,
+                       .acme = srv->acme,
+                       .https_port = srv->https_port,
+                       .conn_limit = srv->conn_limit_per_worker,
+                       .hooks = &worker_hooks};
   for (int i = 0; i < srv->nworkers; i++) {
-    srv->workers[i] = px_worker_new(srv, i);
+    srv->workers[i] = px_worker_new(&env, i);
     if (srv->workers[i] == NULL || px_worker_start(srv->workers[i]) != 0) {
       /* Stop the ones already running. */
       for (int j = 0; j <= i; j++)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "proxy/stream_write.h"
+#include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
 void px_upstream_pool_init(px_upstream_pool *p, uv_loop_t *loop, const px_upstream_addr *addr,
@@ -145,6 +145,15 @@ static void on_connect(uv_connect_t *req, int status) {
   if (uc->on_connect) uc->on_connect(uc, status);
 }
 
+/* A connect that failed inside uv_tcp_connect is reported from the next
+ * timer phase, as libuv reports the others: never from inside the call
+ * that started it. */
+static void on_local_failure(uv_timer_t *t) {
+  px_upstream_conn *uc = t->data;
+  if (uc->closing || uc->on_connect == NULL) return;
+  uc->on_connect(uc, uc->local_error);
+}
+
 px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_cb cb, void *data) {
   px_upstream_conn *uc = calloc(1, sizeof(*uc));
   if (uc == NULL) return NULL;
@@ -180,31 +189,11 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
              "(raise the descriptor limit or lower limits.max_connections; repeats at most once a second)",
              p->addr->text, uv_strerror(r), uv_err_name(r));
     }
-    uc->on_connect = NULL;
-    px_upstream_close(uc);
-    return NULL;
+    /* The lazy timer's uv handle carries the report: a deadline the user
+     * sets meanwhile is only recorded, since this zero-delay start comes
+     * first, and the connection is closed once the user hears of it. */
+    uc->local_error = r;
+    uv_timer_start(&uc->timer.timer, on_local_failure, 0, 0);
   }
   return uc;
-}
-
-void px_upstream_mark_failed(px_upstream_pool *p) {
-  unsigned shift = p->failures < 5 ? p->failures : 5;
-  uint64_t backoff = 1000u << shift;
-  if (backoff > 30000) backoff = 30000;
-  p->failures++;
-  p->down_until = uv_now(p->loop) + backoff;
-  if (p->failures == 1 || px_log_enabled(PX_LOG_DEBUG))
-    px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text, (unsigned long long)backoff);
-  /* Pooled connections to it are suspect too. */
-  px_upstream_pool_dispose(p);
-}
-
-void px_upstream_mark_ok(px_upstream_pool *p) {
-  if (p->failures) px_log(PX_LOG_INFO, "upstream %s: back up", p->addr->text);
-  p->failures = 0;
-  p->down_until = 0;
-}
-
-int px_upstream_is_down(const px_upstream_pool *p) {
-  return p->down_until && uv_now(p->loop) < p->down_until;
 }

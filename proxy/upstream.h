@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "proxy/config.h"
-#include "proxy/lazy_timer.h"
+#include "proxy/util/lazy_timer.h"
 
 typedef struct px_upstream_conn px_upstream_conn;
 typedef struct px_upstream_pool px_upstream_pool;
@@ -38,6 +38,8 @@ struct px_upstream_conn {
   int closing;
   int reused;               /**< taken from the pool rather than freshly connected */
   int reading;
+  int local_error;          /**< the negative errno of a connect that failed on this
+                                 host (descriptors, memory, ports), else 0 */
   size_t write_pending;     /**< bytes handed to uv_write and not yet written */
   void *data;               /**< the user (an exchange) */
   px_upstream_connect_cb on_connect;
@@ -55,19 +57,9 @@ struct px_upstream_pool {
   size_t cap;               /**< limits.upstream_pool */
   uint64_t idle_timeout_ms; /**< timeouts.upstream_idle */
   size_t low_water;         /**< on_drain fires when write_pending falls to this */
-  uint64_t down_until;      /**< passive health: skipped until this uv_now() */
-  unsigned failures;        /**< consecutive connect failures or timeouts */
+  uint64_t down_until;      /**< passive health (balancer.c): skipped until this uv_now() */
+  unsigned failures;        /**< consecutive connect failures or timeouts (balancer.c) */
 };
-
-/** Passive health: the upstream refused or timed out; skip it for a while
- *  (1 s doubling to 30 s). */
-void px_upstream_mark_failed(px_upstream_pool *p);
-
-/** The upstream answered: it is healthy again. */
-void px_upstream_mark_ok(px_upstream_pool *p);
-
-/** True while the upstream is marked down. */
-int px_upstream_is_down(const px_upstream_pool *p);
 
 /** Prepares a pool (no allocation). */
 void px_upstream_pool_init(px_upstream_pool *p, uv_loop_t *loop, const px_upstream_addr *addr,
@@ -85,8 +77,9 @@ px_upstream_conn *px_upstream_take_idle(px_upstream_pool *p);
 
 /**
  * Starts a new connection. `cb` is called later from the loop (never from
- * inside this call) with 0 or a negative errno. Returns NULL on allocation
- * failure.
+ * inside this call) with 0 or a negative errno, also when the socket could
+ * not even be opened (then uc->local_error is set). Returns NULL only when
+ * the connection itself cannot be allocated.
  */
 px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_cb cb, void *data);
 

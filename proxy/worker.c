@@ -7,15 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/conn.h"
-#include "proxy/exchange.h"
 #include "proxy/http.h"
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
 #include "tls/log.h"
 
 /* Opens a listening socket with SO_REUSEPORT, so every worker has its own
  * and the kernel spreads connections (libuv 1.44 lacks UV_TCP_REUSEPORT,
- * DESIGN.md). Returns the fd or a negative errno. */
+ * docs/dependencies.md). Returns the fd or a negative errno. */
 static int open_listen_socket(const px_listen_addr *a) {
   int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
@@ -38,12 +36,12 @@ static void on_connection(uv_stream_t *s, int status) {
   if (status != 0 || w->draining) return;
   /* At the limit we leave the connection in the kernel's queue: libuv stops
    * polling this listener until uv_accept is called again. */
-  if (w->nconns >= w->srv->conn_limit_per_worker) {
+  if (w->nconns >= w->env.conn_limit) {
     if (!l->paused) px_log(PX_LOG_WARN, "worker %d: at limits.max_connections, pausing accepts", w->id);
     l->paused = 1;
     return;
   }
-  px_conn_accept(l);
+  w->env.hooks->accept(l);
 }
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
@@ -74,12 +72,7 @@ static void on_resolved(uv_async_t *a) {
   while (list) {
     px_resolved_name *r = list;
     list = r->next;
-    px_conn *c = w->conns;
-    while (c) {
-      px_conn *next = c->next; /* the retry may close c */
-      if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, r->name) == 0) px_conn_retry_handshake(c);
-      c = next;
-    }
+    w->env.hooks->retry_handshakes(w, r->name);
     free(r);
   }
 }
@@ -102,28 +95,13 @@ void px_worker_conn_closed(px_worker *w) {
     maybe_finish(w);
     return;
   }
-  for (size_t i = 0; i < w->nlisteners && w->nconns < w->srv->conn_limit_per_worker; i++) {
+  for (size_t i = 0; i < w->nlisteners && w->nconns < w->env.conn_limit; i++) {
     px_listener *l = &w->listeners[i];
     if (l->paused) {
       l->paused = 0;
-      px_conn_accept(l);
+      w->env.hooks->accept(l);
     }
   }
-}
-
-void px_worker_mark_dirty(px_worker *w, px_conn *c) {
-  if (w->ndirty == w->dirty_cap) {
-    size_t cap = w->dirty_cap ? w->dirty_cap * 2 : 64;
-    px_conn **n = realloc(w->dirty, cap * sizeof(*n));
-    if (n == NULL) {
-      px_conn_flush(c); /* no room to defer: send now */
-      return;
-    }
-    w->dirty = n;
-    w->dirty_cap = cap;
-  }
-  c->dirty = 1;
-  w->dirty[w->ndirty++] = c;
 }
 
 int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot) {
@@ -144,24 +122,25 @@ int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot) {
  * bodies go first: their writes are to upstreams, independent of these. */
 static void on_flush_check(uv_check_t *chk) {
   px_worker *w = chk->data;
-  px_exchange_flush_deferred(w);
-  for (size_t i = 0; i < w->ndirty; i++) px_conn_flush(w->dirty[i]);
-  w->ndirty = 0;
+  /* Flushing HTTP/2 output may start queued streams, whose exchanges defer
+   * their first upstream write to here: go round until both lists are
+   * empty, or those requests would wait for the next event. Each round
+   * only handles work the previous one produced, which is bounded. */
+  do {
+    w->env.hooks->flush_deferred(w);
+    w->env.hooks->flush_dirty(w);
+  } while (w->ndeferred > 0);
 }
 
 static void on_rate_sweep(uv_timer_t *t) {
   px_worker *w = t->data;
-  uint64_t now = uv_now(&w->loop);
-  for (px_conn *c = w->conns, *next; c; c = next) {
-    next = c->next; /* a slow connection is closed (unlinked) here */
-    px_conn_check_rate(c, now);
-  }
+  w->env.hooks->check_rates(w, uv_now(&w->loop));
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
   px_worker *w = t->data;
   if (w->nconns) px_log(PX_LOG_WARN, "worker %d: drain timeout, closing %zu connections", w->id, w->nconns);
-  while (w->conns) px_conn_close(w->conns);
+  w->env.hooks->close_all(w);
 }
 
 static void on_stop(uv_async_t *a) {
@@ -171,12 +150,7 @@ static void on_stop(uv_async_t *a) {
   for (size_t i = 0; i < w->nlisteners; i++)
     uv_close((uv_handle_t *)&w->listeners[i].tcp, on_handle_closed);
   /* Idle connections go now; busy ones finish their request first. */
-  px_conn *c = w->conns;
-  while (c) {
-    px_conn *next = c->next;
-    px_conn_drain(c);
-    c = next;
-  }
+  w->env.hooks->drain(w);
   uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->limits.drain_timeout_ms, 0);
   maybe_finish(w);
 }
@@ -192,6 +166,7 @@ static int bind_listeners(px_worker *w) {
     px_listener *l = &w->listeners[i];
     l->w = w;
     l->is_https = https;
+    l->start_session = w->env.hooks->start_session;
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;
     int fd = open_listen_socket(a);
@@ -220,12 +195,12 @@ static void worker_main(void *arg) {
   px_tls_thread_cleanup();
 }
 
-px_worker *px_worker_new(px_server *srv, int id) {
+px_worker *px_worker_new(const px_worker_env *env, int id) {
   px_worker *w = calloc(1, sizeof(*w));
   if (w == NULL) return NULL;
   w->id = id;
-  w->srv = srv;
-  w->cfg = srv->cfg;
+  w->env = *env;
+  w->cfg = env->cfg;
   uv_loop_init(&w->loop);
   uv_async_init(&w->loop, &w->stop_async, on_stop);
   w->stop_async.data = w;
@@ -243,7 +218,7 @@ px_worker *px_worker_new(px_server *srv, int id) {
   uv_unref((uv_handle_t *)&w->flush_check); /* it never keeps the loop alive */
   uv_mutex_init(&w->resolved_lock);
   uv_sem_init(&w->started, 0);
-  const px_config *cfg = srv->cfg;
+  const px_config *cfg = env->cfg;
   w->rr = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(size_t));
   w->pool_base = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(size_t));
   for (size_t s = 0; s < cfg->nsites; s++) {
@@ -296,8 +271,4 @@ void px_worker_join_free(px_worker *w) {
   free(w->pool_base);
   free(w->rr);
   free(w);
-}
-
-px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream) {
-  return &w->pools[w->pool_base[site] + upstream];
 }

@@ -7,25 +7,74 @@
 
 #include <uv.h>
 
-#include "proxy/server.h"
+#include "acme/manager.h"
+#include "proxy/config.h"
 #include "proxy/upstream.h"
+#include "tls/tls.h"
 
 /** Size of the per-loop read slab: one socket read at a time lands here. */
 #define PX_READ_SLAB 65536
 
 typedef struct px_conn px_conn;
+typedef struct px_worker px_worker;
+typedef struct px_listener px_listener;
+struct px_exchange;
 
-typedef struct px_listener {
+/**
+ * Starts the session of a connection: at accept with `alpn` NULL (HTTP/1.1,
+ * the default until TLS says otherwise), and after a TLS handshake with the
+ * protocol ALPN chose (or NULL). It may replace the session it finds. 0, or
+ * -1 when out of memory. The worker gives its listeners px_session_start
+ * (session.c), so the transport (conn.c) names no protocol.
+ */
+typedef int (*px_session_start_fn)(px_conn *c, const char *alpn);
+
+/**
+ * What the worker calls in the layers above it (conn.c, exchange.c). The
+ * server fills these in (server.c), so the worker's loop names no
+ * connection or exchange code and the includes run one way.
+ */
+typedef struct px_worker_hooks {
+  /** Accepts one connection from `l` (px_conn_accept). */
+  void (*accept)(px_listener *l);
+  /** The check phase: send what connections marked dirty queued. */
+  void (*flush_dirty)(px_worker *w);
+  /** The check phase: what exchanges deferred (px_exchange_flush_deferred). */
+  void (*flush_deferred)(px_worker *w);
+  /** The once-a-second timeouts.min_rate sweep over the connections. */
+  void (*check_rates)(px_worker *w, uint64_t now);
+  /** Draining: idle connections close now, busy ones finish. */
+  void (*drain)(px_worker *w);
+  /** The drain timeout passed: every connection closes. */
+  void (*close_all)(px_worker *w);
+  /** `name` got its certificate: handshakes that wait on it go on. */
+  void (*retry_handshakes)(px_worker *w, const char *name);
+  /** Given to each listener (px_session_start). */
+  px_session_start_fn start_session;
+} px_worker_hooks;
+
+/** What a worker gets from the server, read-only. */
+typedef struct px_worker_env {
+  const px_config *cfg;
+  px_tls_server *tls;      /**< NULL when nothing listens for HTTPS */
+  px_acme_manager *acme;   /**< NULL when no site uses ACME */
+  int https_port;          /**< port of the first HTTPS listener, for redirects */
+  size_t conn_limit;       /**< this worker's share of limits.max_connections */
+  const px_worker_hooks *hooks;
+} px_worker_env;
+
+struct px_listener {
   uv_tcp_t tcp;
   px_worker *w;
+  px_session_start_fn start_session;
   int is_https;
   int paused; /**< a connection waits in the kernel because we are at the limit */
-} px_listener;
+};
 
 struct px_worker {
   int id;
-  px_server *srv;
-  const px_config *cfg;
+  px_worker_env env;
+  const px_config *cfg;   /**< env.cfg */
   uv_loop_t loop;
   uv_thread_t thread;
   uv_async_t stop_async;
@@ -52,14 +101,12 @@ struct px_worker {
   size_t *rr;             /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
-  char h2_out[16384]; /**< HTTP/2 frames gathered into one TLS record (h2.c) */
-  char stage[16384];  /**< small request body pieces of one parser run (h1.c) */
-  size_t stage_len;
   size_t h2_buffered;  /**< response bytes held in this worker's HTTP/2 streams */
 };
 
-/** Creates worker `id`; its thread is started by px_worker_start. */
-px_worker *px_worker_new(px_server *srv, int id);
+/** Creates worker `id` with what `env` gives (copied); its thread is
+ *  started by px_worker_start. */
+px_worker *px_worker_new(const px_worker_env *env, int id);
 
 /** Starts the thread and waits until its listeners are bound. 0 or -1. */
 int px_worker_start(px_worker *w);
@@ -83,16 +130,14 @@ void px_worker_name_resolved(px_worker *w, const char *name);
 /** Called by a connection as it closes: may resume a paused listener. */
 void px_worker_conn_closed(px_worker *w);
 
-/** Marks a connection as having output to send at the end of this loop
- *  iteration (one write for everything an event produced). */
-void px_worker_mark_dirty(px_worker *w, px_conn *c);
-
 /** Lists an exchange whose coalesced request body goes out in this loop
  *  iteration's check phase; `*slot` gets 1 + its index (cleared when the
  *  exchange is freed). 0, or -1 when the list cannot grow (send now). */
 int px_worker_defer(px_worker *w, struct px_exchange *ex, size_t *slot);
 
-/** The pool of upstream `u` of site `s`. */
-px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream);
+/** The pool of upstream `upstream` of site `site`. */
+static inline px_upstream_pool *px_worker_pool(px_worker *w, size_t site, size_t upstream) {
+  return &w->pools[w->pool_base[site] + upstream];
+}
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * The per-connection TLS filter: ciphertext in through a memory BIO,
- * plaintext out; plaintext in, ciphertext queued in a memory BIO for the
- * caller to send. No I/O happens here.
+ * The per-connection TLS filter: ciphertext in through a byte queue
+ * (tls/tls_buf.c) behind a custom BIO, plaintext out; plaintext in,
+ * ciphertext queued in a second such queue for the caller to send. No I/O
+ * happens here.
  */
 #include <limits.h>
 #include <openssl/err.h>
@@ -87,7 +88,7 @@ int px_tls_conn_handshake(px_tls_conn *c) {
    * the first write. Sent now, it also ACKs the client's Finished at once:
    * a client without TCP_NODELAY otherwise holds its first request (Nagle)
    * until our delayed ACK, 40 ms later. A zero-byte write flushes it; the
-   * output is a memory BIO, so this never waits on the client. */
+   * output is an in-memory queue, so this never waits on the client. */
   if (c->srv && SSL_version(c->ssl) == TLS1_3_VERSION && SSL_write(c->ssl, "", 0) < 0)
     return map_error(c, -1);
   return PX_TLS_OK;

@@ -1,4 +1,4 @@
-#include "proxy/access.h"
+#include "proxy/util/access.h"
 
 #include <stdio.h>
 #include <string.h>

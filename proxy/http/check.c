@@ -1,4 +1,4 @@
-/* Request checks on top of llhttp 8.1 (DESIGN.md, "Known gaps"). */
+/* Request checks on top of llhttp 8.1 (docs/dependencies.md, "Known gaps"). */
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>

@@ -1,4 +1,4 @@
-#include "proxy/obj_cache.h"
+#include "proxy/util/obj_cache.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "proxy/stream_write.h"
+#include "proxy/util/stream_write.h"
 #include "tls/unconst.h"
 
 #include <stdlib.h>

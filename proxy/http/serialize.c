@@ -153,10 +153,10 @@ int px_http_trailer_allowed(const char *name, size_t len) {
   return !px_http_is_hop_by_hop(name, len, NULL, 0) && !(len && name[0] == ':');
 }
 
-/* keep_alive == PX_HTTP_UPGRADE asks for the WebSocket upgrade lines
- * instead (they are hop-by-hop, so they are written anew, RFC 9110 §7.8). */
-static void put_framing(out_buf *o, int64_t content_length, int chunked, int keep_alive) {
-  if (keep_alive == PX_HTTP_UPGRADE) {
+/* PX_HTTP_UPGRADE writes the WebSocket upgrade lines instead of framing
+ * (they are hop-by-hop, so they are written anew, RFC 9110 §7.8). */
+static void put_framing(out_buf *o, int64_t content_length, int chunked, px_http_conn_mode mode) {
+  if (mode == PX_HTTP_UPGRADE) {
     PUT_LIT(o, "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
     return;
   }
@@ -167,13 +167,13 @@ static void put_framing(out_buf *o, int64_t content_length, int chunked, int kee
     put_u64(o, (uint64_t)content_length);
     PUT_LIT(o, "\r\n");
   }
-  if (!keep_alive) PUT_LIT(o, "Connection: close\r\n");
+  if (mode == PX_HTTP_CLOSE) PUT_LIT(o, "Connection: close\r\n");
   put(o, "\r\n", 2);
 }
 
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
-                               int64_t content_length, int chunked, int keep_alive, char *out,
-                               size_t cap) {
+                               int64_t content_length, int chunked, px_http_conn_mode mode,
+                               char *out, size_t cap) {
   static const skip_name skip[] = {SKIP("host"), SKIP("x-forwarded-for"), SKIP("x-forwarded-proto"),
                                    SKIP("x-forwarded-host"), SKIP("forwarded"), SKIP("expect"),
                                    {NULL, 0}};
@@ -224,7 +224,7 @@ long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd
   puts_(&o, fwd->host);
   if (quote) put(&o, "\"", 1);
   PUT_LIT(&o, "\r\n");
-  put_framing(&o, content_length, chunked, keep_alive);
+  put_framing(&o, content_length, chunked, mode);
   return o.overflow ? -1 : (long)o.len;
 }
 
@@ -236,7 +236,7 @@ int px_http_is_websocket_upgrade(const px_http_head *h) {
 }
 
 long px_http_serialize_response(const px_http_head *h, const char *extra, int64_t content_length,
-                                int chunked, int keep_alive, char *out, size_t cap) {
+                                int chunked, px_http_conn_mode mode, char *out, size_t cap) {
   static const skip_name skip[] = {SKIP("strict-transport-security"), {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
   PUT_LIT(&o, "HTTP/1.1 ");
@@ -254,7 +254,7 @@ long px_http_serialize_response(const px_http_head *h, const char *extra, int64_
     PUT_LIT(&o, "\r\n");
   }
   if (extra) puts_(&o, extra);
-  put_framing(&o, content_length, chunked, keep_alive);
+  put_framing(&o, content_length, chunked, mode);
   return o.overflow ? -1 : (long)o.len;
 }
 
@@ -269,13 +269,28 @@ long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_
   return o.overflow ? -1 : (long)o.len;
 }
 
+/* The value's directives (RFC 6797 §6.1). */
+static void put_hsts_value(out_buf *o, const px_hsts *hsts) {
+  putf(o, "max-age=%" PRId64, hsts->max_age);
+  if (hsts->include_subdomains) PUT_LIT(o, "; includeSubDomains");
+  if (hsts->preload) PUT_LIT(o, "; preload");
+}
+
 size_t px_http_hsts_line(const px_hsts *hsts, char *out, size_t cap) {
   if (!hsts->enabled) return 0;
   out_buf o = {out, 0, cap, 0};
-  putf(&o, "Strict-Transport-Security: max-age=%" PRId64, hsts->max_age);
-  if (hsts->include_subdomains) PUT_LIT(&o, "; includeSubDomains");
-  if (hsts->preload) PUT_LIT(&o, "; preload");
+  PUT_LIT(&o, "Strict-Transport-Security: ");
+  put_hsts_value(&o, hsts);
   PUT_LIT(&o, "\r\n");
+  if (o.overflow) return 0;
+  if (o.len < cap) out[o.len] = '\0';
+  return o.len;
+}
+
+size_t px_http_hsts_value(const px_hsts *hsts, char *out, size_t cap) {
+  if (!hsts->enabled) return 0;
+  out_buf o = {out, 0, cap, 0};
+  put_hsts_value(&o, hsts);
   if (o.overflow) return 0;
   if (o.len < cap) out[o.len] = '\0';
   return o.len;

@@ -1,4 +1,4 @@
-#include "proxy/lazy_timer.h"
+#include "proxy/util/lazy_timer.h"
 
 static void on_uv_timer(uv_timer_t *h) {
   px_lazy_timer *t = (px_lazy_timer *)h; /* timer is the first member */
