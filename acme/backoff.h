@@ -1,5 +1,5 @@
 /*
- * Failure backoff per name (DESIGN.md, Let's Encrypt's integration guide):
+ * Failure backoff per name (docs/lifecycle.md, "Failures and retries"; Let's Encrypt's integration guide):
  * 1 min, 10 min, 100 min, then once a day. The record is persisted in the
  * cache (ROOT/failures/<name>.json) so a restart does not reset it.
  *

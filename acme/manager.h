@@ -5,7 +5,7 @@
  * a refusal) in its memory table and calling `on_resolved`, after which the
  * worker retries the paused handshake.
  *
- * Lookup order for a name (DESIGN.md "Runtime shape"): memory, then the
+ * Lookup order for a name (docs/architecture.md, "acme/"): memory, then the
  * cache on disk, then issuance if the policy allows (name validation, the
  * site match done by the TLS table, `ask`, `rate`, `max_pending`, the
  * failure backoff), else a refusal that is remembered for a while.

@@ -1,5 +1,5 @@
 /*
- * The on-demand policy (DESIGN.md "On-demand TLS"): which names a
+ * The on-demand policy (docs/on-demand.md): which names a
  * handshake may ask a certificate for. In order: the name check (before
  * any disk or network work), `on_demand.max_pending` (names waiting on
  * issuance at once), the operator's `ask` endpoint, and
@@ -21,7 +21,7 @@ int px__acme_ondemand_check_name(const char *name) {
   char norm[256];
   int n = px_acme_name_normalize(name, strlen(name), norm, sizeof(norm));
   if (n < 0 || strcmp(norm, name) != 0) {
-    /* Refused before any disk or network work (DESIGN.md, names). */
+    /* Refused before any disk or network work (docs/cache.md, "Rules": names). */
     px_log(PX_LOG_DEBUG, "on-demand: refused invalid name \"%s\": %s", name,
            n < 0 ? px_acme_name_strerror(n) : "not normalised");
     return -EINVAL;

@@ -279,7 +279,7 @@ static int write_all(fs_store *fs, int fd, const uint8_t *p, size_t len) {
 }
 
 /* Temp file in the same directory (O_EXCL, random suffix), fsync, rename
- * over the target, fsync the directory (DESIGN.md, "The on-disk cache"). */
+ * over the target, fsync the directory (docs/cache.md, "Rules"). */
 static int atomic_write(fs_store *fs, const char *dir, const char *file, const void *data,
                         size_t len) {
   char tmp[PATH_MAX], final[PATH_MAX], suffix[33], tmpname[NAME_MAX + 1];

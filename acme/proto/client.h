@@ -1,6 +1,6 @@
 /*
  * The RFC 8555 client: one per CA, asynchronous on the certificate
- * manager's uv loop. It owns the directory, the nonce pool and the account
+ * manager's uv loop. It owns the directory, the last nonce the CA gave and the account
  * (loaded from the store, or created once and saved there), and runs
  * orders: newOrder -> authorizations -> challenge -> poll -> finalize with a
  * CSR -> download (following Link rel="up" when needed, keeping

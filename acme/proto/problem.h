@@ -19,9 +19,8 @@ typedef enum px_acme_retry {
   PX_ACME_RETRY_AFTER = 2, /**< wait (Retry-After) and resend */
 } px_acme_retry;
 
-/** How many times in a row a request is resent after badNonce (RFC 8555
- *  §6.5: clients should retry; Pebble rejects 5% of nonces by default). */
-#define PX_ACME_NONCE_RETRIES 5
+/* How many times a request is resent after badNonce: PX__ACME_MAX_NONCE_RETRIES
+ * in acme/proto/order_internal.h (RFC 8555 §6.5). */
 /** Delay when a retryable answer carries no usable Retry-After, seconds. */
 #define PX_ACME_RETRY_AFTER_DEFAULT 60
 /** Longest delay honoured from Retry-After, seconds: the daily backoff
