@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "acme/names.h"
-#include "proxy/config_values.h"
+#include "proxy/config/values.h"
 #include "proxy/http.h"
 
 static void check_idempotent(const char *name, int len) {

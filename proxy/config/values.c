@@ -1,4 +1,4 @@
-#include "proxy/config_values.h"
+#include "proxy/config/values.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
