@@ -96,32 +96,40 @@ def pebble_cert_status(pebble, serial_hex):
         return json.load(r)["Status"]
 
 
-@pytest.fixture
-def world(tmp_path):
+class World(Env):
     """Pebble behind the shim, a webhook receiver, a hook script, and a
     portico (not started) with one `tls: acme` site and on-demand names."""
-    tmp = str(tmp_path)
-    e = Env(tmp, start=False)
-    shim = AcmeShim(e.pebble).start()
-    now = int(time.time())
-    shim.set_window(now + 30 * 86400, now + 31 * 86400)  # ARI: nothing due on its own
-    recv = Receiver()
-    hook = os.path.join(tmp, "hook.sh")
-    with open(hook, "w") as f:
-        f.write(HOOK)
-    os.chmod(hook, 0o755)
-    e.extra = e.extra.replace(e.pebble.directory, shim.directory)
-    e.extra += (f"events:\n  command: [\"{hook}\"]\n  webhook: \"{recv.url}\"\n"
-                f"  timeout: 10s\n")
-    e.sites = [{"hosts": ["site.test"], "upstreams": [e.backend.address], "tls": "acme"},
-               {"hosts": ["*"], "upstreams": [e.backend.address], "tls": "on_demand"}]
-    e.shim, e.recv, e.hook_out = shim, recv, hook + ".out"
+
+    def __init__(self, tmp, pebble_config=None):
+        super().__init__(tmp, start=False, pebble_config=pebble_config)
+        self.shim = AcmeShim(self.pebble).start()
+        now = int(time.time())
+        self.shim.set_window(now + 30 * 86400, now + 31 * 86400)  # ARI: nothing due on its own
+        self.recv = Receiver()
+        hook = os.path.join(tmp, "hook.sh")
+        with open(hook, "w") as f:
+            f.write(HOOK)
+        os.chmod(hook, 0o755)
+        self.hook_out = hook + ".out"
+        self.extra = self.extra.replace(self.pebble.directory, self.shim.directory)
+        self.extra += (f"events:\n  command: [\"{hook}\"]\n  webhook: \"{self.recv.url}\"\n"
+                       f"  timeout: 10s\n")
+        self.sites = [{"hosts": ["site.test"], "upstreams": [self.backend.address], "tls": "acme"},
+                      {"hosts": ["*"], "upstreams": [self.backend.address], "tls": "on_demand"}]
+
+    def stop(self):
+        super().stop()
+        self.shim.stop()
+        self.recv.stop()
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(str(tmp_path))
     try:
-        yield e
+        yield w
     finally:
-        e.stop()
-        shim.stop()
-        recv.stop()
+        w.stop()
 
 
 def test_ctl_and_events_end_to_end(world):
@@ -278,3 +286,35 @@ def test_admin_socket_off(tmp_path):
         assert r.returncode == 1 and "admin.socket: off" in r.stderr
     finally:
         p.stop()
+
+
+def test_expiring_when_renewal_fails_late(tmp_path):
+    """A 60 s certificate whose renewal fails with under a third of its
+    lifetime left sends `expiring` (with the CA's problem), once: a second
+    failure the same day emits `failed` only (and that one is held back
+    from the hook and the webhook by the 5-minute rate limit)."""
+    e = World(str(tmp_path), pebble_config={"certificateValidityPeriod": 60})
+    try:
+        e.start()
+        wait_for(lambda: "obtained" in e.recv.events("site.test"), timeout=60, what="site.test")
+        not_after = show(e, "site.test")["not_after"]
+        e.shim.inject("newOrder", 503, count=1000, retry_after=None)
+        deadline = time.mktime(time.strptime(not_after, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        # Under a third left (20 s), with room for two attempts before expiry.
+        wait_for(lambda: deadline - time.time() < 17, timeout=60, what="a third of the lifetime")
+        assert ctl(e, "renew", "site.test").returncode == 0
+        wait_for(lambda: "expiring" in e.recv.events("site.test"), timeout=10, what="expiring")
+        body = [b for _, b in e.recv.bodies if b["event"] == "expiring"][0]
+        assert body["error"] == "injected by the test shim" and body["not_after"] == not_after
+        failures = show(e, "site.test")["failures"]
+        assert ctl(e, "renew", "site.test").returncode == 0
+        wait_for(lambda: show(e, "site.test")["failures"] > failures, timeout=10,
+                 what="a second failure")
+        # The log line is never rate-limited: it shows what was emitted.
+        wait_for(lambda: e.portico.log_text().count("warn event: failed for site.test") == 2,
+                 timeout=10, what="the second failed event")
+        assert e.portico.log_text().count("warn event: expiring for site.test") == 1
+        assert e.recv.events("site.test").count("expiring") == 1
+        assert [b["PORTICO_EVENT"] for b in hook_events(e.hook_out)].count("expiring") == 1
+    finally:
+        e.stop()
