@@ -79,7 +79,7 @@ static json_t *error_json(const px_job_error *le) {
 }
 
 /* When the scheduler acts next and why, as `ctl status` shows them. */
-static void put_next(json_t *o, const px_acme_manager *m, const px_job_entry *e) {
+static void put_next(json_t *o, const px_job_entry *e) {
   const char *why = px_renew_reason_name(e->job.next_reason);
   if (e->running)
     why = "running now";
@@ -89,12 +89,11 @@ static void put_next(json_t *o, const px_acme_manager *m, const px_job_entry *e)
     why = "forgotten (on_demand.forget_after)";
   else if (e->force)
     why = "operator";
-  (void)m;
   json_object_set_new(o, "next_run", time_json(e->running ? 0 : e->job.next_run));
   json_object_set_new(o, "next_reason", json_string(why));
 }
 
-static json_t *summary(const px_acme_manager *m, const px_job_entry *e) {
+static json_t *summary(const px_job_entry *e) {
   json_t *names = json_array(), *o = json_object();
   if (names == NULL || o == NULL) {
     json_decref(names);
@@ -105,7 +104,7 @@ static json_t *summary(const px_acme_manager *m, const px_job_entry *e) {
     json_array_append_new(names, json_string(e->job.names[i]));
   json_object_set_new(o, "names", names);
   json_object_set_new(o, "not_after", time_json(e->job.not_after));
-  put_next(o, m, e);
+  put_next(o, e);
   json_object_set_new(o, "state", json_string(px_job_state_name(e->job.state)));
   json_object_set_new(o, "failures", json_integer(e->job.failures));
   json_object_set_new(o, "last_error", error_json(&e->job.last_error));
@@ -116,7 +115,7 @@ static json_t *op_status(void *ctx, char *err, size_t errlen) {
   px_acme_manager *m = ctx;
   json_t *arr = json_array();
   for (size_t i = 0; arr && i < px_job_table_count(&m->jobs); i++) {
-    json_t *s = summary(m, px_job_table_at(&m->jobs, i));
+    json_t *s = summary(px_job_table_at(&m->jobs, i));
     if (s == NULL || json_array_append_new(arr, s) != 0) {
       json_decref(arr);
       arr = NULL;
@@ -142,7 +141,7 @@ static json_t *op_show(void *ctx, const char *name, char *err, size_t errlen) {
   char *text = px_job_to_json(&e->job);
   json_t *o = text ? json_loads(text, 0, NULL) : NULL;
   free(text);
-  json_t *s = o ? summary(m, e) : NULL, *events = json_array();
+  json_t *s = o ? summary(e) : NULL, *events = json_array();
   if (s == NULL || events == NULL) {
     json_decref(o);
     json_decref(s);
@@ -181,6 +180,7 @@ static void retry_one(px_acme_manager *m, px_job_entry *e) {
   if (e->running) return; /* an attempt is running now */
   e->waiting_ca = 0;
   e->forgotten = 0;
+  e->force = 1; /* an attempt, not an ARI poll that would reschedule it */
   px__sched_retry_now(m, e);
 }
 
