@@ -21,7 +21,7 @@ at start-up and waits in the renewal backlog.
 The certificates are generated once (manynames.py's generator) into
 ~/.cache/portico/bench-storm-<count> and reused for 5 days. Renewed names
 get Pebble's certificates and are no longer due; a run renews a few dozen
-of 100,000."""
+of 100,000, and later runs leave them out."""
 import argparse
 import json
 import os
@@ -46,13 +46,16 @@ def set_meta(cache, count, on):
     """Writes (or removes) meta.json for every certificate: the names and
     validity a job is built from when the cache has no job files."""
     nb, na = int(time.time()) - 20 * DAY, int(time.time()) + 8 * DAY
+    generated = os.path.getmtime(os.path.join(cache, ".complete"))
     for i in range(count):
         path = os.path.join(cache, "certs", name_of(i), "meta.json")
         if not on:
             if os.path.exists(path):
                 os.unlink(path)
             continue
-        if os.path.exists(path):  # renewed by an earlier run: portico's own meta.json
+        # A certificate an earlier run renewed (Pebble's, years long) is
+        # not due: left without meta.json, it is not scheduled.
+        if os.path.getmtime(os.path.join(cache, "certs", name_of(i), "cert.pem")) > generated:
             continue
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -112,7 +115,7 @@ def renewals_per_minute(log, since, until):
     return [per[m] for m in sorted(per)]
 
 
-def run(binary, count, minutes, load_secs, rate, conns, rps):
+def run(binary, count, minutes, load_secs, rate, conns, rps, keep_logs=None):
     cache = ensure_cache(count, tag="storm", not_before_s=-20 * DAY, not_after_s=8 * DAY,
                          max_age_days=5)
     tmp = tempfile.mkdtemp(prefix="portico-storm-")
@@ -153,6 +156,11 @@ def run(binary, count, minutes, load_secs, rate, conns, rps):
         q, s = out["quiet"].get("p99_ms"), out["storm"].get("p99_ms")
         out["p99_storm_vs_quiet"] = s / q if q and s else None
     finally:
+        if keep_logs:
+            os.makedirs(keep_logs, exist_ok=True)
+            for f in ("portico.err", "portico.err.quiet"):
+                if os.path.exists(os.path.join(tmp, f)):
+                    shutil.copy(os.path.join(tmp, f), keep_logs)
         set_meta(cache, count, on=False)
         reset_jobs(cache)
         backend.stop()
@@ -170,6 +178,7 @@ if __name__ == "__main__":
     ap.add_argument("--renew-rate", type=int, default=10)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--rps", type=int, default=50, help="requests per second per connection")
+    ap.add_argument("--keep-logs", help="copy portico's logs of both runs into this directory")
     a = ap.parse_args()
     print(json.dumps(run(a.portico, a.count, a.minutes, a.load_secs, a.renew_rate, a.conns,
-                         a.rps), indent=1))
+                         a.rps, a.keep_logs), indent=1))
