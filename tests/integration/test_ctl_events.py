@@ -22,8 +22,10 @@ from harness import PORTICO, Portico, free_port, wait_for
 from test_acme import Env, get, served_serial
 
 HOOK = """#!/bin/sh
-# Appends the event's PORTICO_* environment, one block per event.
-{ env | grep '^PORTICO_' | sort; echo --; } >> "$0.out"
+# Appends the event's PORTICO_* environment, one block per event, in one
+# write (O_APPEND): commands for two events may run at once.
+block=$(env | grep '^PORTICO_' | sort; echo --)
+printf '%s\\n' "$block" >> "$0.out"
 """
 
 
