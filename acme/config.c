@@ -244,3 +244,115 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
   memset(a, 0, sizeof(*a));
   memset(o, 0, sizeof(*o));
 }
+
+/* ---- admin: and events: (operator control and notifications) ---------- */
+
+/* sockaddr_un's sun_path holds 108 bytes on Linux, the NUL included. */
+#define SOCKET_PATH_MAX 107
+/* Most arguments in events.command. */
+#define COMMAND_ARGS_MAX 64
+
+void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
+                                  px_control_settings *c) {
+  static const char *const keys[] = {"socket", NULL};
+  if (r->check_keys(r->arg, n, "admin", keys) != 0) return;
+  const void *v = r->get(r->arg, n, "socket");
+  if (v == NULL) return;
+  const char *s = r->scalar(r->arg, v);
+  free(c->admin_socket);
+  c->admin_socket = NULL;
+  c->admin_off = 0;
+  if (s && (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)) {
+    c->admin_off = 1;
+    return;
+  }
+  if (s == NULL || s[0] == '\0')
+    report(r, v, "admin.socket", "expected a path, or off");
+  else if (strlen(s) > SOCKET_PATH_MAX)
+    report(r, v, "admin.socket", "the path is longer than %d bytes (a Unix socket's limit)",
+           SOCKET_PATH_MAX);
+  else if ((c->admin_socket = strdup(s)) == NULL)
+    report(r, v, "admin.socket", "out of memory");
+}
+
+static void load_command(const px_acme_config_reader *r, const void *v, px_control_settings *c) {
+  size_t n = r->nitems(r->arg, v);
+  int is_list = r->scalar(r->arg, v) == NULL;
+  if (n == 0 || n > COMMAND_ARGS_MAX) {
+    report(r, v, "events.command", "expected a list: the program, then its arguments (at most %d)",
+           COMMAND_ARGS_MAX);
+    return;
+  }
+  if (!is_list && strchr(r->scalar(r->arg, v), ' ')) {
+    /* No shell runs it: a line with spaces would be taken as one file name. */
+    report(r, v, "events.command",
+           "\"%s\" is run without a shell; give a list: [program, argument, ...]",
+           r->scalar(r->arg, v));
+    return;
+  }
+  char **argv = calloc(n + 1, sizeof(char *));
+  if (argv == NULL) {
+    report(r, v, "events.command", "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const void *it = r->item(r->arg, v, i);
+    const char *s = r->scalar(r->arg, it);
+    char key[48];
+    snprintf(key, sizeof(key), "events.command[%zu]", i);
+    if (s == NULL || (i == 0 && s[0] == '\0'))
+      report(r, it, key, i == 0 ? "expected the program's name or path" : "expected a string");
+    else if ((argv[i] = strdup(s)) == NULL)
+      report(r, it, key, "out of memory");
+    if (argv[i] == NULL) {
+      for (size_t j = 0; j < i; j++)
+        free(argv[j]);
+      free(argv);
+      return;
+    }
+  }
+  c->events_command = argv;
+}
+
+void px_control_config_load_events(const px_acme_config_reader *r, const void *n,
+                                   px_control_settings *c) {
+  static const char *const keys[] = {"command", "webhook", "timeout", NULL};
+  if (r->check_keys(r->arg, n, "events", keys) != 0) return;
+  const void *v;
+  if ((v = r->get(r->arg, n, "command"))) load_command(r, v, c);
+  set_string(r, n, "webhook", "events", &c->events_webhook);
+  if (c->events_webhook && strncmp(c->events_webhook, "http://", 7) != 0) {
+    report(r, r->get(r->arg, n, "webhook"), "events.webhook",
+           strncmp(c->events_webhook, "https://", 8) == 0
+               ? "https is not supported; use a local http:// receiver"
+               : "must be an http:// URL");
+  } else if (c->events_webhook && c->events_webhook[7] == '\0') {
+    report(r, r->get(r->arg, n, "webhook"), "events.webhook", "has no host");
+  }
+  if ((v = r->get(r->arg, n, "timeout"))) {
+    const char *s = r->scalar(r->arg, v);
+    int64_t d = 0;
+    if (s == NULL || parse_duration(r, s, &d) != 0 || d < 1 || d > 3600)
+      report(r, v, "events.timeout",
+             "\"%s\" is not a duration from 1 s to 1 h (e.g. \"30s\", \"2m\")", s ? s : "");
+    else
+      c->events_timeout_ms = (uint64_t)d * 1000;
+  }
+}
+
+int px_control_config_finish(px_control_settings *c, const char *storage) {
+  if (c->admin_off || c->admin_socket || storage == NULL) return 0;
+  size_t cap = strlen(storage) + sizeof("/admin.sock");
+  if ((c->admin_socket = malloc(cap)) == NULL) return -ENOMEM;
+  snprintf(c->admin_socket, cap, "%s/admin.sock", storage);
+  return 0;
+}
+
+void px_control_config_dispose(px_control_settings *c) {
+  free(c->admin_socket);
+  for (size_t i = 0; c->events_command && c->events_command[i]; i++)
+    free(c->events_command[i]);
+  free(c->events_command);
+  free(c->events_webhook);
+  memset(c, 0, sizeof(*c));
+}

@@ -43,6 +43,18 @@ typedef struct px_on_demand_settings {
                                 not renewed (30 days) */
 } px_on_demand_settings;
 
+/** The `admin:` and `events:` sections: operator control and notifications
+ *  (docs/lifecycle.md). */
+typedef struct px_control_settings {
+  /** admin.socket: the admin socket's path; NULL when `off`. Defaults to
+   *  <storage>/admin.sock (px_control_config_finish). */
+  char *admin_socket;
+  int admin_off;           /**< `admin: {socket: off}` */
+  char **events_command;   /**< argv, NULL-terminated, or NULL */
+  char *events_webhook;    /**< http:// URL, or NULL */
+  uint64_t events_timeout_ms; /**< events.timeout; 0: 30 s for the command, 10 s a POST */
+} px_control_settings;
+
 /**
  * How acme/ reads the loader's document without knowing YAML. Nodes are
  * opaque; every function takes `arg` first.
@@ -78,6 +90,21 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
 /** Reads the `on_demand:` section at `n` over the defaults in `o`. */
 void px_acme_config_load_on_demand(const px_acme_config_reader *r, const void *n,
                                    px_on_demand_settings *o);
+
+/** Reads the `admin:` section at `n` into `c`. */
+void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
+                                   px_control_settings *c);
+
+/** Reads the `events:` section at `n` into `c`. */
+void px_control_config_load_events(const px_acme_config_reader *r, const void *n,
+                                   px_control_settings *c);
+
+/** After loading: admin.socket defaults to <storage>/admin.sock unless it
+ *  is off. 0, or -ENOMEM. */
+int px_control_config_finish(px_control_settings *c, const char *storage);
+
+/** Frees what the admin and events sections own. */
+void px_control_config_dispose(px_control_settings *c);
 
 /** Frees what both sections own. */
 void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o);

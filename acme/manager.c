@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acme/life/control.h"
 #include "acme/life/issue.h"
 #include "acme/life/scheduler.h"
 #include "acme/manager_internal.h"
@@ -267,6 +268,7 @@ static void note_seen(px_acme_manager *m) {
 static void on_wake(uv_async_t *a) {
   px_acme_manager *m = a->data;
   if (atomic_load(&m->stopping)) {
+    px__control_close(m);
     px__sched_close(m);
     uv_close((uv_handle_t *)&m->wake, NULL);
     if (m->client) px_acme_client_free(m->client);
@@ -388,6 +390,10 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
     px_acme_manager_free(m);
     return NULL;
   }
+  if (px__control_start(m, err, errlen) != 0) {
+    px_acme_manager_free(m);
+    return NULL;
+  }
   return m;
 }
 
@@ -415,6 +421,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_acme_manager_stop(m);
   /* When the thread never ran, its on_wake did not close these. */
   if (!uv_is_closing((uv_handle_t *)&m->wake)) uv_close((uv_handle_t *)&m->wake, NULL);
+  px__control_close(m);
   px__sched_close(m);
   px_acme_client_free(m->client);
   m->client = NULL;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "acme/config.h"
+#include "acme/life/events.h"
 #include "acme/proto/client.h"
 #include "tls/cert.h"
 
@@ -42,6 +43,11 @@ typedef struct px_acme_manager_opts {
   unsigned renew_rate;
   /** Some site is `tls: on_demand`: cached on-demand names are renewed. */
   int on_demand_enabled;
+  /** The admin socket's path (admin.socket), or NULL for none. */
+  const char *admin_socket;
+  /** Certificate events (events.command, events.webhook, events.timeout);
+   *  the strings are borrowed for the manager's lifetime. */
+  px_events_options events;
   /** Called on the manager thread once a requested name is resolved (ready
    *  or refused); must be thread-safe and quick. */
   void (*on_resolved)(void *arg, const char *name);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "acme/life/events.h"
 #include "acme/life/jobtable.h"
 #include "acme/life/rand.h"
 #include "acme/life/schedq.h"
@@ -71,6 +72,10 @@ struct px_acme_manager {
   int64_t probe_delay_s, probe_next;
   uv_timer_t probe_timer;
   int timers_open;
+
+  /* Operator control and notifications (life/control.c). */
+  struct px_admin *admin;
+  px_events *events;
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */

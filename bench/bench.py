@@ -196,11 +196,14 @@ def latency_summary(us):
             "p99_ms": percentile(us, 99) / 1000 if us else None}
 
 
-def h2load(port, path, conns, secs=None, streams=1, h1=True, n=None, latency=False):
+def h2load(port, path, conns, secs=None, streams=1, h1=True, n=None, latency=False, rps=None,
+           host="bench.test"):
     """h2load gives SNI from the URL's name and connects to loopback with
     --connect-to (wrk and s_time cannot send SNI for an IP address). With
-    latency, per-request times come from its --log-file (p50/p99 in ms)."""
+    latency, per-request times come from its --log-file (p50/p99 in ms).
+    `rps`: a fixed rate per connection instead of as fast as it can."""
     cmd = ["h2load", f"-c{conns}", f"-m{streams}", f"--connect-to=127.0.0.1:{port}"]
+    cmd += [f"--rps={rps}"] if rps else []
     cmd += ["--h1"] if h1 else []
     cmd += [f"-D{secs}"] if secs else [f"-n{n}"]
     logf = None
@@ -208,7 +211,7 @@ def h2load(port, path, conns, secs=None, streams=1, h1=True, n=None, latency=Fal
         fd, logf = tempfile.mkstemp(prefix="h2load-", suffix=".log")
         os.close(fd)
         cmd += [f"--log-file={logf}"]
-    r = subprocess.run(cmd + [f"https://bench.test:{port}{path}"], capture_output=True, text=True)
+    r = subprocess.run(cmd + [f"https://{host}:{port}{path}"], capture_output=True, text=True)
     lat = {}
     if logf:
         with open(logf) as f:

@@ -37,7 +37,7 @@ def name_of(i):
 
 
 def _gen_range(args):
-    root, ca_pem, ca_key_pem, start, stop = args
+    root, ca_pem, ca_key_pem, start, stop, nb_s, na_s = args
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -53,8 +53,8 @@ def _gen_range(args):
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
                 .issuer_name(ca.subject).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(hours=1))
-                .not_valid_after(now + datetime.timedelta(days=28))
+                .not_valid_before(now + datetime.timedelta(seconds=nb_s))
+                .not_valid_after(now + datetime.timedelta(seconds=na_s))
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
                 .sign(ca_key, hashes.SHA256()))
         d = os.path.join(root, "certs", name)
@@ -68,12 +68,13 @@ def _gen_range(args):
                 f.write(data)
 
 
-def ensure_cache(count):
-    """The cache directory with `count` certificates, generated once."""
-    root = os.path.expanduser(f"~/.cache/portico/bench-names-{count}")
+def ensure_cache(count, tag="names", not_before_s=-3600, not_after_s=28 * 86400, max_age_days=20):
+    """The cache directory with `count` certificates, generated once: valid
+    from now + not_before_s to now + not_after_s (by default an hour ago to
+    28 days on, inside the test CA's 30), regenerated after max_age_days."""
+    root = os.path.expanduser(f"~/.cache/portico/bench-{tag}-{count}")
     done = os.path.join(root, ".complete")
-    # Leaves live 28 days (inside the test CA's 30); regenerate after 20.
-    if os.path.exists(done) and time.time() - os.path.getmtime(done) < 20 * 86400:
+    if os.path.exists(done) and time.time() - os.path.getmtime(done) < max_age_days * 86400:
         return root
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root, mode=0o700)
@@ -85,7 +86,8 @@ def ensure_cache(count):
     ca_key_pem = open(certs.ca_key, "rb").read()
     t0 = time.monotonic()
     step = 1000
-    jobs = [(root, ca_pem, ca_key_pem, s, min(s + step, count)) for s in range(0, count, step)]
+    jobs = [(root, ca_pem, ca_key_pem, s, min(s + step, count), not_before_s, not_after_s)
+            for s in range(0, count, step)]
     with multiprocessing.Pool(os.cpu_count() or 2) as pool:
         for _ in pool.imap_unordered(_gen_range, jobs):
             pass

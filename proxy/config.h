@@ -104,6 +104,7 @@ typedef struct px_config {
   px_limits limits;
   px_acme_settings acme;
   px_on_demand_settings on_demand;
+  px_control_settings control; /**< admin: and events: */
 } px_config;
 
 /** Fills `l` with the defaults documented in docs/config.md. */

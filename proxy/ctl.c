@@ -37,7 +37,8 @@ static void usage(FILE *out) {
           "  revoke NAME [--reason R]     revoke (R: unspecified, keyCompromise,\n"
           "                               affiliationChanged, superseded,\n"
           "                               cessationOfOperation), then replace\n"
-          "The socket is --socket PATH, else <storage>/admin.sock of CONFIG, else\n" DEFAULT_SOCKET
+          "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
+          "<storage>/admin.sock), else " DEFAULT_SOCKET
           ".\n");
 }
 
@@ -87,9 +88,10 @@ static char *socket_path(const ctl_args *a, FILE *errout) {
     fprintf(errout, "%s: %d error%s\n", a->config, nerrors, nerrors == 1 ? "" : "s");
     return NULL;
   }
-  size_t cap = strlen(cfg->storage) + sizeof("/admin.sock");
-  char *path = malloc(cap);
-  if (path) snprintf(path, cap, "%s/admin.sock", cfg->storage);
+  /* admin.socket, which the loader defaults to <storage>/admin.sock. */
+  char *path = cfg->control.admin_socket ? strdup(cfg->control.admin_socket) : NULL;
+  if (cfg->control.admin_off)
+    fprintf(errout, "portico ctl: the admin socket is off in %s (admin.socket: off)\n", a->config);
   px_config_free(cfg);
   return path;
 }

@@ -69,6 +69,12 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.on_demand = cfg->on_demand;
   o.renew_rate = a->renew_rate;
   o.on_demand_enabled = ndynamic > ngroups;
+  const px_control_settings *ctl = &cfg->control;
+  o.admin_socket = ctl->admin_socket; /* NULL when admin.socket is off */
+  o.events.command = (const char *const *)ctl->events_command;
+  o.events.webhook = ctl->events_webhook;
+  o.events.command_timeout_ms = ctl->events_timeout_ms;
+  o.events.webhook_timeout_ms = ctl->events_timeout_ms;
   o.groups = srv->groups;
   o.ngroups = ngroups;
   o.on_resolved = on_name_resolved;

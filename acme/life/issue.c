@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "acme/cache_load.h"
+#include "acme/life/control.h"
 #include "acme/life/scheduler.h"
 #include "acme/proto/ari.h"
 #include "tls/log.h"
@@ -155,6 +156,7 @@ static const char *save_and_publish(px_acme_manager *m, px__acme_attempt *a, px_
          px_renew_reason_name(e->job.next_reason));
   px__acme_publish(m, e->job.names, e->job.nnames, c);
   px_tls_cert_unref(c);
+  px__control_issued(m, e, renewed);
   return NULL;
 }
 
@@ -188,6 +190,7 @@ static void on_issued(void *arg, const char *err, px_acme_result *res, const px_
            e->job.not_after > now ? "; the current certificate is still served" : "");
     px_job_table_save(m->store, e, now);
     px__sched_update(m, e);
+    px__control_failed(m, e);
     px__acme_refuse(m, e->job.names, e->job.nnames, next * 1000);
   } else {
     px__sched_update(m, e);

@@ -37,6 +37,7 @@ typedef struct px_job_entry {
   int64_t seen_saved;     /**< when last_seen was last written */
   int force;              /**< an operator asked for a renewal now */
   int64_t expired_logged; /**< when "expired, still served" was last logged */
+  int64_t expiring_sent;  /**< when the `expiring` event was last emitted */
   void *owner;            /**< the manager (for callbacks) */
   size_t _slot;           /**< the scheduler's waiting-heap position */
   size_t _bslot;          /**< the scheduler's backlog-heap position */

@@ -21,6 +21,7 @@ static void client_destroy(px_acme_client *c) {
   free(c->url_new_order);
   free(c->terms);
   free(c->url_renewal_info);
+  free(c->url_revoke_cert);
   json_decref(c->profiles);
   free(c);
 }
@@ -60,6 +61,7 @@ static void order_free(px__acme_order *o) {
   free(o->chal_token);
   free(o->replaces);
   free(o->ari_cert_id);
+  free(o->revoke_cert);
   json_decref(o->authzs);
   px_acme_key_free(o->cert_key);
   px_acme_result_dispose(&o->result);
@@ -76,7 +78,7 @@ void px__acme_order_done(px__acme_order *o, const char *err) {
   if (!o->c->freeing) {
     if (o->kind == PX__ACME_ARI)
       o->ari_cb(o->arg, err, err == NULL && o->has_ari ? &o->ari : NULL, o->failure.retry_after);
-    else if (err || o->kind == PX__ACME_PROBE)
+    else if (err || o->kind == PX__ACME_PROBE || o->kind == PX__ACME_REVOKE)
       o->cb(o->arg, err, NULL, &o->failure);
     else {
       px_acme_result r = o->result;
@@ -126,10 +128,9 @@ px_acme_client *px_acme_client_new(uv_loop_t *loop, const px_acme_client_opts *o
 
 static void on_start(uv_timer_t *t) { px__acme_directory_start(t->data); }
 
-/* A new order struct of `kind` for `names` (may be empty), started on the
- * next loop turn (never calling back from inside the caller). */
-static px__acme_order *order_start(px_acme_client *c, px__acme_kind kind, const char *const *names,
-                                   size_t n, void *arg) {
+/* Started on the next loop turn: never calls back from inside the caller. */
+px__acme_order *px__acme_order_start(px_acme_client *c, px__acme_kind kind,
+                                     const char *const *names, size_t n, void *arg) {
   px__acme_order *o = calloc(1, sizeof(*o));
   if (o == NULL) return NULL;
   o->names = calloc(n ? n : 1, sizeof(char *));
@@ -165,7 +166,7 @@ int px_acme_renew(px_acme_client *c, const char *const *names, size_t n, const c
   if (n == 0 || n > 100) return -EINVAL;
   char *rep = NULL;
   if (replaces && replaces[0] && (rep = strdup(replaces)) == NULL) return -ENOMEM;
-  px__acme_order *o = order_start(c, PX__ACME_ISSUE, names, n, arg);
+  px__acme_order *o = px__acme_order_start(c, PX__ACME_ISSUE, names, n, arg);
   if (o == NULL) {
     free(rep);
     return -ENOMEM;
@@ -183,7 +184,7 @@ int px_acme_issue(px_acme_client *c, const char *const *names, size_t n, px_acme
 }
 
 int px_acme_probe(px_acme_client *c, px_acme_issue_cb cb, void *arg) {
-  px__acme_order *o = order_start(c, PX__ACME_PROBE, NULL, 0, arg);
+  px__acme_order *o = px__acme_order_start(c, PX__ACME_PROBE, NULL, 0, arg);
   if (o == NULL) return -ENOMEM;
   o->cb = cb;
   return 0;
@@ -193,7 +194,7 @@ int px_acme_renewal_info(px_acme_client *c, const char *cert_id, px_acme_ari_cb 
   if (cert_id == NULL || cert_id[0] == '\0' || strlen(cert_id) >= PX_ARI_CERT_ID_MAX)
     return -EINVAL;
   char *id = strdup(cert_id);
-  px__acme_order *o = id ? order_start(c, PX__ACME_ARI, NULL, 0, arg) : NULL;
+  px__acme_order *o = id ? px__acme_order_start(c, PX__ACME_ARI, NULL, 0, arg) : NULL;
   if (o == NULL) {
     free(id);
     return -ENOMEM;

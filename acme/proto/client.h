@@ -131,6 +131,16 @@ int px_acme_probe(px_acme_client *c, px_acme_issue_cb cb, void *arg);
  */
 int px_acme_renewal_info(px_acme_client *c, const char *cert_id, px_acme_ari_cb cb, void *arg);
 
+/**
+ * Revokes a certificate (RFC 8555 §7.6) with a request signed by the
+ * account key: `der` is the leaf, `reason` an RFC 5280 §5.3.1 CRLReason
+ * code. `names` (the certificate's, for the log) may be empty. `cb` gets
+ * err NULL when the CA revoked it (no result), else the CA's problem.
+ * 0, or -EINVAL / -ENOMEM (then `cb` is not called).
+ */
+int px_acme_revoke(px_acme_client *c, const char *const *names, size_t n, const uint8_t *der,
+                   size_t der_len, int reason, px_acme_issue_cb cb, void *arg);
+
 /** 1 when the directory (once fetched) lists renewalInfo. */
 int px_acme_client_has_ari(const px_acme_client *c);
 

@@ -51,6 +51,10 @@ static void dispatch(px__acme_order *o) {
     px__acme_ari_get(o);
     return;
   }
+  if (o->kind == PX__ACME_REVOKE) { /* no order: acme.profile does not matter */
+    px__acme_account_ensure(o);
+    return;
+  }
   if (!profile_ok(o)) return;
   px__acme_account_ensure(o);
 }
@@ -83,6 +87,7 @@ static void on_directory(px__acme_order *o, const char *err, px_acme_response *r
       px__acme_set_str(&c->terms, px__acme_json_str(meta, "termsOfService")) != 0 ||
       px__acme_set_str(&c->url_renewal_info, ri && strncmp(ri, "https://", 8) == 0 ? ri : NULL) !=
           0 ||
+      px__acme_set_str(&c->url_revoke_cert, px__acme_json_str(j, "revokeCert")) != 0 ||
       px__acme_set_str(&c->url_new_order, no) != 0) {
     json_decref(j);
     px__acme_order_fail(o, "out of memory");

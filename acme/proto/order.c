@@ -129,6 +129,10 @@ static void on_new_order(px__acme_order *o, const char *err, px_acme_response *r
 }
 
 void px__acme_order_new(px__acme_order *o) {
+  if (o->kind == PX__ACME_REVOKE) { /* the account is known: revoke instead */
+    px__acme_revoke_send(o);
+    return;
+  }
   px__acme_order_step(o, "new order");
   json_t *ids = json_array();
   for (size_t i = 0; ids && i < o->nnames; i++)

@@ -31,6 +31,7 @@ typedef enum px__acme_kind {
   PX__ACME_ISSUE = 0, /* a certificate order */
   PX__ACME_PROBE,     /* fetch the directory afresh, nothing else */
   PX__ACME_ARI,       /* fetch the renewalInfo of ari_cert_id */
+  PX__ACME_REVOKE,    /* revoke revoke_cert (RFC 8555 §7.6), in revoke.c */
 } px__acme_kind;
 
 struct px_acme_client {
@@ -39,6 +40,7 @@ struct px_acme_client {
   px_tls_client *tls; /* trust for the CA's HTTPS server */
   char *url_new_nonce, *url_new_account, *url_new_order, *terms;
   char *url_renewal_info; /* RFC 9773 §3, or NULL */
+  char *url_revoke_cert;  /* RFC 8555 §7.1.1 revokeCert, or NULL */
   json_t *profiles;       /* the directory's meta.profiles object, or NULL */
   int skip_cached_account; /* the CA forgot the cached account: make a new one */
   int eab_required;
@@ -68,6 +70,8 @@ struct px__acme_order {
   int replaces_dropped; /* the CA refused `replaces`; sent once more without */
   int account_reset;    /* accountDoesNotExist was answered by a new account */
   char *ari_cert_id;
+  char *revoke_cert; /* base64url DER of the certificate to revoke */
+  int revoke_reason; /* RFC 5280 §5.3.1 CRLReason code */
   px_ari_info ari;
   int has_ari;
   px_acme_failure failure;
@@ -103,6 +107,10 @@ void px__acme_order_fail(px__acme_order *o, const char *fmt, ...)
 void px__acme_order_step(px__acme_order *o, const char *step);
 /* Runs `fn` after `ms` on the order's timer (its data is the order). */
 void px__acme_order_later(px__acme_order *o, uint64_t ms, uv_timer_cb fn);
+/* A new order struct of `kind` for `names` (may be empty: it then names the
+ * CA), started on the next loop turn; NULL when out of memory. */
+px__acme_order *px__acme_order_start(px_acme_client *c, px__acme_kind kind,
+                                     const char *const *names, size_t n, void *arg);
 /* Frees the order struct once no request or timer refers to it. */
 void px__acme_order_release(px__acme_order *o);
 
@@ -141,6 +149,8 @@ void px__acme_order_finalize(px__acme_order *o);
 void px__acme_authz_next(px__acme_order *o);
 /* certificate.c: downloads the certificate at o->cert_url (§7.4.2). */
 void px__acme_certificate_download(px__acme_order *o);
+/* revoke.c: POST revokeCert with the account key (RFC 8555 §7.6). */
+void px__acme_revoke_send(px__acme_order *o);
 /* directory.c: GET renewalInfo/<ari_cert_id> (RFC 9773 §4.2). */
 void px__acme_ari_get(px__acme_order *o);
 

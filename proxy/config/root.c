@@ -122,7 +122,7 @@ static void load_root(loader *L, yaml_node_t *root) {
   static const char *const keys[] = {"listen", "workers", "storage", "storage_prefix",
                                      "storage_password_file", "storage_key_file", "runtime_dir",
                                      "log", "defaults", "timeouts", "limits", "sites", "acme",
-                                     "on_demand", NULL};
+                                     "on_demand", "admin", "events", NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
     px_cfg_error_at(L, NULL, "(file)", "the file is empty");
@@ -180,6 +180,8 @@ static void load_root(loader *L, yaml_node_t *root) {
   px_acme_config_reader reader = acme_reader(L);
   if ((v = px_cfg_get(L, root, "acme"))) px_acme_config_load_acme(&reader, v, &cfg->acme);
   if ((v = px_cfg_get(L, root, "on_demand"))) px_acme_config_load_on_demand(&reader, v, &cfg->on_demand);
+  if ((v = px_cfg_get(L, root, "admin"))) px_control_config_load_admin(&reader, v, &cfg->control);
+  if ((v = px_cfg_get(L, root, "events"))) px_control_config_load_events(&reader, v, &cfg->control);
   yaml_node_t *sites = px_cfg_get(L, root, "sites");
   if (sites && sites->type == YAML_SEQUENCE_NODE) {
     size_t n = (size_t)(sites->data.sequence.items.top - sites->data.sequence.items.start);
@@ -259,6 +261,10 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   else px_cfg_error_at(&L, NULL, "(file)", "out of memory");
   free(seen);
   load_root(&L, yaml_document_get_root_node(&L.doc));
+  if (px_control_config_finish(&L.cfg->control, L.cfg->storage) != 0) {
+    fprintf(errout, "%s: out of memory\n", name);
+    L.nerrors++;
+  }
   yaml_document_delete(&L.doc);
   if (L.cfg->workers == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -342,6 +348,7 @@ void px_config_free(px_config *cfg) {
   }
   free(cfg->sites);
   px_acme_config_dispose(&cfg->acme, &cfg->on_demand);
+  px_control_config_dispose(&cfg->control);
   free(cfg->storage);
   free(cfg->runtime_dir);
   free(cfg->storage_prefix);

@@ -1,12 +1,12 @@
 """portico ctl, the client side: output formatting, requests and errors.
 
-The admin socket's real server (acme/life/admin.c, unit-tested in
-tests/unit/acme/test_admin.c) is not wired into the certificate manager
-yet, so these tests put a small fake admin server on a Unix socket in a
-temporary directory. It speaks the same protocol (one JSON request line,
-one JSON response line, close) and exists ONLY to check what the client
-sends and how it prints the answers. Once the manager serves the socket,
-an end-to-end test against a running portico replaces the fake.
+These tests put a small fake admin server on a Unix socket in a temporary
+directory, to check exactly what the client sends and how it prints
+answers a real portico gives only in rare states (control characters from
+a CA, many columns). It speaks the same protocol (one JSON request line,
+one JSON response line, close). The real server (acme/life/admin.c, with
+its operations in acme/life/control.c) is tested end to end against a
+running portico and Pebble in test_ctl_events.py.
 """
 import json
 import os

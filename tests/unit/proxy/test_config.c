@@ -277,6 +277,50 @@ static void test_lifecycle_keys(void **state) {
   expect_error(HTTP "on_demand: {forget_after: 3x}\n" SITE, "on_demand.forget_after");
 }
 
+static void test_control_keys(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  /* Defaults: the socket under storage, no command, no webhook. */
+  px_config *cfg = load(HTTP "storage: /srv/p\n" SITE, &errors, &n);
+  assert_non_null(cfg);
+  assert_string_equal(cfg->control.admin_socket, "/srv/p/admin.sock");
+  assert_null(cfg->control.events_command);
+  assert_null(cfg->control.events_webhook);
+  assert_int_equal(cfg->control.events_timeout_ms, 0);
+  free(errors);
+  px_config_free(cfg);
+  cfg = load(HTTP "admin: {socket: /run/portico.sock}\n"
+                  "events:\n  command: [/usr/local/bin/notify, --to, ops]\n"
+                  "  webhook: \"http://127.0.0.1:9000/hook\"\n  timeout: 2m\n" SITE,
+             &errors, &n);
+  if (cfg == NULL) fprintf(stderr, "%s", errors);
+  assert_non_null(cfg);
+  assert_string_equal(cfg->control.admin_socket, "/run/portico.sock");
+  assert_string_equal(cfg->control.events_command[0], "/usr/local/bin/notify");
+  assert_string_equal(cfg->control.events_command[2], "ops");
+  assert_null(cfg->control.events_command[3]);
+  assert_string_equal(cfg->control.events_webhook, "http://127.0.0.1:9000/hook");
+  assert_int_equal(cfg->control.events_timeout_ms, 120000);
+  free(errors);
+  px_config_free(cfg);
+  cfg = load(HTTP "admin: {socket: off}\n" SITE, &errors, &n);
+  assert_non_null(cfg);
+  assert_null(cfg->control.admin_socket);
+  assert_true(cfg->control.admin_off);
+  free(errors);
+  px_config_free(cfg);
+  expect_error(HTTP "admin: {socket: \"\"}\n" SITE, "t.yaml:2: admin.socket: expected a path");
+  expect_error(HTTP "admin: {sock: x}\n" SITE, "admin.sock");
+  expect_error(HTTP "events: {command: \"notify --all\"}\n" SITE,
+               "t.yaml:2: events.command: \"notify --all\" is run without a shell");
+  expect_error(HTTP "events: {command: []}\n" SITE, "events.command: expected a list");
+  expect_error(HTTP "events: {webhook: \"https://hooks.example/x\"}\n" SITE,
+               "events.webhook: https is not supported");
+  expect_error(HTTP "events: {webhook: \"ftp://x\"}\n" SITE, "events.webhook: must be an http://");
+  expect_error(HTTP "events: {timeout: 0s}\n" SITE, "events.timeout");
+  expect_error(HTTP "events: {timeout: 2h}\n" SITE, "events.timeout");
+}
+
 static void test_unreadable_file(void **state) {
   char *errors = NULL;
   size_t len;
@@ -315,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
       cmocka_unit_test(test_acme_sections),
       cmocka_unit_test(test_lifecycle_keys),
+      cmocka_unit_test(test_control_keys),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
