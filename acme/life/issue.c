@@ -293,9 +293,9 @@ int px__acme_adopt_cached(px_acme_manager *m, px_job_entry *e, int64_t now) {
   if (e->pending_cert) return 0; /* ours is newer and not saved yet */
   px_tls_cert *c = load_cached(m, e->job.names[0], &info, &e->job, ok);
   if (c == NULL) return 0;
-  /* Newer than ours and still valid; for a renewal, not about to expire. */
-  int newer = info.not_after > e->job.not_after &&
-              info.not_after > now + (e->job.not_after > 0 ? 3600 : 0) && !e->names_changed;
+  /* Newer than ours and still valid: better to serve than ours, whatever
+   * its lifetime (the schedule then follows it). */
+  int newer = info.not_after > e->job.not_after && info.not_after > now && !e->names_changed;
   if (newer) {
     sync_job(m, e, &info, now);
     px_log(PX_LOG_INFO, "cache: a newer certificate for %s is in the cache (serial %s); serving it",

@@ -335,7 +335,7 @@ def served_serial(f, i, name):
 REDIS_LIFETIME = 60  # s: renewed at about half, spread by renew_rate within the next minute
 
 
-def test_redis_fleet(fleet_factory, redis):
+def test_redis_fleet(redis, fleet_factory):
     """Two instances on one Redis: 5 names asked of both at once give 5
     orders (the CA validates at the instance that did not order), and a
     renewal made by either instance is served by the other within 2 s."""
