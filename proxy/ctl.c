@@ -1,5 +1,7 @@
 #include "proxy/ctl.h"
 
+#include "proxy/admin_path.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -87,9 +89,8 @@ static char *socket_path(const ctl_args *a, FILE *errout) {
     fprintf(errout, "%s: %d error%s\n", a->config, nerrors, nerrors == 1 ? "" : "s");
     return NULL;
   }
-  size_t cap = strlen(cfg->storage) + sizeof("/admin.sock");
-  char *path = malloc(cap);
-  if (path) snprintf(path, cap, "%s/admin.sock", cfg->storage);
+  char buf[4096 + sizeof("/admin.sock")];
+  char *path = strdup(px_admin_socket_default(cfg, buf, sizeof(buf)));
   px_config_free(cfg);
   return path;
 }
