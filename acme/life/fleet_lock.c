@@ -117,6 +117,11 @@ static int try_lock(px_acme_manager *m, px__acme_attempt *a) {
 
 void px__fleet_order(px_acme_manager *m, px__acme_attempt *a, const char *replaces,
                      void (*go)(px_acme_manager *m, px__acme_attempt *a, const char *replaces)) {
+  if (atomic_load(&m->stopping)) { /* an `ask` answered during shutdown */
+    px__acme_refuse(m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
+    px__acme_attempt_free(a);
+    return;
+  }
   a->fleet_go = go;
   free(a->fleet_replaces);
   a->fleet_replaces = replaces && replaces[0] ? strdup(replaces) : NULL;

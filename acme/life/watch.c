@@ -22,7 +22,7 @@
 #define TICK_MS 1000
 #define STAT_EVERY_TICKS 2       /* certificates, directory: every 2 s */
 #define REDIS_CHECK_PER_TICK 20  /* certificates, Redis: names re-read per second */
-#define REDIS_LIST_EVERY_TICKS 5 /* challenges, Redis: a listing every 5 s */
+#define REDIS_LIST_EVERY_TICKS 10 /* challenges, Redis: a listing (SCAN) every 10 s */
 /* Names whose cert.pem is stat'ed per sweep (the rest wait for the next). */
 #define STAT_PER_SWEEP 5000
 /* Challenge ids already read, so a listing reads only new ones. */

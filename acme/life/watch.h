@@ -13,7 +13,7 @@
  *    other instances are mirrored in memory, because a worker answers
  *    http-01 synchronously and must not read the store: inotify on
  *    challenges/ (or the update channel) brings each one in as soon as it
- *    is saved, and a listing every second (every 5 s on Redis) catches the
+ *    is saved, and a listing every second (every 10 s on Redis) catches the
  *    rest. tls-alpn-01 material is mirrored the same way, and a handshake
  *    that finds none in memory pauses while the manager reads the store
  *    (px__watch_read_alpn).
