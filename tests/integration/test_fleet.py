@@ -371,3 +371,46 @@ def test_redis_fleet(redis, fleet_factory):
     wait_for(lambda: served_serial(f, other, name) == serial, timeout=5, interval=0.1,
              what="the other instance to serve the renewed certificate")
     assert time.time() - at <= 2.5, time.time() - at
+
+
+REDIS_AWAY_S = 30
+
+
+def test_redis_away_keeps_serving(redis, fleet_factory):
+    """Redis stopped (SIGSTOP: it answers nothing) for 30 s under load: every
+    request for a name the instances hold succeeds on both; a name neither
+    holds is refused meanwhile; once Redis is back, it is issued."""
+    import signal
+    f = fleet_factory(n=2, storage=redis.url)
+    names = [f"away{k}.fleet.test" for k in range(3)]
+    for k, name in enumerate(names):
+        f.point(name, k % 2)
+        assert f.get(k % 2, name)[0], f.logs()
+        assert f.get(1 - k % 2, name)[0], f.logs()  # in both instances' memory
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        deadline = time.time() + REDIS_AWAY_S
+
+        def load(k):
+            done, failed = 0, []
+            while time.time() < deadline:
+                ok, err = f.get(k % 2, names[k % 3], timeout=20)
+                done += 1
+                if not ok:
+                    failed.append(err)
+            return done, failed
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(load, range(4)))
+        f.point("gone.fleet.test", 0)
+        assert not f.get(1, "gone.fleet.test", timeout=20)[0]
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert sum(d for d, _ in results) > 40, results
+    failed = [e for _, fl in results for e in fl]
+    assert not failed, (failed[:3], f.logs())
+    assert "store redis://" in f.instances[0].log_text() + f.instances[1].log_text()
+    # Issuance resumes once Redis answers again.
+    f.point("back.fleet.test", 1)
+    assert f.orders() == 3
+    wait_for(lambda: f.get(0, "back.fleet.test", timeout=30)[0], timeout=60, interval=1,
+             what="a new name to be issued after Redis came back")
