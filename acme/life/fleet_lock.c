@@ -74,6 +74,42 @@ static void give_up(px_acme_manager *m, px__acme_attempt *a, int64_t refuse_ms, 
   px__acme_attempt_free(a);
 }
 
+/* Another instance's attempt for this name failed since we last looked:
+ * its job in the store counts more failures. Share its backoff, so a fleet
+ * of N instances does not order a failing name N times per period. 1 when
+ * the attempt waits for that backoff (ended here). */
+static int shared_backoff(px_acme_manager *m, px__acme_attempt *a, int64_t now) {
+  px_job_entry *e = a->entry;
+  char *data = NULL;
+  size_t len = 0;
+  if (m->store->ops->load(m->store, PX_STORE_JOBS, lock_name(a), NULL, &data, &len) != 0) return 0;
+  px_job theirs;
+  px_job_init(&theirs);
+  int parsed = px_job_from_json(data, len, &theirs) == 0;
+  px_store_data_free(data, len);
+  int wait = 0;
+  if (parsed && theirs.failures > e->job.failures && theirs.last_failure > e->job.last_failure &&
+      theirs.not_after == e->job.not_after) {
+    e->job.failures = theirs.failures;
+    e->job.last_failure = theirs.last_failure;
+    if (theirs.retry_after > e->job.retry_after) e->job.retry_after = theirs.retry_after;
+    int64_t next = px_job_schedule(&e->job, now, &m->rnd);
+    if (next > now) {
+      px_log(PX_LOG_INFO,
+             "acme: another instance's attempt for %s failed (%u in a row); next attempt in %lld s",
+             lock_name(a), e->job.failures, (long long)(next - now));
+      wait = 1;
+    }
+  }
+  px_job_dispose(&theirs);
+  if (!wait) return 0;
+  e->running = 0;
+  px__acme_refuse(m, a->names, a->nnames, e->job.next_run * 1000);
+  px__sched_update(m, e);
+  px__acme_attempt_free(a); /* releases the lock */
+  return 1;
+}
+
 /* The lock is ours: read the cache again (another instance may have
  * finished between our look and the lock), else order. */
 static void locked(px_acme_manager *m, px__acme_attempt *a) {
@@ -85,6 +121,7 @@ static void locked(px_acme_manager *m, px__acme_attempt *a) {
     px__acme_attempt_free(a); /* releases the lock */
     return;
   }
+  if (shared_backoff(m, a, px__acme_now_ms() / 1000)) return;
   if (track(m, a) != 0) {
     px_log(PX_LOG_ERROR, "acme: out of memory holding the lock for %s", lock_name(a));
     give_up(m, a, PX__ACME_REFUSAL_TTL_MS, 60);

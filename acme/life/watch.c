@@ -20,27 +20,52 @@
 
 /* The poll timer's period, and how often each check runs on it. */
 #define TICK_MS 1000
-#define STAT_EVERY_TICKS 2       /* certificates, directory: every 2 s */
-#define REDIS_CHECK_PER_TICK 20  /* certificates, Redis: names re-read per second */
+#define STAT_EVERY_TICKS 2        /* certificates, directory: every 2 s */
+#define REDIS_CHECK_PER_TICK 20   /* certificates, Redis: names re-read per second */
 #define REDIS_LIST_EVERY_TICKS 10 /* challenges, Redis: a listing (SCAN) every 10 s */
 /* Names whose cert.pem is stat'ed per sweep (the rest wait for the next). */
 #define STAT_PER_SWEEP 5000
+/* Certificate names heard on the channel, waiting for the manager. */
+#define HEARD_MAX 10000
 /* Challenge ids already read, so a listing reads only new ones. */
 #define SEEN_MAX 10000
+
+/* A certificate name the watcher thread heard of, for the manager. */
+typedef struct heard {
+  struct heard *next;
+  char name[];
+} heard;
 
 typedef struct px__watch {
   px_acme_manager *m;
   int is_fs;
   char root[PATH_MAX];
-  uv_fs_event_t ev_jobs, ev_chal;
-  int ev_jobs_on, ev_chal_on;
-  uv_poll_t sub;
-  int sub_on, sub_fd;
+  /* Manager loop: certificates. */
+  uv_fs_event_t ev_jobs;
+  int ev_jobs_on;
   uv_timer_t tick;
   int tick_on;
   uint64_t ticks;
-  size_t cursor;         /* round-robin over the jobs */
-  px_namemap *mtimes;    /* name -> (none), stamp = cert.pem's fingerprint */
+  size_t cursor;      /* round-robin over the jobs */
+  px_namemap *mtimes; /* name -> (none), stamp = cert.pem's fingerprint */
+  uv_async_t heard_async;
+  int heard_on;
+  uv_mutex_t heard_lock; /* guards the list below */
+  heard *heard_first;
+  size_t nheard;
+  /* The watcher thread: challenges (and the Redis channel). It does
+   * nothing else, so a challenge another instance saved is in memory
+   * within moments, whatever the manager is busy with. */
+  uv_thread_t thread;
+  int thread_on;
+  uv_loop_t wloop;
+  uv_async_t wstop;
+  uv_fs_event_t ev_chal;
+  int ev_chal_on;
+  uv_poll_t sub;
+  int sub_on;
+  uv_timer_t wtick;
+  uint64_t wticks;
   px_namemap *chal_seen; /* challenge id -> (none), stamp = read again after (ms) */
   int closed;
 } px__watch;
@@ -121,6 +146,8 @@ static void mirror_challenge(px__watch *w, const char *id) {
                                           : px_namemap_get(m->alpn, it.name, &stamp);
   uv_mutex_unlock(&m->lock);
   if (have == NULL || stamp != 0) { /* absent, or a copy: refresh it */
+    px_log(PX_LOG_DEBUG, "cache: %s challenge of %s read from the store",
+           it.type == PX_ACME_HTTP_01 ? "http-01" : "tls-alpn-01", it.name);
     if (it.type == PX_ACME_HTTP_01)
       px__acme_http_put(m, it.token, it.name, it.key_authorization, now + PX_WATCH_MIRROR_TTL_MS);
     else
@@ -199,11 +226,12 @@ static void on_chal_event(uv_fs_event_t *h, const char *file, int events, int st
 }
 
 /* Watches ROOT/<dir> (created if missing, as the store would). */
-static int watch_dir(px__watch *w, uv_fs_event_t *ev, const char *dir, uv_fs_event_cb cb) {
+static int watch_dir(px__watch *w, uv_loop_t *loop, uv_fs_event_t *ev, const char *dir,
+                     uv_fs_event_cb cb) {
   char path[PATH_MAX + 32];
   snprintf(path, sizeof(path), "%s/%s", w->root, dir);
   if (mkdir(path, 0700) != 0 && errno != EEXIST) return -errno;
-  uv_fs_event_init(&w->m->loop, ev);
+  uv_fs_event_init(loop, ev);
   ev->data = w;
   int rc = uv_fs_event_start(ev, cb, path, 0);
   if (rc != 0) {
@@ -216,6 +244,25 @@ static int watch_dir(px__watch *w, uv_fs_event_t *ev, const char *dir, uv_fs_eve
 }
 
 /* ---- the update channel (Redis) --------------------------------------------- */
+
+/* Watcher thread: hands a certificate name to the manager ("" for all of
+ * them). Bounded: past HEARD_MAX names, the manager's sweep catches up. */
+static void tell_manager(px__watch *w, const char *name) {
+  size_t n = strlen(name);
+  heard *h = malloc(sizeof(*h) + n + 1);
+  if (h == NULL) return;
+  memcpy(h->name, name, n + 1);
+  uv_mutex_lock(&w->heard_lock);
+  if (w->nheard >= HEARD_MAX) {
+    free(h);
+  } else {
+    h->next = w->heard_first;
+    w->heard_first = h;
+    w->nheard++;
+  }
+  uv_mutex_unlock(&w->heard_lock);
+  uv_async_send(&w->heard_async);
+}
 
 static void sub_stop(px__watch *w) {
   if (!w->sub_on) return;
@@ -236,7 +283,7 @@ static void on_sub_readable(uv_poll_t *p, int status, int events) {
     if (strncmp(name, PX_STORE_REDIS_CHALLENGE_MSG, pl) == 0)
       mirror_challenge(w, name + pl);
     else
-      cert_changed(m, name);
+      tell_manager(w, name);
   }
   if (status != 0 || rc < 0) sub_stop(w); /* the tick subscribes again */
 }
@@ -245,35 +292,104 @@ static void sub_start(px__watch *w) {
   if (w->sub_on) return;
   int fd = px_store_redis_subscribe(w->m->store);
   if (fd < 0) return; /* Redis is away: tried again next tick */
-  if (uv_poll_init(&w->m->loop, &w->sub, fd) != 0) return;
+  if (uv_poll_init(&w->wloop, &w->sub, fd) != 0) return;
   w->sub.data = w;
-  w->sub_fd = fd;
   w->sub_on = 1;
   uv_poll_start(&w->sub, UV_READABLE, on_sub_readable);
-  /* Messages sent while we were not subscribed are lost: read them all. */
-  size_t n = px_job_table_count(&w->m->jobs);
-  for (size_t i = 0; i < n; i++) {
-    px_job_entry *e = px_job_table_at(&w->m->jobs, i);
-    if (e && !e->running && e->job.not_after > 0) cert_changed(w->m, e->job.names[0]);
-  }
+  /* Messages sent while we were not subscribed are lost: the manager reads
+   * every certificate it holds again. */
+  tell_manager(w, "");
 }
 
-/* ---- the poll timer ------------------------------------------------------------ */
+/* ---- the poll timers ---------------------------------------------------------- */
 
+/* Manager loop: certificates other instances wrote. */
 static void on_tick(uv_timer_t *t) {
   px__watch *w = t->data;
   px_acme_manager *m = w->m;
   if (atomic_load(&m->stopping)) return;
   w->ticks++;
   if (w->is_fs) {
-    m->store->ops->list(m->store, PX_STORE_CHALLENGES, on_listed_challenge, w);
     if (w->ticks % STAT_EVERY_TICKS == 0) stat_sweep(w);
-    return;
+  } else {
+    redis_sweep(w);
   }
-  sub_start(w);
-  redis_sweep(w);
-  if (w->ticks % REDIS_LIST_EVERY_TICKS == 0 && m->store->ops->list)
+}
+
+/* Watcher thread: challenges the events missed (NFS, a lost message). */
+static void on_wtick(uv_timer_t *t) {
+  px__watch *w = t->data;
+  px_acme_manager *m = w->m;
+  if (atomic_load(&m->stopping)) return;
+  w->wticks++;
+  if (!w->is_fs) sub_start(w);
+  if (w->is_fs || w->wticks % REDIS_LIST_EVERY_TICKS == 0)
     m->store->ops->list(m->store, PX_STORE_CHALLENGES, on_listed_challenge, w);
+}
+
+/* Manager loop: names the watcher thread heard on the Redis channel. */
+static void on_heard(uv_async_t *a) {
+  px__watch *w = a->data;
+  uv_mutex_lock(&w->heard_lock);
+  heard *list = w->heard_first;
+  w->heard_first = NULL;
+  w->nheard = 0;
+  uv_mutex_unlock(&w->heard_lock);
+  while (list) {
+    heard *h = list;
+    list = h->next;
+    if (atomic_load(&w->m->stopping)) {
+    } else if (h->name[0] != '\0') {
+      cert_changed(w->m, h->name);
+    } else { /* resubscribed: read every certificate held again */
+      size_t n = px_job_table_count(&w->m->jobs);
+      for (size_t i = 0; i < n; i++) {
+        px_job_entry *e = px_job_table_at(&w->m->jobs, i);
+        if (e && !e->running && e->job.not_after > 0) cert_changed(w->m, e->job.names[0]);
+      }
+    }
+    free(h);
+  }
+}
+
+static void on_wstop(uv_async_t *a) {
+  px__watch *w = a->data;
+  if (w->ev_chal_on) uv_close((uv_handle_t *)&w->ev_chal, on_closed);
+  sub_stop(w);
+  uv_close((uv_handle_t *)&w->wtick, on_closed);
+  uv_close((uv_handle_t *)&w->wstop, on_closed);
+}
+
+static void watcher_main(void *arg) {
+  px__watch *w = arg;
+  uv_run(&w->wloop, UV_RUN_DEFAULT);
+}
+
+/* Starts the watcher thread: 0, or a negative errno (logged). */
+static int start_watcher(px__watch *w) {
+  if (uv_loop_init(&w->wloop) != 0) return -ENOMEM;
+  uv_async_init(&w->wloop, &w->wstop, on_wstop);
+  w->wstop.data = w;
+  uv_timer_init(&w->wloop, &w->wtick);
+  w->wtick.data = w;
+  if (w->is_fs)
+    w->ev_chal_on = watch_dir(w, &w->wloop, &w->ev_chal, "challenges", on_chal_event) == 0;
+  else
+    sub_start(w);
+  uv_timer_start(&w->wtick, on_wtick, TICK_MS, TICK_MS);
+  int rc = uv_thread_create(&w->thread, watcher_main, w);
+  if (rc != 0) {
+    on_wstop(&w->wstop);
+    uv_run(&w->wloop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->wloop);
+    px_log(PX_LOG_ERROR,
+           "cache: cannot start the challenge watcher thread: %s; other "
+           "instances' http-01 challenges are not answered here",
+           uv_strerror(rc));
+    return rc;
+  }
+  w->thread_on = 1;
+  return 0;
 }
 
 void px__watch_start(px_acme_manager *m) {
@@ -290,28 +406,35 @@ void px__watch_start(px_acme_manager *m) {
     return;
   }
   m->watch = w;
+  uv_mutex_init(&w->heard_lock);
   w->is_fs = !px_store_is_url(m->o.storage);
+  uv_async_init(&m->loop, &w->heard_async, on_heard);
+  w->heard_async.data = w;
+  w->heard_on = 1;
   if (w->is_fs) {
     snprintf(w->root, sizeof(w->root), "%s", m->o.storage);
-    w->ev_jobs_on = watch_dir(w, &w->ev_jobs, "jobs", on_jobs_event) == 0;
-    w->ev_chal_on = watch_dir(w, &w->ev_chal, "challenges", on_chal_event) == 0;
+    w->ev_jobs_on = watch_dir(w, &m->loop, &w->ev_jobs, "jobs", on_jobs_event) == 0;
     stat_sweep(w); /* the baseline */
-  } else {
-    sub_start(w);
   }
   uv_timer_init(&m->loop, &w->tick);
   w->tick.data = w;
   w->tick_on = 1;
   uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+  start_watcher(w);
 }
 
 void px__watch_close(px_acme_manager *m) {
   px__watch *w = m->watch;
   if (w == NULL || w->closed) return;
   w->closed = 1;
+  if (w->thread_on) {
+    uv_async_send(&w->wstop);
+    uv_thread_join(&w->thread);
+    uv_loop_close(&w->wloop);
+    w->thread_on = 0;
+  }
   if (w->ev_jobs_on) uv_close((uv_handle_t *)&w->ev_jobs, on_closed);
-  if (w->ev_chal_on) uv_close((uv_handle_t *)&w->ev_chal, on_closed);
-  sub_stop(w);
+  if (w->heard_on) uv_close((uv_handle_t *)&w->heard_async, on_closed);
   if (w->tick_on) uv_close((uv_handle_t *)&w->tick, on_closed);
 }
 
@@ -319,6 +442,12 @@ void px__watch_close(px_acme_manager *m) {
 void px__watch_dispose(px_acme_manager *m) {
   px__watch *w = m->watch;
   if (w == NULL) return;
+  while (w->heard_first) {
+    heard *h = w->heard_first;
+    w->heard_first = h->next;
+    free(h);
+  }
+  uv_mutex_destroy(&w->heard_lock);
   px_namemap_free(w->mtimes);
   px_namemap_free(w->chal_seen);
   free(w);

@@ -14,11 +14,15 @@
  *    http-01 synchronously and must not read the store: inotify on
  *    challenges/ (or the update channel) brings each one in as soon as it
  *    is saved, and a listing every second (every 10 s on Redis) catches the
- *    rest. tls-alpn-01 material is mirrored the same way, and a handshake
- *    that finds none in memory pauses while the manager reads the store
- *    (px__watch_read_alpn).
+ *    rest. This runs on a thread of its own (the watcher), which does
+ *    nothing else: the CA may validate a few milliseconds after the other
+ *    instance saved the challenge, and the manager's loop may be busy with
+ *    blocking store I/O then. tls-alpn-01 material is mirrored the same
+ *    way, and a handshake that finds none in memory pauses while the
+ *    manager reads the store (px__watch_read_alpn).
  *
- * Manager thread only.
+ * Functions here run on the manager thread; the watcher thread is
+ * internal to watch.c.
  */
 #ifndef PX_ACME_LIFE_WATCH_H
 #define PX_ACME_LIFE_WATCH_H
