@@ -17,6 +17,7 @@
 #include "acme/store_open.h"
 #include "acme/store_redis.h"
 #include "tls/log.h"
+#include "tls/tls.h"
 
 /* The poll timer's period, and how often each check runs on it. */
 #define TICK_MS 1000
@@ -363,6 +364,7 @@ static void on_wstop(uv_async_t *a) {
 static void watcher_main(void *arg) {
   px__watch *w = arg;
   uv_run(&w->wloop, UV_RUN_DEFAULT);
+  px_tls_thread_cleanup(); /* BoringSSL's per-thread state (challenge certificates) */
 }
 
 /* Starts the watcher thread: 0, or a negative errno (logged). */
