@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "acme/challenge_store.h"
 #include "acme/life/fleet_lock.h"
@@ -157,9 +158,26 @@ static void mirror_challenge(px__watch *w, const char *id) {
   px_challenge_item_dispose(&it);
 }
 
+/* A directory's challenge item older than an hour was left by an instance
+ * that died mid-order (the owner removes its own): removed, as Redis
+ * expires it. 1 when removed. */
+static int remove_if_abandoned(px__watch *w, const char *id) {
+  char path[PATH_MAX + PX_STORE_ID_MAX + 16];
+  struct stat st;
+  snprintf(path, sizeof(path), "%s/challenges/%s", w->root, id);
+  if (stat(path, &st) != 0 || st.st_mtime + PX_WATCH_CHALLENGE_MAX_AGE_S > time(NULL)) return 0;
+  if (w->m->store->ops->remove(w->m->store, PX_STORE_CHALLENGES, id, NULL) != 0) return 0;
+  px_log(PX_LOG_INFO,
+         "cache: removed challenges/%s, left over an hour ago by an order that "
+         "did not finish",
+         id);
+  return 1;
+}
+
 static int on_listed_challenge(void *arg, const char *id) {
   px__watch *w = arg;
   int64_t until = 0;
+  if (w->is_fs && remove_if_abandoned(w, id)) return 0; /* one stat per item */
   if (px_namemap_get(w->chal_seen, id, &until) && until > px__acme_now_ms()) return 0;
   mirror_challenge(w, id);
   return 0;

@@ -32,6 +32,9 @@
 /** How long a challenge copied from the store is used, milliseconds (the
  *  owner removes it from the store when its authorization ends). */
 #define PX_WATCH_MIRROR_TTL_MS 120000
+/** Age after which a directory's challenge item is taken as left behind
+ *  by an order that died, and removed (Redis expires them likewise). */
+#define PX_WATCH_CHALLENGE_MAX_AGE_S 3600
 /** How long a tls-alpn-01 name found absent in the store stays absent. */
 #define PX_WATCH_ALPN_MISS_MS 2000
 

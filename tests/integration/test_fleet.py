@@ -414,3 +414,21 @@ def test_redis_away_keeps_serving(redis, fleet_factory):
     assert f.orders() == 3
     wait_for(lambda: f.get(0, "back.fleet.test", timeout=30)[0], timeout=60, interval=1,
              what="a new name to be issued after Redis came back")
+
+
+def test_abandoned_challenge_is_removed(fleet_factory):
+    """A challenge item left in the shared directory by an instance that died
+    mid-order is removed once it is an hour old; a fresh one is kept."""
+    f = fleet_factory(n=1)
+    chal = os.path.join(f.storage, "challenges")
+    os.makedirs(chal, exist_ok=True)
+    for token, age in (("old-token", 7200), ("new-token", 60)):
+        path = os.path.join(chal, token)
+        with open(path, "w") as fh:
+            json.dump({"type": "http-01", "name": "gone.fleet.test", "token": token,
+                       "key_authorization": token + ".x"}, fh)
+        os.utime(path, (time.time() - age, time.time() - age))
+    wait_for(lambda: not os.path.exists(os.path.join(chal, "old-token")), timeout=10,
+             what="the abandoned challenge to be removed")
+    assert os.path.exists(os.path.join(chal, "new-token"))
+    assert "removed challenges/old-token" in f.instances[0].log_text()
