@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tls/log.h"
 
@@ -57,28 +58,50 @@ static void quarantine_cert(px_store *s, const char *name, const char *why) {
  * about the certificate, which stays where it is. */
 static int load_error_is_the_item(int rc) { return rc == -ELOOP || rc == -EINVAL || rc == -EFBIG; }
 
-px_tls_cert *px_acme_cache_load_cert(px_store *s, const char *name) {
-  /* Negative: the store cannot say; nothing is served from it now. */
-  if (px_store_cert_exists(s, name) <= 0) return NULL;
+/* Reads cert.pem and key.pem and pairs them: 0 with *c (or NULL and the
+ * reason in `why`), or the store's error when it could not say. */
+static int load_pair(px_store *s, const char *name, px_tls_cert **c, char *why, size_t cap) {
   char *cert = NULL, *key = NULL;
   size_t clen = 0, klen = 0;
-  px_tls_cert *c = NULL;
-  char why[200] = "";
+  *c = NULL;
   int rc = px_store_cert_load(s, name, PX_STORE_CERT_PEM, &cert, &clen);
   if (rc == 0) rc = px_store_cert_load(s, name, PX_STORE_KEY_PEM, &key, &klen);
   if (rc != 0 && rc != -ENOENT && !load_error_is_the_item(rc)) {
-    px_log(PX_LOG_WARN, "cache: certificate for %s cannot be read now: %s; left in place", name,
-           strerror(-rc));
     px_store_data_free(cert, clen);
     px_store_data_free(key, klen);
-    return NULL;
+    return rc;
   }
   if (rc != 0)
-    snprintf(why, sizeof(why), "cannot read it: %s", strerror(-rc));
+    snprintf(why, cap, "cannot read it: %s", strerror(-rc));
   else
-    c = px_tls_cert_from_pem(cert, clen, key, klen, why, sizeof(why));
+    *c = px_tls_cert_from_pem(cert, clen, key, klen, why, cap);
   px_store_data_free(cert, clen);
   px_store_data_free(key, klen);
+  return 0;
+}
+
+px_tls_cert *px_acme_cache_load_cert(px_store *s, const char *name) {
+  /* Negative: the store cannot say; nothing is served from it now. */
+  if (px_store_cert_exists(s, name) <= 0) return NULL;
+  px_tls_cert *c = NULL;
+  char why[200] = "";
+  /* Another instance saves key.pem then cert.pem, each atomically: a read
+   * between the two sees a pair that does not match. Read again before
+   * judging the files corrupt. */
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) {
+      struct timespec ts = {0, 50 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    int rc = load_pair(s, name, &c, why, sizeof(why));
+    if (rc != 0) {
+      px_log(PX_LOG_WARN, "cache: certificate for %s cannot be read now: %s; left in place", name,
+             strerror(-rc));
+      return NULL;
+    }
+    if (c != NULL) break;
+    if (px_store_cert_exists(s, name) <= 0) return NULL; /* removed meanwhile */
+  }
   if (c != NULL && !px_tls_cert_covers(c, name)) {
     /* A pair copied from another name's directory parses and matches its
      * key, but serving it here would fail every client's name check. */

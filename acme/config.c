@@ -28,6 +28,8 @@ static void report(const px_acme_config_reader *r, const void *n, const char *ke
   r->error(r->arg, n, key, msg);
 }
 
+static int parse_duration(const px_acme_config_reader *r, const char *s, int64_t *out);
+
 /* Replaces *dst with the non-empty string at `map`.`name`, when present. */
 static void set_string(const px_acme_config_reader *r, const void *map, const char *name,
                        const char *path, char **dst) {
@@ -57,6 +59,7 @@ int px_acme_config_defaults(px_acme_settings *a, px_on_demand_settings *o) {
   o->cache_size = 10000;
   o->forget_after_s = 30 * 86400;
   a->renew_rate = 10;
+  a->lock_stale_after = 300;
   a->directory = strdup(DEFAULT_DIRECTORY);
   return a->directory ? 0 : -ENOMEM;
 }
@@ -90,7 +93,7 @@ static void load_challenges(const px_acme_config_reader *r, const void *v, px_ac
 void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
   static const char *const keys[] = {"directory", "email",      "accept_terms", "ca_file",
                                      "key_type",  "challenges", "eab",          "renew_rate",
-                                     "profile",   NULL};
+                                     "profile",   "lock_stale_after", NULL};
   if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
   set_string(r, n, "directory", "acme", &a->directory);
   if (a->directory && strncmp(a->directory, "https://", 8) != 0)
@@ -121,6 +124,15 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
       report(r, v, "acme.renew_rate", "\"%s\" %s", s ? s : "", why);
     else
       a->renew_rate = (unsigned)x;
+  }
+  if ((v = r->get(r->arg, n, "lock_stale_after"))) {
+    const char *s = r->scalar(r->arg, v);
+    int64_t d = 0;
+    if (s == NULL || parse_duration(r, s, &d) != 0 || d < 3 || d > 86400)
+      report(r, v, "acme.lock_stale_after",
+             "\"%s\" is not a duration from 3 s to a day (e.g. \"300s\", \"5m\")", s ? s : "");
+    else
+      a->lock_stale_after = d;
   }
   set_string(r, n, "profile", "acme", &a->profile);
   if (a->profile) {
@@ -338,14 +350,6 @@ void px_control_config_load_events(const px_acme_config_reader *r, const void *n
     else
       c->events_timeout_ms = (uint64_t)d * 1000;
   }
-}
-
-int px_control_config_finish(px_control_settings *c, const char *storage) {
-  if (c->admin_off || c->admin_socket || storage == NULL) return 0;
-  size_t cap = strlen(storage) + sizeof("/admin.sock");
-  if ((c->admin_socket = malloc(cap)) == NULL) return -ENOMEM;
-  snprintf(c->admin_socket, cap, "%s/admin.sock", storage);
-  return 0;
 }
 
 void px_control_config_dispose(px_control_settings *c) {

@@ -30,6 +30,8 @@ typedef struct px_acme_settings {
   char *eab_kid, *eab_hmac_key;
   unsigned renew_rate; /**< renewals started per minute across all names (10) */
   char *profile;       /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
+  int64_t lock_stale_after; /**< seconds after which an issuance lock that stopped being
+                                 refreshed is taken over (300) */
 } px_acme_settings;
 
 /** The `on_demand:` section: who may trigger issuance at handshake time. */
@@ -46,8 +48,9 @@ typedef struct px_on_demand_settings {
 /** The `admin:` and `events:` sections: operator control and notifications
  *  (docs/lifecycle.md). */
 typedef struct px_control_settings {
-  /** admin.socket: the admin socket's path; NULL when `off`. Defaults to
-   *  <storage>/admin.sock (px_control_config_finish). */
+  /** admin.socket: the admin socket's path; NULL when `off`. The config
+   *  loader defaults it to admin-<first listen address>.sock in the local
+   *  runtime directory (proxy/config/root.c). */
   char *admin_socket;
   int admin_off;           /**< `admin: {socket: off}` */
   char **events_command;   /**< argv, NULL-terminated, or NULL */
@@ -98,10 +101,6 @@ void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
 /** Reads the `events:` section at `n` into `c`. */
 void px_control_config_load_events(const px_acme_config_reader *r, const void *n,
                                    px_control_settings *c);
-
-/** After loading: admin.socket defaults to <storage>/admin.sock unless it
- *  is off. 0, or -ENOMEM. */
-int px_control_config_finish(px_control_settings *c, const char *storage);
 
 /** Frees what the admin and events sections own. */
 void px_control_config_dispose(px_control_settings *c);

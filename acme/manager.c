@@ -11,7 +11,10 @@
 #include <time.h>
 
 #include "acme/life/control.h"
+#include "acme/challenge_store.h"
+#include "acme/life/fleet_lock.h"
 #include "acme/life/issue.h"
+#include "acme/life/watch.h"
 #include "acme/life/scheduler.h"
 #include "acme/manager_internal.h"
 #include "tls/challenge_cert.h"
@@ -19,6 +22,8 @@
 #include "tls/tls.h"
 #include "tls/unconst.h"
 
+/* Bound on tls-alpn-01 names waiting for the manager to read the store. */
+#define CHALLENGE_QUEUE_MAX 1000
 /* Bound on remembered refusals. */
 #define REFUSALS_MAX 100000
 /* A handshake's name is noted in its job (last_seen, on_demand.forget_after)
@@ -127,20 +132,39 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
   return r;
 }
 
-px_tls_cert *px_acme_manager_challenge_cert(px_acme_manager *m, const char *name) {
+int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tls_cert **out) {
+  if (px__acme_ondemand_check_name(name) != 0) return -1;
+  int r = -1;
+  int64_t now = px__acme_now_ms(), stamp = 0;
   uv_mutex_lock(&m->lock);
-  px_tls_cert *c = px_namemap_get(m->alpn, name, NULL);
-  if (c) px_tls_cert_ref(c);
+  px_tls_cert *c = px_namemap_get(m->alpn, name, &stamp);
+  if (c && (stamp == 0 || stamp > now)) {
+    *out = px_tls_cert_ref(c);
+    r = 1;
+  } else if (px_namemap_get(m->alpn_wait, name, &stamp) == (void *)m && (stamp == 0 || stamp > now)) {
+    r = stamp == 0 ? 0 : -1; /* being read, or known to be absent */
+  } else if (!atomic_load(&m->stopping) && m->nchal_queued < CHALLENGE_QUEUE_MAX &&
+             px_namemap_put(m->alpn_wait, name, m, 0) == 0) {
+    /* Another instance may have placed the order: the manager reads the
+     * store (blocking I/O stays off this worker's loop). */
+    if (fifo_push(&m->chal_queue, &m->chal_queue_tail, &m->nchal_queued, name) == 0) {
+      r = 0;
+      uv_async_send(&m->wake);
+    } else {
+      px_namemap_del(m->alpn_wait, name);
+    }
+  }
   uv_mutex_unlock(&m->lock);
-  return c;
+  return r;
 }
 
 int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
                            size_t cap) {
   int n = -1;
   uv_mutex_lock(&m->lock);
-  http01 *h = px_namemap_get(m->http, token, NULL);
-  if (h && strcmp(h->name, host) == 0 && strlen(h->key_authorization) < cap) {
+  int64_t until = 0;
+  http01 *h = px_namemap_get(m->http, token, &until);
+  if (h && (until == 0 || until > px__acme_now_ms()) && strcmp(h->name, host) == 0 && strlen(h->key_authorization) < cap) {
     n = (int)strlen(h->key_authorization);
     memcpy(out, h->key_authorization, (size_t)n + 1);
   }
@@ -181,6 +205,7 @@ void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t u
 }
 
 void px__acme_attempt_free(px__acme_attempt *a) {
+  px__fleet_release(a->m, a);
   if (a->group >= 0) a->m->group_running[a->group] = 0;
   for (size_t i = 0; i < a->nnames; i++)
     free(a->names[i]);
@@ -269,6 +294,8 @@ static void on_wake(uv_async_t *a) {
   px_acme_manager *m = a->data;
   if (atomic_load(&m->stopping)) {
     px__control_close(m);
+    px__fleet_close(m);
+    px__watch_close(m);
     px__sched_close(m);
     uv_close((uv_handle_t *)&m->wake, NULL);
     if (m->client) px_acme_client_free(m->client);
@@ -280,49 +307,66 @@ static void on_wake(uv_async_t *a) {
     process(m, q->name);
     free(q);
   }
+  while ((q = fifo_pop(m, &m->chal_queue, &m->chal_queue_tail, &m->nchal_queued)) != NULL) {
+    px__watch_read_alpn(m, q->name);
+    free(q);
+  }
   note_seen(m);
 }
 
 /* ---- challenge hooks (called by the client on this thread) --------------- */
 
-static void on_publish(void *arg, px_acme_challenge_type type, const char *name, const char *token,
-                       const char *ka) {
-  px_acme_manager *m = arg;
-  if (type == PX_ACME_TLS_ALPN_01) {
-    px_tls_challenge_cert cc;
-    px_tls_cert *c = NULL;
-    if (px_tls_challenge_cert_new(name, ka, strlen(ka), (int64_t)time(NULL), &cc) == 0) {
-      c = px_tls_cert_from_der(cc.cert_der, cc.cert_len, cc.key_der, cc.key_len);
-      px_tls_challenge_cert_dispose(&cc);
-    }
-    uv_mutex_lock(&m->lock);
-    int r = c ? px_namemap_put(m->alpn, name, c, 0) : -ENOMEM;
-    uv_mutex_unlock(&m->lock);
-    if (r != 0) {
-      px_tls_cert_unref(c);
-      px_log(PX_LOG_ERROR, "acme: cannot make the tls-alpn-01 certificate for %s", name);
-    }
-    return;
+int px__acme_alpn_put(px_acme_manager *m, const char *name, const char *ka, int64_t until_ms) {
+  px_tls_challenge_cert cc;
+  px_tls_cert *c = NULL;
+  if (px_tls_challenge_cert_new(name, ka, strlen(ka), (int64_t)time(NULL), &cc) == 0) {
+    c = px_tls_cert_from_der(cc.cert_der, cc.cert_len, cc.key_der, cc.key_len);
+    px_tls_challenge_cert_dispose(&cc);
   }
+  uv_mutex_lock(&m->lock);
+  int r = c ? px_namemap_put(m->alpn, name, c, until_ms) : -ENOMEM;
+  uv_mutex_unlock(&m->lock);
+  if (r != 0) {
+    px_tls_cert_unref(c);
+    px_log(PX_LOG_ERROR, "acme: cannot make the tls-alpn-01 certificate for %s", name);
+  }
+  return r;
+}
+
+int px__acme_http_put(px_acme_manager *m, const char *token, const char *name, const char *ka,
+                      int64_t until_ms) {
   http01 *h = calloc(1, sizeof(*h));
   if (h == NULL || (h->name = strdup(name)) == NULL ||
       (h->key_authorization = strdup(ka)) == NULL) {
     if (h) free_http01(h);
-    px_log(PX_LOG_ERROR, "acme: out of memory publishing the http-01 answer for %s", name);
-    return;
+    px_log(PX_LOG_ERROR, "acme: out of memory keeping the http-01 answer for %s", name);
+    return -ENOMEM;
   }
   uv_mutex_lock(&m->lock);
-  int r = px_namemap_put(m->http, token, h, 0);
+  int r = px_namemap_put(m->http, token, h, until_ms);
   uv_mutex_unlock(&m->lock);
   if (r != 0) {
     free_http01(h);
-    px_log(PX_LOG_ERROR, "acme: out of memory publishing the http-01 answer for %s", name);
-    return;
+    px_log(PX_LOG_ERROR, "acme: out of memory keeping the http-01 answer for %s", name);
   }
-  /* Shared through the cache so another instance can answer for us. */
-  int rc = m->store->ops->save(m->store, PX_STORE_CHALLENGES, token, NULL, ka, strlen(ka));
+  return r;
+}
+
+static void on_publish(void *arg, px_acme_challenge_type type, const char *name, const char *token,
+                       const char *ka) {
+  px_acme_manager *m = arg;
+  if (type == PX_ACME_TLS_ALPN_01)
+    px__acme_alpn_put(m, name, ka, 0);
+  else
+    px__acme_http_put(m, token, name, ka, 0);
+  /* Shared through the store so the instance the CA reaches can answer. */
+  int rc = px_challenge_save(m->store, type, name, token, ka);
   if (rc != 0) /* this instance still answers; another one could not */
-    px_log(PX_LOG_ERROR, "cache: cannot save the http-01 answer for %s: %s", name, strerror(-rc));
+    px_log(PX_LOG_ERROR, "cache: cannot save the %s answer for %s: %s; only this instance can "
+           "answer it", type == PX_ACME_TLS_ALPN_01 ? "tls-alpn-01" : "http-01", name,
+           strerror(-rc));
+  else
+    px__watch_challenge_saved(m, type, name, token);
 }
 
 static void on_unpublish(void *arg, px_acme_challenge_type type, const char *name,
@@ -334,7 +378,11 @@ static void on_unpublish(void *arg, px_acme_challenge_type type, const char *nam
   else
     px_namemap_del(m->http, token);
   uv_mutex_unlock(&m->lock);
-  if (type == PX_ACME_HTTP_01) m->store->ops->remove(m->store, PX_STORE_CHALLENGES, token, NULL);
+  /* The authorization is final: nobody needs the material any more. */
+  int rc = px_challenge_remove(m->store, type, name, token);
+  if (rc != 0 && rc != -ENOENT)
+    px_log(PX_LOG_WARN, "cache: cannot remove the challenge of %s from the store: %s", name,
+           strerror(-rc));
 }
 
 /* ---- lifetime -------------------------------------------------------------- */
@@ -344,6 +392,7 @@ static void manager_main(void *arg) {
   for (size_t g = 0; g < m->o.ngroups; g++)
     start_group(m, g);
   px__sched_start(m);
+  px__watch_start(m);
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup(); /* the TLS queues the CA connections cached */
 }
@@ -356,11 +405,10 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   }
   m->o = *opts;
   atomic_init(&m->stopping, 0);
-  px_store_fs_options so = {0};
-  so.root = opts->storage;
-  int r = px_store_fs_open(&so, &m->store);
+  char why[256];
+  int r = px_store_open(opts->storage, &opts->store, &m->store, why, sizeof(why));
   if (r != 0) {
-    snprintf(err, errlen, "storage %s: %s", opts->storage, strerror(-r));
+    snprintf(err, errlen, "storage: %s", why);
     free(m);
     return NULL;
   }
@@ -373,9 +421,10 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->inflight = px_namemap_new(m->o.on_demand.max_pending + m->o.ngroups * 100 + 1, NULL);
   m->alpn = px_namemap_new(10000, free_cert);
   m->http = px_namemap_new(10000, free_http01);
+  m->alpn_wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
-  if (px__sched_init(m) != 0 || !m->certs || !m->refused || !m->inflight || !m->alpn || !m->http ||
-      !m->group_running) {
+  if (px__sched_init(m) != 0 || px__fleet_init(m) != 0 || !m->certs || !m->refused ||
+      !m->inflight || !m->alpn || !m->http || !m->alpn_wait || !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;
@@ -422,6 +471,8 @@ void px_acme_manager_free(px_acme_manager *m) {
   /* When the thread never ran, its on_wake did not close these. */
   if (!uv_is_closing((uv_handle_t *)&m->wake)) uv_close((uv_handle_t *)&m->wake, NULL);
   px__control_close(m);
+  px__fleet_close(m);
+  px__watch_close(m);
   px__sched_close(m);
   px_acme_client_free(m->client);
   m->client = NULL;
@@ -439,12 +490,19 @@ void px_acme_manager_free(px_acme_manager *m) {
     m->seen = q->next;
     free(q);
   }
+  while (m->chal_queue) {
+    px__acme_queued *q = m->chal_queue;
+    m->chal_queue = q->next;
+    free(q);
+  }
   px__sched_dispose(m);
+  px__watch_dispose(m);
   px_namemap_free(m->certs);
   px_namemap_free(m->refused);
   px_namemap_free(m->inflight);
   px_namemap_free(m->alpn);
   px_namemap_free(m->http);
+  px_namemap_free(m->alpn_wait);
   free(m->group_running);
   uv_mutex_destroy(&m->lock);
   if (m->store) m->store->ops->destroy(m->store);

@@ -21,6 +21,7 @@
 #include "acme/config.h"
 #include "acme/life/events.h"
 #include "acme/proto/client.h"
+#include "acme/store_open.h"
 #include "tls/cert.h"
 
 typedef struct px_acme_manager px_acme_manager;
@@ -32,7 +33,13 @@ typedef struct px_acme_group {
 } px_acme_group;
 
 typedef struct px_acme_manager_opts {
-  const char *storage;        /**< cache directory */
+  const char *storage;        /**< cache directory or redis:// URL (px_store_open) */
+  /** The store's options: acme.lock_stale_after, and storage_prefix,
+   *  storage_password_file and storage_key_file for Redis. */
+  px_store_options store;
+  /** timeouts.on_demand: how long a handshake's name waits for the
+   *  certificate another instance is obtaining (0: only the stale age). */
+  uint64_t wait_timeout_ms;
   px_acme_client_opts client; /**< hooks and store are filled in by the manager */
   /** The on_demand: section, defaults applied (acme/config.h owns them);
    *  the strings are borrowed for the manager's lifetime. */
@@ -87,13 +94,19 @@ void px_acme_manager_free(px_acme_manager *m);
 int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
                            px_tls_cert **out);
 
-/** The tls-alpn-01 certificate for `name` (new reference), or NULL. */
-px_tls_cert *px_acme_manager_challenge_cert(px_acme_manager *m, const char *name);
+/**
+ * The tls-alpn-01 certificate for `name`, for a handshake (any thread,
+ * never blocks): 1 with a new reference in *out when it is in memory; 0
+ * when the manager reads the store for it (another instance may have
+ * placed the order) and `on_resolved` follows; -1 when there is none.
+ */
+int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tls_cert **out);
 
 /**
  * The http-01 answer (RFC 8555 §8.3) for `token` when `host` is the name it
  * was issued for: copies the key authorization into `out` and returns its
- * length, or -1.
+ * length, or -1. Any thread, never blocks: the answers of other instances
+ * are in memory because the manager mirrors the store's (life/watch.h).
  */
 int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
                            size_t cap);

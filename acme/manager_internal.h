@@ -46,6 +46,11 @@ struct px_acme_manager {
   px_namemap *inflight; /* name -> (none) */
   px_namemap *alpn;     /* name -> px_tls_cert (tls-alpn-01) */
   px_namemap *http;     /* token -> http01 */
+  /* tls-alpn-01 material asked of the store (challenge_store.h): name ->
+   * (none), stamp 0 while the manager reads it, else "absent until" (ms). */
+  px_namemap *alpn_wait;
+  px__acme_queued *chal_queue, *chal_queue_tail;
+  size_t nchal_queued;
   px__acme_queued *queue, *queue_tail;
   size_t nqueued;
   px__acme_queued *seen, *seen_tail; /* on-demand names seen in a handshake (last_seen) */
@@ -76,6 +81,14 @@ struct px_acme_manager {
   /* Operator control and notifications (life/control.c). */
   struct px_admin *admin;
   px_events *events;
+  /* The fleet (life/fleet_lock.c, life/watch.c): attempts holding the
+   * issuance lock or waiting for another instance's certificate, one
+   * timer for heartbeats and polls, and the store watch. */
+  struct px__acme_attempt **fleet;
+  size_t nfleet, fleet_cap;
+  uv_timer_t fleet_timer;
+  int fleet_open;
+  struct px__watch *watch;
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */
@@ -86,6 +99,12 @@ typedef struct px__acme_attempt {
   int group; /* index into o.groups, or -1 for an on-demand name */
   px_job_entry *entry; /* its job, once known */
   int handshake;       /* asked by a handshake (the on-demand path) */
+  /* life/fleet_lock.c: the issuance lock is held (1) or another instance
+   * holds it and this attempt waits for its certificate (2). */
+  int fleet_state;
+  int64_t fleet_deadline_ms, fleet_refresh_ms;
+  char *fleet_replaces;
+  void (*fleet_go)(px_acme_manager *m, struct px__acme_attempt *a, const char *replaces);
 } px__acme_attempt;
 
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */
@@ -100,6 +119,15 @@ void px__acme_attempt_free(px__acme_attempt *a);
 void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_cert *cert);
 /* manager.c: refuses the names until `until_ms` and tells the waiting workers. */
 void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t until_ms);
+
+/* manager.c: serves the tls-alpn-01 certificate built from `ka` for
+ * `name`; `until_ms` 0 for our own challenge, else when a copy read from
+ * the store stops being used. 0 or -ENOMEM (logged). */
+int px__acme_alpn_put(px_acme_manager *m, const char *name, const char *ka, int64_t until_ms);
+/* manager.c: answers http-01 `token` for `name` with `ka`; `until_ms` as
+ * above. 0 or -ENOMEM (logged). */
+int px__acme_http_put(px_acme_manager *m, const char *token, const char *name, const char *ka,
+                      int64_t until_ms);
 
 /* ondemand.c: whether a handshake may queue `name` (valid and normalised);
  * 0, or a negative errno (the reason is logged). Any thread. */

@@ -30,7 +30,8 @@ typedef enum px_store_group {
   PX_STORE_CERTS,      /**< name: a DNS name or "*." + one */
   PX_STORE_FAILURES,   /**< name: as for CERTS; aspect NULL (read only to migrate
                             old caches to jobs) */
-  PX_STORE_CHALLENGES, /**< name: an http-01 token; aspect NULL */
+  PX_STORE_CHALLENGES, /**< name: an http-01 token, or "alpn-" + hex SHA-256 of a name
+                            (acme/challenge_store.h); aspect NULL */
   PX_STORE_JOBS,       /**< name: as for CERTS (a job's first name); aspect NULL;
                             ROOT/jobs/<name>.json, 0600 (acme/life/job.h) */
 } px_store_group;

@@ -663,22 +663,39 @@ static int redis_list(px_store *s, px_store_group g, int (*fn)(void *, const cha
 
 int px_store_is_redis(const px_store *s) { return s != NULL && s->ops == &redis_ops; }
 
-int px_store_redis_publish(px_store *s, const char *name) {
-  redis_store *rs = (redis_store *)s;
-  char id[PX_STORE_ID_MAX], channel[PREFIX_MAX + 16];
+/* PUBLISH `payload` on <prefix>updates: the number of receivers. */
+static int publish(redis_store *rs, const char *payload) {
+  char channel[PREFIX_MAX + 16];
   long long n = 0;
   args a = {0};
+  int rc;
+  snprintf(channel, sizeof(channel), "%supdates", rs->prefix);
+  arg_s(&a, "PUBLISH");
+  arg_s(&a, channel);
+  arg_s(&a, payload);
+  rc = run_int(rs, &a, &n);
+  return rc != 0 ? rc : (int)(n > 1000000 ? 1000000 : n);
+}
+
+int px_store_redis_publish(px_store *s, const char *name) {
+  char id[PX_STORE_ID_MAX];
   int rc;
 
   if (!px_store_is_redis(s)) return -ENOTSUP;
   rc = px_store_item_id(PX_STORE_CERTS, name, PX_STORE_CERT_PEM, id, sizeof(id));
   if (rc != 0) return rc;
-  snprintf(channel, sizeof(channel), "%supdates", rs->prefix);
-  arg_s(&a, "PUBLISH");
-  arg_s(&a, channel);
-  arg_s(&a, name);
-  rc = run_int(rs, &a, &n);
-  return rc != 0 ? rc : (int)(n > 1000000 ? 1000000 : n);
+  return publish((redis_store *)s, name);
+}
+
+int px_store_redis_publish_challenge(px_store *s, const char *id) {
+  char check[PX_STORE_ID_MAX], payload[PX_STORE_ID_MAX + 16];
+  int rc;
+
+  if (!px_store_is_redis(s)) return -ENOTSUP;
+  rc = px_store_item_id(PX_STORE_CHALLENGES, id, NULL, check, sizeof(check));
+  if (rc != 0) return rc;
+  snprintf(payload, sizeof(payload), "%s%s", PX_STORE_REDIS_CHALLENGE_MSG, id);
+  return publish((redis_store *)s, payload);
 }
 
 static void drop_sub(redis_store *rs) {
@@ -732,9 +749,12 @@ static int take_message(const redisReply *r, char *name, size_t cap) {
       r->element[2]->type != REDIS_REPLY_STRING)
     return 0;
   m = r->element[2];
-  if (m->len >= cap || m->len >= PX_STORE_ID_MAX) return 0;
+  if (m->len >= cap || m->len >= PX_STORE_ID_MAX + 16) return 0;
   memcpy(name, m->str, m->len);
   name[m->len] = '\0';
+  if (strncmp(name, PX_STORE_REDIS_CHALLENGE_MSG, strlen(PX_STORE_REDIS_CHALLENGE_MSG)) == 0)
+    return px_store_item_id(PX_STORE_CHALLENGES, name + strlen(PX_STORE_REDIS_CHALLENGE_MSG), NULL,
+                            id, sizeof(id)) == 0;
   return px_store_item_id(PX_STORE_CERTS, name, PX_STORE_CERT_PEM, id, sizeof(id)) == 0;
 }
 

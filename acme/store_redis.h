@@ -58,6 +58,18 @@ int px_store_is_redis(const px_store *s);
  */
 int px_store_redis_publish(px_store *s, const char *name);
 
+/** The payload prefix of a challenge notification on the update channel
+ *  (a certificate name never holds a ':'). */
+#define PX_STORE_REDIS_CHALLENGE_MSG "challenge:"
+
+/**
+ * Announces new challenge material stored under `id` (a challenge item's
+ * name, acme/challenge_store.h) on the same channel, as
+ * "challenge:<id>", so every instance can answer the CA at once.
+ * Subscribers get it from px_store_redis_wait_update with that prefix.
+ */
+int px_store_redis_publish_challenge(px_store *s, const char *id);
+
 /**
  * Subscribes (on a second connection) to `<prefix>updates`, if not already,
  * and returns that connection's descriptor, to poll for readability before
@@ -71,7 +83,8 @@ int px_store_redis_subscribe(px_store *s);
 /**
  * Waits up to `timeout_ms` (0: only what has already arrived) for the next
  * update, subscribing first if needed. Returns 1 with the certificate's
- * name in `name`, 0 when none came in time, or a negative errno.
+ * name (or "challenge:<id>") in `name`, 0 when none came in time, or a
+ * negative errno.
  */
 int px_store_redis_wait_update(px_store *s, int timeout_ms, char *name, size_t cap);
 

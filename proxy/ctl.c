@@ -1,6 +1,8 @@
 #include "proxy/ctl.h"
 
+
 #include <errno.h>
+#include <glob.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,8 @@
 #include <unistd.h>
 
 #include "proxy/config.h"
+#include "proxy/listen_lock.h"
 
-#define DEFAULT_SOCKET "/var/lib/portico/admin.sock"
 /* A status of 100,000 certificates is some tens of MiB; the bound only
  * stops a runaway peer. */
 #define MAX_RESPONSE (256u * 1024 * 1024)
@@ -38,8 +40,8 @@ static void usage(FILE *out) {
           "                               affiliationChanged, superseded,\n"
           "                               cessationOfOperation), then replace\n"
           "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
-          "<storage>/admin.sock), else " DEFAULT_SOCKET
-          ".\n");
+          "admin-<first listen address>.sock in the runtime directory), else the\n"
+          "only admin socket in the default runtime directory.\n");
 }
 
 /* Returns 0, or -1 for bad usage. */
@@ -78,17 +80,40 @@ static int parse_args(int argc, char **argv, ctl_args *a) {
   return 0;
 }
 
+/* Without -c or --socket: the one admin socket in the default runtime
+ * directory (each instance has its own, named after its first listen
+ * address), or a sentence saying why not. */
+static char *only_socket_here(FILE *errout) {
+  px_config none = {0};
+  char dir[4096], pattern[4200];
+  px_listen_lock_dir(&none, dir, sizeof(dir));
+  snprintf(pattern, sizeof(pattern), "%s/admin-*.sock", dir);
+  glob_t g;
+  int r = glob(pattern, 0, NULL, &g);
+  char *path = NULL;
+  if (r == 0 && g.gl_pathc == 1)
+    path = strdup(g.gl_pathv[0]);
+  else if (r == 0)
+    fprintf(errout, "portico ctl: %zu admin sockets in %s (several instances run here); "
+            "say which with -c CONFIG or --socket PATH\n", (size_t)g.gl_pathc, dir);
+  else
+    fprintf(errout, "portico ctl: portico is not running (no admin socket in %s); "
+            "give -c CONFIG or --socket PATH if it uses another\n", dir);
+  if (r == 0) globfree(&g);
+  return path;
+}
+
 /* The socket's path, malloc'd: --socket, else from the configuration. */
 static char *socket_path(const ctl_args *a, FILE *errout) {
   if (a->socket) return strdup(a->socket);
-  if (a->config == NULL) return strdup(DEFAULT_SOCKET);
+  if (a->config == NULL) return only_socket_here(errout);
   int nerrors = 0;
   px_config *cfg = px_config_load(a->config, errout, &nerrors);
   if (cfg == NULL) {
     fprintf(errout, "%s: %d error%s\n", a->config, nerrors, nerrors == 1 ? "" : "s");
     return NULL;
   }
-  /* admin.socket, which the loader defaults to <storage>/admin.sock. */
+  /* admin.socket, which the loader defaults (px_config admin.socket). */
   char *path = cfg->control.admin_socket ? strdup(cfg->control.admin_socket) : NULL;
   if (cfg->control.admin_off)
     fprintf(errout, "portico ctl: the admin socket is off in %s (admin.socket: off)\n", a->config);

@@ -26,22 +26,21 @@ const char *px_listen_lock_dir(const px_config *cfg, char *buf, size_t cap) {
   return buf;
 }
 
-/* "127.0.0.1:443" -> "listen-127.0.0.1_443.lock": nothing but [A-Za-z0-9.-]
- * from the address reaches the file name. */
-static void lock_name(const char *addr, char *out, size_t cap) {
-  size_t n = (size_t)snprintf(out, cap, "listen-");
-  for (const char *p = addr; *p && n + 6 < cap; p++) {
+void px_listen_file_name(const char *prefix, const char *addr, const char *suffix, char *out,
+                         size_t cap) {
+  size_t n = (size_t)snprintf(out, cap, "%s", prefix);
+  for (const char *p = addr; *p && n + strlen(suffix) + 1 < cap; p++) {
     char c = *p;
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
              c == '-';
     out[n++] = ok ? c : '_';
   }
-  snprintf(out + n, cap - n, ".lock");
+  snprintf(out + n, cap - n, "%s", suffix);
 }
 
 static int lock_one(int dirfd, const char *dir, const char *addr, char *err, size_t errlen) {
   char name[160];
-  lock_name(addr, name, sizeof(name));
+  px_listen_file_name("listen-", addr, ".lock", name, sizeof(name));
   int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     snprintf(err, errlen, "listen %s: cannot open the lock file %s/%s: %s", addr, dir, name,

@@ -20,6 +20,12 @@
  */
 int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen);
 
+/** A file name for `addr` in the runtime directory: prefix + the address
+ *  with anything but [A-Za-z0-9.-] made '_' + suffix ("listen-", "127.0.0.1:443",
+ *  ".lock" -> "listen-127.0.0.1_443.lock"). */
+void px_listen_file_name(const char *prefix, const char *addr, const char *suffix, char *out,
+                         size_t cap);
+
 /** The directory the locks live in (see docs/config.md, `runtime_dir`). */
 const char *px_listen_lock_dir(const px_config *cfg, char *buf, size_t cap);
 

@@ -25,9 +25,9 @@ static int dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert **ou
   return px_acme_manager_lookup(srv->acme, name, site->tls_mode == PX_SITE_TLS_ON_DEMAND, out);
 }
 
-static px_tls_cert *dyn_challenge(void *arg, const char *name) {
+static int dyn_challenge(void *arg, const char *name, px_tls_cert **out) {
   px_server *srv = arg;
-  return srv->acme ? px_acme_manager_challenge_cert(srv->acme, name) : NULL;
+  return srv->acme ? px_acme_manager_challenge_lookup(srv->acme, name, out) : -1;
 }
 
 /* Manager thread: a name is resolved; every worker retries its waiters. */
@@ -56,6 +56,11 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   const px_acme_settings *a = &cfg->acme;
   px_acme_manager_opts o = {0};
   o.storage = cfg->storage;
+  o.store.lock_stale_after = a->lock_stale_after;
+  o.store.prefix = cfg->storage_prefix;
+  o.store.password_file = cfg->storage_password_file;
+  o.store.key_file = cfg->storage_key_file;
+  o.wait_timeout_ms = cfg->limits.on_demand_timeout_ms;
   o.client.directory_url = a->directory;
   o.client.ca_file = a->ca_file;
   o.client.email = a->email;

@@ -51,9 +51,11 @@ typedef struct px_tls_dynamic {
    * told the name is resolved), or -1 to refuse with unrecognized_name.
    */
   int (*lookup)(void *arg, const char *name, size_t spec, px_tls_cert **out);
-  /** The tls-alpn-01 challenge certificate for `name` (a new reference), or
-   *  NULL (RFC 8737 §3). */
-  px_tls_cert *(*challenge)(void *arg, const char *name);
+  /** The tls-alpn-01 challenge certificate for `name` (RFC 8737 §3): 1 with
+   *  a new reference in *out, 0 when the handshake must wait (as for
+   *  `lookup`: retry once told the name is resolved), -1 when there is
+   *  none (unrecognized_name). */
+  int (*challenge)(void *arg, const char *name, px_tls_cert **out);
   void *arg;
 } px_tls_dynamic;
 

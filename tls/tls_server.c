@@ -137,8 +137,12 @@ static enum ssl_select_cert_result_t on_select_certificate(const SSL_CLIENT_HELL
   }
   if (offers_acme_tls(hello)) {
     /* A CA validating tls-alpn-01: only the challenge certificate will do. */
-    px_tls_cert *chal = srv->dyn.challenge ? srv->dyn.challenge(srv->dyn.arg, c->sni) : NULL;
-    if (chal == NULL) {
+    px_tls_cert *chal = NULL;
+    int r = srv->dyn.challenge ? srv->dyn.challenge(srv->dyn.arg, c->sni, &chal) : -1;
+    /* Another instance may have started the order: the material comes
+     * from the shared store, and the handshake waits as for a name. */
+    if (r == 0) return ssl_select_cert_retry;
+    if (r < 0 || chal == NULL) {
       c->unknown_name = 1;
       return ssl_select_cert_success;
     }

@@ -15,7 +15,9 @@
 
 #include "acme/cache_load.h"
 #include "acme/life/control.h"
+#include "acme/life/fleet_lock.h"
 #include "acme/life/scheduler.h"
+#include "acme/life/watch.h"
 #include "acme/proto/ari.h"
 #include "tls/log.h"
 
@@ -157,6 +159,7 @@ static const char *save_and_publish(px_acme_manager *m, px__acme_attempt *a, px_
   px__acme_publish(m, e->job.names, e->job.nnames, c);
   px_tls_cert_unref(c);
   px__control_issued(m, e, renewed);
+  px__watch_cert_saved(m, e->job.names[0]);
   return NULL;
 }
 
@@ -198,8 +201,8 @@ static void on_issued(void *arg, const char *err, px_acme_result *res, const px_
   px__acme_attempt_free(a);
 }
 
-/* Places the order when the rate allows it. */
-static void order(px_acme_manager *m, px__acme_attempt *a, const char *replaces) {
+/* Places the order when the rate allows it (the issuance lock is held). */
+static void order_now(px_acme_manager *m, px__acme_attempt *a, const char *replaces) {
   px_job_entry *e = a->entry;
   if (a->handshake && px__acme_ondemand_rate_take(m, a) != 0) {
     px__acme_refuse(m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
@@ -216,6 +219,11 @@ static void order(px_acme_manager *m, px__acme_attempt *a, const char *replaces)
     px__acme_attempt_free(a);
     px__sched_update(m, e);
   }
+}
+
+/* Orders under the fleet's issuance lock (life/fleet_lock.h). */
+static void order(px_acme_manager *m, px__acme_attempt *a, const char *replaces) {
+  px__fleet_order(m, a, replaces, order_now);
 }
 
 void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
@@ -282,15 +290,15 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
   order(m, a, NULL);
 }
 
-/* Another instance (or an operator) put a newer certificate in the cache:
- * serve it instead of ordering. 1 when adopted. */
-static int adopt_cached(px_acme_manager *m, px_job_entry *e, int64_t now) {
+int px__acme_adopt_cached(px_acme_manager *m, px_job_entry *e, int64_t now) {
   px_ari_cert_info info;
   char *ok[PX_JOB_NAMES_MAX];
   if (e->pending_cert) return 0; /* ours is newer and not saved yet */
   px_tls_cert *c = load_cached(m, e->job.names[0], &info, &e->job, ok);
   if (c == NULL) return 0;
-  int newer = info.not_after > e->job.not_after && info.not_after > now + 3600 && !e->names_changed;
+  /* Newer than ours and still valid: better to serve than ours, whatever
+   * its lifetime (the schedule then follows it). */
+  int newer = info.not_after > e->job.not_after && info.not_after > now && !e->names_changed;
   if (newer) {
     sync_job(m, e, &info, now);
     px_log(PX_LOG_INFO, "cache: a newer certificate for %s is in the cache (serial %s); serving it",
@@ -308,7 +316,7 @@ void px__acme_renew_job(px_acme_manager *m, px_job_entry *e) {
   e->owner = m;
   if (e->running) return;
   if (e->group >= 0 && m->group_running[e->group]) return;
-  if (e->job.not_after > 0 && adopt_cached(m, e, now)) return;
+  if (e->job.not_after > 0 && px__acme_adopt_cached(m, e, now)) return;
   px__acme_attempt *a =
       px__acme_attempt_new(m, (const char *const *)e->job.names, e->job.nnames, e->group);
   if (a == NULL) {

@@ -26,4 +26,9 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a);
  *  current certificate served. */
 void px__acme_renew_job(px_acme_manager *m, px_job_entry *e);
 
+/** Another instance (or an operator) put a newer certificate in the cache:
+ *  serves it (and brings the job in line) instead of ordering. 1 when
+ *  adopted, 0 when the cache holds nothing newer. */
+int px__acme_adopt_cached(px_acme_manager *m, px_job_entry *e, int64_t now);
+
 #endif

@@ -2,6 +2,12 @@
  * The ACME account (RFC 8555 §7.3): loaded from the store, per CA
  * directory, or created once (with the contact, the terms agreement and
  * external account binding, §7.3.4) and saved there.
+ *
+ * One account per CA per store, whatever the number of instances: the
+ * creation runs under a store lock named after the CA, and the store is
+ * read again once it is held (another instance may have just saved one).
+ * Within one client, orders that need the account while one is being
+ * created wait for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,9 +70,48 @@ static int load_account(px_acme_client *c) {
   return 1;
 }
 
+/* How often an order looks again while the account is being created
+ * (by another order of ours, or another instance), and for how long. */
+#define ACCOUNT_WAIT_MS 250
+#define ACCOUNT_WAIT_MAX 480 /* 2 minutes */
+#define ACCOUNT_LOCK_OWNER "account"
+
+/* The lock's name: a DNS name no certificate can have (RFC 2606 .invalid),
+ * unique per CA directory URL. */
+static int account_lock_name(const px_acme_client *c, char *out, size_t cap) {
+  char id[160];
+  if (px_store_ca_id(c->o.directory_url, id, sizeof(id)) != 0) return -EINVAL;
+  const char *dash = strrchr(id, '-'); /* "-" and 16 hex digits of the URL's SHA-256 */
+  snprintf(out, cap, "account-%s.portico.invalid", dash ? dash + 1 : "0");
+  return 0;
+}
+
+void px__acme_account_unlock(px_acme_client *c) {
+  char name[96];
+  if (!c->account_locked) return;
+  c->account_locked = 0;
+  if (account_lock_name(c, name, sizeof(name)) == 0)
+    c->o.store->ops->lock_release(c->o.store, name, ACCOUNT_LOCK_OWNER);
+}
+
+static void on_account_wait(uv_timer_t *t) { px__acme_account_ensure(t->data); }
+
+/* Waits for the account another order or instance is creating; 0 when the
+ * order goes on waiting, -1 when it has waited too long (it failed). */
+static int account_wait(px__acme_order *o, const char *who) {
+  if (++o->account_waits > ACCOUNT_WAIT_MAX) {
+    px__acme_order_fail(o, "%s has been creating the ACME account for 2 minutes; giving up", who);
+    return -1;
+  }
+  px__acme_order_later(o, ACCOUNT_WAIT_MS, on_account_wait);
+  return 0;
+}
+
 static void on_new_account(px__acme_order *o, const char *err, px_acme_response *r) {
   px_acme_client *c = o->c;
+  c->account_creating = 0;
   if (err) {
+    px__acme_account_unlock(c);
     px__acme_order_fail(o, "%s", err);
     return;
   }
@@ -78,10 +123,12 @@ static void on_new_account(px__acme_order *o, const char *err, px_acme_response 
   int rc = px__acme_set_str(&c->kid, r->location);
   px_acme_response_free(r);
   if (rc != 0) {
+    px__acme_account_unlock(c);
     px__acme_order_fail(o, "out of memory");
     return;
   }
   save_account(c);
+  px__acme_account_unlock(c);
   px_log(PX_LOG_INFO, "acme: account created at %s", c->kid);
   px__acme_order_new(o);
 }
@@ -107,12 +154,48 @@ void px__acme_account_ensure(px__acme_order *o) {
     px__acme_order_fail(o, "the CA requires external account binding: set acme.eab");
     return;
   }
+  if (c->account_creating) { /* another order of ours is at it */
+    account_wait(o, "another order");
+    return;
+  }
+  char lock[96];
+  px_store *s = c->o.store;
+  int lrc = account_lock_name(c, lock, sizeof(lock));
+  if (lrc == 0) lrc = s->ops->lock_acquire(s, lock, ACCOUNT_LOCK_OWNER);
+  if (lrc == -EBUSY) {
+    if (o->account_waits == 0)
+      px_log(PX_LOG_INFO, "acme: another instance is creating the account; waiting for it");
+    account_wait(o, "another instance");
+    return;
+  }
+  if (lrc != 0) {
+    px__acme_order_fail(o, "cannot take the account lock in the store: %s", strerror(-lrc));
+    return;
+  }
+  c->account_locked = 1;
+  /* Read again under the lock: another instance may have saved one. */
+  if (load_account(c)) {
+    if (!c->skip_cached_account || !c->forgotten_kid || strcmp(c->kid, c->forgotten_kid) != 0) {
+      px__acme_account_unlock(c);
+      c->skip_cached_account = 0;
+      px_log(PX_LOG_INFO, "acme: using the account %s another instance created", c->kid);
+      px__acme_order_new(o);
+      return;
+    }
+    free(c->kid); /* the one the CA forgot */
+    c->kid = NULL;
+    px_acme_key_free(c->account_key);
+    c->account_key = NULL;
+  }
+  c->account_creating = 1;
   px__acme_order_step(o, "new account");
   px_acme_key_free(c->account_key);
   c->account_key = px_acme_account_key_generate();
   json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", c->o.accept_terms ? 1 : 0);
   if (c->account_key == NULL || p == NULL) {
     json_decref(p);
+    c->account_creating = 0;
+    px__acme_account_unlock(c);
     px__acme_order_fail(o, "cannot generate the account key");
     return;
   }
@@ -126,6 +209,8 @@ void px__acme_account_ensure(px__acme_order *o) {
         px_acme_jws_eab(c->account_key, c->o.eab_kid, c->o.eab_hmac_key, c->url_new_account);
     if (eab == NULL) {
       json_decref(p);
+      c->account_creating = 0;
+      px__acme_account_unlock(c);
       px__acme_order_fail(o, "acme.eab.hmac_key is not valid base64url");
       return;
     }
@@ -134,6 +219,8 @@ void px__acme_account_ensure(px__acme_order *o) {
   char *payload = json_dumps(p, JSON_COMPACT);
   json_decref(p);
   if (payload == NULL) {
+    c->account_creating = 0;
+    px__acme_account_unlock(c);
     px__acme_order_fail(o, "out of memory");
     return;
   }
@@ -143,6 +230,8 @@ void px__acme_account_ensure(px__acme_order *o) {
 
 void px__acme_account_reset(px__acme_order *o) {
   px_acme_client *c = o->c;
+  free(c->forgotten_kid);
+  c->forgotten_kid = c->kid ? strdup(c->kid) : NULL;
   free(c->kid);
   c->kid = NULL;
   px_acme_key_free(c->account_key);

@@ -13,6 +13,8 @@
 #include "tls/log.h"
 
 static void client_destroy(px_acme_client *c) {
+  px__acme_account_unlock(c);
+  free(c->forgotten_kid);
   px_tls_client_free(c->tls);
   px_acme_key_free(c->account_key);
   free(c->kid);

@@ -43,6 +43,9 @@ struct px_acme_client {
   char *url_revoke_cert;  /* RFC 8555 §7.1.1 revokeCert, or NULL */
   json_t *profiles;       /* the directory's meta.profiles object, or NULL */
   int skip_cached_account; /* the CA forgot the cached account: make a new one */
+  char *forgotten_kid;     /* ...this one: another instance's newer account is fine */
+  int account_creating;    /* an order of ours is registering the account */
+  int account_locked;      /* we hold the store's account lock */
   int eab_required;
   char nonce[256];
   px_acme_key *account_key;
@@ -69,6 +72,7 @@ struct px__acme_order {
   char *replaces;       /* RFC 9773 §5: the certificate this order replaces */
   int replaces_dropped; /* the CA refused `replaces`; sent once more without */
   int account_reset;    /* accountDoesNotExist was answered by a new account */
+  unsigned account_waits; /* polls while another order or instance creates the account */
   char *ari_cert_id;
   char *revoke_cert; /* base64url DER of the certificate to revoke */
   int revoke_reason; /* RFC 5280 §5.3.1 CRLReason code */
@@ -138,6 +142,8 @@ int px__acme_set_str(char **dst, const char *s);
 void px__acme_directory_start(px__acme_order *o);
 /* account.c: loads, or creates and saves, the account (§7.3), then orders. */
 void px__acme_account_ensure(px__acme_order *o);
+/* account.c: releases the store's account lock, if held. */
+void px__acme_account_unlock(px_acme_client *c);
 /* account.c: forgets the account (in memory; the cached one is not used
  * again by this client), registers a new one and places the order again. */
 void px__acme_account_reset(px__acme_order *o);

@@ -14,6 +14,7 @@
 
 #include "acme/store_open.h"
 #include "proxy/config/values.h"
+#include "proxy/listen_lock.h"
 #include "tls/unconst.h"
 
 
@@ -219,6 +220,25 @@ static void load_root(loader *L, yaml_node_t *root) {
     check_creatable(L, px_cfg_get(L, root, "storage"), "storage", cfg->storage, 1);
 }
 
+/* admin.socket's default: admin-<first listen address>.sock in the local
+ * runtime directory, one per instance (listen addresses are one instance's
+ * each on a machine). Not under storage: instances sharing a cache (over
+ * NFS, too) would take each other's socket for a stale one. */
+static int set_admin_default(px_config *cfg) {
+  px_control_settings *c = &cfg->control;
+  if (c->admin_off || c->admin_socket) return 0;
+  const char *addr = cfg->nhttps && cfg->https[0].text ? cfg->https[0].text
+                     : cfg->nhttp && cfg->http[0].text ? cfg->http[0].text
+                                                       : "none";
+  char dir[4096], name[160];
+  px_listen_lock_dir(cfg, dir, sizeof(dir));
+  px_listen_file_name("admin-", addr, ".sock", name, sizeof(name));
+  size_t cap = strlen(dir) + strlen(name) + 2;
+  if ((c->admin_socket = malloc(cap)) == NULL) return -1;
+  snprintf(c->admin_socket, cap, "%s/%s", dir, name);
+  return 0;
+}
+
 px_config *px_config_load_buffer(const char *name, const char *data, size_t len, FILE *errout,
                                  int *nerrors) {
   loader L = {0};
@@ -261,7 +281,7 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   else px_cfg_error_at(&L, NULL, "(file)", "out of memory");
   free(seen);
   load_root(&L, yaml_document_get_root_node(&L.doc));
-  if (px_control_config_finish(&L.cfg->control, L.cfg->storage) != 0) {
+  if (set_admin_default(L.cfg) != 0) {
     fprintf(errout, "%s: out of memory\n", name);
     L.nerrors++;
   }

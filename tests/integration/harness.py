@@ -128,7 +128,12 @@ class Portico:
     ports accept connections."""
 
     def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
-                 level="debug", ca=None, https_port=None, http_port=None, nofile=None):
+                 level="debug", ca=None, https_port=None, http_port=None, nofile=None,
+                 host="127.0.0.1", storage=None):
+        # `host`: the loopback address to listen on (instances of a fleet
+        # share the ports on 127.0.0.2, .3, ...); `storage`: a shared
+        # directory or redis:// URL instead of TMP/storage.
+        self.host = host
         self.nofile = nofile  # RLIMIT_NOFILE for the process, to test descriptor exhaustion
         self.tmp = tmp
         self.ca = ca
@@ -139,10 +144,10 @@ class Portico:
         self.config = os.path.join(tmp, "portico.yaml")
         lines = ["listen:"]
         if https:
-            lines.append(f"  https: \"127.0.0.1:{self.https_port}\"")
+            lines.append(f"  https: \"{host}:{self.https_port}\"")
         if http:
-            lines.append(f"  http: \"127.0.0.1:{self.http_port}\"")
-        lines += [f"workers: {workers}", f"storage: {yaml_quote(os.path.join(tmp, 'storage'))}",
+            lines.append(f"  http: \"{host}:{self.http_port}\"")
+        lines += [f"workers: {workers}", f"storage: {yaml_quote(storage or os.path.join(tmp, 'storage'))}",
                   f"log: {{level: {level}, access: {yaml_quote(self.access_log)}}}"]
         if extra:
             lines.append(extra.rstrip("\n"))
@@ -173,7 +178,7 @@ class Portico:
                                      preexec_fn=limit)
         ports = [p for p in (self.https_port, self.http_port) if p]
         try:
-            wait_for(lambda: self.proc.poll() is not None or all(port_open(p) for p in ports),
+            wait_for(lambda: self.proc.poll() is not None or all(port_open(p, self.host) for p in ports),
                      what="portico to listen")
         except TimeoutError:
             self.kill()
@@ -248,7 +253,7 @@ class Portico:
         trust = ["--cacert", self.ca] if self.ca else ["-k"]
         version = ["--http2"] if http2 else ["--http1.1"]
         cmd = ["curl", "-sS", "--max-time", str(timeout), *trust, *version,
-               "--resolve", f"{name}:{port}:127.0.0.1", f"{scheme}://{name}:{port}{url}", *args]
+               "--resolve", f"{name}:{port}:{self.host}", f"{scheme}://{name}:{port}{url}", *args]
         return subprocess.run(cmd, capture_output=True, check=check, timeout=timeout + 10)
 
 

@@ -194,12 +194,15 @@ def test_permission_denied(admin, sockdir):
 
 
 def test_socket_from_the_config_storage(sockdir, certs):
-    server = FakeAdmin(os.path.join(sockdir, "admin.sock"))
+    """Without --socket, -c gives the default: admin-<first listen
+    address>.sock in the config's runtime directory."""
+    server = FakeAdmin(os.path.join(sockdir, "admin-127.0.0.1_8443.sock"))
     try:
         cfg = os.path.join(sockdir, "c.yaml")
         with open(cfg, "w") as f:
             f.write(f"""listen: {{https: "127.0.0.1:8443"}}
 storage: {sockdir}
+runtime_dir: {sockdir}
 sites:
   - hosts: [a.test]
     upstreams: ["127.0.0.1:8080"]

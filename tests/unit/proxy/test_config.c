@@ -253,6 +253,7 @@ static void test_acme_sections(void **state) {
   assert_int_equal(cfg->acme.renew_rate, 10);
   assert_null(cfg->acme.profile);
   assert_int_equal(cfg->on_demand.forget_after_s, 30 * 86400);
+  assert_int_equal(cfg->acme.lock_stale_after, 300);
   free(errors);
   px_config_free(cfg);
 }
@@ -260,19 +261,22 @@ static void test_acme_sections(void **state) {
 static void test_lifecycle_keys(void **state) {
   char *errors = NULL;
   int n = 0;
-  px_config *cfg = load(HTTP "acme: {renew_rate: 250, profile: shortlived}\n"
+  px_config *cfg = load(HTTP "acme: {renew_rate: 250, profile: shortlived, lock_stale_after: 5s}\n"
                         "on_demand: {forget_after: 12h}\n" SITE "    tls: on_demand\n",
                         &errors, &n);
   if (cfg == NULL) fprintf(stderr, "%s", errors);
   assert_non_null(cfg);
   assert_int_equal(cfg->acme.renew_rate, 250);
   assert_string_equal(cfg->acme.profile, "shortlived");
+  assert_int_equal(cfg->acme.lock_stale_after, 5);
   assert_int_equal(cfg->on_demand.forget_after_s, 12 * 3600);
   free(errors);
   px_config_free(cfg);
   expect_error(HTTP "acme: {renew_rate: 0}\n" SITE, "acme.renew_rate");
   expect_error(HTTP "acme: {renew_rate: many}\n" SITE, "acme.renew_rate");
   expect_error(HTTP "acme: {profile: \"a b\"}\n" SITE, "acme.profile");
+  expect_error(HTTP "acme: {lock_stale_after: 2s}\n" SITE, "acme.lock_stale_after");
+  expect_error(HTTP "acme: {lock_stale_after: soon}\n" SITE, "acme.lock_stale_after");
   expect_error(HTTP "on_demand: {forget_after: 10s}\n" SITE, "on_demand.forget_after");
   expect_error(HTTP "on_demand: {forget_after: 3x}\n" SITE, "on_demand.forget_after");
 }
@@ -280,10 +284,11 @@ static void test_lifecycle_keys(void **state) {
 static void test_control_keys(void **state) {
   char *errors = NULL;
   int n = 0;
-  /* Defaults: the socket under storage, no command, no webhook. */
-  px_config *cfg = load(HTTP "storage: /srv/p\n" SITE, &errors, &n);
+  /* Defaults: a socket per instance in the runtime directory (never under
+   * a storage that instances share), no command, no webhook. */
+  px_config *cfg = load(HTTP "storage: /srv/p\nruntime_dir: /run/px\n" SITE, &errors, &n);
   assert_non_null(cfg);
-  assert_string_equal(cfg->control.admin_socket, "/srv/p/admin.sock");
+  assert_string_equal(cfg->control.admin_socket, "/run/px/admin-127.0.0.1_80.sock");
   assert_null(cfg->control.events_command);
   assert_null(cfg->control.events_webhook);
   assert_int_equal(cfg->control.events_timeout_ms, 0);

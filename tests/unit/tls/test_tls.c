@@ -683,9 +683,11 @@ static int on_dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert *
 }
 
 /* Stands in for an RFC 8737 challenge certificate: any cert will do here. */
-static px_tls_cert *on_dyn_challenge(void *arg, const char *name) {
+static int on_dyn_challenge(void *arg, const char *name, px_tls_cert **out) {
   dyn_state *d = arg;
-  return strcmp(name, "d.test") == 0 ? load_cert(d->fx, CERT_W) : NULL;
+  if (strcmp(name, "d.test") != 0) return -1;
+  *out = load_cert(d->fx, CERT_W);
+  return 1;
 }
 
 /* Which names a certificate covers: SAN entries, RFC 6125 §6.4.3 wildcards. */
