@@ -8,6 +8,8 @@
 #   ./build.sh demo       run portico locally in front of a sample backend
 #   ./build.sh bench      run the benchmarks against nginx and HAProxy
 #   ./build.sh clean      remove build directories
+#   ./build.sh format-check   fail when a source differs from .clang-format (CI)
+#   ./build.sh format     reformat the sources with clang-format
 #   ./build.sh fuzz NAME [SECONDS]   build the libFuzzer drivers (clang, ASan,
 #                         UBSan) into build-fuzz/ and run tests/fuzz/fuzz_NAME
 #                         (until stopped, or for SECONDS)
@@ -228,9 +230,20 @@ case "$CMD" in
     build
     exec "$ROOT/bench/run.sh" "$BUILD_DIR/portico"
     ;;
+  format-check)
+    # The sources as .clang-format lays them out; CI fails on any difference.
+    install_packages clang-format
+    cd "$ROOT"
+    git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+    ;;
+  format)
+    install_packages clang-format
+    cd "$ROOT"
+    git ls-files '*.c' '*.h' | xargs clang-format -i
+    ;;
   clean)
     rm -rf "$ROOT/build" "$ROOT/build-asan" "$ROOT/build-tsan" "$ROOT/build-fuzz" ;;
   *)
-    echo "usage: ./build.sh [build|test|demo|bench|clean|fuzz] [--asan|--tsan] [--prebuilt-boringssl]" >&2
+    echo "usage: ./build.sh [build|test|demo|bench|clean|fuzz|format|format-check] [--asan|--tsan] [--prebuilt-boringssl]" >&2
     exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 /*
- * Failure backoff per name (docs/lifecycle.md, "Failures and retries"; Let's Encrypt's integration guide):
- * 1 min, 10 min, 100 min, then once a day. The record is persisted in the
- * cache (ROOT/failures/<name>.json) so a restart does not reset it.
+ * Failure backoff per name (docs/lifecycle.md, "Failures and retries"; Let's Encrypt's integration
+ * guide): 1 min, 10 min, 100 min, then once a day. The record is persisted in the cache
+ * (ROOT/failures/<name>.json) so a restart does not reset it.
  *
  * Times are Unix seconds passed in by the caller; nothing here reads a clock.
  * Error convention: acme/errors.h.

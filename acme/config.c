@@ -91,9 +91,9 @@ static void load_challenges(const px_acme_config_reader *r, const void *v, px_ac
 }
 
 void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
-  static const char *const keys[] = {"directory", "email",      "accept_terms", "ca_file",
-                                     "key_type",  "challenges", "eab",          "renew_rate",
-                                     "profile",   "lock_stale_after", NULL};
+  static const char *const keys[] = {
+      "directory", "email",      "accept_terms", "ca_file",          "key_type", "challenges",
+      "eab",       "renew_rate", "profile",      "lock_stale_after", NULL};
   if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
   set_string(r, n, "directory", "acme", &a->directory);
   if (a->directory && strncmp(a->directory, "https://", 8) != 0)

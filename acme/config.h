@@ -28,8 +28,8 @@ typedef struct px_acme_settings {
   int key_type;      /**< px_acme_key_type: p256 (default) ... rsa4096 */
   int challenges[2]; /**< px_acme_challenge_type in preference order, 0-terminated */
   char *eab_kid, *eab_hmac_key;
-  unsigned renew_rate; /**< renewals started per minute across all names (10) */
-  char *profile;       /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
+  unsigned renew_rate;      /**< renewals started per minute across all names (10) */
+  char *profile;            /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
   int64_t lock_stale_after; /**< seconds after which an issuance lock that stopped being
                                  refreshed is taken over (300) */
 } px_acme_settings;
@@ -52,9 +52,9 @@ typedef struct px_control_settings {
    *  loader defaults it to admin-<first listen address>.sock in the local
    *  runtime directory (proxy/config/root.c). */
   char *admin_socket;
-  int admin_off;           /**< `admin: {socket: off}` */
-  char **events_command;   /**< argv, NULL-terminated, or NULL */
-  char *events_webhook;    /**< http:// URL, or NULL */
+  int admin_off;              /**< `admin: {socket: off}` */
+  char **events_command;      /**< argv, NULL-terminated, or NULL */
+  char *events_webhook;       /**< http:// URL, or NULL */
   uint64_t events_timeout_ms; /**< events.timeout; 0: 30 s for the command, 10 s a POST */
 } px_control_settings;
 
@@ -96,7 +96,7 @@ void px_acme_config_load_on_demand(const px_acme_config_reader *r, const void *n
 
 /** Reads the `admin:` section at `n` into `c`. */
 void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
-                                   px_control_settings *c);
+                                  px_control_settings *c);
 
 /** Reads the `events:` section at `n` into `c`. */
 void px_control_config_load_events(const px_acme_config_reader *r, const void *n,

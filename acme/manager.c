@@ -10,12 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "acme/life/control.h"
 #include "acme/challenge_store.h"
+#include "acme/life/control.h"
 #include "acme/life/fleet_lock.h"
 #include "acme/life/issue.h"
-#include "acme/life/watch.h"
 #include "acme/life/scheduler.h"
+#include "acme/life/watch.h"
 #include "acme/manager_internal.h"
 #include "tls/challenge_cert.h"
 #include "tls/log.h"
@@ -88,8 +88,7 @@ static px__acme_queued *fifo_pop(px_acme_manager *m, px__acme_queued **head, px_
 
 static int group_of(px_acme_manager *m, const char *name);
 
-int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
-                           px_tls_cert **out) {
+int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, px_tls_cert **out) {
   if (px__acme_ondemand_check_name(name) != 0) return -1;
   int r;
   int64_t until = 0;
@@ -141,7 +140,8 @@ int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tl
   if (c && (stamp == 0 || stamp > now)) {
     *out = px_tls_cert_ref(c);
     r = 1;
-  } else if (px_namemap_get(m->alpn_wait, name, &stamp) == (void *)m && (stamp == 0 || stamp > now)) {
+  } else if (px_namemap_get(m->alpn_wait, name, &stamp) == (void *)m &&
+             (stamp == 0 || stamp > now)) {
     r = stamp == 0 ? 0 : -1; /* being read, or known to be absent */
   } else if (!atomic_load(&m->stopping) && m->nchal_queued < CHALLENGE_QUEUE_MAX &&
              px_namemap_put(m->alpn_wait, name, m, 0) == 0) {
@@ -164,7 +164,8 @@ int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *tok
   uv_mutex_lock(&m->lock);
   int64_t until = 0;
   http01 *h = px_namemap_get(m->http, token, &until);
-  if (h && (until == 0 || until > px__acme_now_ms()) && strcmp(h->name, host) == 0 && strlen(h->key_authorization) < cap) {
+  if (h && (until == 0 || until > px__acme_now_ms()) && strcmp(h->name, host) == 0 &&
+      strlen(h->key_authorization) < cap) {
     n = (int)strlen(h->key_authorization);
     memcpy(out, h->key_authorization, (size_t)n + 1);
   }
@@ -362,9 +363,10 @@ static void on_publish(void *arg, px_acme_challenge_type type, const char *name,
   /* Shared through the store so the instance the CA reaches can answer. */
   int rc = px_challenge_save(m->store, type, name, token, ka);
   if (rc != 0) /* this instance still answers; another one could not */
-    px_log(PX_LOG_ERROR, "cache: cannot save the %s answer for %s: %s; only this instance can "
-           "answer it", type == PX_ACME_TLS_ALPN_01 ? "tls-alpn-01" : "http-01", name,
-           strerror(-rc));
+    px_log(PX_LOG_ERROR,
+           "cache: cannot save the %s answer for %s: %s; only this instance can "
+           "answer it",
+           type == PX_ACME_TLS_ALPN_01 ? "tls-alpn-01" : "http-01", name, strerror(-rc));
   else
     px__watch_challenge_saved(m, type, name, token);
 }

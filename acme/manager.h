@@ -33,7 +33,7 @@ typedef struct px_acme_group {
 } px_acme_group;
 
 typedef struct px_acme_manager_opts {
-  const char *storage;        /**< cache directory or redis:// URL (px_store_open) */
+  const char *storage; /**< cache directory or redis:// URL (px_store_open) */
   /** The store's options: acme.lock_stale_after, and storage_prefix,
    *  storage_password_file and storage_key_file for Redis. */
   px_store_options store;
@@ -91,8 +91,7 @@ void px_acme_manager_free(px_acme_manager *m);
  * name matched a `tls: on_demand` site: only then may a name outside every
  * `tls: acme` site be queued for its own order, under the on-demand policy.
  */
-int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand,
-                           px_tls_cert **out);
+int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, px_tls_cert **out);
 
 /**
  * The tls-alpn-01 certificate for `name`, for a handshake (any thread,

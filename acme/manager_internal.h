@@ -71,8 +71,8 @@ struct px_acme_manager {
   px_rate rate;
   int64_t sched_armed_at; /* when the timer fires (s), 0 when idle */
   unsigned ari_inflight;
-  int ari_unsupported;    /* the directory lists no renewalInfo */
-  int ca_down;            /* the CA did not answer: names wait for the probe */
+  int ari_unsupported; /* the directory lists no renewalInfo */
+  int ca_down;         /* the CA did not answer: names wait for the probe */
   int probing;
   int64_t probe_delay_s, probe_next;
   uv_timer_t probe_timer;
@@ -96,7 +96,7 @@ typedef struct px__acme_attempt {
   px_acme_manager *m;
   char **names;
   size_t nnames;
-  int group; /* index into o.groups, or -1 for an on-demand name */
+  int group;           /* index into o.groups, or -1 for an on-demand name */
   px_job_entry *entry; /* its job, once known */
   int handshake;       /* asked by a handshake (the on-demand path) */
   /* life/fleet_lock.c: the issuance lock is held (1) or another instance

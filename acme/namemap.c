@@ -8,7 +8,7 @@ typedef struct entry {
   char *key;
   void *value;
   int64_t stamp;
-  struct entry *hnext;        /* hash chain */
+  struct entry *hnext;         /* hash chain */
   struct entry *newer, *older; /* LRU list */
 } entry;
 
@@ -21,7 +21,8 @@ struct px_namemap {
 
 static size_t hash(const char *s) {
   size_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
 
@@ -30,7 +31,8 @@ px_namemap *px_namemap_new(size_t cap, px_namemap_free_fn free_fn) {
   if (m == NULL) return NULL;
   m->cap = cap ? cap : 1;
   m->nbuckets = 64;
-  while (m->nbuckets < m->cap && m->nbuckets < (1u << 20)) m->nbuckets <<= 1;
+  while (m->nbuckets < m->cap && m->nbuckets < (1u << 20))
+    m->nbuckets <<= 1;
   m->buckets = calloc(m->nbuckets, sizeof(entry *));
   if (m->buckets == NULL) {
     free(m);
@@ -41,10 +43,14 @@ px_namemap *px_namemap_new(size_t cap, px_namemap_free_fn free_fn) {
 }
 
 static void lru_unlink(px_namemap *m, entry *e) {
-  if (e->newer) e->newer->older = e->older;
-  else m->newest = e->older;
-  if (e->older) e->older->newer = e->newer;
-  else m->oldest = e->newer;
+  if (e->newer)
+    e->newer->older = e->older;
+  else
+    m->newest = e->older;
+  if (e->older)
+    e->older->newer = e->newer;
+  else
+    m->oldest = e->newer;
   e->newer = e->older = NULL;
 }
 
@@ -58,7 +64,8 @@ static void lru_push(px_namemap *m, entry *e) {
 
 static entry **find(px_namemap *m, const char *key) {
   entry **p = &m->buckets[hash(key) & (m->nbuckets - 1)];
-  while (*p && strcmp((*p)->key, key) != 0) p = &(*p)->hnext;
+  while (*p && strcmp((*p)->key, key) != 0)
+    p = &(*p)->hnext;
   return p;
 }
 
@@ -103,7 +110,8 @@ int px_namemap_put(px_namemap *m, const char *key, void *value, int64_t stamp) {
   *slot = e;
   lru_push(m, e);
   m->size++;
-  while (m->size > m->cap) drop(m, find(m, m->oldest->key));
+  while (m->size > m->cap)
+    drop(m, find(m, m->oldest->key));
   return 0;
 }
 
@@ -118,7 +126,8 @@ size_t px_namemap_size(const px_namemap *m) { return m->size; }
 
 void px_namemap_free(px_namemap *m) {
   if (m == NULL) return;
-  while (m->oldest) drop(m, find(m, m->oldest->key));
+  while (m->oldest)
+    drop(m, find(m, m->oldest->key));
   free(m->buckets);
   free(m);
 }

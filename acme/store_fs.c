@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,8 +47,7 @@ typedef struct fs_store {
   void *fault_arg;
 } fs_store;
 
-static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges",
-                                          "jobs"};
+static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges", "jobs"};
 
 /* ---- names to path components (no system calls) ------------------------ */
 
@@ -181,7 +179,8 @@ int px_store_name_of_id(px_store_group g, const char *id, char *out, size_t cap)
   char again[COMPONENT_MAX];
   int n;
   if (px_store_group_name(g) == NULL || id == NULL) return -EINVAL;
-  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES || g == PX_STORE_JOBS) && strncmp(id, "_wildcard.", 10) == 0)
+  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES || g == PX_STORE_JOBS) &&
+      strncmp(id, "_wildcard.", 10) == 0)
     n = snprintf(out, cap, "*.%s", id + 10);
   else
     n = snprintf(out, cap, "%s", id);
@@ -204,7 +203,8 @@ static int item_path(fs_store *fs, px_store_group g, const char *name, const cha
     rc = snprintf(file, file_cap, "%s", aspect);
   } else {
     n = snprintf(dir, dir_cap, "%s/%s", fs->root, group_dirs[g]);
-    rc = snprintf(file, file_cap, "%s%s", comp, g == PX_STORE_FAILURES || g == PX_STORE_JOBS ? ".json" : "");
+    rc = snprintf(file, file_cap, "%s%s", comp,
+                  g == PX_STORE_FAILURES || g == PX_STORE_JOBS ? ".json" : "");
   }
   return n > 0 && (size_t)n < dir_cap && rc > 0 && (size_t)rc < file_cap ? 0 : -ENAMETOOLONG;
 }

@@ -27,7 +27,7 @@ typedef struct px_acme_response {
   char *body; /**< NUL-terminated */
   size_t body_len;
   char *location, *replay_nonce, *retry_after, *content_type; /**< or NULL */
-  char *links[PX_ACME_MAX_LINKS]; /**< raw Link header values */
+  char *links[PX_ACME_MAX_LINKS];                             /**< raw Link header values */
   size_t nlinks;
 } px_acme_response;
 
@@ -40,8 +40,8 @@ typedef void (*px_acme_response_cb)(void *arg, const char *err, px_acme_response
  * -ENOMEM (then `cb` is not called).
  */
 int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, const char *url,
-                    const char *content_type, const char *body, size_t body_len, uint64_t timeout_ms,
-                    px_acme_response_cb cb, void *arg);
+                    const char *content_type, const char *body, size_t body_len,
+                    uint64_t timeout_ms, px_acme_response_cb cb, void *arg);
 
 /** Frees a response. */
 void px_acme_response_free(px_acme_response *r);

@@ -39,7 +39,8 @@ static SSL_CTX *server_ctx(const char *cert, const char *key) {
   SSL_CTX *ctx = SSL_CTX_new(TLS_method());
   if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_use_certificate_chain_file(ctx, cert) ||
-      !SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) || !SSL_CTX_set_num_tickets(ctx, 1)) {
+      !SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) ||
+      !SSL_CTX_set_num_tickets(ctx, 1)) {
     fprintf(stderr, "hsfloor: cannot load %s / %s\n", cert, key);
     ERR_print_errors_fp(stderr);
     exit(1);
@@ -75,8 +76,10 @@ static int one_handshake(SSL_CTX *sctx, SSL_CTX *cctx, double *server_cpu, uint1
   while ((!cdone || !sdone) && rounds++ < 16) {
     if (!cdone) {
       int r = SSL_do_handshake(client);
-      if (r == 1) cdone = 1;
-      else if (SSL_get_error(client, r) != SSL_ERROR_WANT_READ) break;
+      if (r == 1)
+        cdone = 1;
+      else if (SSL_get_error(client, r) != SSL_ERROR_WANT_READ)
+        break;
     }
     if (!sdone) {
       t0 = thread_cpu();
@@ -124,7 +127,7 @@ int main(int argc, char **argv) {
          n, server_cpu, server_cpu > 0 ? (double)n / server_cpu : 0.0,
          SSL_get_curve_name(group) ? SSL_get_curve_name(group) : "?",
          SSL_get_signature_algorithm_name(sigalg, 0) ? SSL_get_signature_algorithm_name(sigalg, 0)
-                                                      : "?");
+                                                     : "?");
   SSL_CTX_free(sctx);
   SSL_CTX_free(cctx);
   return 0;

@@ -61,28 +61,28 @@ typedef struct px_site {
 
 /** Timeouts (milliseconds) and limits. Defaults protect a public server. */
 typedef struct px_limits {
-  uint64_t handshake_timeout_ms;       /**< TLS handshake: 10 s */
-  uint64_t header_timeout_ms;          /**< whole request head (slowloris): 10 s */
-  uint64_t keepalive_timeout_ms;       /**< idle between requests: 75 s */
-  uint64_t body_timeout_ms;            /**< gap between request body reads: 60 s */
-  uint64_t send_timeout_ms;            /**< gap between writes making progress: 60 s */
+  uint64_t handshake_timeout_ms;        /**< TLS handshake: 10 s */
+  uint64_t header_timeout_ms;           /**< whole request head (slowloris): 10 s */
+  uint64_t keepalive_timeout_ms;        /**< idle between requests: 75 s */
+  uint64_t body_timeout_ms;             /**< gap between request body reads: 60 s */
+  uint64_t send_timeout_ms;             /**< gap between writes making progress: 60 s */
   uint64_t upstream_connect_timeout_ms; /**< 5 s */
-  uint64_t upstream_read_timeout_ms;   /**< gap between upstream reads: 60 s */
-  uint64_t upstream_idle_timeout_ms;   /**< pooled idle upstream connection: 30 s */
-  uint64_t drain_timeout_ms;           /**< graceful shutdown: 30 s */
-  uint64_t on_demand_timeout_ms;       /**< a handshake waiting on issuance: 60 s */
-  uint64_t websocket_idle_timeout_ms;  /**< a WebSocket tunnel with no traffic either way: 300 s */
-  uint64_t min_rate_window_ms;         /**< window over which min_rate is judged: 20 s */
-  size_t min_rate;                     /**< bytes/s a client must move while it is awaited: 256; 0 = off */
-  size_t max_connections;              /**< per process: 10000 */
-  size_t max_header_bytes;             /**< request line + headers: 32 KiB */
-  size_t max_headers;                  /**< header fields: 100 */
-  uint64_t max_body_bytes;             /**< request body: 1 GiB; 0 = unlimited */
-  size_t upstream_pool_size;           /**< idle keep-alive connections per upstream per worker: 1024 */
-  size_t buffer_size;                  /**< per-direction in-flight bytes before backpressure: 64 KiB */
-  size_t upstreams_per_connection;     /**< backend connections one HTTP/2 connection may hold: 32 */
-  size_t connection_buffer;            /**< response bytes buffered for one HTTP/2 connection: 1 MiB */
-  size_t total_buffer;                 /**< response bytes buffered by the process (HTTP/2): 256 MiB */
+  uint64_t upstream_read_timeout_ms;    /**< gap between upstream reads: 60 s */
+  uint64_t upstream_idle_timeout_ms;    /**< pooled idle upstream connection: 30 s */
+  uint64_t drain_timeout_ms;            /**< graceful shutdown: 30 s */
+  uint64_t on_demand_timeout_ms;        /**< a handshake waiting on issuance: 60 s */
+  uint64_t websocket_idle_timeout_ms;   /**< a WebSocket tunnel with no traffic either way: 300 s */
+  uint64_t min_rate_window_ms;          /**< window over which min_rate is judged: 20 s */
+  size_t min_rate;           /**< bytes/s a client must move while it is awaited: 256; 0 = off */
+  size_t max_connections;    /**< per process: 10000 */
+  size_t max_header_bytes;   /**< request line + headers: 32 KiB */
+  size_t max_headers;        /**< header fields: 100 */
+  uint64_t max_body_bytes;   /**< request body: 1 GiB; 0 = unlimited */
+  size_t upstream_pool_size; /**< idle keep-alive connections per upstream per worker: 1024 */
+  size_t buffer_size;        /**< per-direction in-flight bytes before backpressure: 64 KiB */
+  size_t upstreams_per_connection; /**< backend connections one HTTP/2 connection may hold: 32 */
+  size_t connection_buffer;        /**< response bytes buffered for one HTTP/2 connection: 1 MiB */
+  size_t total_buffer;             /**< response bytes buffered by the process (HTTP/2): 256 MiB */
 } px_limits;
 
 typedef struct px_config {
@@ -91,14 +91,14 @@ typedef struct px_config {
   size_t nhttps;
   px_listen_addr *http;
   size_t nhttp;
-  int workers;      /**< resolved: "auto" becomes the number of cores */
-  char *storage;    /**< cache directory, or redis://[user@]host[:port][/db] */
+  int workers;                 /**< resolved: "auto" becomes the number of cores */
+  char *storage;               /**< cache directory, or redis://[user@]host[:port][/db] */
   char *storage_prefix;        /**< Redis key prefix; NULL: "portico:" */
   char *storage_password_file; /**< Redis AUTH password file */
   char *storage_key_file;      /**< encrypts private keys in Redis */
-  char *runtime_dir; /**< where the listen-address locks live; NULL = the default */
-  int log_level;    /**< px_log_level */
-  char *access_log; /**< "stdout", "stderr", "off" or a path */
+  char *runtime_dir;           /**< where the listen-address locks live; NULL = the default */
+  int log_level;               /**< px_log_level */
+  char *access_log;            /**< "stdout", "stderr", "off" or a path */
   px_site *sites;
   size_t nsites;
   px_limits limits;

@@ -202,8 +202,10 @@ static void check_rate(px_conn *c, uint64_t now) {
   uint64_t want = (uint64_t)l->min_rate * l->min_rate_window_ms / 1000;
   uint64_t got = c->moved - c->rate_mark_moved;
   if (got < want) {
-    px_log(PX_LOG_INFO, "client %s: moved %llu bytes in %llu ms, under timeouts.min_rate (%zu/s): closing",
-           c->peer_ip, (unsigned long long)got, (unsigned long long)(now - c->rate_mark_at), l->min_rate);
+    px_log(PX_LOG_INFO,
+           "client %s: moved %llu bytes in %llu ms, under timeouts.min_rate (%zu/s): closing",
+           c->peer_ip, (unsigned long long)got, (unsigned long long)(now - c->rate_mark_at),
+           l->min_rate);
     px_conn_close(c);
     return;
   }
@@ -450,7 +452,8 @@ void px_conn_mark_dirty(px_conn *c) {
 /* Connections closed meanwhile are still allocated: they are freed in the
  * loop's closing phase, after the check phase that calls this. */
 void px_conn_flush_dirty(px_worker *w) {
-  for (size_t i = 0; i < w->ndirty; i++) flush(w->dirty[i]);
+  for (size_t i = 0; i < w->ndirty; i++)
+    flush(w->dirty[i]);
   w->ndirty = 0;
 }
 
@@ -469,7 +472,8 @@ void px_conn_drain_all(px_worker *w) {
 }
 
 void px_conn_close_all(px_worker *w) {
-  while (w->conns) px_conn_close(w->conns);
+  while (w->conns)
+    px_conn_close(w->conns);
 }
 
 void px_conn_retry_handshakes(px_worker *w, const char *name) {

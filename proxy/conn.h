@@ -80,7 +80,7 @@ struct px_conn {
   px_worker *w;
   px_conn *next, *prev; /**< the worker's list */
   int pending_closes;
-  int closed;            /**< uv_close was called */
+  int closed; /**< uv_close was called */
   px_conn_state state;
   int is_https;
   int reading;           /**< uv_read_start is active */
@@ -95,10 +95,11 @@ struct px_conn {
   px_session_start_fn start_session;
   char peer_ip[48];
   char sni[256];
-  size_t write_pending;  /**< bytes in uv_write not yet written */
-  uint64_t requests;     /**< requests served on this connection */
-  uint64_t moved;        /**< bytes read from and written to the client */
-  uint64_t rate_mark_moved, rate_mark_at; /**< `moved` and loop time when the min_rate window began */
+  size_t write_pending; /**< bytes in uv_write not yet written */
+  uint64_t requests;    /**< requests served on this connection */
+  uint64_t moved;       /**< bytes read from and written to the client */
+  uint64_t rate_mark_moved,
+      rate_mark_at; /**< `moved` and loop time when the min_rate window began */
 };
 
 /** Accepts a connection from `listener` and starts it. */

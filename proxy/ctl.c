@@ -1,6 +1,5 @@
 #include "proxy/ctl.h"
 
-
 #include <errno.h>
 #include <glob.h>
 #include <jansson.h>
@@ -30,18 +29,17 @@ typedef struct ctl_args {
 } ctl_args;
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: portico ctl [-c CONFIG | --socket PATH] COMMAND\n"
-          "  status [--json]              one line per certificate\n"
-          "  show NAME [--json]           a certificate's job and its event history\n"
-          "  retry NAME | retry --all     clear the backoff and try now\n"
-          "  renew NAME                   renew now, even when not due\n"
-          "  revoke NAME [--reason R]     revoke (R: unspecified, keyCompromise,\n"
-          "                               affiliationChanged, superseded,\n"
-          "                               cessationOfOperation), then replace\n"
-          "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
-          "admin-<first listen address>.sock in the runtime directory), else the\n"
-          "only admin socket in the default runtime directory.\n");
+  fprintf(out, "usage: portico ctl [-c CONFIG | --socket PATH] COMMAND\n"
+               "  status [--json]              one line per certificate\n"
+               "  show NAME [--json]           a certificate's job and its event history\n"
+               "  retry NAME | retry --all     clear the backoff and try now\n"
+               "  renew NAME                   renew now, even when not due\n"
+               "  revoke NAME [--reason R]     revoke (R: unspecified, keyCompromise,\n"
+               "                               affiliationChanged, superseded,\n"
+               "                               cessationOfOperation), then replace\n"
+               "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
+               "admin-<first listen address>.sock in the runtime directory), else the\n"
+               "only admin socket in the default runtime directory.\n");
 }
 
 /* Returns 0, or -1 for bad usage. */
@@ -94,11 +92,15 @@ static char *only_socket_here(FILE *errout) {
   if (r == 0 && g.gl_pathc == 1)
     path = strdup(g.gl_pathv[0]);
   else if (r == 0)
-    fprintf(errout, "portico ctl: %zu admin sockets in %s (several instances run here); "
-            "say which with -c CONFIG or --socket PATH\n", (size_t)g.gl_pathc, dir);
+    fprintf(errout,
+            "portico ctl: %zu admin sockets in %s (several instances run here); "
+            "say which with -c CONFIG or --socket PATH\n",
+            (size_t)g.gl_pathc, dir);
   else
-    fprintf(errout, "portico ctl: portico is not running (no admin socket in %s); "
-            "give -c CONFIG or --socket PATH if it uses another\n", dir);
+    fprintf(errout,
+            "portico ctl: portico is not running (no admin socket in %s); "
+            "give -c CONFIG or --socket PATH if it uses another\n",
+            dir);
   if (r == 0) globfree(&g);
   return path;
 }

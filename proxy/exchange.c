@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/util/access.h"
 #include "proxy/balancer.h"
 #include "proxy/front.h"
+#include "proxy/util/access.h"
 #include "proxy/util/obj_cache.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
@@ -55,7 +55,7 @@ struct px_exchange {
    * cost a syscall and a TCP segment per byte (hardening item 9). */
   char *obuf;
   size_t olen, ocap;
-  size_t defer_slot; /* 1 + index in the worker's deferred list, 0 if not in it */
+  size_t defer_slot;      /* 1 + index in the worker's deferred list, 0 if not in it */
   uint64_t body_timer_at; /* uv_now when the body timer was last armed */
 
   /* response */
@@ -63,20 +63,20 @@ struct px_exchange {
   px_http_head *rhead;
   px_http_head *rtrailers; /* trailer fields after a chunked body */
   int r_in_field;
-  int resp_started;    /* first response byte arrived */
-  int resp_head_sent;  /* head written to the client */
+  int resp_started;   /* first response byte arrived */
+  int resp_head_sent; /* head written to the client */
   int resp_done;
-  int resp_until_eof;  /* no framing: body ends when upstream closes */
-  int resp_broken;     /* the upstream's head was refused: 502 */
-  int req_paused;      /* we asked the front to stop the request body */
+  int resp_until_eof; /* no framing: body ends when upstream closes */
+  int resp_broken;    /* the upstream's head was refused: 502 */
+  int req_paused;     /* we asked the front to stop the request body */
   int client_keep_alive;
-  int interim;         /* parsing a 1xx response */
+  int interim; /* parsing a 1xx response */
   int status;
   uint64_t resp_bytes;
-  int ws;              /* the client asked for a WebSocket upgrade */
-  int tunnel_pending;  /* the upstream answered 101: switch after its head */
-  int tunnel;          /* bytes flow both ways unparsed */
-  int busy;            /* inside our response parser: abort must not free */
+  int ws;             /* the client asked for a WebSocket upgrade */
+  int tunnel_pending; /* the upstream answered 101: switch after its head */
+  int tunnel;         /* bytes flow both ways unparsed */
+  int busy;           /* inside our response parser: abort must not free */
   int aborted;
 };
 
@@ -350,7 +350,8 @@ static int queue_body(px_exchange *ex, const char *data, size_t len) {
   size_t need = OBUF_PREFIX + ex->olen + len + OBUF_SUFFIX;
   if (need > ex->ocap) {
     size_t cap = ex->ocap ? ex->ocap * 2 : 4096;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+      cap *= 2;
     char *n = realloc(ex->obuf, cap);
     if (n == NULL) {
       fail_with(ex, 500);
@@ -362,7 +363,8 @@ static int queue_body(px_exchange *ex, const char *data, size_t len) {
   memcpy(ex->obuf + OBUF_PREFIX + ex->olen, data, len);
   ex->olen += len;
   if (ex->olen >= ex->w->cfg->limits.buffer_size) return flush_body(ex, 0);
-  if (ex->defer_slot == 0 && px_worker_defer(ex->w, ex, &ex->defer_slot) != 0) return flush_body(ex, 0);
+  if (ex->defer_slot == 0 && px_worker_defer(ex->w, ex, &ex->defer_slot) != 0)
+    return flush_body(ex, 0);
   return 0;
 }
 
@@ -409,7 +411,8 @@ static void send_to_upstream(px_exchange *ex) {
 
 static void on_up_drain(px_upstream_conn *uc) {
   px_exchange *ex = uc->data;
-  if (ex && (!ex->req_done || ex->tunnel) && ex->req_paused && ex->pend_bytes == 0) resume_request(ex);
+  if (ex && (!ex->req_done || ex->tunnel) && ex->req_paused && ex->pend_bytes == 0)
+    resume_request(ex);
 }
 
 /* ---- request side, called by the fronts ---------------------------------- */
@@ -459,7 +462,8 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
   long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
                                      ex->ws ? PX_HTTP_UPGRADE : PX_HTTP_KEEP_ALIVE, scratch, cap);
-  if (n >= 0 && (ex->req_head = px_obj_alloc((size_t)n)) != NULL) memcpy(ex->req_head, scratch, (size_t)n);
+  if (n >= 0 && (ex->req_head = px_obj_alloc((size_t)n)) != NULL)
+    memcpy(ex->req_head, scratch, (size_t)n);
   if (scratch != stack_scratch) free(scratch);
   if (n < 0 || ex->req_head == NULL) {
     free_exchange(ex);
@@ -497,7 +501,7 @@ int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
      * nothing is queued before them; the rest is coalesced, so a chunked
      * body costs one write per loop iteration, not three per chunk. */
     int r = ex->olen == 0 && len >= 4096 && !ex->req_chunked ? write_up(ex, data, len)
-                                                            : queue_body(ex, data, len);
+                                                             : queue_body(ex, data, len);
     if (r != 0) return -1;
   } else {
     pending_chunk *p = malloc(sizeof(*p) + len);
@@ -625,7 +629,8 @@ static int r_on_headers_complete(llhttp_t *p) {
   if (h->status == 101) {
     if (!ex->ws) return HPE_USER; /* a switch nobody asked for */
     const px_header *up = px_http_find(h, "upgrade");
-    if (up == NULL || up->value_len != 9 || strncasecmp(up->value, "websocket", 9) != 0) return HPE_USER;
+    if (up == NULL || up->value_len != 9 || strncasecmp(up->value, "websocket", 9) != 0)
+      return HPE_USER;
     ex->status = 101;
     ex->resp_head_sent = 1;
     ex->tunnel_pending = 1;
@@ -679,7 +684,7 @@ static int r_on_message_complete(llhttp_t *p) {
   px_exchange *ex = p->data;
   if (ex->aborted) return HPE_USER;
   if (ex->tunnel_pending) return 0; /* llhttp reports HPE_PAUSED_UPGRADE */
-  if (ex->interim) { /* wait for the final response */
+  if (ex->interim) {                /* wait for the final response */
     ex->interim = 0;
     return 0;
   }
@@ -782,8 +787,8 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   ex->busy--;
   if (ex->aborted) { /* the client side ended under the parser */
     const char *pos = err == HPE_PAUSED ? llhttp_get_error_pos(&ex->rp) : NULL;
-    int clean = pos == buf + nread && ex->resp_done && ex->req_done &&
-                llhttp_should_keep_alive(&ex->rp);
+    int clean =
+        pos == buf + nread && ex->resp_done && ex->req_done && llhttp_should_keep_alive(&ex->rp);
     end_upstream(ex, clean);
     free_exchange(ex);
     return;

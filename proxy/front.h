@@ -51,7 +51,7 @@ struct px_front {
   px_worker *w;
   const char *peer_ip; /**< for the forwarded headers and logs */
   int is_https;
-  const char *proto;   /**< "HTTP/1.1" or "HTTP/2", for logs */
+  const char *proto; /**< "HTTP/1.1" or "HTTP/2", for logs */
 };
 
 /** The request as the front understood it. */

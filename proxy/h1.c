@@ -5,10 +5,10 @@
 #include <strings.h>
 
 #include "acme/manager.h"
-#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/http/route.h"
+#include "proxy/util/access.h"
 #include "tls/log.h"
 
 /* Upper bound on a chunk extension (name + value) before we answer 400:
@@ -17,7 +17,6 @@
 
 static const llhttp_settings_t *h1_settings(void);
 
-
 static void free_head(px_conn *c) {
   px_h1 *h1 = px_h1_of(c);
   px_http_head_free(h1->head);
@@ -25,7 +24,6 @@ static void free_head(px_conn *c) {
 }
 
 static void drop_stash(px_conn *c);
-
 
 /* Writes one of portico's own responses, without logging it. */
 static void send_simple(px_conn *c, int status, const char *extra, int close, uint64_t *bytes) {
@@ -122,7 +120,9 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 static int on_url_complete(llhttp_t *p) {
   px_conn *c = p->data;
   px_h1 *h1 = px_h1_of(c);
-  return px_http_head_field_done(h1->head, &h1->in_field) == 0 ? 0 : fail(c, 431, "request line too long");
+  return px_http_head_field_done(h1->head, &h1->in_field) == 0
+             ? 0
+             : fail(c, 431, "request line too long");
 }
 
 /* A request's trailer section (after a chunked body) is not forwarded:
@@ -173,7 +173,8 @@ static int on_header_field_complete(llhttp_t *p) {
   px_conn *c = p->data;
   px_h1 *h1 = px_h1_of(c);
   if (h1->head_done) return 0;
-  if (px_http_head_field_done(h1->head, &h1->in_field) != 0) return fail(c, 431, "header block too large");
+  if (px_http_head_field_done(h1->head, &h1->in_field) != 0)
+    return fail(c, 431, "header block too large");
   h1->in_field = 1; /* still this field: its value follows */
   h1->gap_open = 1;
   return 0;
@@ -196,7 +197,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
      * server reject folding, and a proxy must not pass it on. */
     return fail(c, 400, "obs-fold in a header value");
   }
-  if (count_head_bytes(c, len) != 0 || px_http_head_field_value(h1->head, &h1->in_field, at, len) != 0)
+  if (count_head_bytes(c, len) != 0 ||
+      px_http_head_field_value(h1->head, &h1->in_field, at, len) != 0)
     return fail(c, 431, "header block too large");
   return 0;
 }
@@ -209,7 +211,8 @@ static int on_header_value_complete(llhttp_t *p) {
    * after its name closes without being obs-fold. */
   h1->gap_open = 0;
   h1->gap_crlf = 0;
-  if (px_http_head_field_done(h1->head, &h1->in_field) != 0) return fail(c, 431, "header block too large");
+  if (px_http_head_field_done(h1->head, &h1->in_field) != 0)
+    return fail(c, 431, "header block too large");
   return 0;
 }
 
@@ -227,8 +230,13 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                      "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
                      n, ka);
-  px_access_entry e = {.peer_ip = c->peer_ip, .is_https = c->is_https, .host = host, .method = h1->head->method, .path = h1->head->target,
-                       .status = 200, .bytes = (uint64_t)len};
+  px_access_entry e = {.peer_ip = c->peer_ip,
+                       .is_https = c->is_https,
+                       .host = host,
+                       .method = h1->head->method,
+                       .path = h1->head->target,
+                       .status = 200,
+                       .bytes = (uint64_t)len};
   px_access_log(&e);
   px_conn_write(c, buf, (size_t)len);
 }
@@ -328,8 +336,8 @@ static int on_headers_complete(llhttp_t *p) {
   /* WebSocket (RFC 6455 §4.1): a GET on HTTP/1.1 without a body. Another
    * protocol switch (h2c, ...) is refused by dropping its Upgrade; llhttp
    * has left HTTP/1.1 parsing by then, so the connection ends after it. */
-  req->websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET && h->version_minor >= 1 &&
-                   !req->chunked && req->content_length <= 0;
+  req->websocket = px_http_is_websocket_upgrade(h) && p->method == HTTP_GET &&
+                   h->version_minor >= 1 && !req->chunked && req->content_length <= 0;
   req->keep_alive = llhttp_should_keep_alive(p) && !(p->upgrade && !req->websocket);
   h1->resp_head_sent = 0;
   h1->pending_site = site;
@@ -344,10 +352,13 @@ static int start_exchange(px_conn *c) {
   px_h1 *h1 = px_h1_of(c);
   h1->start_pending = 0;
   px_http_head *h = h1->head;
-  int status = px_exchange_start(&h1->front, h1->pending_site, h1->req_host, &h1->pending_req, &h1->ex);
+  int status =
+      px_exchange_start(&h1->front, h1->pending_site, h1->req_host, &h1->pending_req, &h1->ex);
   if (status != 0) {
-    if (status > 0) px_h1_respond(c, status, NULL, 1);
-    else px_conn_close(c);
+    if (status > 0)
+      px_h1_respond(c, status, NULL, 1);
+    else
+      px_conn_close(c);
     return -1;
   }
   /* "Expect: 100-continue" is answered here: the body goes to the upstream
@@ -574,7 +585,8 @@ void px_h1_exchange_done(px_conn *c, int keep_alive) {
   px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
   free_head(c); /* an idle keep-alive connection holds no request buffers */
   px_conn_resume_read(c);
-  if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0) px_tls_conn_compact(c->tls);
+  if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0)
+    px_tls_conn_compact(c->tls);
 }
 
 /* ---- the session as the transport sees it (px_session_ops) ------------- */

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/util/access.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
-#include "proxy/util/obj_cache.h"
 #include "proxy/http/route.h"
+#include "proxy/util/access.h"
+#include "proxy/util/obj_cache.h"
 #include "tls/log.h"
 #include "tls/unconst.h"
 
@@ -41,15 +41,15 @@ typedef struct h2_stream {
   int has_method, has_path;
   px_exchange *ex;
   int head_sent;
-  int end_seen;     /* END_STREAM from the client */
-  int paused;       /* the upstream is behind: hold back WINDOW_UPDATE */
+  int end_seen;      /* END_STREAM from the client */
+  int paused;        /* the upstream is behind: hold back WINDOW_UPDATE */
   size_t unconsumed; /* request bytes received while paused */
   out_chunk *out, *out_tail;
   size_t out_bytes;
   int out_eof;
   int deferred;
-  int queued;       /* a bodiless request waiting for a backend slot */
-  uint64_t due; /* loop time of this stream's deadline (st_set_timer); 0 = none */
+  int queued;             /* a bodiless request waiting for a backend slot */
+  uint64_t due;           /* loop time of this stream's deadline (st_set_timer); 0 = none */
   px_http_head *trailers; /* sent in a HEADERS frame after the DATA */
   struct h2_stream *next, *prev;
 } h2_stream;
@@ -63,9 +63,9 @@ struct px_h2 {
   uint64_t streams_opened;  /* request streams ever begun on this connection */
   uint64_t data_frames_out; /* DATA frames sent: what may earn a WINDOW_UPDATE */
   uint64_t window_updates;  /* WINDOW_UPDATE frames received */
-  size_t out_total;  /* response bytes buffered across this connection's streams */
-  int over_budget;   /* a stream was told the connection is full: wake them on drain */
-  size_t nqueued;    /* streams waiting for a backend slot (upstreams_per_connection) */
+  size_t out_total;         /* response bytes buffered across this connection's streams */
+  int over_budget;          /* a stream was told the connection is full: wake them on drain */
+  size_t nqueued;           /* streams waiting for a backend slot (upstreams_per_connection) */
   int closing;
   int in_send; /* inside nghttp2_session_mem_send */
 };
@@ -140,7 +140,8 @@ static void flush(px_h2 *h2) {
 /* Exchanges running on this connection (each holds a backend connection). */
 static size_t running(const px_h2 *h2) {
   size_t n = 0;
-  for (const h2_stream *st = h2->streams; st; st = st->next) n += st->ex != NULL;
+  for (const h2_stream *st = h2->streams; st; st = st->next)
+    n += st->ex != NULL;
   return n;
 }
 
@@ -175,8 +176,8 @@ static void schedule(px_h2 *h2) {
   if (!c->closed && !c->dirty) px_conn_mark_dirty(c);
 }
 
-static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
-                  size_t vlen);
+static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen,
+                  const char *value, size_t vlen);
 
 /* Trailers end the stream (RFC 9113 §8.1); names lowercased in place. */
 static int submit_trailers(h2_stream *st) {
@@ -210,11 +211,12 @@ static void wake_held(px_h2 *h2) {
   if (!h2->over_budget || h2->out_total > h2->c->w->cfg->limits.connection_buffer / 2) return;
   h2->over_budget = 0;
   for (h2_stream *st = h2->streams; st; st = st->next)
-    if (st->ex && st->out_bytes <= h2->c->w->cfg->limits.buffer_size / 2) px_exchange_on_client_drain(st->ex);
+    if (st->ex && st->out_bytes <= h2->c->w->cfg->limits.buffer_size / 2)
+      px_exchange_on_client_drain(st->ex);
 }
 
-static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
-                            nghttp2_data_source *src, void *user) {
+static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user) {
   h2_stream *st = src->ptr;
   size_t n = 0;
   while (st->out && n < length) {
@@ -239,15 +241,16 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     return NGHTTP2_ERR_DEFERRED;
   }
   /* Room again: let the exchange read its upstream. */
-  if (st->ex && st->out_bytes <= st->h2->c->w->cfg->limits.buffer_size / 2) px_exchange_on_client_drain(st->ex);
+  if (st->ex && st->out_bytes <= st->h2->c->w->cfg->limits.buffer_size / 2)
+    px_exchange_on_client_drain(st->ex);
   wake_held(st->h2);
   return (ssize_t)n;
 }
 
 /* ---- the px_front of a stream ------------------------------------------------- */
 
-static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen, const char *value,
-                  size_t vlen) {
+static int add_nv(nghttp2_nv *nv, size_t *n, size_t cap, const char *name, size_t nlen,
+                  const char *value, size_t vlen) {
   if (*n >= cap) return -1;
   nv[*n].name = px_unconst(name); /* nghttp2 copies; it never writes */
   nv[*n].namelen = nlen;
@@ -282,10 +285,12 @@ static int st_response_head(px_front *f, const px_http_head *h, const px_hsts *h
   size_t off = 0;
   for (size_t i = 0; i < h->nheaders; i++) {
     const px_header *fld = &h->headers[i];
-    if (px_http_is_hop_by_hop(fld->name, fld->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
+    if (px_http_is_hop_by_hop(fld->name, fld->name_len, conn ? conn->value : NULL,
+                              conn ? conn->value_len : 0))
       continue;
     if (fld->name_len == 14 && strncasecmp(fld->name, "content-length", 14) == 0) continue;
-    if (hsts && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0) continue;
+    if (hsts && fld->name_len == 25 && strncasecmp(fld->name, "strict-transport-security", 25) == 0)
+      continue;
     for (size_t k = 0; k < fld->name_len; k++) {
       char ch = fld->name[k];
       lower[off + k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
@@ -332,8 +337,10 @@ static int st_response_body(px_front *f, const char *data, size_t len) {
   o->len = len;
   o->off = 0;
   memcpy(o->data, data, len);
-  if (st->out_tail) st->out_tail->next = o;
-  else st->out = o;
+  if (st->out_tail)
+    st->out_tail->next = o;
+  else
+    st->out = o;
   st->out_tail = o;
   st->out_bytes += len;
   st->h2->out_total += len;
@@ -484,8 +491,10 @@ static void stream_free(h2_stream *st) {
   px_h2 *h2 = st->h2;
   nghttp2_session_set_stream_user_data(h2->session, st->id, NULL);
   if (st->ex) px_exchange_abort(st->ex);
-  if (st->prev) st->prev->next = st->next;
-  else h2->streams = st->next;
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    h2->streams = st->next;
   if (st->next) st->next->prev = st->prev;
   h2->nstreams--;
   out_taken(st, st->out_bytes);
@@ -546,8 +555,8 @@ static void copy_authority(h2_stream *st, const uint8_t *value, size_t vlen) {
   st->authority[st->authority_len] = '\0';
 }
 
-static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *user) {
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user) {
   px_h2 *h2 = user;
   h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
   if (st == NULL || frame->hd.type != NGHTTP2_HEADERS) return 0;
@@ -580,7 +589,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     if (!st->authority_len && !st->authority_bad) copy_authority(st, value, vlen);
     return 0;
   }
-  if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) != 0 ||
+  if (px_http_head_field_name(h, &st->in_field, (const char *)name, nlen, PX_MAX_HEADERS_HARD) !=
+          0 ||
       px_http_head_field_done(h, &st->in_field) != 0 ||
       px_http_head_field_value(h, &st->in_field, (const char *)value, vlen) != 0 ||
       px_http_head_field_done(h, &st->in_field) != 0)
@@ -590,9 +600,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 
 /* A response portico gives itself on a stream (400, 421, 431...). */
 static void stream_respond(h2_stream *st, int status) {
-  px_access_entry e = {.peer_ip = st->h2->c->peer_ip, .is_https = 1, .host = st->authority,
+  px_access_entry e = {.peer_ip = st->h2->c->peer_ip,
+                       .is_https = 1,
+                       .host = st->authority,
                        .method = st->head && st->has_method ? st->head->method : NULL,
-                       .path = st->head && st->has_path ? st->head->target : NULL, .status = status};
+                       .path = st->head && st->has_path ? st->head->target : NULL,
+                       .status = status};
   px_access_log(&e);
   st_failed(&st->front, status);
 }
@@ -639,7 +652,8 @@ static void start_request(h2_stream *st, int end_stream) {
    * without it); the others get no framing header (RFC 9110 §8.6). */
   int body_method = strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
                     strcmp(h->method, "PATCH") == 0;
-  req.content_length = end_stream ? (body_method ? 0 : -1) : (cl ? strtoll(cl->value, NULL, 10) : -1);
+  req.content_length =
+      end_stream ? (body_method ? 0 : -1) : (cl ? strtoll(cl->value, NULL, 10) : -1);
   req.chunked = !end_stream && cl == NULL;
   req.keep_alive = 1;
   int status = px_exchange_start(&st->front, r.site, r.host, &req, &st->ex);
@@ -718,8 +732,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
   return 0;
 }
 
-static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
-                         void *user) {
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user) {
   h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
   if (st == NULL || st->ex == NULL) {
     nghttp2_session_consume(s, id, len); /* nobody wants it: keep the window open */
@@ -738,9 +752,11 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
   h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
   /* Streams we had to reset for the peer's errors count too (MadeYouReset,
    * CVE-2025-8671). */
-  if (error_code != NGHTTP2_NO_ERROR && error_code != NGHTTP2_CANCEL) glitch(h2, 2, "stream errors");
+  if (error_code != NGHTTP2_NO_ERROR && error_code != NGHTTP2_CANCEL)
+    glitch(h2, 2, "stream errors");
   if (st) stream_free(st);
-  if (h2->nstreams == 0 && !h2->c->closed) px_conn_set_timer(h2->c, h2->c->w->cfg->limits.keepalive_timeout_ms);
+  if (h2->nstreams == 0 && !h2->c->closed)
+    px_conn_set_timer(h2->c, h2->c->w->cfg->limits.keepalive_timeout_ms);
   return 0;
 }
 
@@ -750,7 +766,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
   return 0;
 }
 
-static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int lib_error, void *user) {
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int lib_error,
+                            void *user) {
   glitch(user, 5, nghttp2_strerror(lib_error));
   return 0;
 }
@@ -813,8 +830,9 @@ static int h2_feed(px_h2 *h2, const char *data, size_t len) {
     /* A fatal error (CONTINUATION flood, bad preface...): say GOAWAY before
      * closing, so the client learns why (RFC 9113 §5.4.1). */
     px_log(PX_LOG_INFO, "client %s: HTTP/2: %s: GOAWAY", h2->c->peer_ip, nghttp2_strerror((int)n));
-    int code = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                                  : NGHTTP2_PROTOCOL_ERROR;
+    int code = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED
+                   ? NGHTTP2_ENHANCE_YOUR_CALM
+                   : NGHTTP2_PROTOCOL_ERROR;
     nghttp2_session_terminate_session(h2->session, (uint32_t)code);
     flush(h2);
     if (!h2->c->closed) px_conn_close_after_flush(h2->c);
@@ -827,8 +845,9 @@ static int h2_feed(px_h2 *h2, const char *data, size_t len) {
 /* Graceful shutdown: GOAWAY, open streams finish. */
 static void h2_shutdown(px_h2 *h2) {
   /* RFC 9113 §6.8: say which streams will still be answered. */
-  nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2->session),
-                        NGHTTP2_NO_ERROR, NULL, 0);
+  nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(h2->session), NGHTTP2_NO_ERROR,
+                        NULL, 0);
   flush(h2);
 }
 
@@ -844,14 +863,17 @@ static int h2_awaits_client(const px_h2 *h2) {
  * itself stays valid (callers up the stack may still hold it) until
  * h2_free from the connection's last close callback. */
 static void h2_close_streams(px_h2 *h2) {
-  while (h2->streams) stream_free(h2->streams);
+  while (h2->streams)
+    stream_free(h2->streams);
 }
 
 /* ---- the session as the transport sees it (px_session_ops) ------------- */
 
 static px_h2 *h2_of(const px_conn *c) { return (px_h2 *)c->session; }
 
-static int ops_feed(px_conn *c, const char *data, size_t len) { return h2_feed(h2_of(c), data, len) == 0; }
+static int ops_feed(px_conn *c, const char *data, size_t len) {
+  return h2_feed(h2_of(c), data, len) == 0;
+}
 
 static int ops_resume(px_conn *c) { return 1; }
 

@@ -28,7 +28,7 @@ typedef struct px_header {
 
 /** A parsed message head (request or response). Strings live in `arena`. */
 typedef struct px_http_head {
-  char *arena;      /**< owned; capacity `arena_cap`, filled to `arena_len` */
+  char *arena; /**< owned; capacity `arena_cap`, filled to `arena_len` */
   size_t arena_len;
   size_t arena_cap;
   const char *method; /**< request: "GET" ... (NUL-terminated) */
@@ -144,11 +144,11 @@ typedef struct px_forward_info {
  * Writes the request head to send upstream into `out` (capacity `cap`):
  * "METHOD target HTTP/1.1", "Host: <fwd->host>" (always: the Host an
  * HTTP/1.1 upstream requires, never dropped by a Connection option), every
- * end-to-end field except the ones portico sets itself, then X-Forwarded-For (appended to any received value),
- * X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and
- * the framing: "Transfer-Encoding: chunked" when `chunked`, else
- * "Content-Length: N" when `content_length` >= 0, and what `mode` says of
- * the connection. Returns the length, or -1 if it does not fit.
+ * end-to-end field except the ones portico sets itself, then X-Forwarded-For (appended to any
+ * received value), X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and the
+ * framing: "Transfer-Encoding: chunked" when `chunked`, else "Content-Length: N" when
+ * `content_length` >= 0, and what `mode` says of the connection. Returns the length, or -1 if it
+ * does not fit.
  */
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, px_http_conn_mode mode,

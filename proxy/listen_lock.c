@@ -31,8 +31,8 @@ void px_listen_file_name(const char *prefix, const char *addr, const char *suffi
   size_t n = (size_t)snprintf(out, cap, "%s", prefix);
   for (const char *p = addr; *p && n + strlen(suffix) + 1 < cap; p++) {
     char c = *p;
-    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-             c == '-';
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '-';
     out[n++] = ok ? c : '_';
   }
   snprintf(out + n, cap - n, "%s", suffix);
@@ -82,8 +82,10 @@ int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen) {
     return -1;
   }
   int r = 0;
-  for (size_t i = 0; r == 0 && i < cfg->nhttps; i++) r = lock_one(dirfd, dir, cfg->https[i].text, err, errlen);
-  for (size_t i = 0; r == 0 && i < cfg->nhttp; i++) r = lock_one(dirfd, dir, cfg->http[i].text, err, errlen);
+  for (size_t i = 0; r == 0 && i < cfg->nhttps; i++)
+    r = lock_one(dirfd, dir, cfg->https[i].text, err, errlen);
+  for (size_t i = 0; r == 0 && i < cfg->nhttp; i++)
+    r = lock_one(dirfd, dir, cfg->http[i].text, err, errlen);
   close(dirfd);
   return r;
 }

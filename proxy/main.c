@@ -13,8 +13,8 @@
 #include <uv.h>
 
 #include "proxy/config.h"
-#include "proxy/listen_lock.h"
 #include "proxy/ctl.h"
+#include "proxy/listen_lock.h"
 #include "proxy/server.h"
 #include "proxy/store_cmd.h"
 #include "tls/log.h"
@@ -26,13 +26,12 @@ static uv_signal_t sig_term, sig_int;
 static int stopping;
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: portico -c FILE [--check]\n"
-          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
-          "       portico store copy [OPTIONS] SRC DST\n"
-          "  -c, --config FILE  configuration file (YAML or JSON)\n"
-          "  --check            validate the configuration, print errors and warnings, exit\n"
-          "  --version          print the version\n");
+  fprintf(out, "usage: portico -c FILE [--check]\n"
+               "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
+               "       portico store copy [OPTIONS] SRC DST\n"
+               "  -c, --config FILE  configuration file (YAML or JSON)\n"
+               "  --check            validate the configuration, print errors and warnings, exit\n"
+               "  --version          print the version\n");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {

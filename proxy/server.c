@@ -42,7 +42,8 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   size_t ngroups = 0, ndynamic = 0;
   for (size_t i = 0; i < cfg->nsites; i++) {
     ngroups += cfg->sites[i].tls_mode == PX_SITE_TLS_ACME;
-    ndynamic += cfg->sites[i].tls_mode == PX_SITE_TLS_ACME || cfg->sites[i].tls_mode == PX_SITE_TLS_ON_DEMAND;
+    ndynamic += cfg->sites[i].tls_mode == PX_SITE_TLS_ACME ||
+                cfg->sites[i].tls_mode == PX_SITE_TLS_ON_DEMAND;
   }
   if (ndynamic == 0) return 0;
   srv->groups = calloc(ngroups + 1, sizeof(px_acme_group));
@@ -99,11 +100,13 @@ int px_server_init(px_server *srv, const px_config *cfg) {
   memset(srv, 0, sizeof(*srv));
   srv->cfg = cfg;
   srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
-  srv->conn_limit_per_worker = (cfg->limits.max_connections + (size_t)srv->nworkers - 1) / (size_t)srv->nworkers;
+  srv->conn_limit_per_worker =
+      (cfg->limits.max_connections + (size_t)srv->nworkers - 1) / (size_t)srv->nworkers;
   if (cfg->nhttps > 0) srv->https_port = listen_port(&cfg->https[0]);
   if (cfg->nhttps == 0) return 0;
   size_t ncerts = 0;
-  for (size_t i = 0; i < cfg->nsites; i++) ncerts += cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
+  for (size_t i = 0; i < cfg->nsites; i++)
+    ncerts += cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
   px_tls_cert_spec *specs = calloc(ncerts ? ncerts : 1, sizeof(*specs));
   srv->site_of_cert = calloc(ncerts ? ncerts : 1, sizeof(int));
   if (specs == NULL || srv->site_of_cert == NULL) {
@@ -122,9 +125,10 @@ int px_server_init(px_server *srv, const px_config *cfg) {
     srv->site_of_cert[k] = (int)i;
     k++;
   }
-  px_tls_server_opts opts = {.alpn = alpn_protocols,
-                             .nalpn = sizeof(alpn_protocols) / sizeof(alpn_protocols[0]),
-                             .dynamic = {.lookup = dyn_lookup, .challenge = dyn_challenge, .arg = srv}};
+  px_tls_server_opts opts = {
+      .alpn = alpn_protocols,
+      .nalpn = sizeof(alpn_protocols) / sizeof(alpn_protocols[0]),
+      .dynamic = {.lookup = dyn_lookup, .challenge = dyn_challenge, .arg = srv}};
   char err[512];
   srv->tls = px_tls_server_new(specs, ncerts, &opts, err, sizeof(err));
   free(specs);

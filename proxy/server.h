@@ -15,14 +15,14 @@ typedef struct px_worker px_worker;
 
 typedef struct px_server {
   const px_config *cfg;
-  px_tls_server *tls;      /**< NULL when nothing listens for HTTPS */
-  int *site_of_cert;       /**< cert index from px_tls_server_lookup -> site index */
+  px_tls_server *tls; /**< NULL when nothing listens for HTTPS */
+  int *site_of_cert;  /**< cert index from px_tls_server_lookup -> site index */
   px_worker **workers;
   int nworkers;
   size_t conn_limit_per_worker; /**< max_connections split across workers */
-  int https_port;          /**< port of the first HTTPS listener, for redirects */
-  px_acme_manager *acme;   /**< NULL when no site uses ACME */
-  px_acme_group *groups;   /**< the `tls: acme` sites */
+  int https_port;               /**< port of the first HTTPS listener, for redirects */
+  px_acme_manager *acme;        /**< NULL when no site uses ACME */
+  px_acme_group *groups;        /**< the `tls: acme` sites */
 } px_server;
 
 /**

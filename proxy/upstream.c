@@ -185,8 +185,10 @@ px_upstream_conn *px_upstream_connect(px_upstream_pool *p, px_upstream_connect_c
     uint64_t now = uv_now(p->loop);
     if (last_warned == 0 || now - last_warned >= 1000) {
       last_warned = now;
-      px_log(PX_LOG_WARN, "upstream %s: cannot open a connection: %s (%s); requests to it get 502 "
-             "(raise the descriptor limit or lower limits.max_connections; repeats at most once a second)",
+      px_log(PX_LOG_WARN,
+             "upstream %s: cannot open a connection: %s (%s); requests to it get 502 "
+             "(raise the descriptor limit or lower limits.max_connections; repeats at most once a "
+             "second)",
              p->addr->text, uv_strerror(r), uv_err_name(r));
     }
     /* The lazy timer's uv handle carries the report: a deadline the user

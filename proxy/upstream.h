@@ -31,17 +31,17 @@ struct px_upstream_conn {
     uv_handle_t handle;
   } h;
   uv_connect_t connect_req;
-  px_lazy_timer timer;      /**< connect / read timeouts, owned by the user */
+  px_lazy_timer timer; /**< connect / read timeouts, owned by the user */
   px_upstream_pool *pool;
   px_upstream_conn *next, *prev; /**< idle list */
   int pending_closes;
   int closing;
-  int reused;               /**< taken from the pool rather than freshly connected */
+  int reused; /**< taken from the pool rather than freshly connected */
   int reading;
-  int local_error;          /**< the negative errno of a connect that failed on this
-                                 host (descriptors, memory, ports), else 0 */
-  size_t write_pending;     /**< bytes handed to uv_write and not yet written */
-  void *data;               /**< the user (an exchange) */
+  int local_error;      /**< the negative errno of a connect that failed on this
+                             host (descriptors, memory, ports), else 0 */
+  size_t write_pending; /**< bytes handed to uv_write and not yet written */
+  void *data;           /**< the user (an exchange) */
   px_upstream_connect_cb on_connect;
   px_upstream_read_cb on_read;
   px_upstream_drain_cb on_drain;
@@ -50,9 +50,9 @@ struct px_upstream_conn {
 struct px_upstream_pool {
   uv_loop_t *loop;
   const px_upstream_addr *addr;
-  char *read_slab;          /**< the worker's read slab */
+  char *read_slab; /**< the worker's read slab */
   size_t slab_size;
-  px_upstream_conn *idle;   /**< most recently used first */
+  px_upstream_conn *idle; /**< most recently used first */
   size_t nidle;
   size_t cap;               /**< limits.upstream_pool */
   uint64_t idle_timeout_ms; /**< timeouts.upstream_idle */

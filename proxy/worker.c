@@ -37,7 +37,8 @@ static void on_connection(uv_stream_t *s, int status) {
   /* At the limit we leave the connection in the kernel's queue: libuv stops
    * polling this listener until uv_accept is called again. */
   if (w->nconns >= w->env.conn_limit) {
-    if (!l->paused) px_log(PX_LOG_WARN, "worker %d: at limits.max_connections, pausing accepts", w->id);
+    if (!l->paused)
+      px_log(PX_LOG_WARN, "worker %d: at limits.max_connections, pausing accepts", w->id);
     l->paused = 1;
     return;
   }
@@ -79,7 +80,8 @@ static void on_resolved(uv_async_t *a) {
 
 static void maybe_finish(px_worker *w) {
   if (!w->draining || w->nconns > 0) return;
-  for (size_t i = 0; i < w->npools; i++) px_upstream_pool_dispose(&w->pools[i]);
+  for (size_t i = 0; i < w->npools; i++)
+    px_upstream_pool_dispose(&w->pools[i]);
   if (!uv_is_closing((uv_handle_t *)&w->drain_timer)) {
     uv_close((uv_handle_t *)&w->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->rate_timer, on_handle_closed);
@@ -139,7 +141,8 @@ static void on_rate_sweep(uv_timer_t *t) {
 
 static void on_drain_timeout(uv_timer_t *t) {
   px_worker *w = t->data;
-  if (w->nconns) px_log(PX_LOG_WARN, "worker %d: drain timeout, closing %zu connections", w->id, w->nconns);
+  if (w->nconns)
+    px_log(PX_LOG_WARN, "worker %d: drain timeout, closing %zu connections", w->id, w->nconns);
   w->env.hooks->close_all(w);
 }
 

@@ -56,10 +56,10 @@ typedef struct px_worker_hooks {
 /** What a worker gets from the server, read-only. */
 typedef struct px_worker_env {
   const px_config *cfg;
-  px_tls_server *tls;      /**< NULL when nothing listens for HTTPS */
-  px_acme_manager *acme;   /**< NULL when no site uses ACME */
-  int https_port;          /**< port of the first HTTPS listener, for redirects */
-  size_t conn_limit;       /**< this worker's share of limits.max_connections */
+  px_tls_server *tls;    /**< NULL when nothing listens for HTTPS */
+  px_acme_manager *acme; /**< NULL when no site uses ACME */
+  int https_port;        /**< port of the first HTTPS listener, for redirects */
+  size_t conn_limit;     /**< this worker's share of limits.max_connections */
   const px_worker_hooks *hooks;
 } px_worker_env;
 
@@ -74,15 +74,15 @@ struct px_listener {
 struct px_worker {
   int id;
   px_worker_env env;
-  const px_config *cfg;   /**< env.cfg */
+  const px_config *cfg; /**< env.cfg */
   uv_loop_t loop;
   uv_thread_t thread;
   uv_async_t stop_async;
   uv_timer_t drain_timer;
-  uv_timer_t rate_timer;  /**< once a second: timeouts.min_rate over every connection */
+  uv_timer_t rate_timer;     /**< once a second: timeouts.min_rate over every connection */
   uv_async_t resolved_async; /**< the certificate manager resolved names */
-  uv_check_t flush_check; /**< after each poll: send what TLS connections queued */
-  px_conn **dirty;        /**< connections with ciphertext to send */
+  uv_check_t flush_check;    /**< after each poll: send what TLS connections queued */
+  px_conn **dirty;           /**< connections with ciphertext to send */
   size_t ndirty, dirty_cap;
   struct px_exchange **deferred; /**< exchanges with coalesced body bytes to send */
   size_t ndeferred, deferred_cap;
@@ -91,17 +91,17 @@ struct px_worker {
   px_listener *listeners;
   size_t nlisteners;
   int draining;
-  int start_error;        /**< set when binding failed at start */
-  uv_sem_t started;       /**< posted once listeners are bound (or failed) */
-  size_t nconns;          /**< open client connections */
-  px_conn *conns;         /**< intrusive doubly linked list of them */
+  int start_error;         /**< set when binding failed at start */
+  uv_sem_t started;        /**< posted once listeners are bound (or failed) */
+  size_t nconns;           /**< open client connections */
+  px_conn *conns;          /**< intrusive doubly linked list of them */
   px_upstream_pool *pools; /**< one per upstream of every site */
   size_t npools;
-  size_t *pool_base;      /**< index of each site's first pool */
-  size_t *rr;             /**< round-robin position per site */
+  size_t *pool_base; /**< index of each site's first pool */
+  size_t *rr;        /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
-  size_t h2_buffered;  /**< response bytes held in this worker's HTTP/2 streams */
+  size_t h2_buffered; /**< response bytes held in this worker's HTTP/2 streams */
 };
 
 /** Creates worker `id` with what `env` gives (copied); its thread is

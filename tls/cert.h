@@ -20,8 +20,8 @@ px_tls_cert *px_tls_cert_from_pem(const char *chain_pem, size_t chain_len, const
                                   size_t key_len, char *err, size_t errlen);
 
 /** Builds a certificate from one DER certificate and a DER PKCS#8 key. */
-px_tls_cert *px_tls_cert_from_der(const uint8_t *cert_der, size_t cert_len,
-                                  const uint8_t *key_der, size_t key_len);
+px_tls_cert *px_tls_cert_from_der(const uint8_t *cert_der, size_t cert_len, const uint8_t *key_der,
+                                  size_t key_len);
 
 /** Loads PEM files; errors name the file. */
 px_tls_cert *px_tls_cert_load_files(const char *cert_file, const char *key_file, char *err,

@@ -19,20 +19,20 @@
 
 /** Results of the connection filter. */
 enum {
-  PX_TLS_OK = 0,        /**< done (handshake complete / write queued) */
+  PX_TLS_OK = 0,         /**< done (handshake complete / write queued) */
   PX_TLS_WANT_READ = -1, /**< needs more ciphertext from the peer */
-  PX_TLS_CLOSED = -2,   /**< the peer sent close_notify */
-  PX_TLS_ERROR = -3,    /**< fatal: send pending output (the alert), then close */
-  PX_TLS_PENDING = -4,  /**< handshake paused waiting for a certificate (on demand) */
+  PX_TLS_CLOSED = -2,    /**< the peer sent close_notify */
+  PX_TLS_ERROR = -3,     /**< fatal: send pending output (the alert), then close */
+  PX_TLS_PENDING = -4,   /**< handshake paused waiting for a certificate (on demand) */
 };
 
 #include "tls/cert.h"
 
 /** One certificate and the host patterns it serves. */
 typedef struct px_tls_cert_spec {
-  const char *cert_file; /**< PEM chain, leaf first; NULL for a dynamic site */
-  const char *key_file;  /**< PEM private key */
-  int dynamic;           /**< certificates come from px_tls_dynamic (ACME, on demand) */
+  const char *cert_file;    /**< PEM chain, leaf first; NULL for a dynamic site */
+  const char *key_file;     /**< PEM private key */
+  int dynamic;              /**< certificates come from px_tls_dynamic (ACME, on demand) */
   const char *const *hosts; /**< "a.example", "*.example" (one label) or "*" */
   size_t nhosts;
 } px_tls_cert_spec;
@@ -63,7 +63,7 @@ typedef struct px_tls_dynamic {
 typedef struct px_tls_server_opts {
   const char *const *alpn; /**< protocols offered, in server preference order */
   size_t nalpn;
-  px_tls_dynamic dynamic;  /**< may be all NULL when no site is dynamic */
+  px_tls_dynamic dynamic; /**< may be all NULL when no site is dynamic */
 } px_tls_server_opts;
 
 /** px_tls_server_lookup's answer for a name served by a dynamic site. */

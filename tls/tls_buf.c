@@ -24,7 +24,8 @@ static __thread char *block_cache[BLOCK_CACHE];
 static __thread size_t blocks_cached;
 
 void px_tls_thread_cleanup(void) {
-  while (blocks_cached) free(block_cache[--blocks_cached]);
+  while (blocks_cached)
+    free(block_cache[--blocks_cached]);
 }
 
 int px__tls_buf_append(px__tls_buf *b, const void *data, size_t n) {
@@ -40,7 +41,8 @@ int px__tls_buf_append(px__tls_buf *b, const void *data, size_t n) {
     }
     if (b->len + n > b->cap) {
       size_t cap = b->cap ? b->cap : BLOCK;
-      while (cap < b->len + n) cap *= 2;
+      while (cap < b->len + n)
+        cap *= 2;
       char *p = realloc(b->data, cap);
       if (p == NULL) return -1;
       b->data = p;

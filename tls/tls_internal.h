@@ -18,15 +18,15 @@ typedef struct px__tls_name {
 
 struct px_tls_server {
   SSL_CTX *ctx;
-  px_tls_cert **certs;     /* NULL for dynamic specs */
-  int *dynamic;            /* per spec */
+  px_tls_cert **certs; /* NULL for dynamic specs */
+  int *dynamic;        /* per spec */
   size_t ncerts;
   px_tls_dynamic dyn;
   px__tls_name *exact;    /* open addressing, power-of-two size */
   px__tls_name *wildcard; /* keyed by the suffix after "*" */
   size_t table_size;
-  int catch_all;          /* cert index of "*", or -1 */
-  uint8_t *alpn_wire;     /* server preference, wire format */
+  int catch_all;      /* cert index of "*", or -1 */
+  uint8_t *alpn_wire; /* server preference, wire format */
   size_t alpn_wire_len;
 };
 
@@ -49,9 +49,9 @@ struct px_tls_conn {
   SSL *ssl;
   px__tls_buf in, out; /* ciphertext from and for the socket */
   px__tls_buf plain;   /* small writes not sealed yet (tls_conn.c) */
-  px_tls_server *srv; /* NULL for a client connection (tls_client.c) */
-  int unknown_name; /* set by the select callback: fail with unrecognized_name */
-  int acme_challenge; /* answering tls-alpn-01 with a challenge certificate */
+  px_tls_server *srv;  /* NULL for a client connection (tls_client.c) */
+  int unknown_name;    /* set by the select callback: fail with unrecognized_name */
+  int acme_challenge;  /* answering tls-alpn-01 with a challenge certificate */
   char sni[256];
 };
 

@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #include "acme/backoff.h"
-#include "acme/proto/key.h"
 #include "acme/life/renew.h"
+#include "acme/proto/key.h"
 #include "acme/proto/problem.h"
 
 /** The JSON format's version; a file with a higher one is refused. */

@@ -28,14 +28,17 @@ static void save_account(px_acme_client *c) {
   if (pem == NULL || text == NULL)
     px_log(PX_LOG_ERROR, "acme: cannot save the account %s: out of memory", c->kid);
   int rc = 0;
-  if (pem) rc = s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
+  if (pem)
+    rc = s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_KEY, pem, klen);
   if (text && rc == 0)
     rc = s->ops->save(s, PX_STORE_ACCOUNTS, c->o.directory_url, PX_STORE_ACCOUNT_JSON, text,
                       strlen(text));
   /* The account stays usable from memory; the next start registers again. */
   if (rc != 0)
-    px_log(PX_LOG_ERROR, "acme: cannot save the account %s in the cache: %s (check the storage "
-           "directory's space and permissions)", c->kid, strerror(-rc));
+    px_log(PX_LOG_ERROR,
+           "acme: cannot save the account %s in the cache: %s (check the storage "
+           "directory's space and permissions)",
+           c->kid, strerror(-rc));
   if (pem) px_acme_key_pem_free(pem, klen);
   free(text);
 }

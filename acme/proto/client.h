@@ -41,15 +41,15 @@ typedef struct px_acme_challenge_hooks {
 } px_acme_challenge_hooks;
 
 typedef struct px_acme_client_opts {
-  const char *directory_url; /**< https://... */
-  const char *ca_file;       /**< extra trust roots (PEM) for the CA's server, or NULL */
-  const char *email;         /**< contact, or NULL */
-  int accept_terms;          /**< the operator agreed to meta.termsOfService */
-  const char *eab_kid;       /**< external account binding, or NULL */
-  const char *eab_hmac_key;  /**< base64url */
-  px_acme_key_type key_type; /**< certificate keys */
+  const char *directory_url;            /**< https://... */
+  const char *ca_file;                  /**< extra trust roots (PEM) for the CA's server, or NULL */
+  const char *email;                    /**< contact, or NULL */
+  int accept_terms;                     /**< the operator agreed to meta.termsOfService */
+  const char *eab_kid;                  /**< external account binding, or NULL */
+  const char *eab_hmac_key;             /**< base64url */
+  px_acme_key_type key_type;            /**< certificate keys */
   px_acme_challenge_type challenges[2]; /**< preference; 0-terminated if shorter */
-  px_store *store;           /**< accounts are kept here, per CA */
+  px_store *store;                      /**< accounts are kept here, per CA */
   px_acme_challenge_hooks hooks;
   uint64_t request_timeout_ms; /**< one HTTPS request to the CA; default 30 s */
   uint64_t order_timeout_ms;   /**< a whole issuance; default 120 s */
@@ -62,9 +62,9 @@ typedef struct px_acme_client px_acme_client;
 
 /** What a successful issuance returns (all malloc'd; freed by px_acme_result_dispose). */
 typedef struct px_acme_result {
-  char *cert_pem;  /**< the chain as the CA sent it, leaf first */
+  char *cert_pem; /**< the chain as the CA sent it, leaf first */
   size_t cert_len;
-  char *key_pem;   /**< the certificate key (PKCS#8 PEM) */
+  char *key_pem; /**< the certificate key (PKCS#8 PEM) */
   size_t key_len;
   char **alternates; /**< URLs of rel="alternate" chains (may be empty) */
   size_t nalternates;

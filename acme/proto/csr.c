@@ -14,8 +14,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "acme/proto/b64url.h"
 #include "acme/names.h"
+#include "acme/proto/b64url.h"
 
 /* RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64 */
 #define CN_MAX 64

@@ -94,8 +94,10 @@ static void on_new_order(px__acme_order *o, const char *err, px_acme_response *r
       o->failure.problem.status != 429 && o->failure.problem.status < 500) {
     /* RFC 9773 §5: a CA may refuse `replaces` (already replaced, not
      * ours); a new order without it is still a valid renewal. */
-    px_log(PX_LOG_WARN, "acme: the CA refused the order for %s replacing %s (%s); ordering again "
-           "without replaces", o->names[0], o->replaces, err);
+    px_log(PX_LOG_WARN,
+           "acme: the CA refused the order for %s replacing %s (%s); ordering again "
+           "without replaces",
+           o->names[0], o->replaces, err);
     o->replaces_dropped = 1;
     memset(&o->failure, 0, sizeof(o->failure));
     px__acme_order_new(o);

@@ -39,9 +39,9 @@ struct px_acme_client {
   px_acme_client_opts o;
   px_tls_client *tls; /* trust for the CA's HTTPS server */
   char *url_new_nonce, *url_new_account, *url_new_order, *terms;
-  char *url_renewal_info; /* RFC 9773 §3, or NULL */
-  char *url_revoke_cert;  /* RFC 8555 §7.1.1 revokeCert, or NULL */
-  json_t *profiles;       /* the directory's meta.profiles object, or NULL */
+  char *url_renewal_info;  /* RFC 9773 §3, or NULL */
+  char *url_revoke_cert;   /* RFC 8555 §7.1.1 revokeCert, or NULL */
+  json_t *profiles;        /* the directory's meta.profiles object, or NULL */
   int skip_cached_account; /* the CA forgot the cached account: make a new one */
   char *forgotten_kid;     /* ...this one: another instance's newer account is fine */
   int account_creating;    /* an order of ours is registering the account */
@@ -69,9 +69,9 @@ struct px__acme_order {
   px_acme_ari_cb ari_cb;
   void *arg;
   char step[64];
-  char *replaces;       /* RFC 9773 §5: the certificate this order replaces */
-  int replaces_dropped; /* the CA refused `replaces`; sent once more without */
-  int account_reset;    /* accountDoesNotExist was answered by a new account */
+  char *replaces;         /* RFC 9773 §5: the certificate this order replaces */
+  int replaces_dropped;   /* the CA refused `replaces`; sent once more without */
+  int account_reset;      /* accountDoesNotExist was answered by a new account */
   unsigned account_waits; /* polls while another order or instance creates the account */
   char *ari_cert_id;
   char *revoke_cert; /* base64url DER of the certificate to revoke */

@@ -13,7 +13,6 @@
 
 #include "proxy/config/values.h"
 
-
 typedef struct limit_key {
   const char *name;
   int kind; /* 0 duration (ms), 1 size, 2 count */
@@ -56,7 +55,8 @@ static const limit_key limit_keys[] = {
 static void load_limit_group(loader *L, yaml_node_t *n, const char *group, const limit_key *keys) {
   const char *names[16];
   size_t k = 0;
-  for (const limit_key *lk = keys; lk->name; lk++) names[k++] = lk->name;
+  for (const limit_key *lk = keys; lk->name; lk++)
+    names[k++] = lk->name;
   names[k] = NULL;
   if (px_cfg_check_keys(L, n, group, names) != 0) return;
   for (const limit_key *lk = keys; lk->name; lk++) {
@@ -66,7 +66,7 @@ static void load_limit_group(loader *L, yaml_node_t *n, const char *group, const
     snprintf(key, sizeof(key), "%s.%s", group, lk->name);
     const char *s = px_cfg_scalar(v);
     uint64_t val = 0;
-    const char *why = s == NULL ? "expected a value"
+    const char *why = s == NULL       ? "expected a value"
                       : lk->kind == 0 ? px_cfg_parse_duration_ms(s, &val)
                       : lk->kind == 1 ? px_cfg_parse_size(s, &val)
                                       : px_cfg_parse_count(s, &val);
@@ -112,7 +112,8 @@ void px_limits_defaults(px_limits *l) {
   l->buffer_size = 65536;
 }
 
-
-void px_cfg_load_timeouts(loader *L, yaml_node_t *n) { load_limit_group(L, n, "timeouts", timeout_keys); }
+void px_cfg_load_timeouts(loader *L, yaml_node_t *n) {
+  load_limit_group(L, n, "timeouts", timeout_keys);
+}
 
 void px_cfg_load_limits(loader *L, yaml_node_t *n) { load_limit_group(L, n, "limits", limit_keys); }

@@ -13,7 +13,6 @@
 
 #include "proxy/config/values.h"
 
-
 static int listen_item(loader *L, yaml_node_t *n, const char *key, size_t i, void *arg) {
   px_listen_addr *a = &((px_listen_addr *)arg)[i];
   const char *s = px_cfg_scalar(n);
@@ -46,7 +45,8 @@ void px_cfg_load_listen(loader *L, yaml_node_t *n) {
   static const char *const keys[] = {"https", "http", NULL};
   if (px_cfg_check_keys(L, n, "listen", keys) != 0) return;
   yaml_node_t *v;
-  if ((v = px_cfg_get(L, n, "https"))) load_listen_list(L, v, "listen.https", &L->cfg->https, &L->cfg->nhttps);
-  if ((v = px_cfg_get(L, n, "http"))) load_listen_list(L, v, "listen.http", &L->cfg->http, &L->cfg->nhttp);
+  if ((v = px_cfg_get(L, n, "https")))
+    load_listen_list(L, v, "listen.https", &L->cfg->https, &L->cfg->nhttps);
+  if ((v = px_cfg_get(L, n, "http")))
+    load_listen_list(L, v, "listen.http", &L->cfg->http, &L->cfg->nhttp);
 }
-

@@ -17,12 +17,12 @@
 #include "proxy/listen_lock.h"
 #include "tls/unconst.h"
 
-
 static const void *reader_get(void *arg, const void *map, const char *key) {
   return px_cfg_get(arg, px_unconst(map), key);
 }
 
-static int reader_check_keys(void *arg, const void *map, const char *path, const char *const *known) {
+static int reader_check_keys(void *arg, const void *map, const char *path,
+                             const char *const *known) {
   return px_cfg_check_keys(arg, px_unconst(map), path, known);
 }
 
@@ -64,8 +64,10 @@ static void check_creatable(loader *L, yaml_node_t *n, const char *key, const ch
                             int want_dir) {
   struct stat st;
   if (stat(path, &st) == 0) {
-    if (!want_dir && S_ISDIR(st.st_mode)) px_cfg_error_at(L, n, key, "%s is a directory", path);
-    else if (want_dir && !S_ISDIR(st.st_mode)) px_cfg_error_at(L, n, key, "%s is not a directory", path);
+    if (!want_dir && S_ISDIR(st.st_mode))
+      px_cfg_error_at(L, n, key, "%s is a directory", path);
+    else if (want_dir && !S_ISDIR(st.st_mode))
+      px_cfg_error_at(L, n, key, "%s is not a directory", path);
     else if (access(path, want_dir ? W_OK | X_OK : W_OK) != 0)
       px_cfg_error_at(L, n, key, "cannot write %s: %s", path, strerror(errno));
     return;
@@ -76,7 +78,8 @@ static void check_creatable(loader *L, yaml_node_t *n, const char *key, const ch
   }
   char dir[4096];
   size_t plen = strlen(path);
-  while (plen > 1 && path[plen - 1] == '/') plen--; /* "dir/" names dir */
+  while (plen > 1 && path[plen - 1] == '/')
+    plen--; /* "dir/" names dir */
   const char *slash = memrchr(path, '/', plen);
   size_t dlen = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
   if (dlen >= sizeof(dir)) {
@@ -103,11 +106,11 @@ static void load_storage_options(loader *L, yaml_node_t *root) {
   yaml_node_t *v;
   if (storage != NULL && strncmp(storage, "rediss://", 9) == 0)
     px_cfg_error_at(L, px_cfg_get(L, root, "storage"), "storage",
-             "rediss:// is not supported (this build's hiredis has no TLS): run a local TLS "
-             "tunnel such as stunnel and use redis://127.0.0.1:PORT (docs/fleet.md)");
+                    "rediss:// is not supported (this build's hiredis has no TLS): run a local TLS "
+                    "tunnel such as stunnel and use redis://127.0.0.1:PORT (docs/fleet.md)");
   else if (storage != NULL && !redis && px_store_is_url(storage))
     px_cfg_error_at(L, px_cfg_get(L, root, "storage"), "storage",
-             "expected a directory or redis://[user@]host[:port][/db]");
+                    "expected a directory or redis://[user@]host[:port][/db]");
   for (size_t i = 0; i < 3; i++) {
     if ((v = px_cfg_get(L, root, names[i])) == NULL) continue;
     free(*fields[i]);
@@ -120,10 +123,11 @@ static void load_storage_options(loader *L, yaml_node_t *root) {
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
-  static const char *const keys[] = {"listen", "workers", "storage", "storage_prefix",
-                                     "storage_password_file", "storage_key_file", "runtime_dir",
-                                     "log", "defaults", "timeouts", "limits", "sites", "acme",
-                                     "on_demand", "admin", "events", NULL};
+  static const char *const keys[] = {
+      "listen",           "workers",     "storage", "storage_prefix", "storage_password_file",
+      "storage_key_file", "runtime_dir", "log",     "defaults",       "timeouts",
+      "limits",           "sites",       "acme",    "on_demand",      "admin",
+      "events",           NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
     px_cfg_error_at(L, NULL, "(file)", "the file is empty");
@@ -142,7 +146,8 @@ static void load_root(loader *L, yaml_node_t *root) {
     else
       px_cfg_error_at(L, v, "workers", "expected auto or a number from 1 to 256");
   }
-  if ((v = px_cfg_get(L, root, "runtime_dir"))) cfg->runtime_dir = px_cfg_get_string(L, v, "runtime_dir");
+  if ((v = px_cfg_get(L, root, "runtime_dir")))
+    cfg->runtime_dir = px_cfg_get_string(L, v, "runtime_dir");
   if ((v = px_cfg_get(L, root, "storage"))) {
     free(cfg->storage);
     cfg->storage = px_cfg_get_string(L, v, "storage");
@@ -154,8 +159,10 @@ static void load_root(loader *L, yaml_node_t *root) {
       yaml_node_t *x;
       if ((x = px_cfg_get(L, v, "level"))) {
         int lvl = px_cfg_scalar(x) ? px_cfg_parse_log_level(px_cfg_scalar(x)) : -1;
-        if (lvl < 0) px_cfg_error_at(L, x, "log.level", "expected error, warn, info or debug");
-        else cfg->log_level = lvl;
+        if (lvl < 0)
+          px_cfg_error_at(L, x, "log.level", "expected error, warn, info or debug");
+        else
+          cfg->log_level = lvl;
       }
       if ((x = px_cfg_get(L, v, "access"))) {
         free(cfg->access_log);
@@ -172,7 +179,8 @@ static void load_root(loader *L, yaml_node_t *root) {
     static const char *const dk[] = {"redirect_http", "hsts", NULL};
     if (px_cfg_check_keys(L, v, "defaults", dk) == 0) {
       yaml_node_t *x;
-      if ((x = px_cfg_get(L, v, "redirect_http"))) px_cfg_get_bool(L, x, "defaults.redirect_http", &def_redirect);
+      if ((x = px_cfg_get(L, v, "redirect_http")))
+        px_cfg_get_bool(L, x, "defaults.redirect_http", &def_redirect);
       if ((x = px_cfg_get(L, v, "hsts"))) px_cfg_load_hsts(L, x, "defaults.hsts", &def_hsts);
     }
   }
@@ -180,7 +188,8 @@ static void load_root(loader *L, yaml_node_t *root) {
   if ((v = px_cfg_get(L, root, "limits"))) px_cfg_load_limits(L, v);
   px_acme_config_reader reader = acme_reader(L);
   if ((v = px_cfg_get(L, root, "acme"))) px_acme_config_load_acme(&reader, v, &cfg->acme);
-  if ((v = px_cfg_get(L, root, "on_demand"))) px_acme_config_load_on_demand(&reader, v, &cfg->on_demand);
+  if ((v = px_cfg_get(L, root, "on_demand")))
+    px_acme_config_load_on_demand(&reader, v, &cfg->on_demand);
   if ((v = px_cfg_get(L, root, "admin"))) px_control_config_load_admin(&reader, v, &cfg->control);
   if ((v = px_cfg_get(L, root, "events"))) px_control_config_load_events(&reader, v, &cfg->control);
   yaml_node_t *sites = px_cfg_get(L, root, "sites");
@@ -189,14 +198,16 @@ static void load_root(loader *L, yaml_node_t *root) {
     cfg->sites = calloc(n ? n : 1, sizeof(px_site));
     if (cfg->sites) {
       for (size_t i = 0; i < n; i++) {
-        px_cfg_load_site(L, px_cfg_node(L, sites->data.sequence.items.start[i]), i, def_redirect, &def_hsts);
+        px_cfg_load_site(L, px_cfg_node(L, sites->data.sequence.items.start[i]), i, def_redirect,
+                         &def_hsts);
         cfg->nsites++;
       }
     }
     px_cfg_check_duplicate_hosts(L, sites);
     size_t catch_alls = 0;
     for (size_t i = 0; i < cfg->nsites; i++)
-      for (size_t j = 0; j < cfg->sites[i].nhosts; j++) catch_alls += strcmp(cfg->sites[i].hosts[j], "*") == 0;
+      for (size_t j = 0; j < cfg->sites[i].nhosts; j++)
+        catch_alls += strcmp(cfg->sites[i].hosts[j], "*") == 0;
     if (catch_alls > 1) px_cfg_error_at(L, sites, "sites", "only one site may use the host \"*\"");
   } else {
     px_cfg_error_at(L, sites ? sites : root, "sites", "expected a list of sites");
@@ -205,9 +216,11 @@ static void load_root(loader *L, yaml_node_t *root) {
     px_cfg_error_at(L, root, "listen", "nothing to listen on: set listen.https and/or listen.http");
   if (cfg->nhttps > 0) {
     int any_tls = 0;
-    for (size_t i = 0; i < cfg->nsites; i++) any_tls |= cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
+    for (size_t i = 0; i < cfg->nsites; i++)
+      any_tls |= cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
     if (!any_tls && cfg->nsites > 0)
-      px_cfg_error_at(L, px_cfg_get(L, root, "listen"), "listen.https", "no site has a certificate (tls)");
+      px_cfg_error_at(L, px_cfg_get(L, root, "listen"), "listen.https",
+                      "no site has a certificate (tls)");
   }
   /* The certificate manager creates the storage directory at start-up when
    * a site has ACME certificates. */
@@ -277,8 +290,10 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   }
   size_t nnodes = (size_t)(L.doc.nodes.top - L.doc.nodes.start);
   unsigned char *seen = calloc(nnodes ? nnodes : 1, 1);
-  if (seen) px_cfg_check_duplicate_keys(&L, yaml_document_get_root_node(&L.doc), "", seen, 0);
-  else px_cfg_error_at(&L, NULL, "(file)", "out of memory");
+  if (seen)
+    px_cfg_check_duplicate_keys(&L, yaml_document_get_root_node(&L.doc), "", seen, 0);
+  else
+    px_cfg_error_at(&L, NULL, "(file)", "out of memory");
   free(seen);
   load_root(&L, yaml_document_get_root_node(&L.doc));
   if (set_admin_default(L.cfg) != 0) {
@@ -336,7 +351,8 @@ int px_config_warnings(const px_config *cfg, FILE *out) {
             "%s:%d: sites[%zu].hsts: warning: HSTS tells browsers to refuse plain HTTP for %s%s "
             "for %lld seconds (%lld days); once a browser has seen it, it cannot be withdrawn "
             "before it expires, so make sure HTTPS works for every one of these names first.\n",
-            cfg->file, s->line, i, hosts, s->hsts.include_subdomains ? " and all their subdomains" : "",
+            cfg->file, s->line, i, hosts,
+            s->hsts.include_subdomains ? " and all their subdomains" : "",
             (long long)s->hsts.max_age, (long long)(s->hsts.max_age / 86400));
     n++;
     if (s->hsts.preload) {
@@ -353,14 +369,18 @@ int px_config_warnings(const px_config *cfg, FILE *out) {
 
 void px_config_free(px_config *cfg) {
   if (cfg == NULL) return;
-  for (size_t i = 0; i < cfg->nhttps; i++) free(cfg->https[i].text);
-  for (size_t i = 0; i < cfg->nhttp; i++) free(cfg->http[i].text);
+  for (size_t i = 0; i < cfg->nhttps; i++)
+    free(cfg->https[i].text);
+  for (size_t i = 0; i < cfg->nhttp; i++)
+    free(cfg->http[i].text);
   free(cfg->https);
   free(cfg->http);
   for (size_t i = 0; i < cfg->nsites; i++) {
     px_site *s = &cfg->sites[i];
-    for (size_t j = 0; j < s->nhosts; j++) free(s->hosts[j]);
-    for (size_t j = 0; j < s->nupstreams; j++) free(s->upstreams[j].text);
+    for (size_t j = 0; j < s->nhosts; j++)
+      free(s->hosts[j]);
+    for (size_t j = 0; j < s->nupstreams; j++)
+      free(s->upstreams[j].text);
     free(s->hosts);
     free(s->upstreams);
     free(s->cert_file);

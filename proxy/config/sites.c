@@ -16,7 +16,6 @@
 #include "tls/cert.h"
 #include "tls/unconst.h"
 
-
 void px_cfg_load_hsts(loader *L, yaml_node_t *n, const char *key, px_hsts *h) {
   if (n->type == YAML_SCALAR_NODE) {
     int on;
@@ -36,7 +35,8 @@ void px_cfg_load_hsts(loader *L, yaml_node_t *n, const char *key, px_hsts *h) {
   if ((v = px_cfg_get(L, n, "max_age"))) {
     uint64_t age;
     snprintf(k, sizeof(k), "%s.max_age", key);
-    const char *why = px_cfg_scalar(v) ? px_cfg_parse_count(px_cfg_scalar(v), &age) : "expected a number";
+    const char *why =
+        px_cfg_scalar(v) ? px_cfg_parse_count(px_cfg_scalar(v), &age) : "expected a number";
     /* Two years is the most any browser honours and what preload lists ask. */
     if (why == NULL && age > 63072000) why = "is over 63072000 (two years)";
     if (why)
@@ -76,7 +76,8 @@ static int upstream_item(loader *L, yaml_node_t *n, const char *key, size_t i, v
   px_site *site = arg;
   px_upstream_addr *u = &site->upstreams[site->nupstreams];
   const char *s = px_cfg_scalar(n);
-  const char *why = s ? px_cfg_parse_upstream(s, &u->ss, &u->sslen, &u->is_unix) : "expected a string";
+  const char *why =
+      s ? px_cfg_parse_upstream(s, &u->ss, &u->sslen, &u->is_unix) : "expected a string";
   if (why) {
     px_cfg_error_at(L, n, key, "\"%s\" %s", s ? s : "", why);
     return -1;
@@ -114,9 +115,12 @@ static void check_cert_files(loader *L, yaml_node_t *tls, const char *key, px_si
 static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) {
   const char *s = px_cfg_scalar(n);
   if (s) {
-    if (strcmp(s, "acme") == 0) site->tls_mode = PX_SITE_TLS_ACME;
-    else if (strcmp(s, "on_demand") == 0) site->tls_mode = PX_SITE_TLS_ON_DEMAND;
-    else px_cfg_error_at(L, n, key, "\"%s\" is not one of acme, on_demand or {cert, key}", s);
+    if (strcmp(s, "acme") == 0)
+      site->tls_mode = PX_SITE_TLS_ACME;
+    else if (strcmp(s, "on_demand") == 0)
+      site->tls_mode = PX_SITE_TLS_ON_DEMAND;
+    else
+      px_cfg_error_at(L, n, key, "\"%s\" is not one of acme, on_demand or {cert, key}", s);
     return;
   }
   static const char *const keys[] = {"cert", "key", NULL};
@@ -149,10 +153,11 @@ static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, cons
   if (site->tls_mode != PX_SITE_TLS_ACME || n == 0 || site->nhosts != n)
     return; /* not ACME, or a bad host was already reported */
   if (n > PX_ACME_ORDER_NAMES_MAX)
-    px_cfg_error_at(L, hosts, key,
-             "%zu names, but one ACME order holds at most %d (Let's Encrypt's limit); split the "
-             "site into sites of at most %d hosts each",
-             n, PX_ACME_ORDER_NAMES_MAX, PX_ACME_ORDER_NAMES_MAX);
+    px_cfg_error_at(
+        L, hosts, key,
+        "%zu names, but one ACME order holds at most %d (Let's Encrypt's limit); split the "
+        "site into sites of at most %d hosts each",
+        n, PX_ACME_ORDER_NAMES_MAX, PX_ACME_ORDER_NAMES_MAX);
   for (size_t j = 0; j < n; j++) {
     const char *why = px_acme_order_name_problem(site->hosts[j]);
     if (why == NULL) continue;
@@ -168,7 +173,8 @@ static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, cons
   }
 }
 
-void px_cfg_load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect, const px_hsts *def_hsts) {
+void px_cfg_load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect,
+                      const px_hsts *def_hsts) {
   static const char *const keys[] = {"hosts", "upstreams", "tls", "redirect_http", "hsts", NULL};
   char path[64], k[96];
   snprintf(path, sizeof(path), "sites[%zu]", idx);
@@ -221,7 +227,6 @@ void px_cfg_check_duplicate_hosts(loader *L, yaml_node_t *sites_node) {
           yaml_node_t fake = {0};
           fake.start_mark.line = (size_t)cfg->sites[b].line - 1;
           px_cfg_error_at(L, &fake, k, "\"%s\" is already served by sites[%zu] (line %d)",
-                   cfg->sites[a].hosts[i], a, cfg->sites[a].line);
+                          cfg->sites[a].hosts[i], a, cfg->sites[a].line);
         }
 }
-

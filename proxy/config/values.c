@@ -89,7 +89,8 @@ static const char *split_host_port(const char *s, char *host, size_t cap, int *p
     if (strchr(host, ':')) return "needs brackets around an IPv6 address ([::1]:443)";
   }
   uint64_t p;
-  if (px_cfg_parse_count(colon + 1, &p) != NULL || p < 1 || p > 65535) return "has no valid port (1-65535)";
+  if (px_cfg_parse_count(colon + 1, &p) != NULL || p < 1 || p > 65535)
+    return "has no valid port (1-65535)";
   *port = (int)p;
   return NULL;
 }
@@ -148,8 +149,10 @@ const char *px_cfg_parse_upstream(const char *s, struct sockaddr_storage *ss, so
   memset(ss, 0, sizeof(*ss));
   memcpy(ss, res->ai_addr, res->ai_addrlen);
   *len = (socklen_t)res->ai_addrlen;
-  if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-  else ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+  if (ss->ss_family == AF_INET)
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
   freeaddrinfo(res);
   return NULL;
 }

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 void px_cfg_error_at(loader *L, const yaml_node_t *n, const char *key, const char *fmt, ...) {
   char msg[512];
   va_list ap;
@@ -34,8 +33,10 @@ static size_t distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 40 || lb > 40) return 99;
   size_t d[41][41];
-  for (size_t i = 0; i <= la; i++) d[i][0] = i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  for (size_t i = 0; i <= la; i++)
+    d[i][0] = i;
+  for (size_t j = 0; j <= lb; j++)
+    d[0][j] = j;
   for (size_t i = 1; i <= la; i++)
     for (size_t j = 1; j <= lb; j++) {
       size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -57,8 +58,10 @@ int px_cfg_check_keys(loader *L, yaml_node_t *map, const char *path, const char 
     int ok = 0;
     const char *hint = NULL;
     for (const char *const *kn = known; name && *kn && !ok; kn++) {
-      if (strcmp(name, *kn) == 0) ok = 1;
-      else if (distance(name, *kn) <= 2) hint = *kn;
+      if (strcmp(name, *kn) == 0)
+        ok = 1;
+      else if (distance(name, *kn) <= 2)
+        hint = *kn;
     }
     if (ok) continue;
     char key[256];
@@ -102,7 +105,7 @@ void px_cfg_check_duplicate_keys(loader *L, yaml_node_t *n, const char *path, un
       const char *other = px_cfg_scalar(first);
       if (other && strcmp(other, name) == 0) {
         px_cfg_error_at(L, kn, k, "duplicate key '%s' (first at line %d)", name,
-                 (int)first->start_mark.line + 1);
+                        (int)first->start_mark.line + 1);
         break;
       }
     }
@@ -124,7 +127,8 @@ int px_cfg_get_bool(loader *L, yaml_node_t *n, const char *key, int *out) {
   /* YAML 1.1 booleans, in any case ("False" is what many generators write). */
   if (s && (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0))
     *out = 1;
-  else if (s && (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0))
+  else if (s &&
+           (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0))
     *out = 0;
   else {
     px_cfg_error_at(L, n, key, "expected true or false");
@@ -157,7 +161,8 @@ size_t px_cfg_for_each_item(loader *L, yaml_node_t *n, const char *key, item_fn 
     return 0;
   }
   size_t i = 0;
-  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+  for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+       it++, i++) {
     snprintf(k, sizeof(k), "%s[%zu]", key, i);
     fn(L, px_cfg_node(L, *it), k, i, arg);
   }
@@ -166,7 +171,7 @@ size_t px_cfg_for_each_item(loader *L, yaml_node_t *n, const char *key, item_fn 
 
 size_t px_cfg_count_items(yaml_node_t *n) {
   if (n->type == YAML_SCALAR_NODE) return 1;
-  if (n->type == YAML_SEQUENCE_NODE) return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+  if (n->type == YAML_SEQUENCE_NODE)
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
   return 0;
 }
-

@@ -102,7 +102,8 @@ int px_http_head_field_value(px_http_head *h, int *in_field, const char *at, siz
 int px_http_head_field_done(px_http_head *h, int *in_field) {
   if (*in_field == 2) {
     px_header *f = &h->headers[h->nheaders - 1];
-    while (f->value_len && (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
+    while (f->value_len &&
+           (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
       f->value_len--;
   }
   *in_field = 0;

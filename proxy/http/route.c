@@ -8,8 +8,10 @@
 
 int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap) {
   /* Surrounding whitespace is not part of the value. */
-  while (len && (*in == ' ' || *in == '\t')) in++, len--;
-  while (len && (in[len - 1] == ' ' || in[len - 1] == '\t')) len--;
+  while (len && (*in == ' ' || *in == '\t'))
+    in++, len--;
+  while (len && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+    len--;
   if (len == 0) return -1;
   size_t end = len;
   if (in[0] == '[') {
@@ -19,7 +21,8 @@ int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap) {
     end = (size_t)(close - in) + 1;
     for (size_t i = 1; i + 1 < end; i++) {
       char c = in[i];
-      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+            c == ':' || c == '.'))
         return -1;
     }
     if (end < len && in[end] != ':') return -1;

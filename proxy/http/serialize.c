@@ -70,17 +70,21 @@ static void put_field(out_buf *o, const char *name, size_t nlen, const char *val
 }
 
 /* Case-insensitive match with a string literal, by length first. */
-#define EQ_LIT(a, alen, lit) ((alen) == sizeof(lit) - 1 && strncasecmp((a), (lit), sizeof(lit) - 1) == 0)
+#define EQ_LIT(a, alen, lit)                                                                       \
+  ((alen) == sizeof(lit) - 1 && strncasecmp((a), (lit), sizeof(lit) - 1) == 0)
 
 /* True when `name` is one of the comma-separated tokens in `list`. */
 static int in_token_list(const char *list, size_t llen, const char *name, size_t nlen) {
   size_t i = 0;
   while (i < llen) {
-    while (i < llen && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) i++;
+    while (i < llen && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
+      i++;
     size_t start = i;
-    while (i < llen && list[i] != ',') i++;
+    while (i < llen && list[i] != ',')
+      i++;
     size_t end = i;
-    while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t')) end--;
+    while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
+      end--;
     if (end > start && end - start == nlen && strncasecmp(list + start, name, nlen) == 0) return 1;
   }
   return 0;
@@ -90,14 +94,29 @@ int px_http_is_hop_by_hop(const char *name, size_t len, const char *connection_v
                           size_t connection_len) {
   /* RFC 9110 §7.6.1, by length first: this runs for every field. */
   switch (len) {
-  case 2: if (EQ_LIT(name, len, "te")) return 1; break;
-  case 7: if (EQ_LIT(name, len, "upgrade") || EQ_LIT(name, len, "trailer")) return 1; break;
-  case 10: if (EQ_LIT(name, len, "connection") || EQ_LIT(name, len, "keep-alive")) return 1; break;
-  case 16: if (EQ_LIT(name, len, "proxy-connection")) return 1; break;
-  case 17: if (EQ_LIT(name, len, "transfer-encoding")) return 1; break;
-  case 18: if (EQ_LIT(name, len, "proxy-authenticate")) return 1; break;
-  case 19: if (EQ_LIT(name, len, "proxy-authorization")) return 1; break;
-  default: break;
+  case 2:
+    if (EQ_LIT(name, len, "te")) return 1;
+    break;
+  case 7:
+    if (EQ_LIT(name, len, "upgrade") || EQ_LIT(name, len, "trailer")) return 1;
+    break;
+  case 10:
+    if (EQ_LIT(name, len, "connection") || EQ_LIT(name, len, "keep-alive")) return 1;
+    break;
+  case 16:
+    if (EQ_LIT(name, len, "proxy-connection")) return 1;
+    break;
+  case 17:
+    if (EQ_LIT(name, len, "transfer-encoding")) return 1;
+    break;
+  case 18:
+    if (EQ_LIT(name, len, "proxy-authenticate")) return 1;
+    break;
+  case 19:
+    if (EQ_LIT(name, len, "proxy-authorization")) return 1;
+    break;
+  default:
+    break;
   }
   return connection_value && in_token_list(connection_value, connection_len, name, len);
 }
@@ -107,7 +126,8 @@ typedef struct skip_name {
   const char *name;
   size_t len;
 } skip_name;
-#define SKIP(lit) {(lit), sizeof(lit) - 1}
+#define SKIP(lit)                                                                                  \
+  { (lit), sizeof(lit) - 1 }
 
 /* Copies the end-to-end fields, leaving out hop-by-hop ones, framing, and
  * any name in `skip` (ended by a NULL name). */
@@ -115,7 +135,8 @@ static void put_end_to_end(out_buf *o, const px_http_head *h, const skip_name *s
   const px_header *conn = px_http_find(h, "connection");
   for (size_t i = 0; i < h->nheaders; i++) {
     const px_header *f = &h->headers[i];
-    if (px_http_is_hop_by_hop(f->name, f->name_len, conn ? conn->value : NULL, conn ? conn->value_len : 0))
+    if (px_http_is_hop_by_hop(f->name, f->name_len, conn ? conn->value : NULL,
+                              conn ? conn->value_len : 0))
       continue;
     if (EQ_LIT(f->name, f->name_len, "content-length")) continue;
     int skipped = 0;
@@ -144,11 +165,20 @@ int px_http_trailer_allowed(const char *name, size_t len) {
   /* Fields that frame, route or authenticate a message cannot be trailers
    * (RFC 9110 §6.5.1); hop-by-hop ones never pass a proxy. */
   switch (len) {
-  case 4: if (EQ_LIT(name, len, "host")) return 0; break;
-  case 13: if (EQ_LIT(name, len, "authorization")) return 0; break;
-  case 14: if (EQ_LIT(name, len, "content-length")) return 0; break;
-  case 16: if (EQ_LIT(name, len, "content-encoding")) return 0; break;
-  default: break;
+  case 4:
+    if (EQ_LIT(name, len, "host")) return 0;
+    break;
+  case 13:
+    if (EQ_LIT(name, len, "authorization")) return 0;
+    break;
+  case 14:
+    if (EQ_LIT(name, len, "content-length")) return 0;
+    break;
+  case 16:
+    if (EQ_LIT(name, len, "content-encoding")) return 0;
+    break;
+  default:
+    break;
   }
   return !px_http_is_hop_by_hop(name, len, NULL, 0) && !(len && name[0] == ':');
 }
@@ -174,8 +204,12 @@ static void put_framing(out_buf *o, int64_t content_length, int chunked, px_http
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, px_http_conn_mode mode,
                                char *out, size_t cap) {
-  static const skip_name skip[] = {SKIP("host"), SKIP("x-forwarded-for"), SKIP("x-forwarded-proto"),
-                                   SKIP("x-forwarded-host"), SKIP("forwarded"), SKIP("expect"),
+  static const skip_name skip[] = {SKIP("host"),
+                                   SKIP("x-forwarded-for"),
+                                   SKIP("x-forwarded-proto"),
+                                   SKIP("x-forwarded-host"),
+                                   SKIP("forwarded"),
+                                   SKIP("expect"),
                                    {NULL, 0}};
   out_buf o = {out, 0, cap, 0};
   puts_(&o, h->method);
@@ -263,7 +297,8 @@ long px_http_serialize_last_chunk(const px_http_head *trailers, char *out, size_
   PUT_LIT(&o, "0\r\n");
   for (size_t i = 0; trailers && i < trailers->nheaders; i++) {
     const px_header *f = &trailers->headers[i];
-    if (px_http_trailer_allowed(f->name, f->name_len)) put_field(&o, f->name, f->name_len, f->value, f->value_len);
+    if (px_http_trailer_allowed(f->name, f->name_len))
+      put_field(&o, f->name, f->name_len, f->value, f->value_len);
   }
   PUT_LIT(&o, "\r\n");
   return o.overflow ? -1 : (long)o.len;
@@ -315,35 +350,59 @@ int px_http_redirect_location(const char *host, const char *target, size_t targe
 
 const char *px_http_reason(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 204: return "No Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 304: return "Not Modified";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 413: return "Content Too Large";
-  case 421: return "Misdirected Request";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 204:
+    return "No Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 304:
+    return "Not Modified";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 413:
+    return "Content Too Large";
+  case 421:
+    return "Misdirected Request";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Unknown";
   }
 }
 
 long px_http_simple_response(int status, const char *extra, int close, char *out, size_t cap) {
   const char *reason = px_http_reason(status);
   out_buf o = {out, 0, cap, 0};
-  putf(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
+  putf(&o,
+       "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
+       "%zu\r\n",
        status, reason, px_http_date(), strlen(reason) + 1);
   if (extra) puts_(&o, extra);
   if (close) PUT_LIT(&o, "Connection: close\r\n");

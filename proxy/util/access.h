@@ -11,8 +11,8 @@
 typedef struct px_access_entry {
   const char *peer_ip;
   int is_https;
-  const char *host;     /**< routed host, or NULL */
-  const char *method;   /**< NULL when the head never completed */
+  const char *host;   /**< routed host, or NULL */
+  const char *method; /**< NULL when the head never completed */
   const char *path;
   int status;
   uint64_t bytes;       /**< response bytes sent, head included */

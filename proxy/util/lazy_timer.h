@@ -29,6 +29,8 @@ void px_lazy_timer_init(uv_loop_t *loop, px_lazy_timer *t, void *data);
 void px_lazy_timer_set(px_lazy_timer *t, uint64_t ms, px_lazy_timer_cb fire);
 
 /** The handle to pass to uv_close. */
-static inline uv_handle_t *px_lazy_timer_handle(px_lazy_timer *t) { return (uv_handle_t *)&t->timer; }
+static inline uv_handle_t *px_lazy_timer_handle(px_lazy_timer *t) {
+  return (uv_handle_t *)&t->timer;
+}
 
 #endif

@@ -69,7 +69,8 @@ static void test_many(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_basic), cmocka_unit_test(test_lru_eviction),
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_basic),
+                                     cmocka_unit_test(test_lru_eviction),
                                      cmocka_unit_test(test_many)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

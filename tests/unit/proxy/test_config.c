@@ -70,7 +70,8 @@ static void test_full_config(void **state) {
            "log: {level: debug, access: off}\n"
            "defaults: {redirect_http: false, hsts: true}\n"
            "timeouts: {handshake: 500ms, request_header: 2s, keepalive: 1m, upstream_read: 1h}\n"
-           "limits: {max_connections: 50, max_header_bytes: 16k, max_headers: 64, max_body: 0, buffer: 1m}\n"
+           "limits: {max_connections: 50, max_header_bytes: 16k, max_headers: 64, max_body: 0, "
+           "buffer: 1m}\n"
            "sites:\n"
            "  - hosts: [App.Example.COM, \"*.app.example.com\"]\n"
            "    upstreams: [\"127.0.0.1:8080\", \"[::1]:9090\", \"unix:/run/app.sock\"]\n"
@@ -128,8 +129,9 @@ static void test_full_config(void **state) {
 }
 
 static void test_json_and_defaults(void **state) {
-  const char *text = "{\"listen\": {\"http\": \"127.0.0.1:8080\"}, \"sites\": [{\"hosts\": [\"a.test\"], "
-                     "\"upstreams\": [\"127.0.0.1:9000\"]}]}";
+  const char *text =
+      "{\"listen\": {\"http\": \"127.0.0.1:8080\"}, \"sites\": [{\"hosts\": [\"a.test\"], "
+      "\"upstreams\": [\"127.0.0.1:9000\"]}]}";
   char *errors = NULL;
   int n = 0;
   px_config *cfg = load(text, &errors, &n);
@@ -154,54 +156,77 @@ static void test_errors(void **state) {
   expect_error(HTTP "workres: 2\n" SITE, "unknown key 'workres' (did you mean 'workers'?)");
   expect_error(HTTP "workers: 0\n" SITE, "t.yaml:2: workers: expected auto or a number");
   expect_error(HTTP "workers: [1]\n" SITE, "workers: expected auto");
-  expect_error("listen: {http: \"1.2.3.4\"}\n" SITE, "t.yaml:1: listen.http: \"1.2.3.4\" is not host:port");
+  expect_error("listen: {http: \"1.2.3.4\"}\n" SITE,
+               "t.yaml:1: listen.http: \"1.2.3.4\" is not host:port");
   expect_error("listen: {http: \"1.2.3.4:0\"}\n" SITE, "has no valid port");
   expect_error("listen: {http: \"example.com:80\"}\n" SITE, "is not a numeric IPv4 address");
   expect_error("listen: {http: [\"127.0.0.1:80\", \"::1:80\"]}\n" SITE, "listen.http[1]");
   expect_error("listen: {}\n" SITE, "nothing to listen on");
-  expect_error("listen: {https: \"127.0.0.1:443\"}\n" SITE, "listen.https: no site has a certificate");
-  expect_error(HTTP "log: {level: loud}\n" SITE, "t.yaml:2: log.level: expected error, warn, info or debug");
-  expect_error(HTTP "timeouts: {keepalive: 5 minutes}\n" SITE, "t.yaml:2: timeouts.keepalive: \"5 minutes\" is not a duration");
+  expect_error("listen: {https: \"127.0.0.1:443\"}\n" SITE,
+               "listen.https: no site has a certificate");
+  expect_error(HTTP "log: {level: loud}\n" SITE,
+               "t.yaml:2: log.level: expected error, warn, info or debug");
+  expect_error(HTTP "timeouts: {keepalive: 5 minutes}\n" SITE,
+               "t.yaml:2: timeouts.keepalive: \"5 minutes\" is not a duration");
   expect_error(HTTP "timeouts: {keepalive: 0}\n" SITE, "timeouts.keepalive: \"0\" is out of range");
   expect_error(HTTP "timeouts: {keepalive: 99999999999999999999}\n" SITE, "is too large");
   expect_error(HTTP "limits: {buffer: 12q}\n" SITE, "limits.buffer: \"12q\" is not a size");
-  expect_error(HTTP "limits: {max_headers: 1000}\n" SITE, "limits.max_headers: \"1000\" is out of range");
+  expect_error(HTTP "limits: {max_headers: 1000}\n" SITE,
+               "limits.max_headers: \"1000\" is out of range");
   expect_error(HTTP "limits: {max_bdy: 1}\n" SITE, "did you mean 'max_body'?");
   expect_error(HTTP, "t.yaml:1: sites: expected a list of sites");
-  expect_error(HTTP "sites:\n  - upstreams: [\"127.0.0.1:1\"]\n", "sites[0].hosts: a site needs at least one host");
-  expect_error(HTTP "sites:\n  - hosts: [a.test]\n", "sites[0].upstreams: a site needs at least one upstream");
+  expect_error(HTTP "sites:\n  - upstreams: [\"127.0.0.1:1\"]\n",
+               "sites[0].hosts: a site needs at least one host");
+  expect_error(HTTP "sites:\n  - hosts: [a.test]\n",
+               "sites[0].upstreams: a site needs at least one upstream");
   expect_error(HTTP "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:99999\"]\n",
                "t.yaml:4: sites[0].upstreams[0]: \"127.0.0.1:99999\" has no valid port");
-  expect_error(HTTP "sites:\n  - hosts: [a.test]\n    upstreams: [\"unix:run.sock\"]\n", "needs an absolute path");
+  expect_error(HTTP "sites:\n  - hosts: [a.test]\n    upstreams: [\"unix:run.sock\"]\n",
+               "needs an absolute path");
   expect_error(HTTP "sites:\n  - hosts: [\"a_b.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n",
                "sites[0].hosts[0]: \"a_b.test\" is not a host name");
-  expect_error(HTTP "sites:\n  - hosts: [nodot]\n    upstreams: [\"127.0.0.1:1\"]\n", "needs at least one dot");
-  expect_error(HTTP "sites:\n  - hosts: [\"a..b\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "empty label");
-  expect_error(HTTP "sites:\n  - hosts: [\"-a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "starting with '-'");
-  expect_error(HTTP "sites:\n  - hosts: [\"*a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n", "not a valid wildcard");
+  expect_error(HTTP "sites:\n  - hosts: [nodot]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "needs at least one dot");
+  expect_error(HTTP "sites:\n  - hosts: [\"a..b\"]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "empty label");
+  expect_error(HTTP "sites:\n  - hosts: [\"-a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "starting with '-'");
+  expect_error(HTTP "sites:\n  - hosts: [\"*a.test\"]\n    upstreams: [\"127.0.0.1:1\"]\n",
+               "not a valid wildcard");
   expect_error(HTTP SITE "  - hosts: [b.test, A.TEST]\n    upstreams: [\"127.0.0.1:1\"]\n",
                "sites[1].hosts: \"a.test\" is already served by sites[0]");
-  expect_error(HTTP "sites:\n  - hosts: [\"*\"]\n    upstreams: [\"127.0.0.1:1\"]\n  - hosts: [\"*\", b.test]\n    upstreams: [\"127.0.0.1:1\"]\n",
+  expect_error(HTTP "sites:\n  - hosts: [\"*\"]\n    upstreams: [\"127.0.0.1:1\"]\n  - hosts: "
+                    "[\"*\", b.test]\n    upstreams: [\"127.0.0.1:1\"]\n",
                "only one site may use the host \"*\"");
-  expect_error(HTTP SITE "    tls: letsencrypt\n", "sites[0].tls: \"letsencrypt\" is not one of acme, on_demand");
+  expect_error(HTTP SITE "    tls: letsencrypt\n",
+               "sites[0].tls: \"letsencrypt\" is not one of acme, on_demand");
   expect_error(HTTP SITE "    tls: {cert: /nonexistent.pem}\n", "sites[0].tls.key: missing");
   expect_error(HTTP SITE "    tls: {cert: /nonexistent.pem, key: /nonexistent.key}\n",
                "sites[0].tls.cert: cannot read /nonexistent.pem");
-  expect_error(HTTP SITE "    redirect_http: maybe\n", "sites[0].redirect_http: expected true or false");
-  expect_error(HTTP SITE "    hsts: {max_age: 99999999}\n", "sites[0].hsts.max_age: is over 63072000");
+  expect_error(HTTP SITE "    redirect_http: maybe\n",
+               "sites[0].redirect_http: expected true or false");
+  expect_error(HTTP SITE "    hsts: {max_age: 99999999}\n",
+               "sites[0].hsts.max_age: is over 63072000");
   expect_error(HTTP SITE "    hsts: {maxage: 1}\n", "sites[0].hsts.maxage: unknown key");
   expect_error(HTTP SITE "    color: blue\n", "t.yaml:5: sites[0].color: unknown key 'color'");
-  expect_error(HTTP "acme: {directory: http://ca.test/dir}\n" SITE, "t.yaml:2: acme.directory: must be an https:// URL");
-  expect_error(HTTP "acme: {key_type: ed25519}\n" SITE, "acme.key_type: expected p256, p384, rsa2048");
-  expect_error(HTTP "acme: {challenges: [dns-01]}\n" SITE, "acme.challenges[0]: \"dns-01\" is not tls-alpn-01 or http-01");
+  expect_error(HTTP "acme: {directory: http://ca.test/dir}\n" SITE,
+               "t.yaml:2: acme.directory: must be an https:// URL");
+  expect_error(HTTP "acme: {key_type: ed25519}\n" SITE,
+               "acme.key_type: expected p256, p384, rsa2048");
+  expect_error(HTTP "acme: {challenges: [dns-01]}\n" SITE,
+               "acme.challenges[0]: \"dns-01\" is not tls-alpn-01 or http-01");
   expect_error(HTTP "acme: {challenges: [http-01, http-01]}\n" SITE, "listed twice");
   expect_error(HTTP "acme: {eab: {kid: x}}\n" SITE, "acme.eab: needs both kid and hmac_key");
-  expect_error(HTTP "acme: {ca_file: /nonexistent.pem}\n" SITE, "acme.ca_file: cannot read /nonexistent.pem");
+  expect_error(HTTP "acme: {ca_file: /nonexistent.pem}\n" SITE,
+               "acme.ca_file: cannot read /nonexistent.pem");
   expect_error(HTTP "acme: {emial: a@b.c}\n" SITE, "did you mean 'email'?");
-  expect_error(HTTP "on_demand: {rate: 20/fortnight}\n" SITE, "on_demand.rate: \"20/fortnight\" has an unknown unit");
+  expect_error(HTTP "on_demand: {rate: 20/fortnight}\n" SITE,
+               "on_demand.rate: \"20/fortnight\" has an unknown unit");
   expect_error(HTTP "on_demand: {rate: many}\n" SITE, "on_demand.rate: \"many\" is not a rate");
-  expect_error(HTTP "on_demand: {ask: \"https://ask.test/\"}\n" SITE, "on_demand.ask: https is not supported");
-  expect_error(HTTP "on_demand: {max_pending: 0}\n" SITE, "on_demand.max_pending: \"0\" is out of range");
+  expect_error(HTTP "on_demand: {ask: \"https://ask.test/\"}\n" SITE,
+               "on_demand.ask: https is not supported");
+  expect_error(HTTP "on_demand: {max_pending: 0}\n" SITE,
+               "on_demand.max_pending: \"0\" is out of range");
   expect_error("listen: [\n", "t.yaml:2: (syntax)");
   expect_error("", "the file is empty");
 }
@@ -221,11 +246,12 @@ static void test_all_errors_collected(void **state) {
 static void test_acme_sections(void **state) {
   char *errors = NULL;
   int n = 0;
-  px_config *cfg = load(HTTP "acme: {directory: \"https://ca.test/dir\", email: ops@example.com, accept_terms: true,"
-                        " key_type: p384, challenges: [http-01]}\n"
-                        "on_demand: {ask: \"http://127.0.0.1:9000/allow\", rate: 5/s, max_pending: 7}\n"
-                        "timeouts: {on_demand: 20s}\n" SITE "    tls: on_demand\n",
-                        &errors, &n);
+  px_config *cfg = load(
+      HTTP "acme: {directory: \"https://ca.test/dir\", email: ops@example.com, accept_terms: true,"
+           " key_type: p384, challenges: [http-01]}\n"
+           "on_demand: {ask: \"http://127.0.0.1:9000/allow\", rate: 5/s, max_pending: 7}\n"
+           "timeouts: {on_demand: 20s}\n" SITE "    tls: on_demand\n",
+      &errors, &n);
   if (cfg == NULL) fprintf(stderr, "%s", errors);
   assert_non_null(cfg);
   assert_string_equal(cfg->acme.directory, "https://ca.test/dir");
@@ -262,7 +288,7 @@ static void test_lifecycle_keys(void **state) {
   char *errors = NULL;
   int n = 0;
   px_config *cfg = load(HTTP "acme: {renew_rate: 250, profile: shortlived, lock_stale_after: 5s}\n"
-                        "on_demand: {forget_after: 12h}\n" SITE "    tls: on_demand\n",
+                             "on_demand: {forget_after: 12h}\n" SITE "    tls: on_demand\n",
                         &errors, &n);
   if (cfg == NULL) fprintf(stderr, "%s", errors);
   assert_non_null(cfg);
@@ -341,16 +367,18 @@ static void test_unreadable_file(void **state) {
 static void test_hsts_warnings(void **state) {
   char *errors = NULL;
   int n = 0;
-  px_config *cfg = load(HTTP SITE "    hsts: {max_age: 31536000, include_subdomains: true, preload: true}\n",
-                        &errors, &n);
+  px_config *cfg =
+      load(HTTP SITE "    hsts: {max_age: 31536000, include_subdomains: true, preload: true}\n",
+           &errors, &n);
   assert_non_null(cfg);
   char *out = NULL;
   size_t len;
   FILE *mem = open_memstream(&out, &len);
   assert_int_equal(px_config_warnings(cfg, mem), 2);
   fclose(mem);
-  assert_non_null(strstr(out, "t.yaml:3: sites[0].hsts: warning: HSTS tells browsers to refuse plain HTTP "
-                              "for a.test and all their subdomains for 31536000 seconds (365 days)"));
+  assert_non_null(
+      strstr(out, "t.yaml:3: sites[0].hsts: warning: HSTS tells browsers to refuse plain HTTP "
+                  "for a.test and all their subdomains for 31536000 seconds (365 days)"));
   assert_non_null(strstr(out, "sites[0].hsts.preload: warning"));
   free(out);
   free(errors);
@@ -359,11 +387,10 @@ static void test_hsts_warnings(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_full_config),   cmocka_unit_test(test_json_and_defaults),
-      cmocka_unit_test(test_errors),        cmocka_unit_test(test_all_errors_collected),
+      cmocka_unit_test(test_full_config),     cmocka_unit_test(test_json_and_defaults),
+      cmocka_unit_test(test_errors),          cmocka_unit_test(test_all_errors_collected),
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
-      cmocka_unit_test(test_acme_sections),
-      cmocka_unit_test(test_lifecycle_keys),
+      cmocka_unit_test(test_acme_sections),   cmocka_unit_test(test_lifecycle_keys),
       cmocka_unit_test(test_control_keys),
   };
   return cmocka_run_group_tests(tests, setup, NULL);

@@ -545,7 +545,8 @@ static void test_small_writes_share_a_record(void **state) {
   client_drain(&cl, s); /* the ticket, sent with the handshake */
   assert_int_equal(px_tls_conn_output_len(s), 0);
   static uint8_t data[200 + 23 + 50000], got[sizeof(data)];
-  for (size_t i = 0; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
+  for (size_t i = 0; i < sizeof(data); i++)
+    data[i] = (uint8_t)(i * 7);
   assert_int_equal(px_tls_conn_write(s, data, 200), PX_TLS_OK);
   assert_int_equal(px_tls_conn_write(s, data + 200, 23), PX_TLS_OK);
   /* One TLS 1.3 record: a 5-byte header, the plaintext, its content type
@@ -700,8 +701,8 @@ static void test_cert_covers(void **state) {
   assert_false(px_tls_cert_covers(a, "test"));
   assert_true(px_tls_cert_covers(w, "x.w.test"));
   assert_true(px_tls_cert_covers(w, "*.w.test"));
-  assert_false(px_tls_cert_covers(w, "w.test"));      /* the "*" is one label, never none */
-  assert_false(px_tls_cert_covers(w, "a.b.w.test"));  /* nor two */
+  assert_false(px_tls_cert_covers(w, "w.test"));     /* the "*" is one label, never none */
+  assert_false(px_tls_cert_covers(w, "a.b.w.test")); /* nor two */
   assert_false(px_tls_cert_covers(w, "x.ww.test"));
   assert_false(px_tls_cert_covers(a, "*.test"));
   px_tls_cert_unref(a);

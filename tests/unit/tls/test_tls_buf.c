@@ -12,7 +12,8 @@
 #include "tls/tls_internal.h"
 
 static void fill(char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (char)((i * 31 + seed) & 0xff);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (char)((i * 31 + seed) & 0xff);
 }
 
 /* Bytes come out in order across growth, partial reads and front reclaim. */
@@ -46,7 +47,8 @@ static void test_front_is_reclaimed_before_growing(void **state) {
   px__tls_buf b = {0};
   char chunk[3000];
   fill(chunk, sizeof(chunk), 1);
-  for (int i = 0; i < 4; i++) assert_int_equal(px__tls_buf_append(&b, chunk, 1000), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(px__tls_buf_append(&b, chunk, 1000), 0);
   size_t cap = b.cap;
   px__tls_buf_consume(&b, 3000);
   assert_int_equal(px__tls_buf_append(&b, chunk, 3000 > cap - 1000 ? cap - 1000 : 3000), 0);
