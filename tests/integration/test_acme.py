@@ -62,7 +62,9 @@ def make_env(tmp, **kw):
 def env(tmp_path):
     e = make_env(str(tmp_path))
     yield e
+    reports = e.portico.sanitizer_reports() if e.portico else []
     e.stop()
+    assert reports == []  # under TSan the exit code is 0: the log is the verdict
 
 
 def get(env, name, path="/echo", timeout=60):
