@@ -299,6 +299,25 @@ def s5(conns):
     return run
 
 
+def rss_per_conn(pid, base, socks):
+    """RSS growth of `pid` per connection in `socks` once it stops moving
+    (the server finished its writes); the connections are closed after."""
+    prev = [rss_kib(pid)]
+
+    def settled():
+        now = rss_kib(pid)
+        same, prev[0] = now == prev[0], now
+        return same
+    try:
+        harness.wait_for(settled, timeout=5, interval=0.2, what="steady RSS")
+    except TimeoutError:
+        pass
+    per_conn = (rss_kib(pid) - base) / len(socks)
+    for s in socks:
+        s.close()
+    return per_conn
+
+
 def s6(port, n=IDLE_CONNS):
     """RSS per idle TLS connection after one request each."""
     ctx = ssl._create_unverified_context()
@@ -310,21 +329,7 @@ def s6(port, n=IDLE_CONNS):
         s.sendall(b"GET /small HTTP/1.1\r\nHost: bench.test\r\n\r\n")
         s.recv(4096)
         socks.append(s)
-    # Settled when RSS stops moving (the server finished its writes).
-    prev = [rss_kib(pid)]
-
-    def settled():
-        now = rss_kib(pid)
-        same, prev[0] = now == prev[0], now
-        return same
-    try:
-        harness.wait_for(settled, timeout=5, interval=0.2, what="steady RSS")
-    except TimeoutError:
-        pass
-    per_conn = (rss_kib(pid) - base) / n
-    for s in socks:
-        s.close()
-    return n, {"rss_kib_per_conn": per_conn}
+    return n, {"rss_kib_per_conn": rss_per_conn(pid, base, socks)}
 
 
 def h2_connection_after_requests(port, nreq):
@@ -362,20 +367,7 @@ def s6h2(port, n=IDLE_H2_CONNS):
     pid = CURRENT["pid"]
     base = rss_kib(pid)
     socks = [h2_connection_after_requests(port, 100) for _ in range(n)]
-    prev = [rss_kib(pid)]
-
-    def settled():
-        now = rss_kib(pid)
-        same, prev[0] = now == prev[0], now
-        return same
-    try:
-        harness.wait_for(settled, timeout=5, interval=0.2, what="steady RSS")
-    except TimeoutError:
-        pass
-    per_conn = (rss_kib(pid) - base) / n
-    for s in socks:
-        s.close()
-    return n, {"rss_kib_per_conn": per_conn}
+    return n, {"rss_kib_per_conn": rss_per_conn(pid, base, socks)}
 
 
 CURRENT = {}

@@ -63,9 +63,9 @@ static int lock_one(int dirfd, const char *dir, const char *addr, char *err, siz
   }
   char pid[32];
   int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-    /* The lock holds without the pid; only the message would lack it. */
-  }
+  /* The pid is only for the other process's message: the lock holds
+   * whether or not it could be written. */
+  if (ftruncate(fd, 0) == 0) (void)!pwrite(fd, pid, (size_t)len, 0);
   return 0; /* fd stays open: the lock lasts as long as the process */
 }
 
