@@ -196,6 +196,34 @@ void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_c
     resolved(m, names[i]);
 }
 
+/* The settings fit the namemap's stamp: two bits of redirect, the rest
+ * max-age, each stored plus one so -1 is 0. */
+static int64_t prefs_encode(int redirect_http, int64_t hsts) {
+  return ((hsts + 1) << 2) | (int64_t)(redirect_http + 1);
+}
+
+void px__acme_publish_prefs(px_acme_manager *m, const px_job *job) {
+  uv_mutex_lock(&m->lock);
+  for (size_t i = 0; i < job->nnames; i++) {
+    if (job->redirect_http < 0 && job->hsts < 0)
+      px_namemap_del(m->prefs, job->names[i]);
+    else
+      px_namemap_put(m->prefs, job->names[i], m, prefs_encode(job->redirect_http, job->hsts));
+  }
+  uv_mutex_unlock(&m->lock);
+}
+
+int px_acme_manager_site_prefs(px_acme_manager *m, const char *name, px_acme_site_prefs *out) {
+  int64_t stamp = 0;
+  uv_mutex_lock(&m->lock);
+  int found = px_namemap_get(m->prefs, name, &stamp) != NULL;
+  uv_mutex_unlock(&m->lock);
+  if (!found) return 0;
+  out->redirect_http = (int)(stamp & 3) - 1;
+  out->hsts = (stamp >> 2) - 1;
+  return 1;
+}
+
 void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t until_ms) {
   uv_mutex_lock(&m->lock);
   for (size_t i = 0; i < n; i++)
@@ -220,6 +248,7 @@ px__acme_attempt *px__acme_attempt_new(px_acme_manager *m, const char *const *na
   if (a == NULL) return NULL;
   a->m = m;
   a->group = group;
+  px_acme_site_prefs_none(&a->prefs);
   a->names = calloc(n, sizeof(char *));
   for (size_t i = 0; a->names && i < n; i++) {
     if ((a->names[i] = strdup(names[i])) == NULL) break;
@@ -422,11 +451,14 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->refused = px_namemap_new(REFUSALS_MAX, NULL);
   m->inflight = px_namemap_new(m->o.on_demand.max_pending + m->o.ngroups * 100 + 1, NULL);
   m->alpn = px_namemap_new(10000, free_cert);
+  /* Twice the certificates' bound: a name's settings outlive its entry
+   * there, and are published again whenever its certificate is. */
+  m->prefs = px_namemap_new(2 * opts->on_demand.cache_size + 1, NULL);
   m->http = px_namemap_new(10000, free_http01);
   m->alpn_wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
   if (px__sched_init(m) != 0 || px__fleet_init(m) != 0 || !m->certs || !m->refused ||
-      !m->inflight || !m->alpn || !m->http || !m->alpn_wait || !m->group_running) {
+      !m->inflight || !m->alpn || !m->prefs || !m->http || !m->alpn_wait || !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;
@@ -503,6 +535,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_namemap_free(m->refused);
   px_namemap_free(m->inflight);
   px_namemap_free(m->alpn);
+  px_namemap_free(m->prefs);
   px_namemap_free(m->http);
   px_namemap_free(m->alpn_wait);
   free(m->group_running);

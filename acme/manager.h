@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acme/ask.h"
 #include "acme/config.h"
 #include "acme/life/events.h"
 #include "acme/proto/client.h"
@@ -109,5 +110,13 @@ int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tl
  */
 int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
                            size_t cap);
+
+/**
+ * The per-name settings the ask endpoint gave an on-demand name (any
+ * thread, never blocks): 1 with them in *out, 0 when the name has none (its
+ * site's settings apply). Kept for at least as many names as certificates
+ * are held in memory (on_demand.cache_size).
+ */
+int px_acme_manager_site_prefs(px_acme_manager *m, const char *name, px_acme_site_prefs *out);
 
 #endif

@@ -45,6 +45,7 @@ struct px_acme_manager {
   px_namemap *refused;  /* name -> (none), stamp = until (ms) */
   px_namemap *inflight; /* name -> (none) */
   px_namemap *alpn;     /* name -> px_tls_cert (tls-alpn-01) */
+  px_namemap *prefs;    /* name -> (none), stamp = encoded ask settings */
   px_namemap *http;     /* token -> http01 */
   /* tls-alpn-01 material asked of the store (challenge_store.h): name ->
    * (none), stamp 0 while the manager reads it, else "absent until" (ms). */
@@ -99,6 +100,8 @@ typedef struct px__acme_attempt {
   int group;           /* index into o.groups, or -1 for an on-demand name */
   px_job_entry *entry; /* its job, once known */
   int handshake;       /* asked by a handshake (the on-demand path) */
+  int asked;           /* the ask endpoint allowed it; `prefs` is its answer */
+  px_acme_site_prefs prefs;
   /* life/fleet_lock.c: the issuance lock is held (1) or another instance
    * holds it and this attempt waits for its certificate (2). */
   int fleet_state;
@@ -117,6 +120,9 @@ px__acme_attempt *px__acme_attempt_new(px_acme_manager *m, const char *const *na
 void px__acme_attempt_free(px__acme_attempt *a);
 /* manager.c: serves `cert` for every name and tells the waiting workers. */
 void px__acme_publish(px_acme_manager *m, char *const *names, size_t n, px_tls_cert *cert);
+/* manager.c: publishes a job's per-name settings (the ask answer) for the
+ * proxy (px_acme_manager_site_prefs), before its certificate. */
+void px__acme_publish_prefs(px_acme_manager *m, const px_job *job);
 /* manager.c: refuses the names until `until_ms` and tells the waiting workers. */
 void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t until_ms);
 

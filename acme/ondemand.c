@@ -36,21 +36,25 @@ int px__acme_ondemand_check_room(px_acme_manager *m, const char *name) {
   return -EBUSY;
 }
 
-static void on_ask(void *arg, int allowed, const char *why) {
+static void on_ask(void *arg, int allowed, const char *why, const px_acme_site_prefs *prefs) {
   px__acme_attempt *a = arg;
   if (!allowed) {
-    px_log(PX_LOG_INFO, "on-demand: refused %s: %s", a->names[0], why);
+    /* A 2xx whose settings could not be read is the operator's bug: warn. */
+    px_log(strstr(why, "cannot read") ? PX_LOG_WARN : PX_LOG_INFO, "on-demand: refused %s: %s",
+           a->names[0], why);
     px__acme_refuse(a->m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     px__acme_attempt_free(a);
     return;
   }
+  a->asked = 1;
+  a->prefs = *prefs;
   px__acme_obtain(a->m, a);
 }
 
 void px__acme_ondemand_start(px_acme_manager *m, px__acme_attempt *a) {
   if (m->o.on_demand.ask) {
     if (px_acme_ask(&m->loop, m->o.on_demand.ask, a->names[0], ASK_TIMEOUT_MS, on_ask, a) != 0)
-      on_ask(a, 0, "bad ask URL");
+      on_ask(a, 0, "bad ask URL", NULL);
     return;
   }
   px__acme_obtain(m, a);

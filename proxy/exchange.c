@@ -9,6 +9,7 @@
 
 #include "proxy/balancer.h"
 #include "proxy/front.h"
+#include "proxy/site_prefs.h"
 #include "proxy/util/access.h"
 #include "proxy/util/obj_cache.h"
 #include "proxy/worker.h"
@@ -667,7 +668,9 @@ static int r_on_headers_complete(llhttp_t *p) {
     cl = (int64_t)p->content_length; /* HEAD reports the GET length (RFC 9110 §9.3.2) */
   }
   /* HSTS only over TLS (RFC 6797 §7.2). */
-  const px_hsts *hsts = ex->f->is_https && ex->site->hsts.enabled ? &ex->site->hsts : NULL;
+  px_hsts own_hsts;
+  const px_hsts *hsts =
+      ex->f->is_https ? px_site_prefs_hsts(ex->w->env.acme, ex->site, ex->host, &own_hsts) : NULL;
   ex->resp_head_sent = 1;
   int r = ex->f->ops->response_head(ex->f, h, hsts, cl, no_body, 0);
   free_rhead(ex);

@@ -8,6 +8,7 @@
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/http/route.h"
+#include "proxy/site_prefs.h"
 #include "proxy/util/access.h"
 #include "tls/log.h"
 
@@ -302,6 +303,10 @@ static int on_headers_complete(llhttp_t *p) {
   px_route_request(c->w->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
                    c->is_https ? c->sni : NULL, h->target, c->w->env.https_port, &r);
   if (r.action == PX_ROUTE_BAD_HOST) return fail(c, 400, "missing or invalid Host");
+  px_acme_site_prefs prefs;
+  if ((r.action == PX_ROUTE_REDIRECT || r.action == PX_ROUTE_PROXY) && !c->is_https &&
+      px_site_prefs_get(c->w->env.acme, r.site, r.host, &prefs) && prefs.redirect_http >= 0)
+    r.action = prefs.redirect_http && c->w->env.https_port > 0 ? PX_ROUTE_REDIRECT : PX_ROUTE_PROXY;
   memcpy(h1->req_host, r.host, r.host_len + 1);
   /* Upstream gets the Host as received (with its port); a request without
    * one (HTTP/1.0) gets the name it was routed by. */

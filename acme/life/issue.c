@@ -64,6 +64,7 @@ static void publish_covered(px_acme_manager *m, px_job_entry *e, px_tls_cert *c,
   size_t n = 0;
   for (size_t i = 0; i < e->job.nnames; i++)
     if (!e->names_changed || ok[i]) names[n++] = e->job.names[i];
+  px__acme_publish_prefs(m, &e->job); /* before a paused handshake resumes */
   px__acme_publish(m, names, n, c);
   if (e->names_changed)
     for (size_t i = 0; i < e->job.nnames; i++)
@@ -156,6 +157,7 @@ static const char *save_and_publish(px_acme_manager *m, px__acme_attempt *a, px_
          e->job.names[0], e->job.nnames > 1 ? " and others" : "", renewed ? "renewed" : "ready",
          px_tls_cert_serial(c), (long long)(e->job.next_run - now),
          px_renew_reason_name(e->job.next_reason));
+  px__acme_publish_prefs(m, &e->job);
   px__acme_publish(m, e->job.names, e->job.nnames, c);
   px_tls_cert_unref(c);
   px__control_issued(m, e, renewed);
@@ -239,10 +241,17 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
   }
   a->entry = e;
   e->owner = m;
+  int prefs_changed = 0;
   if (a->handshake && e->group < 0) {
     e->job.last_seen = now; /* a handshake asked for it */
     e->seen_saved = now;
     e->forgotten = 0;
+    if (a->asked) { /* the ask endpoint's answer is the name's settings now */
+      prefs_changed =
+          e->job.redirect_http != a->prefs.redirect_http || e->job.hsts != a->prefs.hsts;
+      e->job.redirect_http = a->prefs.redirect_http;
+      e->job.hsts = a->prefs.hsts;
+    }
   }
   if (e->running) { /* its resolution answers these names too */
     px__acme_attempt_free(a);
@@ -263,7 +272,8 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
              e->job.names[0]);
       e->job.next_run = now;
     }
-    if (changed || e->names_changed || a->handshake) px_job_table_save(m->store, e, now);
+    if (changed || prefs_changed || e->names_changed || a->handshake)
+      px_job_table_save(m->store, e, now);
     px__sched_update(m, e);
     px__acme_attempt_free(a);
     return;

@@ -55,6 +55,8 @@ void px_job_init(px_job *job) {
   job->state = PX_JOB_PENDING;
   job->key_type = PX_ACME_KEY_P256;
   job->next_reason = PX_RENEW_ONE_THIRD;
+  job->redirect_http = -1;
+  job->hsts = -1;
 }
 
 static void free_names(px_job *job) {
@@ -318,7 +320,10 @@ char *px_job_to_json(const px_job *job) {
           put_time(root, "last_failure", job->last_failure) ||
           put_time(root, "retry_after", job->retry_after) ||
           (err != NULL && json_object_set(root, "last_error", err)) ||
-          put_time(root, "last_seen", job->last_seen) || json_object_set(root, "events", events);
+          put_time(root, "last_seen", job->last_seen) || json_object_set(root, "events", events) ||
+          (job->redirect_http >= 0 &&
+           json_object_set_new(root, "redirect_http", json_boolean(job->redirect_http))) ||
+          (job->hsts >= 0 && put_time(root, "hsts", job->hsts));
   }
   if (!bad) out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(names);
@@ -422,6 +427,15 @@ static int lookup(json_t *v, const char *(*name_of)(int), int n) {
   return -1;
 }
 
+/* The ask endpoint's per-name settings: absent members stay -1. */
+static int decode_site(px_job *job, json_t *root) {
+  json_t *v = json_object_get(root, "redirect_http");
+  if (v != NULL && !json_is_boolean(v)) return -1;
+  if (v != NULL) job->redirect_http = json_is_true(v);
+  if (json_object_get(root, "hsts") == NULL) return 0;
+  return get_time(root, "hsts", &job->hsts);
+}
+
 static const char *state_name_of(int i) { return px_job_state_name((px_job_state)i); }
 static const char *reason_name_of(int i) { return px_renew_reason_name((px_renew_reason)i); }
 
@@ -458,7 +472,7 @@ int px_job_from_json(const char *json, size_t len, px_job *job) {
       get_time(root, "not_after", &job->not_after) || get_time(root, "next_run", &job->next_run) ||
       get_time(root, "last_failure", &job->last_failure) ||
       get_time(root, "retry_after", &job->retry_after) ||
-      get_time(root, "last_seen", &job->last_seen) ||
+      get_time(root, "last_seen", &job->last_seen) || decode_site(job, root) ||
       decode_ari(job, json_object_get(root, "ari")) ||
       decode_error(job, json_object_get(root, "last_error")) ||
       decode_events(job, json_object_get(root, "events")))

@@ -90,12 +90,16 @@ typedef struct px_job {
   px_job_error last_error;
   /* On-demand names: when a handshake last asked for one (forget_after). */
   int64_t last_seen;
+  /* On-demand names: the ask endpoint's per-name settings (acme/ask.h),
+   * -1 where it said nothing and the site's setting applies. */
+  int redirect_http; /**< 1, 0 or -1 */
+  int64_t hsts;      /**< max-age seconds, 0 off, or -1 */
   /* History: a ring of the last PX_JOB_EVENTS_MAX events; use px_job_event_at. */
   px_job_event _events[PX_JOB_EVENTS_MAX];
   size_t _event_first, _nevents;
 } px_job;
 
-/** An empty job: no names, PENDING, key type P-256. */
+/** An empty job: no names, PENDING, key type P-256, no per-name settings. */
 void px_job_init(px_job *job);
 
 /** Frees everything the job holds and leaves it as px_job_init does. */

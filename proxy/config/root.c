@@ -348,12 +348,13 @@ int px_config_warnings(const px_config *cfg, FILE *out) {
     for (size_t j = 0; j < s->nhosts && off < sizeof(hosts) - 1; j++)
       off += (size_t)snprintf(hosts + off, sizeof(hosts) - off, "%s%s", j ? ", " : "", s->hosts[j]);
     fprintf(out,
-            "%s:%d: sites[%zu].hsts: warning: HSTS tells browsers to refuse plain HTTP for %s%s "
-            "for %lld seconds (%lld days); once a browser has seen it, it cannot be withdrawn "
-            "before it expires, so make sure HTTPS works for every one of these names first.\n",
-            cfg->file, s->line, i, hosts,
-            s->hsts.include_subdomains ? " and all their subdomains" : "",
-            (long long)s->hsts.max_age, (long long)(s->hsts.max_age / 86400));
+            "%s:%d: sites[%zu].hsts: warning: for %lld seconds (%lld days) after a browser "
+            "sees this site, it will refuse to connect to %s%s over plain HTTP, and its user "
+            "can no longer click through a certificate error for them. This cannot be "
+            "withdrawn before max_age runs out: make sure HTTPS works for every one of these "
+            "names first.\n",
+            cfg->file, s->line, i, (long long)s->hsts.max_age, (long long)(s->hsts.max_age / 86400),
+            hosts, s->hsts.include_subdomains ? " and all their subdomains" : "");
     n++;
     if (s->hsts.preload) {
       fprintf(out,

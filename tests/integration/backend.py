@@ -7,6 +7,8 @@ Endpoints:
   GET  /download?size=N&chunked=0|1   N bytes of a deterministic pattern
   GET  /slow?delay=S      answers after S seconds
   GET  /status/N          answers with status N
+  GET  /ask?NAME=BODY&domain=NAME   an on-demand ask endpoint: 200 with BODY
+                          (a JSON text) for a listed name, 200 empty otherwise
 Every request is appended to --log (one line: METHOD PATH), so tests can
 check that a rejected request never reached the backend.
 """
@@ -165,6 +167,13 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(float(q.get("delay", ["1"])[0]))
             self.send_json({"slept": True})
+        elif url.path == "/ask":
+            body = q.get(q.get("domain", [""])[0], [""])[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json" if body else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif url.path.startswith("/status/"):
             self.send_json({"status": int(url.path[8:])}, status=int(url.path[8:]))
         else:

@@ -294,6 +294,56 @@ def test_ask_allows(tmp_path):
         e.stop()
 
 
+def test_ask_answer_sets_redirect_and_hsts_per_name(tmp_path):
+    """A hosting provider's ask endpoint answers per customer name: its JSON
+    sets port 80's redirect and HSTS for that name; a name it says nothing
+    about keeps the on-demand site's settings (redirect on, HSTS off)."""
+    import json
+    from urllib.parse import quote
+    answers = {"plain.test": {"redirect_http": False, "hsts": False},
+               "strict.test": {"hsts": 600},
+               "typo.test": {"hsts": "yes"}}
+    query = "&".join(f"{n}={quote(json.dumps(b))}" for n, b in answers.items())
+    e = make_env(str(tmp_path), start=False)
+    try:
+        e.extra += f"on_demand:\n  ask: \"http://{e.backend.address}/ask?{query}\"\n"
+        e.start()
+        for name in ("plain.test", "strict.test", "quiet.test"):
+            assert get(e, name).stdout.decode().endswith("\n200"), name
+
+        def head(name, scheme="https", http2=False):
+            r = e.portico.curl("/echo", "-D", "-", "-o", "/dev/null", name=name, scheme=scheme,
+                               http2=http2, check=False)
+            return r.stdout.decode().lower()
+
+        def status(h):
+            return h.split("\r\n", 1)[0].split()[1]
+
+        # Port 80: plain.test is proxied, the others redirect.
+        assert status(head("plain.test", "http")) == "200"
+        assert status(head("strict.test", "http")) == "301"
+        assert status(head("quiet.test", "http")) == "301"
+        # HTTPS: only strict.test carries HSTS, with the answer's max-age, on
+        # both protocols.
+        for http2 in (False, True):
+            assert "strict-transport-security: max-age=600\r\n" in head("strict.test", http2=http2)
+            assert "strict-transport-security" not in head("plain.test", http2=http2)
+            assert "strict-transport-security" not in head("quiet.test", http2=http2)
+        # The answer is kept in the name's job.
+        with open(os.path.join(e.storage(), "jobs", "strict.test.json")) as f:
+            job = json.load(f)
+        assert job["hsts"] == 600 and "redirect_http" not in job
+        # An answer portico cannot read refuses the name with the reason,
+        # rather than issuing with settings nobody meant.
+        assert not get(e, "typo.test").stdout.decode().endswith("\n200")
+        log = e.portico.log_text()
+        assert "refused typo.test: ask endpoint answered 200 with settings portico cannot read: " \
+            "\"hsts\" must be true, false or seconds" in log, log
+        assert e.pebble.new_orders() == 3
+    finally:
+        e.stop()
+
+
 def quarantined(env):
     return sorted(os.listdir(os.path.join(env.storage(), "quarantine")))
 

@@ -365,11 +365,43 @@ static void test_failure_and_success(void **state) {
   px_job_dispose(&j);
 }
 
+/* The ask endpoint's per-name settings: written only when set, read back,
+ * and a wrong type refuses the file. */
+static void test_site_settings(void **state) {
+  (void)state;
+  px_job j, back;
+  const char *names[] = {"shop.example"};
+  px_job_init(&j);
+  px_job_init(&back);
+  assert_int_equal(j.redirect_http, -1);
+  assert_int_equal(j.hsts, -1);
+  assert_int_equal(px_job_set_names(&j, names, 1), 0);
+  char *json = px_job_to_json(&j);
+  assert_null(strstr(json, "redirect_http"));
+  assert_null(strstr(json, "hsts"));
+  free(json);
+  j.redirect_http = 0;
+  j.hsts = 600;
+  json = px_job_to_json(&j);
+  assert_non_null(strstr(json, "\"redirect_http\":false"));
+  assert_non_null(strstr(json, "\"hsts\":600"));
+  assert_int_equal(px_job_from_json(json, strlen(json), &back), 0);
+  assert_int_equal(back.redirect_http, 0);
+  assert_int_equal(back.hsts, 600);
+  free(json);
+  const char *bad = "{\"version\":1,\"names\":[\"shop.example\"],\"key_type\":\"p256\","
+                    "\"state\":\"pending\",\"redirect_http\":\"no\"}";
+  assert_int_equal(px_job_from_json(bad, strlen(bad), &back), -1);
+  px_job_dispose(&j);
+  px_job_dispose(&back);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_setters_refuse),
-      cmocka_unit_test(test_event_ring), cmocka_unit_test(test_strict_decoding),
-      cmocka_unit_test(test_migration),  cmocka_unit_test(test_failure_and_success),
+      cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_setters_refuse),
+      cmocka_unit_test(test_site_settings),       cmocka_unit_test(test_event_ring),
+      cmocka_unit_test(test_strict_decoding),     cmocka_unit_test(test_migration),
+      cmocka_unit_test(test_failure_and_success),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

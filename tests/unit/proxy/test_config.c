@@ -377,8 +377,10 @@ static void test_hsts_warnings(void **state) {
   assert_int_equal(px_config_warnings(cfg, mem), 2);
   fclose(mem);
   assert_non_null(
-      strstr(out, "t.yaml:3: sites[0].hsts: warning: HSTS tells browsers to refuse plain HTTP "
-                  "for a.test and all their subdomains for 31536000 seconds (365 days)"));
+      strstr(out, "t.yaml:3: sites[0].hsts: warning: for 31536000 seconds (365 days) after a "
+                  "browser sees this site, it will refuse to connect to a.test and all their "
+                  "subdomains over plain HTTP, and its user can no longer click through a "
+                  "certificate error for them."));
   assert_non_null(strstr(out, "sites[0].hsts.preload: warning"));
   free(out);
   free(errors);
