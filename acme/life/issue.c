@@ -254,6 +254,11 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
     }
   }
   if (e->running) { /* its resolution answers these names too */
+    /* An ARI fetch resolves nothing: it looks the names up when it ends. */
+    if (e->ari_fetching) {
+      e->resolve_after_ari = 1;
+      px_log(PX_LOG_DEBUG, "acme: %s waits for its renewalInfo fetch to end", a->names[0]);
+    }
     px__acme_attempt_free(a);
     return;
   }
@@ -298,6 +303,20 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
     return;
   }
   order(m, a, NULL);
+}
+
+void px__acme_resolve_entry(px_acme_manager *m, px_job_entry *e) {
+  if (e->group >= 0 && m->group_running[e->group]) return; /* that attempt answers */
+  px__acme_attempt *a =
+      px__acme_attempt_new(m, (const char *const *)e->job.names, e->job.nnames, e->group);
+  if (a == NULL) {
+    px__acme_refuse(m, e->job.names, e->job.nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
+    return;
+  }
+  if (e->group >= 0) m->group_running[e->group] = 1;
+  a->entry = e;
+  a->handshake = e->group < 0;
+  px__acme_obtain(m, a);
 }
 
 int px__acme_adopt_cached(px_acme_manager *m, px_job_entry *e, int64_t now) {

@@ -26,6 +26,11 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a);
  *  current certificate served. */
 void px__acme_renew_job(px_acme_manager *m, px_job_entry *e);
 
+/** Looks a job's names up again for the handshakes waiting on them (the
+ *  cache, else an order), as a handshake's lookup would: used when what ran
+ *  for the job (an ARI fetch) resolved nothing. Manager thread only. */
+void px__acme_resolve_entry(px_acme_manager *m, px_job_entry *e);
+
 /** Another instance (or an operator) put a newer certificate in the cache:
  *  serves it (and brings the job in line) instead of ordering. 1 when
  *  adopted, 0 when the cache holds nothing newer. */

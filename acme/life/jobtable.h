@@ -20,13 +20,15 @@
 
 /** One certificate's job and what the manager keeps beside it. */
 typedef struct px_job_entry {
-  px_job job;        /**< the persisted record */
-  int group;         /**< index of its `tls: acme` site, or -1 for an on-demand name */
-  int running;       /**< an order (or ARI fetch) for it is in flight */
-  int granted;       /**< renew_rate granted it a start at its heap key */
-  int waiting_ca;    /**< waits for the CA to answer again (not a failure of its own) */
-  int names_changed; /**< the site's hosts changed: order for the new set at once */
-  int forgotten;     /**< on-demand, not seen for forget_after: not renewed */
+  px_job job;            /**< the persisted record */
+  int group;             /**< index of its `tls: acme` site, or -1 for an on-demand name */
+  int running;           /**< an order (or ARI fetch) for it is in flight */
+  int ari_fetching;      /**< what runs is an ARI fetch, not an order */
+  int resolve_after_ari; /**< a handshake waits: look the names up when the fetch ends */
+  int granted;           /**< renew_rate granted it a start at its heap key */
+  int waiting_ca;        /**< waits for the CA to answer again (not a failure of its own) */
+  int names_changed;     /**< the site's hosts changed: order for the new set at once */
+  int forgotten;         /**< on-demand, not seen for forget_after: not renewed */
   /* Saves that failed: retried with backoff, the certificate meanwhile
    * served from memory. */
   int job_dirty;                    /**< the job file is not saved */

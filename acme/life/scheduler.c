@@ -90,6 +90,7 @@ static void on_ari(void *arg, const char *err, const px_ari_info *info, int64_t 
   px_acme_manager *m = e->owner;
   int64_t now = now_s();
   e->running = 0;
+  e->ari_fetching = 0;
   m->ari_inflight--;
   if (err) {
     px_log(PX_LOG_WARN, "acme: renewalInfo for %s: %s; asking again later", e->job.names[0], err);
@@ -117,13 +118,22 @@ static void on_ari(void *arg, const char *err, const px_ari_info *info, int64_t 
     px_job_table_save(m->store, e, now);
   }
   px__sched_update(m, e);
+  if (e->resolve_after_ari) {
+    /* A handshake asked for these names while the fetch ran (a restart
+     * with the cache full, say): answer it now, from the cache or by an
+     * order, or it would wait for on_demand's timeout. */
+    e->resolve_after_ari = 0;
+    px__acme_resolve_entry(m, e);
+  }
 }
 
 static void fetch_ari(px_acme_manager *m, px_job_entry *e) {
   e->running = 1;
+  e->ari_fetching = 1;
   m->ari_inflight++;
   if (px_acme_renewal_info(m->client, e->job.cert_id, on_ari, e) != 0) {
     e->running = 0;
+    e->ari_fetching = 0;
     m->ari_inflight--;
     e->job.ari_next_poll = now_s() + ARI_RETRY_S;
     px__sched_update(m, e);

@@ -18,7 +18,9 @@ everything else to the real Pebble unchanged:
   CA that does not accept it would (409 alreadyReplaced);
 - inject(resource, status, count, retry_after) answers the next `count`
   requests to a resource with a problem document (429 rateLimited or 503
-  serverInternal) and Retry-After, then lets requests through again.
+  serverInternal) and Retry-After, then lets requests through again;
+- hold("renewalInfo") keeps renewalInfo requests waiting (a slow CA) until
+  release(), counting them in `held`.
 
 It serves TLS with Pebble's own listener certificate (SAN 127.0.0.1), so a
 client that trusts Pebble (`ca_file: pebble.ca`) trusts the shim. It runs
@@ -71,6 +73,9 @@ class AcmeShim:
         self.new_orders = []       # newOrder payloads, in order
         self.requests = []         # (method, path) of every request, in order
         self.reject_replaces = False
+        self.gate = threading.Event()  # set: renewalInfo answers; clear: held
+        self.gate.set()
+        self.held = 0                  # renewalInfo requests that waited at the gate
         self._paths = None         # resource name -> path, from Pebble's directory
         self.server = None
         self.thread = None
@@ -127,6 +132,13 @@ class AcmeShim:
         Retry-After of `retry_after` seconds (None: no header)."""
         with self.lock:
             self.injections[resource] = [status, count, retry_after]
+
+    def hold(self):
+        """Keeps renewalInfo requests waiting until release()."""
+        self.gate.clear()
+
+    def release(self):
+        self.gate.set()
 
     def clear(self, resource=None):
         """Stops injecting errors (for one resource, or all)."""
@@ -226,6 +238,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                          "injected by the test shim", injected[1])
             return
         if path.startswith("/renewalInfo/") and self.command == "GET":
+            if not shim.gate.is_set():
+                with shim.lock:
+                    shim.held += 1
+                shim.gate.wait(60)
             self.renewal_info(path[len("/renewalInfo/"):])
             return
         if self.command == "POST" and path == shim.paths().get("newOrder"):

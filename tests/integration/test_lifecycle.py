@@ -97,6 +97,43 @@ def shim_env(tmp_path):
         shim.stop()
 
 
+def test_handshake_during_a_slow_ari_fetch_is_answered(tmp_path):
+    """Found under TSan: a restart polls ARI for the cached certificates, and
+    a handshake for one of those names while its fetch ran waited for
+    on_demand's timeout (60 s), because the fetch marked the job busy and
+    then resolved nothing. The shim holds renewalInfo (a slow CA)."""
+    import concurrent.futures
+    e = Env(str(tmp_path), start=False)
+    shim = AcmeShim(e.pebble).start()
+    e.extra = e.extra.replace(e.pebble.directory, shim.directory)
+    try:
+        now = int(time.time())
+        shim.set_window(now + 30 * 86400, now + 31 * 86400)
+        e.start()
+        assert get(e, "slowari.test").stdout.decode().endswith("\n200")
+        wait_for(lambda: (job_of(e, "slowari.test") or {}).get("ari"), timeout=30,
+                 what="the first ARI window")
+        assert e.portico.stop() == 0
+        # Due for a poll at start-up, as after a long stop.
+        job = job_of(e, "slowari.test")
+        job["ari"]["next_poll"] = now - 60
+        with open(os.path.join(e.storage(), "jobs", "slowari.test.json"), "w") as f:
+            json.dump(job, f)
+        shim.hold()
+        e.start()
+        wait_for(lambda: shim.held >= 1, timeout=30, what="the start-up ARI fetch, held")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(get, e, "slowari.test", "/echo", 20)
+            wait_for(lambda: "slowari.test waits for its renewalInfo fetch" in e.portico.log_text(),
+                     timeout=20, what="the handshake waiting on the fetch")
+            shim.release()
+            assert answer.result().stdout.decode().endswith("\n200")
+    finally:
+        shim.release()
+        e.stop()
+        shim.stop()
+
+
 def test_ari_window_in_the_past_renews_at_once_with_replaces(shim_env):
     e, shim = shim_env, shim_env.shim
     now = int(time.time())
