@@ -15,8 +15,10 @@ void px_cfg_load_user(loader *L, yaml_node_t *root) {
   if ((v = px_cfg_get(L, root, "user"))) {
     cfg->user = px_cfg_get_string(L, v, "user");
     if (cfg->user && getpwnam(cfg->user) == NULL)
-      px_cfg_error_at(L, v, "user", "no such user \"%s\" on this machine (create it, or remove "
-                      "the key to keep the user portico was started as)", cfg->user);
+      px_cfg_error_at(L, v, "user",
+                      "no such user \"%s\" on this machine (create it, or remove "
+                      "the key to keep the user portico was started as)",
+                      cfg->user);
   }
   if ((v = px_cfg_get(L, root, "group"))) {
     cfg->group = px_cfg_get_string(L, v, "group");
