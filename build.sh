@@ -8,6 +8,8 @@
 #   ./build.sh demo       run portico locally in front of a sample backend
 #   ./build.sh bench      run the benchmarks against nginx and HAProxy
 #   ./build.sh clean      remove build directories
+#   ./build.sh man        regenerate docs/portico.8 from docs/portico.8.md (pandoc;
+#                         the generated page is committed, so builds need no pandoc)
 #   ./build.sh format-check   fail when a source differs from .clang-format (CI)
 #   ./build.sh format     reformat the sources with clang-format
 #   ./build.sh fuzz NAME [SECONDS]   build the libFuzzer drivers (clang, ASan,
@@ -244,9 +246,14 @@ case "$CMD" in
     cd "$ROOT"
     git ls-files '*.c' '*.h' | xargs clang-format -i
     ;;
+  man)
+    install_packages pandoc
+    pandoc --standalone --from markdown --to man "$ROOT/docs/portico.8.md" -o "$ROOT/docs/portico.8"
+    log "wrote docs/portico.8"
+    ;;
   clean)
     rm -rf "$ROOT/build" "$ROOT/build-asan" "$ROOT/build-tsan" "$ROOT/build-fuzz" ;;
   *)
-    echo "usage: ./build.sh [build|test|demo|bench|clean|fuzz|format|format-check] [--asan|--tsan] [--prebuilt-boringssl]" >&2
+    echo "usage: ./build.sh [build|test|demo|bench|clean|man|fuzz|format|format-check] [--asan|--tsan] [--prebuilt-boringssl]" >&2
     exit 2 ;;
 esac
