@@ -5,7 +5,9 @@
 #
 #   ./build.sh            install missing packages and build into build/
 #   ./build.sh test       build and run every test through ctest
-#   ./build.sh demo       run portico locally in front of a sample backend
+#   ./build.sh demo       run portico locally in front of a sample backend (in a
+#                         terminal it runs until Ctrl-C; without one it stops
+#                         after its first request, or with --keep runs until a signal)
 #   ./build.sh bench      run the benchmarks against nginx and HAProxy
 #   ./build.sh clean      remove build directories
 #   ./build.sh man        regenerate docs/portico.8 from docs/portico.8.md (pandoc;
@@ -33,8 +35,11 @@ ASAN=0
 TSAN=0
 PREBUILT=0
 FUZZ_ARGS=()
+DEMO_ARGS=()
 for arg in "$@"; do
   case "$arg" in
+    --keep|--once) [ "$CMD" = demo ] && { DEMO_ARGS+=("$arg"); continue; }
+      echo "build.sh: $arg is an option of ./build.sh demo" >&2; exit 2 ;;
     --asan) ASAN=1 ;;
     --tsan) TSAN=1 ;;
     --prebuilt-boringssl) PREBUILT=1 ;;
@@ -229,7 +234,7 @@ case "$CMD" in
     fuzz ;;
   demo)
     build
-    exec /usr/bin/python3 "$ROOT/tests/demo.py" "$BUILD_DIR/portico"
+    exec /usr/bin/python3 "$ROOT/tests/demo.py" "$BUILD_DIR/portico" ${DEMO_ARGS[@]+"${DEMO_ARGS[@]}"}
     ;;
   bench)
     build
