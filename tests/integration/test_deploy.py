@@ -50,6 +50,7 @@ def test_sd_notify_ready_after_listeners_then_stopping(tmp_path, certs, backend,
         p.proc.send_signal(signal.SIGTERM)
         assert read_state(sock).get("STOPPING") == "1"
         assert p.proc.wait(30) == 0, p.log_text()
+        assert p.sanitizer_reports() == []
     finally:
         p.kill()
         sock.close()
@@ -150,7 +151,8 @@ def test_root_drops_to_user_before_serving(backend):
                 assert (s.st_uid, stat.S_IMODE(s.st_mode)) == (nobody.pw_uid, 0o700), d
             assert "running as user nobody" in p.log_text()
         finally:
-            p.stop()
+            problems = p.finish()
+        assert problems == [], problems  # a clean exit as nobody, no sanitizer report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -33,6 +33,11 @@ def quick(tmp_path):
                  what="portico to listen")
         assert proc.poll() is None, q.log()
         yield q
+        # The operator's stop: SIGTERM, a clean exit, nothing from a sanitizer.
+        proc.terminate()
+        assert proc.wait(30) == 0, q.log()
+        assert not any(m in q.log() for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                              "runtime error:")), q.log()
     finally:
         stop_process(proc, timeout=30)
         log.close()
