@@ -102,16 +102,17 @@ int main(int argc, char **argv) {
     px_config_free(cfg);
     return 0;
   }
+  px_log_set_level((px_log_level)cfg->log_level);
+  /* Before any log file, lock, certificate, cache or thread (privdrop.h). */
   char drop_err[768];
   if (px_drop_privileges(cfg, drop_err, sizeof(drop_err)) != 0) {
-    fprintf(stderr, "portico: %s\n", drop_err);
+    px_log(PX_LOG_ERROR, "%s", drop_err);
     px_config_free(cfg);
     return 1;
   }
   if (quick)
     px_log(PX_LOG_INFO, "quick start: certificates from %s (requesting one accepts its terms)",
            cfg->acme.directory);
-  px_log_set_level((px_log_level)cfg->log_level);
   px_config_warnings(cfg, stderr);
   int r = px_access_log_open(cfg->access_log);
   if (r != 0) {
