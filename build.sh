@@ -5,9 +5,13 @@
 #
 #   ./build.sh            install missing packages and build into build/
 #   ./build.sh test       build and run every test through ctest
-#   ./build.sh demo       run portico locally in front of a sample backend
+#   ./build.sh demo       run portico locally in front of a sample backend (in a
+#                         terminal it runs until Ctrl-C; without one it stops
+#                         after its first request, or with --keep runs until a signal)
 #   ./build.sh bench      run the benchmarks against nginx and HAProxy
 #   ./build.sh clean      remove build directories
+#   ./build.sh man        regenerate docs/portico.8 from docs/portico.8.md (pandoc;
+#                         the generated page is committed, so builds need no pandoc)
 #   ./build.sh format-check   fail when a source differs from .clang-format (CI)
 #   ./build.sh format     reformat the sources with clang-format
 #   ./build.sh fuzz NAME [SECONDS]   build the libFuzzer drivers (clang, ASan,
@@ -31,8 +35,11 @@ ASAN=0
 TSAN=0
 PREBUILT=0
 FUZZ_ARGS=()
+DEMO_ARGS=()
 for arg in "$@"; do
   case "$arg" in
+    --keep|--once) [ "$CMD" = demo ] && { DEMO_ARGS+=("$arg"); continue; }
+      echo "build.sh: $arg is an option of ./build.sh demo" >&2; exit 2 ;;
     --asan) ASAN=1 ;;
     --tsan) TSAN=1 ;;
     --prebuilt-boringssl) PREBUILT=1 ;;
@@ -225,7 +232,7 @@ case "$CMD" in
     fuzz ;;
   demo)
     build
-    exec /usr/bin/python3 "$ROOT/tests/demo.py" "$BUILD_DIR/portico"
+    exec /usr/bin/python3 "$ROOT/tests/demo.py" "$BUILD_DIR/portico" ${DEMO_ARGS[@]+"${DEMO_ARGS[@]}"}
     ;;
   bench)
     build
@@ -242,9 +249,14 @@ case "$CMD" in
     cd "$ROOT"
     git ls-files '*.c' '*.h' | xargs clang-format -i
     ;;
+  man)
+    install_packages pandoc
+    pandoc --standalone --from markdown --to man "$ROOT/docs/portico.8.md" -o "$ROOT/docs/portico.8"
+    log "wrote docs/portico.8"
+    ;;
   clean)
     rm -rf "$ROOT/build" "$ROOT/build-asan" "$ROOT/build-tsan" "$ROOT/build-fuzz" ;;
   *)
-    echo "usage: ./build.sh [build|test|demo|bench|clean|fuzz|format|format-check] [--asan|--tsan] [--prebuilt-boringssl]" >&2
+    echo "usage: ./build.sh [build|test|demo|bench|clean|man|fuzz|format|format-check] [--asan|--tsan] [--prebuilt-boringssl]" >&2
     exit 2 ;;
 esac

@@ -424,6 +424,9 @@ static void manager_main(void *arg) {
     start_group(m, g);
   px__sched_start(m);
   px__watch_start(m);
+  /* start_group read each site's cached certificate (or queued its order):
+   * px_acme_manager_start may return, and portico report itself ready. */
+  uv_sem_post(&m->loaded);
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup(); /* the TLS queues the CA connections cached */
 }
@@ -482,9 +485,16 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
 
 int px_acme_manager_start(px_acme_manager *m) {
   if (m->thread_started) return 0;
-  int r = uv_thread_create(&m->thread, manager_main, m);
+  int r = uv_sem_init(&m->loaded, 0);
   if (r != 0) return r;
+  r = uv_thread_create(&m->thread, manager_main, m);
+  if (r != 0) {
+    uv_sem_destroy(&m->loaded);
+    return r;
+  }
   m->thread_started = 1;
+  uv_sem_wait(&m->loaded);
+  uv_sem_destroy(&m->loaded);
   return 0;
 }
 

@@ -71,7 +71,9 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
 /**
  * Starts the manager thread: it obtains the `tls: acme` sites' certificates
  * and answers the queue. Call it once whatever `on_resolved` reaches
- * exists (the workers). 0, or a negative errno.
+ * exists (the workers). Returns once the thread has read the sites' cached
+ * certificates (orders for missing ones go on in the background), so the
+ * caller can report readiness (sd_notify). 0, or a negative errno.
  */
 int px_acme_manager_start(px_acme_manager *m);
 

@@ -34,6 +34,7 @@ struct px_acme_manager {
   px_acme_manager_opts o;
   uv_thread_t thread;
   int thread_started; /* owned by the thread that calls start/stop */
+  uv_sem_t loaded;    /* posted once the `tls: acme` sites' cached certificates are read */
   uv_loop_t loop;
   uv_async_t wake;
   atomic_int stopping; /* set by px_acme_manager_stop, read by the manager thread and lookups */

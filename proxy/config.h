@@ -97,6 +97,8 @@ typedef struct px_config {
   char *storage_password_file; /**< Redis AUTH password file */
   char *storage_key_file;      /**< encrypts private keys in Redis */
   char *runtime_dir;           /**< where the listen-address locks live; NULL = the default */
+  char *user;                  /**< started as root: become this user (proxy/privdrop.h) */
+  char *group;                 /**< with `user`: this group instead of the user's own */
   int log_level;               /**< px_log_level */
   char *access_log;            /**< "stdout", "stderr", "off" or a path */
   px_site *sites;

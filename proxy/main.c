@@ -3,6 +3,7 @@
  *
  *   portico -c FILE            run
  *   portico -c FILE --check    validate the configuration and exit
+ *   portico --from NAME --to ADDR   quick start without a file (proxy/quickstart.h)
  *   portico ctl ...            talk to a running portico (proxy/ctl.h)
  *   portico store copy SRC DST copy a certificate store (proxy/store_cmd.h)
  */
@@ -10,11 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "proxy/config.h"
 #include "proxy/ctl.h"
 #include "proxy/listen_lock.h"
+#include "proxy/privdrop.h"
+#include "proxy/quickstart.h"
+#include "proxy/sdnotify.h"
 #include "proxy/server.h"
 #include "proxy/store_cmd.h"
 #include "tls/log.h"
@@ -27,6 +32,9 @@ static int stopping;
 
 static void usage(FILE *out) {
   fprintf(out, "usage: portico -c FILE [--check]\n"
+               "       portico --from NAME --to HOST:PORT [--to ...] [--staging | --ca URL]\n"
+               "               [--ca-root FILE] [--email ADDR] [--storage DIR]\n"
+               "               [--listen-https ADDR] [--listen-http ADDR] [--check]\n"
                "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
                "       portico store copy [OPTIONS] SRC DST\n"
                "  -c, --config FILE  configuration file (YAML or JSON)\n"
@@ -41,6 +49,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   px_log(PX_LOG_INFO, "%s: no longer accepting; draining in-flight requests",
          signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  px_sd_notify("STOPPING=1");
   px_server_stop(&server);
   /* Unref so the main loop ends; a second signal still arrives. */
   uv_unref((uv_handle_t *)&sig_term);
@@ -53,9 +62,12 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "store") == 0)
     return px_store_cmd_main(argc - 1, argv + 1, stdout, stderr);
   const char *file = NULL;
-  int check = 0;
+  int check = 0, quick = 0;
   for (int i = 1; i < argc; i++) {
-    if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+    if (px_quickstart_option(argv[i])) {
+      quick = 1; /* read by px_quickstart_load */
+      i += px_quickstart_option(argv[i]) - 1;
+    } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
       file = argv[++i];
     } else if (strcmp(argv[i], "--check") == 0) {
       check = 1;
@@ -71,12 +83,15 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (file == NULL) {
+  if ((file == NULL) == (quick == 0)) {
+    if (file) fprintf(stderr, "portico: -c and the quick-start options do not combine\n");
     usage(stderr);
     return 2;
   }
   int nerrors = 0;
-  px_config *cfg = px_config_load(file, stderr, &nerrors);
+  px_config *cfg = quick ? px_quickstart_load(argc, argv, stderr, &nerrors)
+                         : px_config_load(file, stderr, &nerrors);
+  if (quick) file = "(command line)";
   if (cfg == NULL) {
     fprintf(stderr, "%s: %d error%s\n", file, nerrors, nerrors == 1 ? "" : "s");
     return 1;
@@ -88,6 +103,16 @@ int main(int argc, char **argv) {
     return 0;
   }
   px_log_set_level((px_log_level)cfg->log_level);
+  /* Before any log file, lock, certificate, cache or thread (privdrop.h). */
+  char drop_err[768];
+  if (px_drop_privileges(cfg, drop_err, sizeof(drop_err)) != 0) {
+    px_log(PX_LOG_ERROR, "%s", drop_err);
+    px_config_free(cfg);
+    return 1;
+  }
+  if (quick)
+    px_log(PX_LOG_INFO, "quick start: certificates from %s (requesting one accepts its terms)",
+           cfg->acme.directory);
   px_config_warnings(cfg, stderr);
   int r = px_access_log_open(cfg->access_log);
   if (r != 0) {
@@ -118,6 +143,13 @@ int main(int argc, char **argv) {
   } else {
     px_log(PX_LOG_INFO, "portico %s ready: %zu https and %zu http listeners, %d workers",
            PORTICO_VERSION, cfg->nhttps, cfg->nhttp, server.nworkers);
+    /* Listeners are bound and the certificates (files and the cache) are
+     * loaded: px_server_start returned after both. */
+    char state[128];
+    snprintf(state, sizeof(state),
+             "READY=1\nMAINPID=%ld\nSTATUS=serving %zu https and %zu http listeners",
+             (long)getpid(), cfg->nhttps, cfg->nhttp);
+    px_sd_notify(state);
     uv_run(loop, UV_RUN_DEFAULT);
   }
   px_server_join(&server);

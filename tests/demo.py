@@ -5,10 +5,13 @@ Starts Pebble (Let's Encrypt's test CA) with pebble-challtestsrv as its DNS,
 the sample backend, and portico with one on-demand site for every name. Then
 it connects with a made-up name: the handshake pauses while portico orders a
 certificate from Pebble (tls-alpn-01), the request reaches the backend, and
-the certificate Pebble issued is shown. It keeps running until Ctrl-C (or
-exits at once with --once, or when stdin is not a terminal)."""
+the certificate Pebble issued is shown. In a terminal it keeps running until
+Ctrl-C, so more names can be tried. Without one (stdin not a tty: CI, a
+pipe) it says so and stops after the first request, unless --keep asks it to
+run until SIGINT or SIGTERM; --once stops after the first request anyway."""
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,16 @@ from pebble_env import Pebble  # noqa: E402
 def main():
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
         harness.PORTICO = os.path.abspath(sys.argv[1])
-    once = "--once" in sys.argv or not sys.stdin.isatty()
+    tty = sys.stdin.isatty()
+    keep = "--keep" in sys.argv
+    once = "--once" in sys.argv or not (tty or keep)
+    if once and not tty and "--once" not in sys.argv:
+        print("The demo needs a terminal to keep running (stdin is not one): it makes one request\n"
+              "and stops. Run ./build.sh demo in a terminal to try names of your own, or\n"
+              "./build.sh demo --keep to keep it running until SIGINT or SIGTERM.\n", flush=True)
+    if keep:
+        # SIGTERM ends it as Ctrl-C does: the finally below stops every process.
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     tmp = tempfile.mkdtemp(prefix="portico-demo-")
     https_port, http_port = harness.free_port(), harness.free_port()
     backend = harness.Backend(tmp, "demo-backend")
@@ -58,12 +70,16 @@ def main():
         for line in p.log_text().splitlines():
             if name in line:
                 print("  " + line)
-        other = f"another{random.randint(1000, 9999)}.demo.test"
-        print("\nTry another made-up name yourself:")
-        print(f"$ curl --cacert {root} --resolve {other}:{https_port}:127.0.0.1 https://{other}:{https_port}/echo")
         code = 0 if r.returncode == 0 else 1
-        if not once:
-            print("\nCtrl-C stops the demo.")
+        if once:
+            print("\nThe demo stops now" + ("" if tty or "--once" in sys.argv else
+                                           " (no terminal: ./build.sh demo --keep keeps it running)") + ".")
+        else:
+            other = f"another{random.randint(1000, 9999)}.demo.test"
+            print("\nTry another made-up name yourself, while the demo runs:")
+            print(f"$ curl --cacert {root} --resolve {other}:{https_port}:127.0.0.1 https://{other}:{https_port}/echo")
+            print("\n" + ("Ctrl-C stops the demo." if tty else f"SIGINT or SIGTERM (kill {os.getpid()}) stops the demo."),
+                  flush=True)
             try:
                 p.proc.wait()
             except KeyboardInterrupt:

@@ -73,6 +73,9 @@ void px_cfg_load_hsts(loader *L, yaml_node_t *n, const char *key, px_hsts *h);
 void px_cfg_load_site(loader *L, yaml_node_t *n, size_t idx, int def_redirect,
                       const px_hsts *def_hsts);
 
+/** `user:` and `group:` (user.c). */
+void px_cfg_load_user(loader *L, yaml_node_t *root);
+
 /** A name claimed by two sites is an error naming both (sites.c). */
 void px_cfg_check_duplicate_hosts(loader *L, yaml_node_t *sites_node);
 

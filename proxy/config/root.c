@@ -123,11 +123,25 @@ static void load_storage_options(loader *L, yaml_node_t *root) {
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
-  static const char *const keys[] = {
-      "listen",           "workers",     "storage", "storage_prefix", "storage_password_file",
-      "storage_key_file", "runtime_dir", "log",     "defaults",       "timeouts",
-      "limits",           "sites",       "acme",    "on_demand",      "admin",
-      "events",           NULL};
+  static const char *const keys[] = {"listen",
+                                     "workers",
+                                     "storage",
+                                     "storage_prefix",
+                                     "storage_password_file",
+                                     "storage_key_file",
+                                     "runtime_dir",
+                                     "log",
+                                     "defaults",
+                                     "timeouts",
+                                     "limits",
+                                     "sites",
+                                     "acme",
+                                     "on_demand",
+                                     "admin",
+                                     "events",
+                                     "user",
+                                     "group",
+                                     NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
     px_cfg_error_at(L, NULL, "(file)", "the file is empty");
@@ -146,6 +160,7 @@ static void load_root(loader *L, yaml_node_t *root) {
     else
       px_cfg_error_at(L, v, "workers", "expected auto or a number from 1 to 256");
   }
+  px_cfg_load_user(L, root);
   if ((v = px_cfg_get(L, root, "runtime_dir")))
     cfg->runtime_dir = px_cfg_get_string(L, v, "runtime_dir");
   if ((v = px_cfg_get(L, root, "storage"))) {
@@ -392,6 +407,8 @@ void px_config_free(px_config *cfg) {
   px_control_config_dispose(&cfg->control);
   free(cfg->storage);
   free(cfg->runtime_dir);
+  free(cfg->user);
+  free(cfg->group);
   free(cfg->storage_prefix);
   free(cfg->storage_password_file);
   free(cfg->storage_key_file);

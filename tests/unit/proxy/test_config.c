@@ -307,6 +307,22 @@ static void test_lifecycle_keys(void **state) {
   expect_error(HTTP "on_demand: {forget_after: 3x}\n" SITE, "on_demand.forget_after");
 }
 
+/* `user:` and `group:` name accounts of this machine (root exists on every
+ * one); a missing one, or a group without a user, is an error. */
+static void test_user_keys(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load(HTTP "user: root\ngroup: root\n" SITE, &errors, &n);
+  assert_non_null(cfg);
+  assert_string_equal(cfg->user, "root");
+  assert_string_equal(cfg->group, "root");
+  free(errors);
+  px_config_free(cfg);
+  expect_error(HTTP "user: no-such-user-px\n" SITE, "user: no such user \"no-such-user-px\"");
+  expect_error(HTTP "user: root\ngroup: no-such-group-px\n" SITE, "group: no such group");
+  expect_error(HTTP "group: root\n" SITE, "group: applies only with user: set");
+}
+
 static void test_control_keys(void **state) {
   char *errors = NULL;
   int n = 0;
@@ -393,7 +409,7 @@ int main(void) {
       cmocka_unit_test(test_errors),          cmocka_unit_test(test_all_errors_collected),
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
       cmocka_unit_test(test_acme_sections),   cmocka_unit_test(test_lifecycle_keys),
-      cmocka_unit_test(test_control_keys),
+      cmocka_unit_test(test_control_keys),    cmocka_unit_test(test_user_keys),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
