@@ -61,7 +61,10 @@ sites:
     hsts: true
 """)
     assert r.returncode == 0
-    assert "warning" in r.stdout and "HSTS" in r.stdout and "cannot be withdrawn" in r.stdout
+    # Plainly: what browsers will refuse, for how long, and that it sticks.
+    assert ("sites[0].hsts: warning: for 5184000 seconds (60 days) after a browser sees this site, "
+            "it will refuse to connect to a.test over plain HTTP, and its user can no longer click "
+            "through a certificate error for them. This cannot be withdrawn") in r.stdout, r.stdout
 
 
 def test_unreadable_file(tmp_path):
