@@ -425,8 +425,10 @@ static void manager_main(void *arg) {
   px__sched_start(m);
   px__watch_start(m);
   /* start_group read each site's cached certificate (or queued its order):
-   * px_acme_manager_start may return, and portico report itself ready. */
-  uv_sem_post(&m->loaded);
+   * px_acme_manager_start may return, and portico report itself ready;
+   * with acme.profile, once the first probe said whether the CA offers it
+   * (px__sched_start started that probe). */
+  if (!m->loaded_after_probe) uv_sem_post(&m->loaded);
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup(); /* the TLS queues the CA connections cached */
 }
@@ -483,8 +485,22 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   return m;
 }
 
+void px__acme_first_probe_done(px_acme_manager *m, const char *err, int config_refused) {
+  if (!m->loaded_after_probe) return;
+  m->loaded_after_probe = 0;
+  /* Only a CA that answered and refused acme.profile stops the start: a CA
+   * that is down must not keep portico from serving what it has. */
+  if (err && config_refused) snprintf(m->start_error, sizeof(m->start_error), "%s", err);
+  uv_sem_post(&m->loaded);
+}
+
+const char *px_acme_manager_start_error(const px_acme_manager *m) {
+  return m->start_error[0] ? m->start_error : NULL;
+}
+
 int px_acme_manager_start(px_acme_manager *m) {
   if (m->thread_started) return 0;
+  m->loaded_after_probe = m->o.client.profile != NULL;
   int r = uv_sem_init(&m->loaded, 0);
   if (r != 0) return r;
   r = uv_thread_create(&m->thread, manager_main, m);
@@ -495,7 +511,7 @@ int px_acme_manager_start(px_acme_manager *m) {
   m->thread_started = 1;
   uv_sem_wait(&m->loaded);
   uv_sem_destroy(&m->loaded);
-  return 0;
+  return m->start_error[0] ? -EINVAL : 0;
 }
 
 void px_acme_manager_stop(px_acme_manager *m) {

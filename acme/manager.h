@@ -73,9 +73,16 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
  * and answers the queue. Call it once whatever `on_resolved` reaches
  * exists (the workers). Returns once the thread has read the sites' cached
  * certificates (orders for missing ones go on in the background), so the
- * caller can report readiness (sd_notify). 0, or a negative errno.
+ * caller can report readiness (sd_notify), and, with acme.profile set, once
+ * the CA's directory said whether it offers that profile (or could not be
+ * reached). 0; -EINVAL when the CA refuses the configuration
+ * (px_acme_manager_start_error says why; stop the manager); or another
+ * negative errno.
  */
 int px_acme_manager_start(px_acme_manager *m);
+
+/** Why px_acme_manager_start returned -EINVAL, or NULL. */
+const char *px_acme_manager_start_error(const px_acme_manager *m);
 
 /**
  * Stops the thread (in-flight orders are abandoned): once it returns,

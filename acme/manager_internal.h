@@ -35,6 +35,10 @@ struct px_acme_manager {
   uv_thread_t thread;
   int thread_started; /* owned by the thread that calls start/stop */
   uv_sem_t loaded;    /* posted once the `tls: acme` sites' cached certificates are read */
+  /* With acme.profile set, `loaded` also waits for the first probe of the
+   * CA's directory, which says whether the CA offers the profile. */
+  int loaded_after_probe;
+  char start_error[512]; /* why px_acme_manager_start refused, or "" */
   uv_loop_t loop;
   uv_async_t wake;
   atomic_int stopping; /* set by px_acme_manager_stop, read by the manager thread and lookups */
@@ -110,6 +114,10 @@ typedef struct px__acme_attempt {
   char *fleet_replaces;
   void (*fleet_go)(px_acme_manager *m, struct px__acme_attempt *a, const char *replaces);
 } px__acme_attempt;
+
+/* manager.c: the first probe of the CA ended (err NULL when it answered
+ * and accepted the configuration); lets px_acme_manager_start return. */
+void px__acme_first_probe_done(px_acme_manager *m, const char *err, int config_refused);
 
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */
 int64_t px__acme_now_ms(void);

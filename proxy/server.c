@@ -171,7 +171,11 @@ int px_server_start(px_server *srv) {
     }
   }
   if (srv->acme && px_acme_manager_start(srv->acme) != 0) {
-    px_log(PX_LOG_ERROR, "acme: cannot start the certificate manager's thread");
+    const char *why = px_acme_manager_start_error(srv->acme);
+    if (why)
+      px_log(PX_LOG_ERROR, "acme: %s; refusing to start", why);
+    else
+      px_log(PX_LOG_ERROR, "acme: cannot start the certificate manager's thread");
     px_server_stop(srv);
     return -1;
   }

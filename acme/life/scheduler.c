@@ -234,6 +234,7 @@ static void on_probe(void *arg, const char *err, px_acme_result *res, const px_a
   (void)res;
   px_acme_manager *m = arg;
   m->probing = 0;
+  px__acme_first_probe_done(m, err, f->config_refused);
   if (err && f->ca_unreachable) {
     /* A probe is already planned (an order noticed the outage first):
      * this answer changes nothing. */

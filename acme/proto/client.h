@@ -76,6 +76,9 @@ typedef struct px_acme_failure {
   /** The CA could not be reached (no connection, TLS failure, timeout, or
    *  the directory answered 5xx): a CA outage, not this order's fault. */
   int ca_unreachable;
+  /** The CA refuses the configuration itself (acme.profile is not in its
+   *  directory's meta.profiles): no retry helps until the config changes. */
+  int config_refused;
   int has_problem;         /**< `problem` holds the CA's problem document */
   px_acme_problem problem; /**< the CA's last problem document */
 } px_acme_failure;

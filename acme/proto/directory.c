@@ -31,6 +31,7 @@ static int profile_ok(px__acme_order *o) {
     if (n < 0 || (size_t)n >= sizeof(list) - len) break;
     len += (size_t)n;
   }
+  o->failure.config_refused = 1;
   if (len == 0)
     px__acme_order_fail(o,
                         "acme.profile \"%s\": the CA at %s offers no profiles; remove acme.profile",

@@ -19,7 +19,10 @@ everything else to the real Pebble unchanged:
 - inject(resource, status, count, retry_after) answers the next `count`
   requests to a resource with a problem document (429 rateLimited or 503
   serverInternal) and Retry-After, then lets requests through again;
-- hold("renewalInfo") keeps renewalInfo requests waiting (a slow CA) until
+- `profiles` (a dict name -> description), when set, is served as the
+  directory's meta.profiles (the ACME profiles extension, which Pebble 2.4
+  predates);
+- hold() keeps renewalInfo requests waiting (a slow CA) until
   release(), counting them in `held`.
 
 It serves TLS with Pebble's own listener certificate (SAN 127.0.0.1), so a
@@ -76,6 +79,7 @@ class AcmeShim:
         self.gate = threading.Event()  # set: renewalInfo answers; clear: held
         self.gate.set()
         self.held = 0                  # renewalInfo requests that waited at the gate
+        self.profiles = None           # meta.profiles to advertise, or None
         self._paths = None         # resource name -> path, from Pebble's directory
         self.server = None
         self.thread = None
@@ -304,6 +308,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/dir" and status == 200:
             d = json.loads(data)
             d["renewalInfo"] = shim.renewal_info
+            if shim.profiles is not None:
+                d.setdefault("meta", {})["profiles"] = shim.profiles
             data = json.dumps(d).encode()
         # Anything Pebble names by its own address is rewritten to the shim's.
         data = data.replace(shim.upstream.encode(), shim.base.encode())

@@ -222,17 +222,30 @@ def test_rate_limited_retry_after_is_honoured(shim_env):
     assert "the CA rate-limits limited.test" in e.portico.log_text()
 
 
-def test_profile_not_offered_is_an_error_at_start(tmp_path):
-    e = Env(str(tmp_path), start=False)
+def test_profile_not_offered_refuses_start_up_with_the_list(shim_env):
+    """acme.profile must be one the CA's directory lists (meta.profiles, the
+    profiles extension; the shim advertises them, Pebble 2.4 predates it):
+    otherwise portico refuses to start, naming what the CA offers."""
+    e, shim = shim_env, shim_env.shim
+    shim.profiles = {"classic": "90 days", "shortlived": "6 days"}
+    base = e.extra
+    e.extra = base + "  profile: tlsserver\n"
     try:
-        e.extra += "  profile: shortlived\n"
-        e.start()
-        wait_for(lambda: "acme.profile \"shortlived\"" in e.portico.log_text(), timeout=30,
-                 what="the profile check")
-        log = e.portico.log_text()
-        assert "offers no profiles" in log or "is not offered by the CA" in log
-    finally:
-        e.stop()
+        e.start()  # it may exit before the harness sees the ports open (AssertionError)
+        wait_for(lambda: e.portico.proc.poll() is not None, timeout=30, what="portico to exit")
+        assert e.portico.proc.returncode != 0
+    except AssertionError as exc:
+        assert "portico exited at start" in str(exc), exc
+    with open(os.path.join(e.tmp, "portico.err")) as f:
+        log = f.read()
+    assert (f'acme: acme.profile "tlsserver" is not offered by the CA at {shim.directory} '
+            '(it offers: classic, shortlived); refusing to start') in log, log
+    assert shim.new_orders == []
+    # A listed profile is sent with each order (RFC 8555 §7.4 extended).
+    e.extra = base + "  profile: shortlived\n"
+    e.start()
+    assert get(e, "profiled.test").stdout.decode().endswith("\n200")
+    assert [o.get("profile") for o in shim.new_orders] == ["shortlived"]
 
 
 def ca_id(url):
