@@ -40,6 +40,7 @@ static void on_ask(void *arg, int allowed, const char *why) {
   px__acme_attempt *a = arg;
   if (!allowed) {
     px_log(PX_LOG_INFO, "on-demand: refused %s: %s", a->names[0], why);
+    px__metrics_refused(a->m, PX_ACME_REFUSED_ASK);
     px__acme_refuse(a->m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     px__acme_attempt_free(a);
     return;
@@ -66,6 +67,7 @@ int px__acme_ondemand_rate_take(px_acme_manager *m, const px__acme_attempt *a) {
     px_log(PX_LOG_WARN, "on-demand: refused %s: on_demand.rate (%llu per %llu s) reached",
            a->names[0], (unsigned long long)m->o.on_demand.rate_count,
            (unsigned long long)(m->o.on_demand.rate_window_ms / 1000));
+    px__metrics_refused(m, PX_ACME_REFUSED_RATE);
     return -EAGAIN;
   }
   m->rate_used++;
