@@ -99,7 +99,7 @@ void px_metrics_request(px_metrics_worker *w, size_t site, size_t up, int h2, in
 }
 
 void px_metrics_upstream_count(px_metrics_worker *w, size_t site, size_t up,
-                         px_metrics_upstream_event what) {
+                               px_metrics_upstream_event what) {
   px_metrics_upstream *u = w ? upstream_of(w, site, up) : NULL;
   if (u) px_metric_add(&u->events[what], 1);
 }
@@ -173,12 +173,11 @@ static void render_sites(px_metrics *m, px_mtext *t) {
   static const struct {
     const char *name, *help;
     size_t off;
-  } bytes[] = {{"portico_received_bytes_total",
-                "Request body bytes received from clients (WebSocket: client to upstream).",
-                SITE(bytes_in)},
-               {"portico_sent_bytes_total",
-                "Response body bytes passed to clients (WebSocket: upstream to client).",
-                SITE(bytes_out)}};
+  } bytes[] = {
+      {"portico_received_bytes_total",
+       "Request body bytes received from clients (WebSocket: client to upstream).", SITE(bytes_in)},
+      {"portico_sent_bytes_total",
+       "Response body bytes passed to clients (WebSocket: upstream to client).", SITE(bytes_out)}};
   for (size_t k = 0; k < 2; k++) {
     px_mtext_family(t, bytes[k].name, "counter", bytes[k].help);
     for (size_t s = 0; s < cfg->nsites; s++) {
@@ -191,10 +190,9 @@ static void render_sites(px_metrics *m, px_mtext *t) {
 static void render_upstreams(px_metrics *m, px_mtext *t) {
   const px_config *cfg = m->cfg;
   uint64_t now_ms = uv_hrtime() / 1000000;
-  static const char *const event_names[] = {"portico_upstream_connect_failures_total",
-                                            "portico_upstream_connect_timeouts_total",
-                                            "portico_upstream_read_timeouts_total",
-                                            "portico_upstream_retries_total"};
+  static const char *const event_names[] = {
+      "portico_upstream_connect_failures_total", "portico_upstream_connect_timeouts_total",
+      "portico_upstream_read_timeouts_total", "portico_upstream_retries_total"};
   static const char *const event_help[] = {
       "Connections to the upstream that failed (refused, unreachable, no local resources).",
       "Connections to the upstream that timed out (timeouts.upstream_connect).",
@@ -214,8 +212,7 @@ static void render_upstreams(px_metrics *m, px_mtext *t) {
     px_mtext_family(t, event_names[e], "counter", event_help[e]);
     for (size_t s = 0; s < cfg->nsites; s++)
       for (size_t u = 0; u < cfg->sites[s].nupstreams; u++) {
-        const char *l[] = {"site", site_name(cfg, s), "upstream",
-                           cfg->sites[s].upstreams[u].text};
+        const char *l[] = {"site", site_name(cfg, s), "upstream", cfg->sites[s].upstreams[u].text};
         px_mtext_sample_u64(t, event_names[e], "", l, 2,
                             sum_at(m, up_base, m->up_base[s] + u, UP(events[e])));
       }
@@ -344,7 +341,9 @@ static void render_acme(px_acme_manager *acme, uint64_t wait_ms, px_mtext *t) {
                   "the per-name rate limit, dropped for a full queue.");
   for (int ty = 0; ty < PX_EVENT_NTYPES; ty++)
     for (int o = 0; o < 3; o++) {
-      const uint64_t *v = o == 0 ? s.events.emitted : o == 1 ? s.events.suppressed : s.events.dropped;
+      const uint64_t *v = o == 0   ? s.events.emitted
+                          : o == 1 ? s.events.suppressed
+                                   : s.events.dropped;
       const char *l[] = {"type", px_event_type_name((px_event_type)ty), "outcome", outcomes[o]};
       px_mtext_sample_u64(t, "portico_acme_events_total", "", l, 2, v[ty]);
     }
@@ -358,8 +357,7 @@ static void render_acme(px_acme_manager *acme, uint64_t wait_ms, px_mtext *t) {
   px_acme_metrics_snapshot_dispose(&s);
 }
 
-void px_metrics_render(px_metrics *m, px_acme_manager *acme, uint64_t acme_wait_ms,
-                       px_mtext *out) {
+void px_metrics_render(px_metrics *m, px_acme_manager *acme, uint64_t acme_wait_ms, px_mtext *out) {
   render_sites(m, out);
   render_upstreams(m, out);
   render_connections(m, out);

@@ -104,8 +104,7 @@ void px_metrics_free(px_metrics *m);
  * summed, and the certificate manager's snapshot when `acme` is not NULL
  * (waiting for it at most `acme_wait_ms`).
  */
-void px_metrics_render(px_metrics *m, px_acme_manager *acme, uint64_t acme_wait_ms,
-                       px_mtext *out);
+void px_metrics_render(px_metrics *m, px_acme_manager *acme, uint64_t acme_wait_ms, px_mtext *out);
 
 /** Adds `n` to a counter only this thread writes (see the top comment). */
 static inline void px_metric_add(uint64_t *c, uint64_t n) {
@@ -149,7 +148,7 @@ static inline void px_metrics_tls_failed(px_metrics_worker *w, px_metrics_tls_fa
 
 /** Something happened on the way to upstream `up` of `site`. */
 void px_metrics_upstream_count(px_metrics_worker *w, size_t site, size_t up,
-                         px_metrics_upstream_event what);
+                               px_metrics_upstream_event what);
 
 /** Upstream `up` of `site` is marked down until `until_ms` (the worker
  *  loop's uv_now), or back up (0). */

@@ -119,8 +119,7 @@ static void handle(mconn *c) {
     answer_text(c, 500, "Internal Server Error", head_only);
     return;
   }
-  answer(c, 200, "OK", PX_MTEXT_CONTENT_TYPE, c->out.buf ? c->out.buf : "", c->out.len,
-         head_only);
+  answer(c, 200, "OK", PX_MTEXT_CONTENT_TYPE, c->out.buf ? c->out.buf : "", c->out.len, head_only);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {

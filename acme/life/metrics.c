@@ -21,7 +21,7 @@ const double px_acme_wait_bounds[PX_ACME_WAIT_BUCKETS] = {0.1, 0.25, 0.5, 1,  2.
                                                           5,   10,   20,  30, 60};
 /* A renewal starts late when renew_rate holds it in the backlog: minutes
  * to hours are what an operator needs to tell apart. */
-const double px_acme_lateness_bounds[PX_ACME_LATENESS_BUCKETS] = {1,    10,    60,    300,   900,
+const double px_acme_lateness_bounds[PX_ACME_LATENESS_BUCKETS] = {1,    10,    60,    300,  900,
                                                                   3600, 14400, 43200, 86400};
 /* Days matter for expiry: 1 h, 6 h, 1 d, 2 d, 7 d, 14 d, 30 d, 60 d, 90 d, 1 y. */
 const double px_acme_expiry_bounds[PX_ACME_EXPIRY_BUCKETS] = {
@@ -34,8 +34,8 @@ struct px__acme_metrics {
   uint64_t orders[PX_ACME_ORDER_NRESULTS];
   px_acme_histogram waits, lateness;
   uint64_t renewals_started;
-  int want;     /* a scrape waits for the job part */
-  uint64_t gen; /* bumped each time the job part is rebuilt */
+  int want;                      /* a scrape waits for the job part */
+  uint64_t gen;                  /* bumped each time the job part is rebuilt */
   px_acme_metrics_snapshot jobs; /* the job part, as last built */
 };
 

@@ -76,14 +76,14 @@ typedef struct px_acme_metric_cert {
 typedef struct px_acme_metrics_snapshot {
   uint64_t refusals[PX_ACME_REFUSED_NREASONS];
   uint64_t orders[PX_ACME_ORDER_NRESULTS];
-  px_acme_histogram waits;       /**< seconds a handshake's name waited on issuance */
-  uint64_t renewals_started;     /**< renewals the scheduler started */
-  px_acme_histogram lateness;    /**< seconds a renewal started after its planned time */
-  int have_jobs;                 /**< the manager thread answered: the fields below are set */
-  int64_t now;                   /**< Unix seconds the job fields were read at */
+  px_acme_histogram waits;    /**< seconds a handshake's name waited on issuance */
+  uint64_t renewals_started;  /**< renewals the scheduler started */
+  px_acme_histogram lateness; /**< seconds a renewal started after its planned time */
+  int have_jobs;              /**< the manager thread answered: the fields below are set */
+  int64_t now;                /**< Unix seconds the job fields were read at */
   uint64_t states[PX_ACME_METRIC_STATES];
-  uint64_t renewals_scheduled;   /**< certificates with a renewal planned */
-  px_acme_metric_cert *certs;    /**< up to PX_ACME_METRICS_NAMES_MAX, malloc'd */
+  uint64_t renewals_scheduled; /**< certificates with a renewal planned */
+  px_acme_metric_cert *certs;  /**< up to PX_ACME_METRICS_NAMES_MAX, malloc'd */
   size_t ncerts;
   px_acme_histogram expiry_rest; /**< seconds to expiry of the certificates past the bound */
   px_events_counters events;     /**< the notifications (life/events.h) */
