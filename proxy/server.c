@@ -162,7 +162,12 @@ int px_server_start(px_server *srv) {
                        .https_port = srv->https_port,
                        .conn_limit = srv->conn_limit_per_worker,
                        .hooks = &worker_hooks};
-  if (srv->cfg->metrics.text && (srv->metrics = px_metrics_new(srv->cfg, srv->nworkers)) == NULL)
+  /* The metrics listener is bound before the public ones, so it answers
+   * once portico is seen listening (the registry exists: zeros until the
+   * workers count). */
+  if (srv->cfg->metrics.text && ((srv->metrics = px_metrics_new(srv->cfg, srv->nworkers)) == NULL ||
+                                 (srv->metrics_server = px_metrics_server_start(
+                                      &srv->cfg->metrics, srv->metrics, srv->acme)) == NULL))
     return -1;
   for (int i = 0; i < srv->nworkers; i++) {
     srv->workers[i] = px_worker_new(&env, i);
@@ -176,11 +181,6 @@ int px_server_start(px_server *srv) {
   }
   if (srv->acme && px_acme_manager_start(srv->acme) != 0) {
     px_log(PX_LOG_ERROR, "acme: cannot start the certificate manager's thread");
-    px_server_stop(srv);
-    return -1;
-  }
-  if (srv->metrics && (srv->metrics_server = px_metrics_server_start(
-                           &srv->cfg->metrics, srv->metrics, srv->acme)) == NULL) {
     px_server_stop(srv);
     return -1;
   }

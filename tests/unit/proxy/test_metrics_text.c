@@ -39,16 +39,15 @@ static void test_family_and_samples(void **state) {
   px_mtext_sample_f64(&t, "portico_z", "", NULL, 0, INFINITY);
   px_mtext_sample_f64(&t, "portico_z", "", NULL, 0, NAN);
   assert_false(t.failed);
-  assert_string_equal(t.buf,
-                      "# HELP portico_x_total Line one\\nback\\\\slash \"quoted\"\n"
-                      "# TYPE portico_x_total counter\n"
-                      "portico_x_total{site=\"we\\\"ird\\\\name\\n\",code=\"2xx\"} "
-                      "18446744073709551615\n"
-                      "portico_y 0\n"
-                      "portico_z -3.5\n"
-                      "portico_z 0.1\n"
-                      "portico_z +Inf\n"
-                      "portico_z NaN\n");
+  assert_string_equal(t.buf, "# HELP portico_x_total Line one\\nback\\\\slash \"quoted\"\n"
+                             "# TYPE portico_x_total counter\n"
+                             "portico_x_total{site=\"we\\\"ird\\\\name\\n\",code=\"2xx\"} "
+                             "18446744073709551615\n"
+                             "portico_y 0\n"
+                             "portico_z -3.5\n"
+                             "portico_z 0.1\n"
+                             "portico_z +Inf\n"
+                             "portico_z NaN\n");
   px_mtext_dispose(&t);
 }
 
