@@ -179,3 +179,16 @@ def test_on_demand_certificate(tmp_path):
         assert "a_b.test" not in s2.text
     finally:
         e.stop()
+
+
+def test_websocket_tunnel_is_an_active_connection(start_portico, backend, certs):
+    from test_websocket import upgrade
+    mport = free_port()
+    p = start_portico([site(["a.test"], backend, certs.a)], extra=metrics_yaml(mport))
+    s, _ = upgrade(p)
+    assert Scrape(mport).get("portico_connections_active", protocol="websocket") == 1
+    s.close()
+    wait_for(lambda: Scrape(mport).get("portico_connections_active", protocol="websocket") == 0,
+             what="the tunnel to be counted closed")
+    assert Scrape(mport).get("portico_requests_total", site="a.test", protocol="h1",
+                             code="1xx") == 1
