@@ -150,7 +150,7 @@ static void render_sites(px_metrics *m, px_mtext *t) {
   const px_config *cfg = m->cfg;
   px_mtext_family(t, "portico_requests_total", "counter",
                   "Requests proxied to a site, by client protocol and response status class "
-                  "(other: no status, e.g. the client left first).");
+                  "(a client that left before the answer counts as 4xx: 499).");
   for (size_t s = 0; s < cfg->nsites; s++)
     for (int p = 0; p < PX_METRICS_PROTOS; p++)
       for (int c = 0; c < PX_METRICS_CLASSES; c++) {

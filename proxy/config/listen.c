@@ -75,9 +75,13 @@ void px_cfg_load_metrics(loader *L, yaml_node_t *admin) {
   const char *s = px_cfg_scalar(v);
   if (s && (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)) return;
   px_listen_addr a = {0};
-  const char *why = s ? px_cfg_parse_listen(s, &a.ss, &a.sslen) : "expected an address or off";
+  if (s == NULL) {
+    px_cfg_error_at(L, v, "admin.metrics", "expected an address (e.g. \"127.0.0.1:9180\") or off");
+    return;
+  }
+  const char *why = px_cfg_parse_listen(s, &a.ss, &a.sslen);
   if (why) {
-    px_cfg_error_at(L, v, "admin.metrics", "\"%s\" %s", s ? s : "", why);
+    px_cfg_error_at(L, v, "admin.metrics", "\"%s\" %s", s, why);
     return;
   }
   /* The metrics are for the operator, never served on a public listener. */

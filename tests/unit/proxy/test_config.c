@@ -167,7 +167,7 @@ static void test_errors(void **state) {
                "admin.metrics: \"127.0.0.1:80\" takes the port of the public listener");
   expect_error("listen: {http: \"0.0.0.0:80\"}\nadmin: {metrics: \"127.0.0.1:80\"}\n" SITE,
                "takes the port of the public listener 0.0.0.0:80");
-  expect_error(HTTP "admin: {metrics: [1]}\n" SITE, "admin.metrics: \"\" expected an address");
+  expect_error(HTTP "admin: {metrics: [1]}\n" SITE, "admin.metrics: expected an address");
   expect_error(HTTP "workres: 2\n" SITE, "unknown key 'workres' (did you mean 'workers'?)");
   expect_error(HTTP "workers: 0\n" SITE, "t.yaml:2: workers: expected auto or a number");
   expect_error(HTTP "workers: [1]\n" SITE, "workers: expected auto");
