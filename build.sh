@@ -57,8 +57,8 @@ fi
 PACKAGES=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
   libuv1-dev libnghttp2-dev libjansson-dev libyaml-dev libcmocka-dev
   node-llhttp python3 python3-pytest python3-h2 curl nghttp2-client openssl
-  pebble procps libhiredis-dev redis-server
-  systemd)  # systemd-analyze rates dist/portico.service (test_deploy)
+  pebble procps libhiredis-dev redis-server python3-prometheus-client faketime
+  systemd)  # systemd: systemd-analyze rates dist/portico.service (test_deploy)
 # The fuzz drivers need clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PACKAGES=(clang libclang-rt-dev)
 
@@ -66,7 +66,7 @@ FUZZ_PACKAGES=(clang libclang-rt-dev)
 # portico with several workers (the harness default is 2), where the
 # certificate manager's thread meets the workers (test_sni's on-demand
 # lookups, test_acme's restarts, test_ctl_events' issuance).
-TSAN_TESTS='integration\.test_(acme|bulk|ctl_events|limits_timeouts|redirect_hsts|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
+TSAN_TESTS='integration\.test_(acme|bulk|ctl_events|limits_timeouts|metrics|redirect_hsts|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -266,7 +266,8 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
 
 void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
                                   px_control_settings *c) {
-  static const char *const keys[] = {"socket", NULL};
+  /* admin.metrics is the proxy's (proxy/config/listen.c reads it). */
+  static const char *const keys[] = {"socket", "metrics", NULL};
   if (r->check_keys(r->arg, n, "admin", keys) != 0) return;
   const void *v = r->get(r->arg, n, "socket");
   if (v == NULL) return;

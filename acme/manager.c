@@ -89,7 +89,10 @@ static px__acme_queued *fifo_pop(px_acme_manager *m, px__acme_queued **head, px_
 static int group_of(px_acme_manager *m, const char *name);
 
 int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, px_tls_cert **out) {
-  if (px__acme_ondemand_check_name(name) != 0) return -1;
+  if (px__acme_ondemand_check_name(name) != 0) {
+    px__metrics_refused(m, PX_ACME_REFUSED_INVALID_NAME);
+    return -1;
+  }
   int r;
   int64_t until = 0;
   uv_mutex_lock(&m->lock);
@@ -108,15 +111,19 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, 
     r = -1; /* shutting down: nothing new is queued */
   } else if (!on_demand && group_of(m, name) < 0) {
     r = -1; /* from a `tls: acme` site, yet none of its names: never an order of its own */
+    px__metrics_refused(m, PX_ACME_REFUSED_NOT_ALLOWED);
   } else if (px_namemap_get(m->refused, name, &until) == (void *)m && until > px__acme_now_ms()) {
     r = -1;
+    px__metrics_refused(m, PX_ACME_REFUSED_RECENTLY);
   } else if (px_namemap_get(m->inflight, name, NULL)) {
     r = 0;
   } else if (px__acme_ondemand_check_room(m, name) != 0) {
     r = -1;
+    px__metrics_refused(m, PX_ACME_REFUSED_MAX_PENDING);
   } else {
     r = -1;
-    if (px_namemap_put(m->inflight, name, m, 0) == 0) {
+    /* The stamp is when the name started waiting (the wait histogram). */
+    if (px_namemap_put(m->inflight, name, m, px__acme_now_ms()) == 0) {
       if (fifo_push(&m->queue, &m->queue_tail, &m->nqueued, name) == 0) {
         r = 0;
         /* Under the lock, so px_acme_manager_stop cannot close the handle
@@ -176,9 +183,12 @@ int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *tok
 /* ---- resolution (manager thread) ---------------------------------------- */
 
 static void resolved(px_acme_manager *m, const char *name) {
+  int64_t since = 0;
   uv_mutex_lock(&m->lock);
+  int waited = px_namemap_get(m->inflight, name, &since) != NULL;
   px_namemap_del(m->inflight, name);
   uv_mutex_unlock(&m->lock);
+  if (waited && since > 0) px__metrics_waited(m, px__acme_now_ms() - since);
   m->o.on_resolved(m->o.arg, name);
 }
 
@@ -337,6 +347,7 @@ static void on_wake(uv_async_t *a) {
     process(m, q->name);
     free(q);
   }
+  px__metrics_serve(m);
   while ((q = fifo_pop(m, &m->chal_queue, &m->chal_queue_tail, &m->nchal_queued)) != NULL) {
     px__watch_read_alpn(m, q->name);
     free(q);
@@ -462,8 +473,9 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->http = px_namemap_new(10000, free_http01);
   m->alpn_wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
-  if (px__sched_init(m) != 0 || px__fleet_init(m) != 0 || !m->certs || !m->refused ||
-      !m->inflight || !m->alpn || !m->prefs || !m->http || !m->alpn_wait || !m->group_running) {
+  if (px__sched_init(m) != 0 || px__fleet_init(m) != 0 || px__metrics_init(m) != 0 || !m->certs ||
+      !m->refused || !m->inflight || !m->alpn || !m->prefs || !m->http || !m->alpn_wait ||
+      !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;
@@ -565,6 +577,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_namemap_free(m->http);
   px_namemap_free(m->alpn_wait);
   free(m->group_running);
+  px__metrics_dispose(m);
   uv_mutex_destroy(&m->lock);
   if (m->store) m->store->ops->destroy(m->store);
   free(m);

@@ -15,6 +15,7 @@
 
 #include "acme/life/events.h"
 #include "acme/life/jobtable.h"
+#include "acme/life/metrics_internal.h"
 #include "acme/life/rand.h"
 #include "acme/life/schedq.h"
 #include "acme/manager.h"
@@ -48,7 +49,7 @@ struct px_acme_manager {
   uv_mutex_t lock;      /* guards everything below */
   px_namemap *certs;    /* name -> px_tls_cert */
   px_namemap *refused;  /* name -> (none), stamp = until (ms) */
-  px_namemap *inflight; /* name -> (none) */
+  px_namemap *inflight; /* name -> (none), stamp = when it started waiting (ms) */
   px_namemap *alpn;     /* name -> px_tls_cert (tls-alpn-01) */
   px_namemap *prefs;    /* name -> (none), stamp = encoded ask settings */
   px_namemap *http;     /* token -> http01 */
@@ -95,6 +96,7 @@ struct px_acme_manager {
   uv_timer_t fleet_timer;
   int fleet_open;
   struct px__watch *watch;
+  struct px__acme_metrics *metrics; /* life/metrics.c: counters for monitoring */
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */

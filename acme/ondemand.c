@@ -42,6 +42,7 @@ static void on_ask(void *arg, int allowed, const char *why, const px_acme_site_p
     /* A 2xx whose settings could not be read is the operator's bug: warn. */
     px_log(strstr(why, "cannot read") ? PX_LOG_WARN : PX_LOG_INFO, "on-demand: refused %s: %s",
            a->names[0], why);
+    px__metrics_refused(a->m, PX_ACME_REFUSED_ASK);
     px__acme_refuse(a->m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
     px__acme_attempt_free(a);
     return;
@@ -70,6 +71,7 @@ int px__acme_ondemand_rate_take(px_acme_manager *m, const px__acme_attempt *a) {
     px_log(PX_LOG_WARN, "on-demand: refused %s: on_demand.rate (%llu per %llu s) reached",
            a->names[0], (unsigned long long)m->o.on_demand.rate_count,
            (unsigned long long)(m->o.on_demand.rate_window_ms / 1000));
+    px__metrics_refused(m, PX_ACME_REFUSED_RATE);
     return -EAGAIN;
   }
   m->rate_used++;

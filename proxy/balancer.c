@@ -1,5 +1,6 @@
 #include "proxy/balancer.h"
 
+#include "proxy/metrics.h"
 #include "tls/log.h"
 
 static size_t nupstreams(const px_worker *w, size_t site_idx) {
@@ -36,6 +37,7 @@ void px_balancer_failed(px_worker *w, size_t site_idx, size_t up_idx) {
   if (backoff > 30000) backoff = 30000;
   p->failures++;
   p->down_until = uv_now(p->loop) + backoff;
+  px_metrics_upstream_down(w->metrics, site_idx, up_idx, p->down_until);
   if (p->failures == 1 || px_log_enabled(PX_LOG_DEBUG))
     px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text,
            (unsigned long long)backoff);
@@ -47,5 +49,6 @@ void px_balancer_answered(px_worker *w, size_t site_idx, size_t up_idx) {
   px_upstream_pool *p = px_worker_pool(w, site_idx, up_idx);
   if (p->failures) px_log(PX_LOG_INFO, "upstream %s: back up", p->addr->text);
   p->failures = 0;
+  if (p->down_until) px_metrics_upstream_down(w->metrics, site_idx, up_idx, 0);
   p->down_until = 0;
 }

@@ -107,6 +107,7 @@ typedef struct px_config {
   px_acme_settings acme;
   px_on_demand_settings on_demand;
   px_control_settings control; /**< admin: and events: */
+  px_listen_addr metrics;      /**< admin.metrics; `text` NULL when off (the default) */
 } px_config;
 
 /** Fills `l` with the defaults documented in docs/config.md. */

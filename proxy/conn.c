@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/metrics.h"
 #include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
@@ -24,6 +25,9 @@ static void on_closed(uv_handle_t *h) {
 void px_conn_close(px_conn *c) {
   if (c->closed) return;
   c->closed = 1;
+  if (c->tls && (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT))
+    px_metrics_tls_failed(c->w->metrics, PX_METRICS_TLS_CLOSED);
+  if (c->metrics_kind) px_metrics_conn_close(c->w->metrics, c->metrics_kind - 1);
   c->state = PX_CONN_CLOSING;
   if (c->session) c->session_ops->close(c); /* freed in on_closed: callers may still hold it */
   if (c->tls) px_tls_conn_free(c->tls);
@@ -174,6 +178,12 @@ static void on_timer(void *data) {
     c->session_ops->timer(c); /* what the deadline meant is the session's */
     break;
   default:
+    if (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT) {
+      px_metrics_tls_failed(c->w->metrics, c->state == PX_CONN_HANDSHAKE
+                                               ? PX_METRICS_TLS_TIMEOUT
+                                               : PX_METRICS_TLS_CERT_WAIT_TIMEOUT);
+      c->state = PX_CONN_CLOSING; /* counted: not again as "closed" */
+    }
     px_conn_close(c);
     break;
   }
@@ -251,6 +261,14 @@ static void pump(px_conn *c) {
   if (!c->closed && c->tls && flush_tls(c) != 0) px_conn_close(c);
 }
 
+/* Counts the connection as open under the protocol its session speaks. */
+static void count_open(px_conn *c, const char *alpn) {
+  if (c->w->metrics == NULL) return;
+  px_metrics_conn kind = alpn && strcmp(alpn, "h2") == 0 ? PX_METRICS_CONN_H2 : PX_METRICS_CONN_H1;
+  c->metrics_kind = 1 + (int)kind;
+  px_metrics_conn_open(c->w->metrics, kind);
+}
+
 static void handshake(px_conn *c) {
   int r = px_tls_conn_handshake(c->tls);
   if (r == PX_TLS_WANT_READ) {
@@ -270,11 +288,17 @@ static void handshake(px_conn *c) {
     return;
   }
   if (r != PX_TLS_OK) {
+    px_metrics_tls_failed(c->w->metrics, r == PX_TLS_CLOSED ? PX_METRICS_TLS_CLOSED
+                                         : px_tls_conn_unknown_name(c->tls)
+                                             ? PX_METRICS_TLS_UNKNOWN_NAME
+                                             : PX_METRICS_TLS_PROTOCOL);
+    c->state = PX_CONN_CLOSING; /* counted: not again as "closed" */
     /* The alert (e.g. unrecognized_name) is in the output: send it, close. */
     flush_tls(c);
     if (!c->closed) px_conn_close_after_flush(c);
     return;
   }
+  px_metrics_tls_done(c->w->metrics, px_tls_conn_resumed(c->tls));
   const char *sni = px_tls_conn_sni(c->tls);
   snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
   if (px_tls_conn_is_acme_challenge(c->tls)) {
@@ -290,6 +314,7 @@ static void handshake(px_conn *c) {
     px_conn_close(c);
     return;
   }
+  count_open(c, px_tls_conn_alpn(c->tls));
   if (flush_tls(c) != 0) {
     px_conn_close(c);
     return;
@@ -425,6 +450,7 @@ void px_conn_accept(px_listener *l) {
   } else {
     c->state = PX_CONN_IDLE;
     px_conn_set_timer(c, w->cfg->limits.header_timeout_ms);
+    count_open(c, NULL);
   }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);

@@ -94,6 +94,7 @@ struct px_conn {
   const px_session_ops *session_ops;
   px_session_start_fn start_session;
   char peer_ip[48];
+  int metrics_kind; /**< 1 + px_metrics_conn once counted as open, else 0 */
   char sni[256];
   size_t write_pending; /**< bytes in uv_write not yet written */
   uint64_t requests;    /**< requests served on this connection */

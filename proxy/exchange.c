@@ -9,6 +9,7 @@
 
 #include "proxy/balancer.h"
 #include "proxy/front.h"
+#include "proxy/metrics.h"
 #include "proxy/site_prefs.h"
 #include "proxy/util/access.h"
 #include "proxy/util/obj_cache.h"
@@ -111,6 +112,7 @@ static void free_exchange(px_exchange *ex) {
     free(p);
   }
   if (ex->defer_slot) ex->w->deferred[ex->defer_slot - 1] = NULL;
+  if (ex->tunnel) px_metrics_conn_close(ex->w->metrics, PX_METRICS_CONN_WEBSOCKET);
   free(ex->obuf);
   free_rhead(ex);
   px_http_head_free(ex->rtrailers);
@@ -131,6 +133,8 @@ static void log_access(px_exchange *ex, int status) {
   e.start_ns = ex->start_ns;
   e.upstream = ex->site->upstreams[ex->up_idx].text;
   px_access_log(&e);
+  px_metrics_request(ex->w->metrics, ex->site_idx, ex->up_idx, ex->f->proto[5] == '2', status,
+                     ex->req_body_bytes, ex->resp_bytes, ex->start_ns);
 }
 
 /* Drops the upstream connection (not reusable). */
@@ -187,6 +191,7 @@ static int connect_upstream(px_exchange *ex);
  * any method. Returns 1 when a new attempt started. */
 static int retry_elsewhere(px_exchange *ex) {
   if (!px_balancer_may_retry(ex->w, ex->site_idx, ex->tries) || ex->resp_started) return 0;
+  px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx, PX_METRICS_UP_RETRY);
   ex->tries++;
   drop_upstream(ex);
   if (connect_upstream(ex) != 0) fail_with(ex, 502);
@@ -209,6 +214,9 @@ static void on_up_timeout(void *data) {
   }
   px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
          ex->connected ? "read" : "connect");
+  px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx,
+                            ex->connected ? PX_METRICS_UP_READ_TIMEOUT
+                                          : PX_METRICS_UP_CONNECT_TIMEOUT);
   mark_failed(ex);
   if (!ex->connected && retry_elsewhere(ex)) return;
   fail_with(ex, 504);
@@ -220,6 +228,9 @@ static void arm_up_timer(px_exchange *ex, uint64_t ms) {
 
 static void on_up_connect(px_upstream_conn *uc, int status) {
   px_exchange *ex = uc->data;
+  if (status != 0)
+    px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx,
+                              PX_METRICS_UP_CONNECT_FAILURE);
   if (status != 0 && uc->local_error) {
     /* Out of descriptors, memory or ports here (upstream.c warned): not the
      * backend's fault, so it is neither marked down nor retried. */
@@ -283,6 +294,7 @@ static int maybe_retry(px_exchange *ex) {
   if (!reused) mark_failed(ex);
   /* A stale pooled connection may be retried once even with one upstream. */
   if (reused && ex->tries == 0 && ex->site->nupstreams == 1) {
+    px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx, PX_METRICS_UP_RETRY);
     ex->tries++;
     drop_upstream(ex);
     if (connect_upstream(ex) != 0) fail_with(ex, 502);
@@ -827,6 +839,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
 static void start_tunnel(px_exchange *ex, const char *rest, size_t len) {
   ex->tunnel_pending = 0;
   ex->tunnel = 1;
+  px_metrics_conn_open(ex->w->metrics, PX_METRICS_CONN_WEBSOCKET);
   ex->req_done = 1;
   px_obj_free(ex->req_head);
   ex->req_head = NULL;

@@ -8,6 +8,7 @@
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/http/route.h"
+#include "proxy/metrics.h"
 #include "proxy/site_prefs.h"
 #include "proxy/util/access.h"
 #include "tls/log.h"
@@ -58,6 +59,7 @@ void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
   e.path = own_target(h1->head);
   send_simple(c, status, extra, close, &e.bytes);
   px_access_log(&e);
+  px_metrics_local(c->w->metrics, 0, status);
 }
 
 void px_h1_respond_unlogged(px_conn *c, int status) {
@@ -239,6 +241,7 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
                        .status = 200,
                        .bytes = (uint64_t)len};
   px_access_log(&e);
+  px_metrics_local(c->w->metrics, 0, 200);
   px_conn_write(c, buf, (size_t)len);
 }
 

@@ -9,6 +9,7 @@
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/http/route.h"
+#include "proxy/metrics.h"
 #include "proxy/util/access.h"
 #include "proxy/util/obj_cache.h"
 #include "tls/log.h"
@@ -607,6 +608,7 @@ static void stream_respond(h2_stream *st, int status) {
                        .path = st->head && st->has_path ? st->head->target : NULL,
                        .status = status};
   px_access_log(&e);
+  px_metrics_local(st->h2->c->w->metrics, 1, status);
   st_failed(&st->front, status);
 }
 

@@ -5,6 +5,7 @@
 
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
+#include "proxy/metrics_server.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
@@ -161,8 +162,16 @@ int px_server_start(px_server *srv) {
                        .https_port = srv->https_port,
                        .conn_limit = srv->conn_limit_per_worker,
                        .hooks = &worker_hooks};
+  /* The metrics listener is bound before the public ones, so it answers
+   * once portico is seen listening (the registry exists: zeros until the
+   * workers count). */
+  if (srv->cfg->metrics.text && ((srv->metrics = px_metrics_new(srv->cfg, srv->nworkers)) == NULL ||
+                                 (srv->metrics_server = px_metrics_server_start(
+                                      &srv->cfg->metrics, srv->metrics, srv->acme)) == NULL))
+    return -1;
   for (int i = 0; i < srv->nworkers; i++) {
     srv->workers[i] = px_worker_new(&env, i);
+    if (srv->workers[i]) srv->workers[i]->metrics = px_metrics_worker_of(srv->metrics, i);
     if (srv->workers[i] == NULL || px_worker_start(srv->workers[i]) != 0) {
       /* Stop the ones already running. */
       for (int j = 0; j <= i; j++)
@@ -190,7 +199,10 @@ void px_server_stop(px_server *srv) {
 void px_server_join(px_server *srv) {
   /* Workers first (a draining handshake may still wait on a certificate),
    * then the manager, whose on_name_resolved reaches the workers, and only
-   * then the workers' memory. */
+   * then the workers' memory. The metrics listener, which reads both, stops
+   * first. */
+  px_metrics_server_stop(srv->metrics_server);
+  srv->metrics_server = NULL;
   for (int i = 0; i < srv->nworkers; i++)
     if (srv->workers && srv->workers[i]) px_worker_join(srv->workers[i]);
   px_acme_manager_stop(srv->acme);
@@ -202,6 +214,7 @@ void px_server_join(px_server *srv) {
 
 void px_server_dispose(px_server *srv) {
   px_acme_manager_free(srv->acme);
+  px_metrics_free(srv->metrics);
   free(srv->groups);
   if (srv->tls) px_tls_server_free(srv->tls);
   free(srv->site_of_cert);

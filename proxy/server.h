@@ -23,6 +23,8 @@ typedef struct px_server {
   int https_port;               /**< port of the first HTTPS listener, for redirects */
   px_acme_manager *acme;        /**< NULL when no site uses ACME */
   px_acme_group *groups;        /**< the `tls: acme` sites */
+  struct px_metrics *metrics;   /**< the workers' counters; NULL when admin.metrics is off */
+  struct px_metrics_server *metrics_server; /**< its listener (proxy/metrics_server.h) */
 } px_server;
 
 /**

@@ -101,7 +101,8 @@ struct px_worker {
   size_t *rr;        /**< round-robin position per site */
   char read_slab[PX_READ_SLAB];
   char plain_slab[PX_READ_SLAB];
-  size_t h2_buffered; /**< response bytes held in this worker's HTTP/2 streams */
+  size_t h2_buffered;                /**< response bytes held in this worker's HTTP/2 streams */
+  struct px_metrics_worker *metrics; /**< its counters (proxy/metrics.h); NULL: metrics off */
 };
 
 /** Creates worker `id` with what `env` gives (copied); its thread is

@@ -158,6 +158,10 @@ const char *px_tls_conn_version(const px_tls_conn *c);
 /** True when the session was resumed (tickets), for logs and benchmarks. */
 int px_tls_conn_resumed(const px_tls_conn *c);
 
+/** True when the handshake failed for want of a certificate for the SNI
+ *  (the unrecognized_name alert), for metrics. */
+int px_tls_conn_unknown_name(const px_tls_conn *c);
+
 /** Frees the calling thread's cached TLS buffers (call before a thread
  *  that ran connections exits). */
 void px_tls_thread_cleanup(void);

@@ -188,3 +188,5 @@ const char *px_tls_conn_alpn(const px_tls_conn *c) {
 const char *px_tls_conn_version(const px_tls_conn *c) { return SSL_get_version(c->ssl); }
 
 int px_tls_conn_resumed(const px_tls_conn *c) { return SSL_session_reused(c->ssl); }
+
+int px_tls_conn_unknown_name(const px_tls_conn *c) { return c->unknown_name; }

@@ -40,11 +40,13 @@ static void emit(px_acme_manager *m, px_job_entry *e, px_event_type type, const 
 
 void px__control_issued(px_acme_manager *m, px_job_entry *e, int renewed) {
   e->expiring_sent = 0;
+  px__metrics_order(m, renewed ? PX_ACME_ORDER_RENEWED : PX_ACME_ORDER_OBTAINED);
   emit(m, e, renewed ? PX_EVENT_RENEWED : PX_EVENT_OBTAINED, NULL, NULL);
 }
 
 void px__control_failed(px_acme_manager *m, px_job_entry *e) {
   const px_job_error *le = &e->job.last_error;
+  px__metrics_order(m, le->rate_limited ? PX_ACME_ORDER_RATE_LIMITED : PX_ACME_ORDER_FAILED);
   emit(m, e, PX_EVENT_FAILED, le->detail, le->type);
   /* The integration guide: tell the operator before the certificate
    * expires, while renewal keeps failing. */

@@ -194,6 +194,10 @@ static void act(px_acme_manager *m, px_job_entry *e, int64_t now) {
     return;
   }
   e->granted = 0;
+  /* A renewal of a served certificate the scheduler planned (not an
+   * operator's): how late it starts is what renew_rate's backlog costs. */
+  if (e->job.not_after > 0 && !e->force && e->job.next_run > 0)
+    px__metrics_renewal_started(m, now - e->job.next_run);
   e->force = 0;
   if (e->job.not_after > 0 && e->job.not_after <= now && e->expired_logged + 3600 <= now) {
     e->expired_logged = now;

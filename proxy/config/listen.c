@@ -4,6 +4,7 @@
 #include "proxy/config/loader.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,4 +50,55 @@ void px_cfg_load_listen(loader *L, yaml_node_t *n) {
     load_listen_list(L, v, "listen.https", &L->cfg->https, &L->cfg->nhttps);
   if ((v = px_cfg_get(L, n, "http")))
     load_listen_list(L, v, "listen.http", &L->cfg->http, &L->cfg->nhttp);
+}
+
+/* Whether a and b would take the same port: same family and port, and the
+ * same address or a wildcard on either side. */
+static int same_socket(const px_listen_addr *a, const struct sockaddr_storage *b) {
+  if (a->ss.ss_family != b->ss_family) return 0;
+  if (b->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)b;
+    return x->sin_port == y->sin_port &&
+           (x->sin_addr.s_addr == y->sin_addr.s_addr || x->sin_addr.s_addr == INADDR_ANY ||
+            y->sin_addr.s_addr == INADDR_ANY);
+  }
+  const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port &&
+         (memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 ||
+          IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+}
+
+void px_cfg_load_metrics(loader *L, yaml_node_t *admin) {
+  if (admin->type != YAML_MAPPING_NODE) return; /* px_control_config_load_admin said so */
+  yaml_node_t *v = px_cfg_get(L, admin, "metrics");
+  if (v == NULL) return;
+  const char *s = px_cfg_scalar(v);
+  if (s && (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)) return;
+  px_listen_addr a = {0};
+  if (s == NULL) {
+    px_cfg_error_at(L, v, "admin.metrics", "expected an address (e.g. \"127.0.0.1:9180\") or off");
+    return;
+  }
+  const char *why = px_cfg_parse_listen(s, &a.ss, &a.sslen);
+  if (why) {
+    px_cfg_error_at(L, v, "admin.metrics", "\"%s\" %s", s, why);
+    return;
+  }
+  /* The metrics are for the operator, never served on a public listener. */
+  px_config *cfg = L->cfg;
+  for (size_t i = 0; i < cfg->nhttps + cfg->nhttp; i++) {
+    const px_listen_addr *l = i < cfg->nhttps ? &cfg->https[i] : &cfg->http[i - cfg->nhttps];
+    if (same_socket(l, &a.ss)) {
+      px_cfg_error_at(L, v, "admin.metrics",
+                      "\"%s\" takes the port of the public listener %s; give it its own address "
+                      "(e.g. 127.0.0.1:9180)",
+                      s, l->text);
+      return;
+    }
+  }
+  if ((a.text = strdup(s)) == NULL) {
+    px_cfg_error_at(L, v, "admin.metrics", "out of memory");
+    return;
+  }
+  cfg->metrics = a;
 }

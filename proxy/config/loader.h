@@ -61,6 +61,8 @@ size_t px_cfg_count_items(yaml_node_t *n);
 
 /** `listen:` (listen.c). */
 void px_cfg_load_listen(loader *L, yaml_node_t *n);
+/* admin.metrics in the `admin:` mapping `admin` (after listen:). */
+void px_cfg_load_metrics(loader *L, yaml_node_t *admin);
 
 /** `timeouts:` and `limits:` (limits.c). */
 void px_cfg_load_timeouts(loader *L, yaml_node_t *n);

@@ -205,7 +205,10 @@ static void load_root(loader *L, yaml_node_t *root) {
   if ((v = px_cfg_get(L, root, "acme"))) px_acme_config_load_acme(&reader, v, &cfg->acme);
   if ((v = px_cfg_get(L, root, "on_demand")))
     px_acme_config_load_on_demand(&reader, v, &cfg->on_demand);
-  if ((v = px_cfg_get(L, root, "admin"))) px_control_config_load_admin(&reader, v, &cfg->control);
+  if ((v = px_cfg_get(L, root, "admin"))) {
+    px_control_config_load_admin(&reader, v, &cfg->control);
+    px_cfg_load_metrics(L, v);
+  }
   if ((v = px_cfg_get(L, root, "events"))) px_control_config_load_events(&reader, v, &cfg->control);
   yaml_node_t *sites = px_cfg_get(L, root, "sites");
   if (sites && sites->type == YAML_SEQUENCE_NODE) {
@@ -390,6 +393,7 @@ void px_config_free(px_config *cfg) {
   for (size_t i = 0; i < cfg->nhttp; i++)
     free(cfg->http[i].text);
   free(cfg->https);
+  free(cfg->metrics.text);
   free(cfg->http);
   for (size_t i = 0; i < cfg->nsites; i++) {
     px_site *s = &cfg->sites[i];

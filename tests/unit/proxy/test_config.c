@@ -144,6 +144,14 @@ static void test_json_and_defaults(void **state) {
   assert_int_equal(cfg->sites[0].tls_mode, PX_SITE_TLS_NONE);
   assert_true(cfg->sites[0].redirect_http);
   assert_false(cfg->sites[0].hsts.enabled);
+  assert_null(cfg->metrics.text); /* admin.metrics is off by default */
+  free(errors);
+  px_config_free(cfg);
+  cfg = load("listen: {http: \"127.0.0.1:8080\"}\nadmin: {metrics: \"127.0.0.1:9180\"}\n"
+             "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:1\"]\n",
+             &errors, &n);
+  assert_non_null(cfg);
+  assert_string_equal(cfg->metrics.text, "127.0.0.1:9180");
   free(errors);
   px_config_free(cfg);
 }
@@ -153,6 +161,13 @@ static void test_json_and_defaults(void **state) {
 
 static void test_errors(void **state) {
   expect_error(HTTP "bogus: 1\n" SITE, "t.yaml:2: bogus: unknown key 'bogus'");
+  expect_error(HTTP "admin: {metrics: \"localhost:9180\"}\n" SITE,
+               "t.yaml:2: admin.metrics: \"localhost:9180\" is not a numeric IPv4 address");
+  expect_error(HTTP "admin: {metrics: \"127.0.0.1:80\"}\n" SITE,
+               "admin.metrics: \"127.0.0.1:80\" takes the port of the public listener");
+  expect_error("listen: {http: \"0.0.0.0:80\"}\nadmin: {metrics: \"127.0.0.1:80\"}\n" SITE,
+               "takes the port of the public listener 0.0.0.0:80");
+  expect_error(HTTP "admin: {metrics: [1]}\n" SITE, "admin.metrics: expected an address");
   expect_error(HTTP "workres: 2\n" SITE, "unknown key 'workres' (did you mean 'workers'?)");
   expect_error(HTTP "workers: 0\n" SITE, "t.yaml:2: workers: expected auto or a number");
   expect_error(HTTP "workers: [1]\n" SITE, "workers: expected auto");
