@@ -128,6 +128,7 @@ int px_job_set_certificate(px_job *job, int64_t not_before, int64_t not_after,
   if (set_string(&job->cert_id, cert_id, PX_JOB_CERT_ID_MAX) != 0) return -1;
   job->not_before = not_before;
   job->not_after = not_after;
+  job->obtained_at = 0; /* the caller that obtained it says when */
   job->state = PX_JOB_VALID;
   job->has_window = 0;
   job->window_start = job->window_end = job->ari_fetched = job->ari_next_poll = 0;
@@ -238,6 +239,7 @@ void px_job_renew_input(const px_job *job, int64_t now, px_renew_input *out) {
   out->failures = job->failures;
   out->last_failure = job->last_failure;
   out->retry_after = job->retry_after;
+  out->obtained_at = job->obtained_at;
   out->now = now;
 }
 
@@ -312,6 +314,7 @@ char *px_job_to_json(const px_job *job) {
           put_string(root, "state", px_job_state_name(job->state)) ||
           put_time(root, "not_before", job->not_before) ||
           put_time(root, "not_after", job->not_after) ||
+          put_time(root, "obtained_at", job->obtained_at) ||
           put_string(root, "cert_id", job->cert_id) ||
           (ari != NULL && json_object_set(root, "ari", ari)) ||
           put_time(root, "next_run", job->next_run) ||
@@ -469,7 +472,9 @@ int px_job_from_json(const char *json, size_t len, px_job *job) {
   if (get_string(root, "profile", PX_JOB_PROFILE_MAX, &job->profile) ||
       get_string(root, "cert_id", PX_JOB_CERT_ID_MAX, &job->cert_id) ||
       get_time(root, "not_before", &job->not_before) ||
-      get_time(root, "not_after", &job->not_after) || get_time(root, "next_run", &job->next_run) ||
+      get_time(root, "not_after", &job->not_after) ||
+      get_time(root, "obtained_at", &job->obtained_at) ||
+      get_time(root, "next_run", &job->next_run) ||
       get_time(root, "last_failure", &job->last_failure) ||
       get_time(root, "retry_after", &job->retry_after) ||
       get_time(root, "last_seen", &job->last_seen) || decode_site(job, root) ||

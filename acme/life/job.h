@@ -73,7 +73,8 @@ typedef struct px_job {
   char *profile; /**< the ACME profile asked for, or NULL */
   px_job_state state;
   int64_t not_before, not_after; /**< the current certificate's validity, 0 without one */
-  char *cert_id;                 /**< its ARI certificate ID (for `replaces`), or NULL */
+  int64_t obtained_at; /**< when this instance obtained it, by its own clock (0: unknown) */
+  char *cert_id;       /**< its ARI certificate ID (for `replaces`), or NULL */
   /* ARI (RFC 9773). */
   int has_window;                   /**< non-zero when the window below is set */
   int64_t window_start, window_end; /**< the CA's suggestedWindow */

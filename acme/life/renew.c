@@ -79,6 +79,8 @@ px_renew_plan px_renew_at(const px_renew_input *in, const px_life_rand *rnd) {
     p.at = in->retry_after;
     p.reason = PX_RENEW_RETRY_AFTER;
   }
+  if (!no_cert && in->obtained_at > 0)
+    p.at = max64(p.at, in->obtained_at + PX_RENEW_EMERGENCY_INTERVAL);
   return p;
 }
 

@@ -59,6 +59,7 @@ typedef struct px_renew_input {
   unsigned failures;                /**< consecutive failed attempts */
   int64_t last_failure;             /**< when the last of them happened */
   int64_t retry_after; /**< no attempt before this (the CA's Retry-After); 0 for none */
+  int64_t obtained_at; /**< when this certificate was obtained, by our clock; 0 unknown */
   int64_t now;
 } px_renew_input;
 
@@ -84,6 +85,10 @@ typedef struct px_renew_plan {
  *     now when there is no failure, else last_failure + 1 h when that is
  *     sooner than the backoff.
  *  4. Never before retry_after.
+ *  5. Never within PX_RENEW_EMERGENCY_INTERVAL of obtained_at: a
+ *     certificate that is due the moment it arrives (our clock ahead of the
+ *     CA's, or a CA issuing certificates already inside their renewal
+ *     window) would otherwise be renewed again and again without pause.
  * Draws from `rnd` once (window or jitter). Call it when something changes
  * (load, issue, failure, new ARI window) and keep the answer: calling it
  * again draws a new random time.

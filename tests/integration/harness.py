@@ -129,12 +129,13 @@ class Portico:
 
     def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
                  level="debug", ca=None, https_port=None, http_port=None, nofile=None,
-                 host="127.0.0.1", storage=None):
+                 host="127.0.0.1", storage=None, env=None):
         # `host`: the loopback address to listen on (instances of a fleet
         # share the ports on 127.0.0.2, .3, ...); `storage`: a shared
         # directory or redis:// URL instead of TMP/storage.
         self.host = host
         self.nofile = nofile  # RLIMIT_NOFILE for the process, to test descriptor exhaustion
+        self.env = env        # extra environment variables (faketime's, say)
         self.tmp = tmp
         self.ca = ca
         self.https_port = (https_port or free_port()) if https else None
@@ -174,8 +175,9 @@ class Portico:
         if self.nofile:
             import resource
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen([PORTICO, "-c", self.config], stdout=self.err, stderr=self.err,
-                                     preexec_fn=limit)
+                                     preexec_fn=limit, env=env)
         ports = [p for p in (self.https_port, self.http_port) if p]
         try:
             wait_for(lambda: self.proc.poll() is not None or all(port_open(p, self.host) for p in ports),

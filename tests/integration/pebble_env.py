@@ -29,13 +29,13 @@ class Pebble:
         cert, key = os.path.join(self.dir, "pebble.pem"), os.path.join(self.dir, "pebble.key")
         csr, ext = os.path.join(self.dir, "pebble.csr"), os.path.join(self.dir, "ext")
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", ca_key, "-out", self.ca, "-subj", "/CN=pebble listener CA", "-days", "30"])
+             "-keyout", ca_key, "-out", self.ca, "-subj", "/CN=pebble listener CA", "-days", "3650"])
         run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", key, "-out", csr, "-subj", "/CN=localhost"])
         with open(ext, "w") as f:
             f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key,
-             "-CAcreateserial", "-out", cert, "-days", "30", "-extfile", ext])
+             "-CAcreateserial", "-out", cert, "-days", "3650", "-extfile", ext])
         # free_port() only finds a port that was free a moment ago; a test
         # running alongside may take it before Pebble binds. Start again on
         # new ports when that happens (seen once in a parallel ASan run).

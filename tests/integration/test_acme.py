@@ -40,9 +40,9 @@ class Env:
         if start:
             self.start()
 
-    def start(self):
+    def start(self, env=None):
         self.portico = Portico(self.tmp, self.sites, extra=self.extra, ca=self.root,
-                               https_port=self.https_port, http_port=self.http_port)
+                               https_port=self.https_port, http_port=self.http_port, env=env)
 
     def stop(self):
         if self.portico:

@@ -83,6 +83,49 @@ def test_renewal_without_traffic(tmp_path):
         e.stop()
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def test_faketime_day_89_of_90_renews_at_start(tmp_path):
+    """The issue's report: with faketime, a 90-day certificate kept its
+    serial on day 89. Restarted under faketime 89.5 days later (real
+    monotonic clock), portico finds less than a day left (the emergency
+    rule) and renews the on-demand and the `tls: acme` certificate at once,
+    with no client traffic; clients (real time) get the new serials."""
+    e = Env(str(tmp_path), start=False, pebble_config={"certificateValidityPeriod": 90 * 86400})
+    try:
+        e.sites = [{"hosts": ["site.test"], "upstreams": [e.backend.address], "tls": "acme"},
+                   {"hosts": ["*"], "upstreams": [e.backend.address], "tls": "on_demand"}]
+        # 89 days without a handshake would otherwise forget the name.
+        e.extra += "on_demand:\n  forget_after: 365d\n"
+        e.start()
+        wait_for(lambda: (job_of(e, "site.test") or {}).get("state") == "valid", timeout=60,
+                 what="site.test issued at start-up")
+        assert get(e, "ondemand.test").stdout.decode().endswith("\n200")
+        first = {n: served_serial(e, n) for n in ("site.test", "ondemand.test")}
+        assert all(first.values()), first
+        assert e.portico.stop() == 0
+        e.start(env={"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+2149h",  # 89.5 days
+                     "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"})
+        # (Pebble dates certificates by the real clock: the new not_after
+        # may equal the old one to the second, so the events tell.)
+        wait_for(lambda: all("renewed" in [ev["kind"] for ev in job_of(e, n)["events"]]
+                             for n in first), timeout=60, what="both renewals under faketime")
+        for n in first:
+            assert served_serial(e, n) != first[n], n
+        # Pebble dates the new certificates by the real clock, so under
+        # faketime they are due at once too: renewed once each, then held
+        # back for an hour with a warning, not renewed in a loop.
+        wait_for(lambda: e.portico.log_text().count("is already due for renewal") >= 2,
+                 timeout=30, what="the clock warning")
+        assert e.pebble.new_orders() == 4
+        for n in first:
+            job = job_of(e, n)
+            assert job["next_run"] >= job["obtained_at"] + 3600, job
+    finally:
+        e.stop()
+
+
 @pytest.fixture
 def shim_env(tmp_path):
     """Env whose portico talks to Pebble through the shim (not started yet)."""

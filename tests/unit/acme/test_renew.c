@@ -293,6 +293,31 @@ static void test_retry_after(void **state) {
   assert_int_equal(p.at, in.now);
 }
 
+/* A certificate due the moment it arrives (this clock 89.5 days ahead of
+ * the CA's) is not renewed again within the hour: without the rule, every
+ * renewal would start the next at once. */
+static void test_not_again_within_the_hour(void **state) {
+  uint64_t v = 0;
+  px_life_rand lo = {fixed_next, &v};
+  int64_t now = T0 + 89 * DAY + DAY / 2;
+  px_renew_input in = cert(T0, 90 * DAY, now);
+  px_renew_plan p;
+  (void)state;
+  in.obtained_at = now;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.reason, PX_RENEW_EMERGENCY);
+  assert_int_equal(p.at, now + PX_RENEW_EMERGENCY_INTERVAL);
+  /* An hour later it is due. */
+  in.now = now + PX_RENEW_EMERGENCY_INTERVAL;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.at, in.now);
+  /* A certificate obtained long ago keeps its own schedule. */
+  in = cert(T0, 90 * DAY, T0 + 30 * DAY);
+  in.obtained_at = T0;
+  p = px_renew_at(&in, &lo);
+  assert_true(p.at > T0 + 50 * DAY);
+}
+
 static void test_ari_poll(void **state) {
   uint64_t v = 0, seed = 3;
   px_life_rand lo = {fixed_next, &v}, r = {seeded_next, &seed};
@@ -327,6 +352,7 @@ int main(void) {
       cmocka_unit_test(test_emergency),
       cmocka_unit_test(test_first_issuance),
       cmocka_unit_test(test_retry_after),
+      cmocka_unit_test(test_not_again_within_the_hour),
       cmocka_unit_test(test_ari_poll),
       cmocka_unit_test(test_reason_names),
   };
