@@ -24,11 +24,11 @@
 
 /** What a header says about the connection. */
 typedef struct px_proxy_header {
-  int version;      /**< 1 or 2 */
-  int local;        /**< LOCAL (v2) or UNKNOWN (v1) or a non-TCP family: keep the
-                         connection's own addresses */
-  int family;       /**< AF_INET or AF_INET6 when !local */
-  uint8_t src[16];  /**< the client's address: 4 or 16 bytes */
+  int version;     /**< 1 or 2 */
+  int local;       /**< LOCAL (v2) or UNKNOWN (v1) or a non-TCP family: keep the
+                        connection's own addresses */
+  int family;      /**< AF_INET or AF_INET6 when !local */
+  uint8_t src[16]; /**< the client's address: 4 or 16 bytes */
   uint16_t src_port;
 } px_proxy_header;
 

@@ -14,11 +14,21 @@ static int is_tchar(unsigned char c) {
 }
 
 const char *px_request_id_check_header_name(const char *name) {
-  static const char *const reserved[] = {
-      "host",    "content-length",    "transfer-encoding", "connection",
-      "upgrade", "te",                "trailer",           "keep-alive",
-      "expect",  "forwarded",         "x-forwarded-for",   "x-forwarded-proto",
-      "x-forwarded-host", "proxy-connection", NULL};
+  static const char *const reserved[] = {"host",
+                                         "content-length",
+                                         "transfer-encoding",
+                                         "connection",
+                                         "upgrade",
+                                         "te",
+                                         "trailer",
+                                         "keep-alive",
+                                         "expect",
+                                         "forwarded",
+                                         "x-forwarded-for",
+                                         "x-forwarded-proto",
+                                         "x-forwarded-host",
+                                         "proxy-connection",
+                                         NULL};
   size_t len = strlen(name);
   if (len == 0 || len > 64) return "must be 1 to 64 characters";
   for (size_t i = 0; i < len; i++)

@@ -31,7 +31,6 @@ void px_request_id_generate(char out[PX_REQUEST_ID_GENERATED + 1]);
 
 /** The request's id into `out`: the first `name` field of `h` when valid,
  *  else a generated one. Returns its length. */
-size_t px_request_id_take(const px_http_head *h, const char *name,
-                          char out[PX_REQUEST_ID_MAX + 1]);
+size_t px_request_id_take(const px_http_head *h, const char *name, char out[PX_REQUEST_ID_MAX + 1]);
 
 #endif
