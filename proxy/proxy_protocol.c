@@ -40,11 +40,11 @@ static long parse_v1(const uint8_t *buf, size_t len, px_proxy_header *out) {
   if (memcmp(buf, sig, have) != 0) return -1;
   size_t scan = len < PX_PROXY_V1_MAX ? len : PX_PROXY_V1_MAX;
   const uint8_t *cr = NULL;
-  for (size_t i = 0; i + 1 < scan; i++)
-    if (buf[i] == '\r' && buf[i + 1] == '\n') {
-      cr = buf + i;
-      break;
-    }
+  for (size_t i = 0; i < scan && cr == NULL; i++) {
+    if (buf[i] != '\n') continue;
+    if (i == 0 || buf[i - 1] != '\r') return -1; /* a bare LF ends no header */
+    cr = buf + i - 1;
+  }
   if (cr == NULL) return len >= PX_PROXY_V1_MAX ? -1 : 0;
   const char *p = (const char *)buf + 6, *end = (const char *)cr;
   for (const char *q = p; q < end; q++)
