@@ -1,6 +1,6 @@
 /* The pure pieces behind trusted_proxies, the PROXY protocol, request ids
  * and JSON log lines: CIDR parsing and matching, px_proxy_parse, request
- * id validation, JSON escaping, and the config keys with their errors. */
+ * id validation and JSON escaping (the config keys are in test_config.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <arpa/inet.h>
+#include <cmocka.h>
 
-#include "proxy/config.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/util/cidr.h"
 #include "proxy/util/request_id.h"
@@ -71,12 +70,15 @@ static void test_proxy_v1(void **state) {
   const char *unknown = "PROXY UNKNOWN whatever\r\n";
   assert_true(px_proxy_parse((const uint8_t *)unknown, strlen(unknown), &h) > 0);
   assert_true(h.local);
-  static const char *const bad[] = {
-      "PROXY TCP4 1.2.3.4 1.2.3.4 1 2 3\r\n", "PROXY TCP4 1.2.3.4  1.2.3.4 1 2\r\n",
-      "PROXY TCP6 1.2.3.4 1.2.3.4 1 2\r\n",   "PROXY TCP4 1.2.3.4 1.2.3.4 1 -2\r\n",
-      "PROXY UDP4 1.2.3.4 1.2.3.4 1 2\r\n",   "proxy TCP4 1.2.3.4 1.2.3.4 1 2\r\n",
-      "PROXY TCP4 1.2.3.4 1.2.3.4 1 2\n",     "\x16\x03\x01",
-      NULL};
+  static const char *const bad[] = {"PROXY TCP4 1.2.3.4 1.2.3.4 1 2 3\r\n",
+                                    "PROXY TCP4 1.2.3.4  1.2.3.4 1 2\r\n",
+                                    "PROXY TCP6 1.2.3.4 1.2.3.4 1 2\r\n",
+                                    "PROXY TCP4 1.2.3.4 1.2.3.4 1 -2\r\n",
+                                    "PROXY UDP4 1.2.3.4 1.2.3.4 1 2\r\n",
+                                    "proxy TCP4 1.2.3.4 1.2.3.4 1 2\r\n",
+                                    "PROXY TCP4 1.2.3.4 1.2.3.4 1 2\n",
+                                    "\x16\x03\x01",
+                                    NULL};
   for (const char *const *b = bad; *b; b++)
     assert_int_equal(px_proxy_parse((const uint8_t *)*b, strlen(*b), &h), -1);
   /* No line end within 107 bytes. */
@@ -151,73 +153,11 @@ static void test_json_escape(void **state) {
   assert_string_equal(out, "ab");
 }
 
-static px_config *load(const char *text, char **errors, int *nerr) {
-  size_t len = 0;
-  FILE *mem = open_memstream(errors, &len);
-  px_config *cfg = px_config_load_buffer("t.yaml", text, strlen(text), mem, nerr);
-  fclose(mem);
-  return cfg;
-}
-
-static void test_config_keys(void **state) {
-  char *errors = NULL;
-  int n = 0;
-  px_config *cfg = load("listen:\n"
-                        "  https_proxy_protocol: true\n"
-                        "  http: [\"127.0.0.1:8080\", {address: \"127.0.0.1:8081\", "
-                        "proxy_protocol: true}]\n"
-                        "  https: {address: \"127.0.0.1:8443\", proxy_protocol: false}\n"
-                        "trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
-                        "timeouts: {proxy_header: 2s}\n"
-                        "log: {format: json, request_id_header: X-Trace}\n"
-                        "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n"
-                        "    tls: {cert: /nonexistent, key: /nonexistent}\n",
-                        &errors, &n);
-  /* The certificate files do not exist: those errors alone (the mapping
-   * form of an https listener and every new key are accepted). */
-  assert_null(cfg);
-  if (n != 2) fprintf(stderr, "%s", errors);
-  assert_int_equal(n, 2);
-  assert_non_null(strstr(errors, "sites[0].tls"));
-  free(errors);
-  errors = NULL;
-  cfg = load("listen:\n"
-             "  http_proxy_protocol: true\n"
-             "  http: [\"127.0.0.1:8080\", {address: \"127.0.0.1:8081\", proxy_protocol: false}]\n"
-             "trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
-             "timeouts: {proxy_header: 2s}\n"
-             "log: {format: json, request_id_header: X-Trace}\n"
-             "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n",
-             &errors, &n);
-  if (cfg == NULL) fprintf(stderr, "%s", errors);
-  assert_non_null(cfg);
-  assert_int_equal(cfg->nhttp, 2);
-  assert_true(cfg->http[0].proxy_protocol);
-  assert_false(cfg->http[1].proxy_protocol);
-  assert_string_equal(cfg->http[1].text, "127.0.0.1:8081");
-  assert_int_equal(cfg->ntrusted_proxies, 2);
-  assert_int_equal(cfg->limits.proxy_header_timeout_ms, 2000);
-  assert_true(cfg->log_json);
-  assert_string_equal(cfg->request_id_header, "X-Trace");
-  px_config_free(cfg);
-  free(errors);
-  errors = NULL;
-  /* Errors name the line and key. */
-  cfg = load("listen:\n  http: [{proxy_protocol: true}]\n"
-             "trusted_proxies: [10.0.0.0/8, 10.0.0.1/8]\n"
-             "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n",
-             &errors, &n);
-  assert_null(cfg);
-  assert_non_null(strstr(errors, "t.yaml:2: listen.http[0]: a listener given as a mapping needs"));
-  assert_non_null(strstr(errors, "t.yaml:3: trusted_proxies[1]: \"10.0.0.1/8\" has host bits"));
-  free(errors);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cidr),        cmocka_unit_test(test_proxy_v1),
       cmocka_unit_test(test_proxy_v2),    cmocka_unit_test(test_request_id),
-      cmocka_unit_test(test_json_escape), cmocka_unit_test(test_config_keys),
+      cmocka_unit_test(test_json_escape),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
