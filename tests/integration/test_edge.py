@@ -257,3 +257,26 @@ def test_sigusr1_reopens_access_and_error_logs(start_portico, certs, backend):
     with open(p.error_file) as f:
         assert "log files reopened" in f.read()
     assert p.proc.poll() is None  # SIGUSR1 used to terminate portico
+
+
+def test_ctl_reopen_reopens_log_files(start_portico, certs, backend, tmp_path):
+    # The admin socket belongs to the certificate manager, which runs when
+    # a site uses ACME: an on_demand site whose CA is never reached.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    p = start_portico([site(["*"], backend, tls="on_demand")], error_file=True,
+                      extra=f'runtime_dir: "{run_dir}"\n'
+                            'acme: {directory: "https://127.0.0.1:1/dir", accept_terms: true}\n'
+                            'on_demand: {ask: "http://127.0.0.1:1/ask"}')
+    wait_for(lambda: list(run_dir.glob("admin-*.sock")), what="the admin socket")
+    p.curl("/echo?before", name="a.test", scheme="http")
+    wait_for(lambda: "/echo?before" in p.access_log_text(), what="first line")
+    os.rename(p.access_log, p.access_log + ".1")
+    os.rename(p.error_file, p.error_file + ".1")
+    r = subprocess.run([PORTICO, "ctl", "-c", p.config, "reopen"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and "log files reopened" in r.stdout, r
+    p.curl("/echo?after", name="a.test", scheme="http")
+    wait_for(lambda: "/echo?after" in p.access_log_text(), what="line in the new file")
+    with open(p.error_file) as f:
+        assert "ctl reopen: log files reopened" in f.read()
