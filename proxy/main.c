@@ -26,12 +26,13 @@ static uv_signal_t sig_term, sig_int, sig_usr1;
 static int stopping;
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: portico -c FILE [--check]\n"
-               "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
-               "       portico store copy [OPTIONS] SRC DST\n"
-               "  -c, --config FILE  configuration file (YAML or JSON)\n"
-               "  --check            validate the configuration, print errors and warnings, exit\n"
-               "  --version          print the version\n");
+  fprintf(out,
+          "usage: portico -c FILE [--check]\n"
+          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke|reopen ...\n"
+          "       portico store copy [OPTIONS] SRC DST\n"
+          "  -c, --config FILE  configuration file (YAML or JSON)\n"
+          "  --check            validate the configuration, print errors and warnings, exit\n"
+          "  --version          print the version\n");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {

@@ -2,8 +2,11 @@
  * The process-wide error log and the access log.
  *
  * It lives in tls/ because tls is the bottom of the module chain
- * (tls <- acme <- proxy) and every module logs. Lines go to stderr as
- *   2026-11-23T10:00:00.123Z level=info msg="..."
+ * (tls <- acme <- proxy) and every module logs. Lines go to stderr (or the
+ * log.error file, which then takes descriptor 2) as
+ *   2026-11-23T10:00:00.123Z info message
+ * or, with log.format json, as {"time":"...","level":"info","msg":"..."}
+ * (docs/logging.md).
  * Nothing secret is ever passed here: keys, key authorizations, EAB HMACs
  * and JWS payloads are never formatted into a log line.
  */
