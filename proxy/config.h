@@ -15,12 +15,14 @@
 #include <sys/socket.h>
 
 #include "acme/config.h"
+#include "proxy/util/cidr.h"
 
 /** A listening address ("0.0.0.0:443", "[::]:443"). */
 typedef struct px_listen_addr {
   char *text;
   struct sockaddr_storage ss;
   socklen_t sslen;
+  int proxy_protocol; /**< a PROXY protocol v1/v2 header comes first (docs/logging.md) */
 } px_listen_addr;
 
 /** A backend address: "host:port" (numeric IPv4/IPv6 or a name resolved at
@@ -73,6 +75,7 @@ typedef struct px_limits {
   uint64_t on_demand_timeout_ms;        /**< a handshake waiting on issuance: 60 s */
   uint64_t websocket_idle_timeout_ms;   /**< a WebSocket tunnel with no traffic either way: 300 s */
   uint64_t min_rate_window_ms;          /**< window over which min_rate is judged: 20 s */
+  uint64_t proxy_header_timeout_ms;     /**< a PROXY protocol header must arrive within: 5 s */
   size_t min_rate;           /**< bytes/s a client must move while it is awaited: 256; 0 = off */
   size_t max_connections;    /**< per process: 10000 */
   size_t max_header_bytes;   /**< request line + headers: 32 KiB */
@@ -101,6 +104,11 @@ typedef struct px_config {
   char *group;                 /**< with `user`: this group instead of the user's own */
   int log_level;               /**< px_log_level */
   char *access_log;            /**< "stdout", "stderr", "off" or a path */
+  char *error_log;             /**< "stderr" or a path */
+  int log_json;                /**< log.format: json (both logs one JSON object a line) */
+  char *request_id_header;     /**< log.request_id_header; NULL: no request ids */
+  px_cidr *trusted_proxies;    /**< peers whose forwarding headers are kept and extended */
+  size_t ntrusted_proxies;
   px_site *sites;
   size_t nsites;
   px_limits limits;

@@ -5,11 +5,14 @@
  */
 #include "proxy/conn.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/metrics.h"
+#include "proxy/proxy_protocol.h"
+#include "proxy/util/access.h"
 #include "proxy/util/stream_write.h"
 #include "tls/log.h"
 
@@ -18,6 +21,7 @@ static void on_closed(uv_handle_t *h) {
   if (--c->pending_closes > 0) return;
   px_worker *w = c->w;
   if (c->session) c->session_ops->free(c);
+  free(c->pp_buf);
   free(c);
   px_worker_conn_closed(w);
 }
@@ -308,6 +312,7 @@ static void handshake(px_conn *c) {
     return;
   }
   c->state = PX_CONN_IDLE;
+  c->tls_done = 1;
   /* The first request must arrive as promptly as any request head. */
   px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
   if (c->start_session(c, px_tls_conn_alpn(c->tls)) != 0) {
@@ -322,22 +327,10 @@ static void handshake(px_conn *c) {
   pump(c);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  px_conn *c = s->data;
-  if (c->closed || nread == 0) return;
-  if (nread < 0) {
-    c->peer_eof = 1;
-    if (nread == UV_EOF && c->session_ops->phase(c) == PX_SESSION_RESPONSE) {
-      /* A half-close after a complete request: let the response finish. */
-      px_conn_pause_read(c);
-      return;
-    }
-    px_conn_close(c);
-    return;
-  }
-  c->moved += (uint64_t)nread;
+/* Client bytes after any PROXY header: through TLS, or to the session. */
+static void on_bytes(px_conn *c, const char *data, size_t len) {
   if (c->tls) {
-    px_tls_conn_feed(c->tls, buf->base, (size_t)nread);
+    px_tls_conn_feed(c->tls, data, len);
     /* A paused parser leaves records undecrypted: bound them (see h1.c). */
     if (px_conn_input_full(c)) px_conn_stop_reading(c);
     if (c->state == PX_CONN_HANDSHAKE) {
@@ -347,7 +340,92 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pump(c);
     return;
   }
-  c->session_ops->feed(c, buf->base, (size_t)nread);
+  c->session_ops->feed(c, data, len);
+}
+
+/* After the PROXY header: the connection starts as accept would have
+ * started it, with the header's client address. */
+static void proxy_header_done(px_conn *c, const px_proxy_header *h) {
+  free(c->pp_buf);
+  c->pp_buf = NULL;
+  c->pp_len = 0;
+  if (!h->local) {
+    const px_config *cfg = c->w->cfg;
+    inet_ntop(h->family, h->src, c->peer_ip, sizeof(c->peer_ip));
+    /* The header's client is who sent the HTTP fields that follow: they
+     * are believed only when that address is itself a trusted proxy. */
+    c->trusted = px_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, h->family, h->src);
+  }
+  c->state = c->tls ? PX_CONN_HANDSHAKE : PX_CONN_IDLE;
+  px_conn_set_timer(c, c->tls ? c->w->cfg->limits.handshake_timeout_ms
+                              : c->w->cfg->limits.header_timeout_ms);
+}
+
+/* Reads the PROXY header (proxy/proxy_protocol.h). Most arrive in one
+ * read, parsed in place; a header split across reads is gathered in a
+ * buffer of the largest size allowed. */
+static void on_proxy_bytes(px_conn *c, const char *data, size_t len) {
+  px_proxy_header h;
+  const uint8_t *p = (const uint8_t *)data;
+  size_t have = len, took = 0;
+  if (c->pp_len > 0 || c->pp_buf) {
+    took = len < PX_PROXY_V2_MAX - c->pp_len ? len : PX_PROXY_V2_MAX - c->pp_len;
+    memcpy(c->pp_buf + c->pp_len, data, took);
+    c->pp_len += took;
+    p = c->pp_buf;
+    have = c->pp_len;
+  }
+  long n = px_proxy_parse(p, have, &h);
+  if (n < 0 || (n == 0 && have >= PX_PROXY_V2_MAX)) {
+    px_log(PX_LOG_DEBUG, "client %s: malformed PROXY protocol header: closing", c->peer_ip);
+    px_conn_close(c);
+    return;
+  }
+  if (n == 0) {
+    if (c->pp_buf == NULL) {
+      if ((c->pp_buf = malloc(PX_PROXY_V2_MAX)) == NULL) {
+        px_conn_close(c);
+        return;
+      }
+      memcpy(c->pp_buf, data, len); /* len < PX_PROXY_V2_MAX: parse asked for more */
+      c->pp_len = len;
+    }
+    return;
+  }
+  /* What followed the header: the rest of the gathered buffer, then the
+   * part of this read that did not fit in it. */
+  char rest[PX_PROXY_V2_MAX];
+  size_t nrest = have - (size_t)n;
+  const char *after = (const char *)p + n, *tail = data + took;
+  size_t ntail = p == (const uint8_t *)data ? 0 : len - took;
+  if (p != (const uint8_t *)data) {
+    memcpy(rest, after, nrest); /* pp_buf is freed below */
+    after = rest;
+  }
+  proxy_header_done(c, &h);
+  if (nrest > 0 && !c->closed) on_bytes(c, after, nrest);
+  if (ntail > 0 && !c->closed) on_bytes(c, tail, ntail);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  px_conn *c = s->data;
+  if (c->closed || nread == 0) return;
+  if (nread < 0) {
+    c->peer_eof = 1;
+    if (nread == UV_EOF && c->state != PX_CONN_PROXY_HEADER &&
+        c->session_ops->phase(c) == PX_SESSION_RESPONSE) {
+      /* A half-close after a complete request: let the response finish. */
+      px_conn_pause_read(c);
+      return;
+    }
+    px_conn_close(c);
+    return;
+  }
+  c->moved += (uint64_t)nread;
+  if (c->state == PX_CONN_PROXY_HEADER)
+    on_proxy_bytes(c, buf->base, (size_t)nread);
+  else
+    on_bytes(c, buf->base, (size_t)nread);
 }
 
 void px_conn_stop_reading(px_conn *c) {
@@ -395,10 +473,31 @@ static void retry_handshake(px_conn *c) {
 }
 
 static void drain(px_conn *c) {
-  if (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
+  if (c->state == PX_CONN_PROXY_HEADER)
+    px_conn_close(c);
+  else if (c->state == PX_CONN_HANDSHAKE || c->state == PX_CONN_CERT_WAIT)
     px_conn_close_after_flush(c);
   else
     c->session_ops->shutdown(c);
+}
+
+/* A PROXY protocol listener takes connections from trusted_proxies only:
+ * anyone else could claim any address. Logged at most once a second per
+ * worker, so a scan cannot flood the log. */
+static void refuse_untrusted(px_conn *c) {
+  static __thread uint64_t last_logged, suppressed;
+  uint64_t now = uv_now(&c->w->loop);
+  if (last_logged == 0 || now - last_logged >= 1000) {
+    px_log(PX_LOG_WARN,
+           "client %s: not in trusted_proxies, refused on a PROXY protocol listener"
+           " (%llu more refused since the last such line)",
+           c->peer_ip, (unsigned long long)suppressed);
+    last_logged = now;
+    suppressed = 0;
+  } else {
+    suppressed++;
+  }
+  px_conn_close(c);
 }
 
 void px_conn_accept(px_listener *l) {
@@ -434,6 +533,12 @@ void px_conn_accept(px_listener *l) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));
     else
       uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
+    c->trusted = px_cidr_match_sockaddr(w->cfg->trusted_proxies, w->cfg->ntrusted_proxies,
+                                        (const struct sockaddr *)&ss);
+  }
+  if (l->proxy_protocol && !c->trusted) {
+    refuse_untrusted(c);
+    return;
   }
   if (c->start_session(c, NULL) != 0) {
     px_conn_close(c);
@@ -452,11 +557,27 @@ void px_conn_accept(px_listener *l) {
     px_conn_set_timer(c, w->cfg->limits.header_timeout_ms);
     count_open(c, NULL);
   }
+  if (l->proxy_protocol) {
+    /* The header comes first, before TLS or HTTP (the PROXY protocol
+     * specification, §2): the handshake timer starts once it is read. */
+    c->state = PX_CONN_PROXY_HEADER;
+    px_conn_set_timer(c, w->cfg->limits.proxy_header_timeout_ms);
+  }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);
     return;
   }
   c->reading = 1;
+}
+
+void px_conn_access_fields(const px_conn *c, px_access_entry *e) {
+  e->peer_ip = c->peer_ip;
+  e->is_https = c->is_https;
+  if (c->tls && c->tls_done) {
+    e->tls_version = px_tls_conn_version(c->tls);
+    e->alpn = px_tls_conn_alpn(c->tls);
+    e->sni = c->sni[0] ? c->sni : NULL;
+  }
 }
 
 void px_conn_mark_dirty(px_conn *c) {

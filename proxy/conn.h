@@ -22,12 +22,13 @@
 
 /** Where the connection is in its life; decides what the timer means. */
 typedef enum px_conn_state {
-  PX_CONN_HANDSHAKE, /**< TLS handshake: timeouts.handshake */
-  PX_CONN_CERT_WAIT, /**< handshake paused for an on-demand certificate: timeouts.on_demand */
-  PX_CONN_IDLE,      /**< between requests: timeouts.keepalive */
-  PX_CONN_HEADERS,   /**< reading a request head: timeouts.request_header (absolute) */
-  PX_CONN_ACTIVE,    /**< an exchange is running; it sets the timers */
-  PX_CONN_CLOSING,   /**< flushing the last bytes, then close */
+  PX_CONN_PROXY_HEADER, /**< waiting for the PROXY protocol header: timeouts.proxy_header */
+  PX_CONN_HANDSHAKE,    /**< TLS handshake: timeouts.handshake */
+  PX_CONN_CERT_WAIT,    /**< handshake paused for an on-demand certificate: timeouts.on_demand */
+  PX_CONN_IDLE,         /**< between requests: timeouts.keepalive */
+  PX_CONN_HEADERS,      /**< reading a request head: timeouts.request_header (absolute) */
+  PX_CONN_ACTIVE,       /**< an exchange is running; it sets the timers */
+  PX_CONN_CLOSING,      /**< flushing the last bytes, then close */
 } px_conn_state;
 
 /** What the session is doing, for the transport's end-of-input rules. */
@@ -93,15 +94,25 @@ struct px_conn {
   void *session;         /**< the protocol's state (px_h1, px_h2) */
   const px_session_ops *session_ops;
   px_session_start_fn start_session;
-  char peer_ip[48];
+  char peer_ip[48]; /**< the client: from the PROXY header when the listener takes one */
   int metrics_kind; /**< 1 + px_metrics_conn once counted as open, else 0 */
   char sni[256];
+  int trusted;     /**< peer_ip is in trusted_proxies: its forwarding fields are kept */
+  int tls_done;    /**< the TLS handshake completed (TLS fields for the access log) */
+  uint8_t *pp_buf; /**< a PROXY header received in pieces (PX_CONN_PROXY_HEADER only) */
+  size_t pp_len;
   size_t write_pending; /**< bytes in uv_write not yet written */
   uint64_t requests;    /**< requests served on this connection */
   uint64_t moved;       /**< bytes read from and written to the client */
   uint64_t rate_mark_moved,
       rate_mark_at; /**< `moved` and loop time when the min_rate window began */
 };
+
+struct px_access_entry;
+
+/** Fills the access-log fields the connection knows: client address,
+ *  scheme, and after a TLS handshake the version, ALPN and SNI. */
+void px_conn_access_fields(const px_conn *c, struct px_access_entry *e);
 
 /** Accepts a connection from `listener` and starts it. */
 void px_conn_accept(px_listener *l);

@@ -37,6 +37,7 @@ static void usage(FILE *out) {
                "  revoke NAME [--reason R]     revoke (R: unspecified, keyCompromise,\n"
                "                               affiliationChanged, superseded,\n"
                "                               cessationOfOperation), then replace\n"
+               "  reopen                       reopen the log files (as SIGUSR1 does)\n"
                "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
                "admin-<first listen address>.sock in the runtime directory), else the\n"
                "only admin socket in the default runtime directory.\n");
@@ -71,6 +72,7 @@ static int parse_args(int argc, char **argv, ctl_args *a) {
   int wants_name =
       strcmp(a->cmd, "show") == 0 || strcmp(a->cmd, "renew") == 0 || strcmp(a->cmd, "revoke") == 0;
   if (strcmp(a->cmd, "status") == 0) return a->name || a->all || a->reason ? -1 : 0;
+  if (strcmp(a->cmd, "reopen") == 0) return a->name || a->all || a->reason || a->json ? -1 : 0;
   if (strcmp(a->cmd, "retry") == 0) return (a->name != NULL) == a->all || a->reason ? -1 : 0;
   if (!wants_name || a->name == NULL || a->all) return -1;
   if (a->reason && strcmp(a->cmd, "revoke") != 0) return -1;
@@ -343,6 +345,8 @@ static int report(const ctl_args *a, json_t *resp, FILE *out, FILE *errout) {
     fprintf(out, "retry scheduled for %s\n", a->all ? "every certificate" : a->name);
   } else if (strcmp(a->cmd, "renew") == 0) {
     fprintf(out, "renewal started for %s\n", a->name);
+  } else if (strcmp(a->cmd, "reopen") == 0) {
+    fprintf(out, "log files reopened\n");
   } else {
     fprintf(out, "revocation started for %s (reason %s)\n", a->name,
             a->reason ? a->reason : "unspecified");

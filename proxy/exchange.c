@@ -8,11 +8,13 @@
 #include <strings.h>
 
 #include "proxy/balancer.h"
+#include "proxy/conn.h"
 #include "proxy/front.h"
 #include "proxy/metrics.h"
 #include "proxy/site_prefs.h"
 #include "proxy/util/access.h"
 #include "proxy/util/obj_cache.h"
+#include "proxy/util/request_id.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
 
@@ -43,6 +45,9 @@ struct px_exchange {
   char host[256];
   char *method;
   char *path;
+  char *user_agent, *referer, *request_id; /* for the access log; share method's allocation */
+  const char *http_version;
+  uint64_t resp_head_ns; /* uv_hrtime when the upstream's final response head arrived */
 
   /* request */
   char *req_head; /* serialised head, kept until the first write for a retry */
@@ -123,8 +128,14 @@ static void free_exchange(px_exchange *ex) {
 
 static void log_access(px_exchange *ex, int status) {
   px_access_entry e = {0};
-  e.peer_ip = ex->f->peer_ip;
-  e.is_https = ex->f->is_https;
+  px_conn_access_fields(ex->f->conn, &e);
+  e.http_version = ex->http_version;
+  e.user_agent = ex->user_agent;
+  e.referer = ex->referer;
+  e.request_id = ex->request_id;
+  e.bytes_in = ex->req_body_bytes;
+  e.upstream_ns = ex->resp_head_ns;
+  e.site = ex->site->hosts[0];
   e.host = ex->host;
   e.method = ex->method;
   e.path = ex->path;
@@ -448,15 +459,33 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   memcpy(ex->host, host, hlen);
   ex->host[hlen] = '\0';
   const px_http_head *h = req->head;
-  /* Method and path (for the access log) in one allocation. */
+  /* What the access log keeps of the request, in one allocation: method,
+   * path, user agent, referer and request id, each cut to its bound. */
+  char rid[PX_REQUEST_ID_MAX + 1];
+  size_t rlen = cfg->request_id_header ? px_request_id_take(h, cfg->request_id_header, rid) : 0;
+  const px_header *ua = px_http_find(h, "user-agent"), *ref = px_http_find(h, "referer");
   size_t mlen = strlen(h->method), plen = h->target_len > 1024 ? 1024 : h->target_len;
-  ex->method = px_obj_alloc(mlen + plen + 2);
+  size_t ulen = ua ? (ua->value_len > 256 ? 256 : ua->value_len) : 0;
+  size_t flen = ref ? (ref->value_len > 512 ? 512 : ref->value_len) : 0;
+  ex->method = px_obj_alloc(mlen + plen + ulen + flen + rlen + 5);
   if (ex->method) {
     memcpy(ex->method, h->method, mlen + 1);
-    ex->path = ex->method + mlen + 1;
-    memcpy(ex->path, h->target, plen);
-    ex->path[plen] = '\0';
+    char *p = ex->method + mlen + 1;
+    const char *src[4] = {h->target, ua ? ua->value : NULL, ref ? ref->value : NULL, rid};
+    size_t lens[4] = {plen, ulen, flen, rlen};
+    char **dst[4] = {&ex->path, &ex->user_agent, &ex->referer, &ex->request_id};
+    for (int i = 0; i < 4; i++) {
+      if (i > 0 && src[i] == NULL) continue;
+      if (i == 3 && rlen == 0) continue;
+      memcpy(p, src[i], lens[i]);
+      p[lens[i]] = '\0';
+      *dst[i] = p;
+      p += lens[i] + 1;
+    }
   }
+  ex->http_version = strcmp(f->proto, "HTTP/2") == 0 ? "HTTP/2"
+                     : h->version_minor == 0         ? "HTTP/1.0"
+                                                     : "HTTP/1.1";
   ex->req_chunked = req->chunked;
   ex->client_keep_alive = req->keep_alive && !f->w->draining;
   ex->ws = req->websocket;
@@ -469,8 +498,12 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
     free_exchange(ex);
     return -1;
   }
-  px_forward_info fwd = {f->peer_ip, f->is_https ? "https" : "http",
-                         req->authority ? req->authority : host};
+  px_forward_info fwd = {f->peer_ip,
+                         f->is_https ? "https" : "http",
+                         req->authority ? req->authority : host,
+                         f->conn->trusted,
+                         ex->request_id ? cfg->request_id_header : NULL,
+                         ex->request_id};
   /* Upstream connections stay open between requests (pool), so the head
    * always asks for keep-alive; framing is re-declared (RFC 9112 §6). */
   long n = px_http_serialize_request(h, &fwd, req->chunked ? -1 : req->content_length, req->chunked,
@@ -667,6 +700,7 @@ static int r_on_headers_complete(llhttp_t *p) {
    * test_malformed_upstream_heads_are_502_on_both_protocols goes through
    * every such byte, so a build that relaxed llhttp would fail it. */
   ex->status = h->status;
+  ex->resp_head_ns = uv_hrtime();
   int head_req = strcmp(ex->method, "HEAD") == 0;
   int no_body = head_req || h->status == 204 || h->status == 304;
   int64_t cl = -1;

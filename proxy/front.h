@@ -14,6 +14,7 @@
 
 typedef struct px_front px_front;
 typedef struct px_worker px_worker;
+struct px_conn;
 
 typedef struct px_front_ops {
   /**
@@ -51,7 +52,8 @@ struct px_front {
   px_worker *w;
   const char *peer_ip; /**< for the forwarded headers and logs */
   int is_https;
-  const char *proto; /**< "HTTP/1.1" or "HTTP/2", for logs */
+  const char *proto;          /**< "HTTP/1.1" or "HTTP/2", for logs */
+  const struct px_conn *conn; /**< the client connection: trust, TLS facts for the access log */
 };
 
 /** The request as the front understood it. */

@@ -51,8 +51,8 @@ static const char *own_target(const px_http_head *h) {
 void px_h1_respond(px_conn *c, int status, const char *extra, int close) {
   px_h1 *h1 = px_h1_of(c);
   px_access_entry e = {0};
-  e.peer_ip = c->peer_ip;
-  e.is_https = c->is_https;
+  px_conn_access_fields(c, &e);
+  if (h1->head_done) px_access_set_head(&e, h1->head, 0);
   e.status = status;
   e.host = h1->req_host[0] ? h1->req_host : c->sni;
   e.method = h1->head ? h1->head->method : NULL;
@@ -233,13 +233,13 @@ static void answer_http01(px_conn *c, const char *host, const char *token) {
                      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                      "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
                      n, ka);
-  px_access_entry e = {.peer_ip = c->peer_ip,
-                       .is_https = c->is_https,
-                       .host = host,
+  px_access_entry e = {.host = host,
                        .method = h1->head->method,
                        .path = h1->head->target,
                        .status = 200,
                        .bytes = (uint64_t)len};
+  px_conn_access_fields(c, &e);
+  px_access_set_head(&e, h1->head, 0);
   px_access_log(&e);
   px_metrics_local(c->w->metrics, 0, 200);
   px_conn_write(c, buf, (size_t)len);

@@ -138,4 +138,5 @@ void px_h1_front_init(px_conn *c) {
   h1->front.peer_ip = c->peer_ip;
   h1->front.is_https = c->is_https;
   h1->front.proto = "HTTP/1.1";
+  h1->front.conn = c;
 }

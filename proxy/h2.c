@@ -529,6 +529,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   st->front.peer_ip = h2->c->peer_ip;
   st->front.is_https = 1;
   st->front.proto = "HTTP/2";
+  st->front.conn = h2->c;
   st->next = h2->streams;
   if (h2->streams) h2->streams->prev = st;
   h2->streams = st;
@@ -601,12 +602,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 
 /* A response portico gives itself on a stream (400, 421, 431...). */
 static void stream_respond(h2_stream *st, int status) {
-  px_access_entry e = {.peer_ip = st->h2->c->peer_ip,
-                       .is_https = 1,
-                       .host = st->authority,
+  px_access_entry e = {.host = st->authority,
                        .method = st->head && st->has_method ? st->head->method : NULL,
                        .path = st->head && st->has_path ? st->head->target : NULL,
                        .status = status};
+  px_conn_access_fields(st->h2->c, &e);
+  e.http_version = "HTTP/2";
   px_access_log(&e);
   px_metrics_local(st->h2->c->w->metrics, 1, status);
   st_failed(&st->front, status);

@@ -138,14 +138,20 @@ typedef struct px_forward_info {
   const char *proto;     /**< "https" or "http" */
   const char *host;      /**< the Host as the client sent it (port included), or the
                               routing name when it sent none (HTTP/1.0) */
+  int trusted;           /**< the client is in trusted_proxies: its forwarding fields are kept */
+  const char *request_id_name; /**< the request id field (log.request_id_header), or NULL */
+  const char *request_id;      /**< its value, written in place of any received one */
 } px_forward_info;
 
 /**
  * Writes the request head to send upstream into `out` (capacity `cap`):
  * "METHOD target HTTP/1.1", "Host: <fwd->host>" (always: the Host an
  * HTTP/1.1 upstream requires, never dropped by a Connection option), every
- * end-to-end field except the ones portico sets itself, then X-Forwarded-For (appended to any
- * received value), X-Forwarded-Proto, X-Forwarded-Host, Forwarded (RFC 7239, appended), and the
+ * end-to-end field except the ones portico sets itself, then the request id when `fwd` has one,
+ * X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded (RFC 7239). From a trusted
+ * client (`fwd->trusted`) the received X-Forwarded-For and Forwarded are kept with this hop
+ * appended, and a received X-Forwarded-Proto and X-Forwarded-Host are kept; from anyone else all
+ * four are replaced, so a client cannot forge an address upstream. Then the
  * framing: "Transfer-Encoding: chunked" when `chunked`, else "Content-Length: N" when
  * `content_length` >= 0, and what `mode` says of the connection. Returns the length, or -1 if it
  * does not fit.

@@ -27,19 +27,20 @@
 #define PORTICO_VERSION "0.1.0"
 
 static px_server server;
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_usr1;
 static int stopping;
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: portico -c FILE [--check]\n"
-               "       portico --from NAME --to HOST:PORT [--to ...] [--staging | --ca URL]\n"
-               "               [--ca-root FILE] [--email ADDR] [--storage DIR]\n"
-               "               [--listen-https ADDR] [--listen-http ADDR] [--check]\n"
-               "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
-               "       portico store copy [OPTIONS] SRC DST\n"
-               "  -c, --config FILE  configuration file (YAML or JSON)\n"
-               "  --check            validate the configuration, print errors and warnings, exit\n"
-               "  --version          print the version\n");
+  fprintf(out,
+          "usage: portico -c FILE [--check]\n"
+          "       portico --from NAME --to HOST:PORT [--to ...] [--staging | --ca URL]\n"
+          "               [--ca-root FILE] [--email ADDR] [--storage DIR]\n"
+          "               [--listen-https ADDR] [--listen-http ADDR] [--check]\n"
+          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke|reopen ...\n"
+          "       portico store copy [OPTIONS] SRC DST\n"
+          "  -c, --config FILE  configuration file (YAML or JSON)\n"
+          "  --check            validate the configuration, print errors and warnings, exit\n"
+          "  --version          print the version\n");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -54,6 +55,15 @@ static void on_signal(uv_signal_t *s, int signum) {
   /* Unref so the main loop ends; a second signal still arrives. */
   uv_unref((uv_handle_t *)&sig_term);
   uv_unref((uv_handle_t *)&sig_int);
+}
+
+/* SIGUSR1: reopen the log files (logrotate renamed them). */
+static void on_reopen_signal(uv_signal_t *s, int signum) {
+  char err[512];
+  if (px_log_reopen(err, sizeof(err)) != 0)
+    px_log(PX_LOG_ERROR, "SIGUSR1: %s", err);
+  else
+    px_log(PX_LOG_INFO, "SIGUSR1: log files reopened");
 }
 
 int main(int argc, char **argv) {
@@ -103,6 +113,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   px_log_set_level((px_log_level)cfg->log_level);
+  px_log_set_json(cfg->log_json);
   /* Before any log file, lock, certificate, cache or thread (privdrop.h). */
   char drop_err[768];
   if (px_drop_privileges(cfg, drop_err, sizeof(drop_err)) != 0) {
@@ -110,11 +121,17 @@ int main(int argc, char **argv) {
     px_config_free(cfg);
     return 1;
   }
+  int r = px_error_log_open(cfg->error_log);
+  if (r != 0) {
+    px_log(PX_LOG_ERROR, "log.error: cannot open %s: %s", cfg->error_log, uv_strerror(r));
+    px_config_free(cfg);
+    return 1;
+  }
   if (quick)
     px_log(PX_LOG_INFO, "quick start: certificates from %s (requesting one accepts its terms)",
            cfg->acme.directory);
   px_config_warnings(cfg, stderr);
-  int r = px_access_log_open(cfg->access_log);
+  r = px_access_log_open(cfg->access_log);
   if (r != 0) {
     px_log(PX_LOG_ERROR, "log.access: cannot open %s: %s", cfg->access_log, uv_strerror(r));
     px_config_free(cfg);
@@ -137,6 +154,9 @@ int main(int argc, char **argv) {
   uv_signal_init(loop, &sig_int);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_init(loop, &sig_usr1);
+  uv_signal_start(&sig_usr1, on_reopen_signal, SIGUSR1);
+  uv_unref((uv_handle_t *)&sig_usr1); /* it never keeps the loop running */
   int status = 0;
   if (px_server_start(&server) != 0) {
     status = 1;
@@ -155,6 +175,7 @@ int main(int argc, char **argv) {
   px_server_join(&server);
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_usr1, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   px_server_dispose(&server);

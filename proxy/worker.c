@@ -169,6 +169,7 @@ static int bind_listeners(px_worker *w) {
     px_listener *l = &w->listeners[i];
     l->w = w;
     l->is_https = https;
+    l->proxy_protocol = a->proxy_protocol;
     l->start_session = w->env.hooks->start_session;
     uv_tcp_init(&w->loop, &l->tcp);
     l->tcp.data = l;

@@ -68,7 +68,8 @@ struct px_listener {
   px_worker *w;
   px_session_start_fn start_session;
   int is_https;
-  int paused; /**< a connection waits in the kernel because we are at the limit */
+  int proxy_protocol; /**< connections start with a PROXY protocol header */
+  int paused;         /**< a connection waits in the kernel because we are at the limit */
 };
 
 struct px_worker {

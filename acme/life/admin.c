@@ -145,8 +145,8 @@ static void respond_json(conn *c, json_t *r, const char *err) {
     respond_error(c, err[0] ? err : "failed");
 }
 
-enum { CMD_STATUS, CMD_SHOW, CMD_RETRY, CMD_RENEW, CMD_REVOKE, NCMDS };
-static const char *const commands[NCMDS] = {"status", "show", "retry", "renew", "revoke"};
+enum { CMD_STATUS, CMD_SHOW, CMD_RETRY, CMD_RENEW, CMD_REVOKE, CMD_REOPEN, NCMDS };
+static const char *const commands[NCMDS] = {"status", "show", "retry", "renew", "revoke", "reopen"};
 
 static int supported(const px_admin_ops *ops, int cmd) {
   switch (cmd) {
@@ -158,6 +158,8 @@ static int supported(const px_admin_ops *ops, int cmd) {
     return ops->retry != NULL;
   case CMD_RENEW:
     return ops->renew != NULL;
+  case CMD_REOPEN:
+    return ops->reopen != NULL;
   default:
     return ops->revoke != NULL;
   }
@@ -170,7 +172,7 @@ static void dispatch(conn *c, json_t *req) {
   while (name_of_cmd && cmd < NCMDS && strcmp(commands[cmd], name_of_cmd) != 0)
     cmd++;
   if (name_of_cmd == NULL || cmd == NCMDS) {
-    respond_error(c, "unknown command (status, show, retry, renew, revoke)");
+    respond_error(c, "unknown command (status, show, retry, renew, revoke, reopen)");
     return;
   }
   if (!supported(ops, cmd)) {
@@ -180,6 +182,10 @@ static void dispatch(conn *c, json_t *req) {
   char name[PX_ACME_NAME_MAX + 3], err[512] = "";
   if (cmd == CMD_STATUS) {
     respond_json(c, ops->status(ops->ctx, err, sizeof(err)), err);
+    return;
+  }
+  if (cmd == CMD_REOPEN) {
+    respond_result(c, ops->reopen(ops->ctx, err, sizeof(err)), err);
     return;
   }
   if (cmd == CMD_RETRY && json_is_true(json_object_get(req, "all"))) {

@@ -9,6 +9,7 @@
  *   {"cmd":"retry","all":true}                -> {"ok":true}
  *   {"cmd":"renew","name":"example.com"}      -> {"ok":true}
  *   {"cmd":"revoke","name":"example.com","reason":"keyCompromise"} -> {"ok":true}
+ *   {"cmd":"reopen"}                          -> {"ok":true} (log files reopened)
  *   any failure                               -> {"error":"unknown name example.com"}
  *
  * A response is an error exactly when it is an object with an "error"
@@ -61,6 +62,8 @@ typedef struct px_admin_ops {
    *  §5.3.1 CRLReason code) and ordering a replacement; the outcome is
    *  reported by the `revoked` event and in the job. 0, or -1 with `err`. */
   int (*revoke)(void *ctx, const char *name, int reason, char *err, size_t errlen);
+  /** Reopens the log files (logrotate). 0, or -1 with `err`. */
+  int (*reopen)(void *ctx, char *err, size_t errlen);
 } px_admin_ops;
 
 typedef struct px_admin_options {

@@ -323,6 +323,14 @@ static int op_revoke(void *ctx, const char *name, int reason, char *err, size_t 
   return 0;
 }
 
+/* The log files live in tls/log.c, below this module: reopening them
+ * needs nothing of the manager. */
+static int op_reopen(void *ctx, char *err, size_t errlen) {
+  if (px_log_reopen(err, errlen) != 0) return -1;
+  px_log(PX_LOG_INFO, "ctl reopen: log files reopened");
+  return 0;
+}
+
 /* ---- lifetime ----------------------------------------------------------------- */
 
 int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
@@ -334,7 +342,8 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
                       .show = op_show,
                       .retry = op_retry,
                       .renew = op_renew,
-                      .revoke = op_revoke};
+                      .revoke = op_revoke,
+                      .reopen = op_reopen};
   px_admin_options ao = {.path = m->o.admin_socket};
   m->admin = px_admin_start(&m->loop, &ao, &ops, err, errlen);
   if (m->admin == NULL) return -1;

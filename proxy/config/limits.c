@@ -36,6 +36,7 @@ static const limit_key timeout_keys[] = {
     {"websocket_idle", 0, LIM(websocket_idle_timeout_ms), 1, 86400000},
     {"min_rate", 1, LIM(min_rate), 0, 1u << 30},
     {"min_rate_window", 0, LIM(min_rate_window_ms), 1000, 3600000},
+    {"proxy_header", 0, LIM(proxy_header_timeout_ms), 1, 3600000},
     {NULL, 0, 0, 0, 0},
 };
 
@@ -53,7 +54,7 @@ static const limit_key limit_keys[] = {
 };
 
 static void load_limit_group(loader *L, yaml_node_t *n, const char *group, const limit_key *keys) {
-  const char *names[16];
+  const char *names[24];
   size_t k = 0;
   for (const limit_key *lk = keys; lk->name; lk++)
     names[k++] = lk->name;
@@ -98,6 +99,7 @@ void px_limits_defaults(px_limits *l) {
   l->connection_buffer = 1u << 20;
   l->total_buffer = 256u << 20;
   l->min_rate_window_ms = 20000;
+  l->proxy_header_timeout_ms = 5000;
   l->upstream_connect_timeout_ms = 5000;
   l->upstream_read_timeout_ms = 60000;
   l->upstream_idle_timeout_ms = 30000;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,8 +15,33 @@
 
 #include "proxy/config/values.h"
 
+typedef struct listen_list {
+  px_listen_addr *addrs;
+  int proxy_protocol; /* the section's default for this kind */
+} listen_list;
+
+/* An item is an address, or {address: ADDR, proxy_protocol: BOOL} to set
+ * the PROXY protocol for that listener alone. */
 static int listen_item(loader *L, yaml_node_t *n, const char *key, size_t i, void *arg) {
-  px_listen_addr *a = &((px_listen_addr *)arg)[i];
+  listen_list *list = arg;
+  px_listen_addr *a = &list->addrs[i];
+  a->proxy_protocol = list->proxy_protocol;
+  char k[300];
+  if (n->type == YAML_MAPPING_NODE) {
+    static const char *const keys[] = {"address", "proxy_protocol", NULL};
+    if (px_cfg_check_keys(L, n, key, keys) != 0) return -1;
+    yaml_node_t *pp = px_cfg_get(L, n, "proxy_protocol");
+    snprintf(k, sizeof(k), "%s.proxy_protocol", key);
+    if (pp && px_cfg_get_bool(L, pp, k, &a->proxy_protocol) != 0) return -1;
+    yaml_node_t *addr = px_cfg_get(L, n, "address");
+    if (addr == NULL) {
+      px_cfg_error_at(L, n, key, "a listener given as a mapping needs an address");
+      return -1;
+    }
+    snprintf(k, sizeof(k), "%s.address", key);
+    n = addr;
+    key = k;
+  }
   const char *s = px_cfg_scalar(n);
   const char *why = s ? px_cfg_parse_listen(s, &a->ss, &a->sslen) : "expected a string";
   if (why) {
@@ -30,26 +56,38 @@ static int listen_item(loader *L, yaml_node_t *n, const char *key, size_t i, voi
   return 0;
 }
 
-static void load_listen_list(loader *L, yaml_node_t *n, const char *key, px_listen_addr **out,
-                             size_t *count) {
-  size_t cnt = px_cfg_count_items(n);
+static void load_listen_list(loader *L, yaml_node_t *n, const char *key, int proxy_protocol,
+                             px_listen_addr **out, size_t *count) {
+  size_t cnt = n->type == YAML_MAPPING_NODE ? 1 : px_cfg_count_items(n);
   if (cnt == 0) {
     px_cfg_error_at(L, n, key, "expected an address or a list of addresses");
     return;
   }
   *out = calloc(cnt, sizeof(px_listen_addr));
   if (*out == NULL) return;
-  *count = px_cfg_for_each_item(L, n, key, listen_item, *out);
+  listen_list list = {*out, proxy_protocol};
+  if (n->type == YAML_MAPPING_NODE) { /* one listener given as a mapping */
+    listen_item(L, n, key, 0, &list);
+    *count = 1;
+    return;
+  }
+  *count = px_cfg_for_each_item(L, n, key, listen_item, &list);
 }
 
 void px_cfg_load_listen(loader *L, yaml_node_t *n) {
-  static const char *const keys[] = {"https", "http", NULL};
+  static const char *const keys[] = {"https", "http", "https_proxy_protocol", "http_proxy_protocol",
+                                     NULL};
   if (px_cfg_check_keys(L, n, "listen", keys) != 0) return;
   yaml_node_t *v;
+  int pp_https = 0, pp_http = 0;
+  if ((v = px_cfg_get(L, n, "https_proxy_protocol")))
+    px_cfg_get_bool(L, v, "listen.https_proxy_protocol", &pp_https);
+  if ((v = px_cfg_get(L, n, "http_proxy_protocol")))
+    px_cfg_get_bool(L, v, "listen.http_proxy_protocol", &pp_http);
   if ((v = px_cfg_get(L, n, "https")))
-    load_listen_list(L, v, "listen.https", &L->cfg->https, &L->cfg->nhttps);
+    load_listen_list(L, v, "listen.https", pp_https, &L->cfg->https, &L->cfg->nhttps);
   if ((v = px_cfg_get(L, n, "http")))
-    load_listen_list(L, v, "listen.http", &L->cfg->http, &L->cfg->nhttp);
+    load_listen_list(L, v, "listen.http", pp_http, &L->cfg->http, &L->cfg->nhttp);
 }
 
 /* Whether a and b would take the same port: same family and port, and the

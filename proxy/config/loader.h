@@ -64,6 +64,12 @@ void px_cfg_load_listen(loader *L, yaml_node_t *n);
 /* admin.metrics in the `admin:` mapping `admin` (after listen:). */
 void px_cfg_load_metrics(loader *L, yaml_node_t *admin);
 
+/** `trusted_proxies:` (edge.c). */
+void px_cfg_load_trusted_proxies(loader *L, yaml_node_t *n);
+
+/** `log.format` and `log.request_id_header` (edge.c). */
+void px_cfg_load_log_edge(loader *L, yaml_node_t *log);
+
 /** `timeouts:` and `limits:` (limits.c). */
 void px_cfg_load_timeouts(loader *L, yaml_node_t *n);
 void px_cfg_load_limits(loader *L, yaml_node_t *n);

@@ -123,25 +123,11 @@ static void load_storage_options(loader *L, yaml_node_t *root) {
 }
 
 static void load_root(loader *L, yaml_node_t *root) {
-  static const char *const keys[] = {"listen",
-                                     "workers",
-                                     "storage",
-                                     "storage_prefix",
-                                     "storage_password_file",
-                                     "storage_key_file",
-                                     "runtime_dir",
-                                     "log",
-                                     "defaults",
-                                     "timeouts",
-                                     "limits",
-                                     "sites",
-                                     "acme",
-                                     "on_demand",
-                                     "admin",
-                                     "events",
-                                     "user",
-                                     "group",
-                                     NULL};
+  static const char *const keys[] = {
+      "listen",           "workers",     "storage", "storage_prefix",  "storage_password_file",
+      "storage_key_file", "runtime_dir", "log",     "defaults",        "timeouts",
+      "limits",           "sites",       "acme",    "on_demand",       "admin",
+      "events",           "user",        "group",   "trusted_proxies", NULL};
   px_config *cfg = L->cfg;
   if (root == NULL) {
     px_cfg_error_at(L, NULL, "(file)", "the file is empty");
@@ -169,7 +155,8 @@ static void load_root(loader *L, yaml_node_t *root) {
   }
   load_storage_options(L, root);
   if ((v = px_cfg_get(L, root, "log"))) {
-    static const char *const lk[] = {"level", "access", NULL};
+    static const char *const lk[] = {"level", "access", "error", "format", "request_id_header",
+                                     NULL};
     if (px_cfg_check_keys(L, v, "log", lk) == 0) {
       yaml_node_t *x;
       if ((x = px_cfg_get(L, v, "level"))) {
@@ -186,6 +173,13 @@ static void load_root(loader *L, yaml_node_t *root) {
         if (t && strcmp(t, "off") != 0 && strcmp(t, "stdout") != 0 && strcmp(t, "stderr") != 0)
           check_creatable(L, x, "log.access", t, 0);
       }
+      if ((x = px_cfg_get(L, v, "error"))) {
+        free(cfg->error_log);
+        cfg->error_log = px_cfg_get_string(L, x, "log.error");
+        if (cfg->error_log && strcmp(cfg->error_log, "stderr") != 0)
+          check_creatable(L, x, "log.error", cfg->error_log, 0);
+      }
+      px_cfg_load_log_edge(L, v);
     }
   }
   int def_redirect = 1;
@@ -199,6 +193,7 @@ static void load_root(loader *L, yaml_node_t *root) {
       if ((x = px_cfg_get(L, v, "hsts"))) px_cfg_load_hsts(L, x, "defaults.hsts", &def_hsts);
     }
   }
+  if ((v = px_cfg_get(L, root, "trusted_proxies"))) px_cfg_load_trusted_proxies(L, v);
   if ((v = px_cfg_get(L, root, "timeouts"))) px_cfg_load_timeouts(L, v);
   if ((v = px_cfg_get(L, root, "limits"))) px_cfg_load_limits(L, v);
   px_acme_config_reader reader = acme_reader(L);
@@ -296,7 +291,10 @@ px_config *px_config_load_buffer(const char *name, const char *data, size_t len,
   L.cfg->file = strdup(name);
   L.cfg->storage = strdup("/var/lib/portico");
   L.cfg->access_log = strdup("stdout");
-  if (L.cfg->file == NULL || L.cfg->storage == NULL || L.cfg->access_log == NULL) {
+  L.cfg->error_log = strdup("stderr");
+  L.cfg->request_id_header = strdup("X-Request-Id");
+  if (L.cfg->file == NULL || L.cfg->storage == NULL || L.cfg->access_log == NULL ||
+      L.cfg->error_log == NULL || L.cfg->request_id_header == NULL) {
     fprintf(errout, "%s: out of memory\n", name);
     L.nerrors++;
   }
@@ -417,6 +415,9 @@ void px_config_free(px_config *cfg) {
   free(cfg->storage_password_file);
   free(cfg->storage_key_file);
   free(cfg->access_log);
+  free(cfg->error_log);
+  free(cfg->request_id_header);
+  free(cfg->trusted_proxies);
   free(cfg->file);
   free(cfg);
 }

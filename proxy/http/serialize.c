@@ -201,16 +201,76 @@ static void put_framing(out_buf *o, int64_t content_length, int chunked, px_http
   put(o, "\r\n", 2);
 }
 
+/* Writes the values of every `name` field joined with ", " (RFC 9110
+ * §5.3); 1 when something was written. */
+static int put_joined(out_buf *o, const px_http_head *h, const char *name, size_t nlen) {
+  int any = 0;
+  for (size_t i = 0; i < h->nheaders; i++) {
+    const px_header *f = &h->headers[i];
+    if (f->name_len != nlen || strncasecmp(f->name, name, nlen) != 0 || f->value_len == 0) continue;
+    if (any) PUT_LIT(o, ", ");
+    put(o, f->value, f->value_len);
+    any = 1;
+  }
+  return any;
+}
+
+/* The received value of `name` when `trusted` and present, else `ours`. */
+static void put_received_or(out_buf *o, const px_http_head *h, int trusted, const char *name,
+                            const char *ours) {
+  const px_header *f = trusted ? px_http_find(h, name) : NULL;
+  if (f && f->value_len)
+    put(o, f->value, f->value_len);
+  else
+    puts_(o, ours);
+}
+
+/* The forwarded fields (RFC 7239 and the X-Forwarded-* conventions). */
+static void put_forwarded(out_buf *o, const px_http_head *h, const px_forward_info *fwd) {
+  /* X-Forwarded-For and Forwarded append this hop to what a trusted proxy
+   * sent (RFC 7239 §4); from anyone else a received list is a forgery
+   * waiting to happen and is replaced. */
+  PUT_LIT(o, "X-Forwarded-For: ");
+  if (fwd->trusted && put_joined(o, h, "x-forwarded-for", 15)) PUT_LIT(o, ", ");
+  puts_(o, fwd->client_ip);
+  PUT_LIT(o, "\r\nX-Forwarded-Proto: ");
+  put_received_or(o, h, fwd->trusted, "x-forwarded-proto", fwd->proto);
+  PUT_LIT(o, "\r\nX-Forwarded-Host: ");
+  put_received_or(o, h, fwd->trusted, "x-forwarded-host", fwd->host);
+  PUT_LIT(o, "\r\nForwarded: ");
+  if (fwd->trusted && put_joined(o, h, "forwarded", 9)) PUT_LIT(o, ", ");
+  /* An IPv6 node must be quoted and bracketed (RFC 7239 §6). */
+  int v6 = strchr(fwd->client_ip, ':') != NULL;
+  puts_(o, v6 ? "for=\"[" : "for=");
+  puts_(o, fwd->client_ip);
+  if (v6) PUT_LIT(o, "]\"");
+  PUT_LIT(o, ";proto=");
+  puts_(o, fwd->proto);
+  /* host= is the Host as received (RFC 7239 §5.3); with a port or an IPv6
+   * literal it is no token and must be a quoted-string (§4). */
+  PUT_LIT(o, ";host=");
+  int quote = strpbrk(fwd->host, ":[]") != NULL;
+  if (quote) put(o, "\"", 1);
+  puts_(o, fwd->host);
+  if (quote) put(o, "\"", 1);
+  PUT_LIT(o, "\r\n");
+}
+
 long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd,
                                int64_t content_length, int chunked, px_http_conn_mode mode,
                                char *out, size_t cap) {
-  static const skip_name skip[] = {SKIP("host"),
-                                   SKIP("x-forwarded-for"),
-                                   SKIP("x-forwarded-proto"),
-                                   SKIP("x-forwarded-host"),
-                                   SKIP("forwarded"),
-                                   SKIP("expect"),
-                                   {NULL, 0}};
+  /* The request id field is replaced too: it is the last entry, or the
+   * list ends before it when there is none. */
+  skip_name skip[] = {SKIP("host"),
+                      SKIP("x-forwarded-for"),
+                      SKIP("x-forwarded-proto"),
+                      SKIP("x-forwarded-host"),
+                      SKIP("forwarded"),
+                      SKIP("expect"),
+                      {NULL, 0},
+                      {NULL, 0}};
+  int with_id = fwd->request_id_name != NULL && fwd->request_id != NULL;
+  if (with_id) skip[6] = (skip_name){fwd->request_id_name, strlen(fwd->request_id_name)};
   out_buf o = {out, 0, cap, 0};
   puts_(&o, h->method);
   put(&o, " ", 1);
@@ -222,42 +282,8 @@ long px_http_serialize_request(const px_http_head *h, const px_forward_info *fwd
   puts_(&o, fwd->host);
   PUT_LIT(&o, "\r\n");
   put_end_to_end(&o, h, skip);
-  /* X-Forwarded-For and Forwarded append this hop (RFC 7239 §4); the
-   * others describe the client-facing request and are replaced. */
-  const px_header *xff = px_http_find(h, "x-forwarded-for");
-  PUT_LIT(&o, "X-Forwarded-For: ");
-  if (xff && xff->value_len) {
-    put(&o, xff->value, xff->value_len);
-    PUT_LIT(&o, ", ");
-  }
-  puts_(&o, fwd->client_ip);
-  PUT_LIT(&o, "\r\n");
-  PUT_LIT(&o, "X-Forwarded-Proto: ");
-  puts_(&o, fwd->proto);
-  PUT_LIT(&o, "\r\nX-Forwarded-Host: ");
-  puts_(&o, fwd->host);
-  PUT_LIT(&o, "\r\n");
-  const px_header *fwded = px_http_find(h, "forwarded");
-  PUT_LIT(&o, "Forwarded: ");
-  if (fwded && fwded->value_len) {
-    put(&o, fwded->value, fwded->value_len);
-    PUT_LIT(&o, ", ");
-  }
-  /* An IPv6 node must be quoted and bracketed (RFC 7239 §6). */
-  int v6 = strchr(fwd->client_ip, ':') != NULL;
-  puts_(&o, v6 ? "for=\"[" : "for=");
-  puts_(&o, fwd->client_ip);
-  if (v6) PUT_LIT(&o, "]\"");
-  PUT_LIT(&o, ";proto=");
-  puts_(&o, fwd->proto);
-  /* host= is the Host as received (RFC 7239 §5.3); with a port or an IPv6
-   * literal it is no token and must be a quoted-string (§4). */
-  PUT_LIT(&o, ";host=");
-  int quote = strpbrk(fwd->host, ":[]") != NULL;
-  if (quote) put(&o, "\"", 1);
-  puts_(&o, fwd->host);
-  if (quote) put(&o, "\"", 1);
-  PUT_LIT(&o, "\r\n");
+  if (with_id) put_field(&o, skip[6].name, skip[6].len, fwd->request_id, strlen(fwd->request_id));
+  put_forwarded(&o, h, fwd);
   put_framing(&o, content_length, chunked, mode);
   return o.overflow ? -1 : (long)o.len;
 }

@@ -81,7 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t cap = h->arena_len + 2048 + h->nheaders * 4;
   char *out = malloc(cap);
   if (out == NULL) goto out;
-  px_forward_info fwd = {"192.0.2.1", "https", host};
+  /* Trusted or not by the input's length: both ways of writing the
+   * forwarded fields, and a request id replacing any received one. */
+  px_forward_info fwd = {.client_ip = "192.0.2.1",
+                         .proto = "https",
+                         .host = host,
+                         .trusted = (int)(size & 1),
+                         .request_id_name = "X-Request-Id",
+                         .request_id = "0123456789abcdef0123456789abcdef"};
   int64_t cl = fh.chunked ? -1 : fh.content_length;
   long len =
       px_http_serialize_request(h, &fwd, cl, fh.chunked, websocket ? PX_HTTP_UPGRADE : 1, out, cap);

@@ -131,7 +131,7 @@ static int start_request(stream *st) {
   size_t cap = h->arena_len + 2048 + h->nheaders * 4;
   char *out = malloc(cap);
   if (out == NULL) return 500;
-  px_forward_info fwd = {"2001:db8::1", "https", host};
+  px_forward_info fwd = {.client_ip = "2001:db8::1", .proto = "https", .host = host};
   long n = px_http_serialize_request(h, &fwd, -1, 1, 1, out, cap);
   if (n > (long)cap) abort();
   free(out);

@@ -200,6 +200,29 @@ def h2_seeds():
     save("trailers", c)
 
 
+PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v2(cmd, fam, body):
+    return PROXY_V2_SIG + bytes([0x20 | cmd, fam]) + len(body).to_bytes(2, "big") + body
+
+
+PROXY_HEADERS = [
+    ("v1_tcp4", b"PROXY TCP4 192.0.2.1 198.51.100.2 40000 443\r\n\x16\x03\x01"),
+    ("v1_tcp6", b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\nGET / HTTP/1.1\r\n"),
+    ("v1_unknown", b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n"),
+    ("v1_max", b"PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+               b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
+    ("v1_bad_port", b"PROXY TCP4 1.2.3.4 1.2.3.4 1 65536\r\n"),
+    ("v2_tcp4", proxy_v2(1, 0x11, bytes([192, 0, 2, 1, 198, 51, 100, 2, 0x9c, 0x40, 1, 0xbb]))),
+    ("v2_tcp6_tlv", proxy_v2(1, 0x21, bytes(16) + bytes(15) + b"\x01" + b"\x9c\x40\x01\xbb" +
+                             b"\x01\x00\x02h2\x04\x00\x03abc")),
+    ("v2_local", proxy_v2(0, 0x00, b"")),
+    ("v2_unix", proxy_v2(1, 0x31, bytes(216))),
+    ("v2_short", proxy_v2(1, 0x11, bytes(4))),
+]
+
+
 def main():
     for n, d in REQUESTS:
         w("h1_request", n, d)
@@ -220,6 +243,8 @@ def main():
         w("job_json", n, d)
     for n, d in CONFIGS:
         w("config", n, d)
+    for n, d in PROXY_HEADERS:
+        w("proxy_protocol", n, d)
     h2_seeds()
 
 

@@ -129,7 +129,8 @@ class Portico:
 
     def __init__(self, tmp, sites, https=True, http=True, workers=2, extra="", start=True,
                  level="debug", ca=None, https_port=None, http_port=None, nofile=None,
-                 host="127.0.0.1", storage=None, env=None):
+                 host="127.0.0.1", storage=None, proxy_protocol=False, log_extra="",
+                 error_file=False, env=None):
         # `host`: the loopback address to listen on (instances of a fleet
         # share the ports on 127.0.0.2, .3, ...); `storage`: a shared
         # directory or redis:// URL instead of TMP/storage.
@@ -143,13 +144,20 @@ class Portico:
         self.access_log = os.path.join(tmp, "access.log")
         self.error_log = os.path.join(tmp, "portico.err")
         self.config = os.path.join(tmp, "portico.yaml")
+        # `error_file`: the error log goes to this file (log.error) instead
+        # of stderr; `log_extra`: more keys of the log: mapping.
+        self.error_file = os.path.join(tmp, "error.log") if error_file else None
         lines = ["listen:"]
+        if proxy_protocol:
+            lines += ["  https_proxy_protocol: true", "  http_proxy_protocol: true"]
         if https:
             lines.append(f"  https: \"{host}:{self.https_port}\"")
         if http:
             lines.append(f"  http: \"{host}:{self.http_port}\"")
         lines += [f"workers: {workers}", f"storage: {yaml_quote(storage or os.path.join(tmp, 'storage'))}",
-                  f"log: {{level: {level}, access: {yaml_quote(self.access_log)}}}"]
+                  f"log: {{level: {level}, access: {yaml_quote(self.access_log)}"
+                  + (f", error: {yaml_quote(self.error_file)}" if error_file else "")
+                  + (f", {log_extra}" if log_extra else "") + "}"]
         if extra:
             lines.append(extra.rstrip("\n"))
         lines.append("sites:")
@@ -194,7 +202,12 @@ class Portico:
 
     def log_text(self):
         with open(self.error_log, errors="replace") as f:
-            return f.read()
+            text = f.read()
+        for path in (self.error_file, self.error_file and self.error_file + ".1"):
+            if path and os.path.exists(path):  # log.error takes stderr over
+                with open(path, errors="replace") as f:
+                    text += f.read()
+        return text
 
     def access_log_text(self):
         if not os.path.exists(self.access_log):

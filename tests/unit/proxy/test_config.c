@@ -418,6 +418,62 @@ static void test_hsts_warnings(void **state) {
   px_config_free(cfg);
 }
 
+/* trusted_proxies, the PROXY protocol per listener, log.format and
+ * log.request_id_header (docs/logging.md). */
+static void test_edge_keys(void **state) {
+  char *errors = NULL;
+  int n = 0;
+  px_config *cfg = load("listen:\n"
+                        "  https_proxy_protocol: true\n"
+                        "  http: [\"127.0.0.1:8080\", {address: \"127.0.0.1:8081\", "
+                        "proxy_protocol: true}]\n"
+                        "  https: {address: \"127.0.0.1:8443\", proxy_protocol: false}\n"
+                        "trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
+                        "timeouts: {proxy_header: 2s}\n"
+                        "log: {format: json, request_id_header: X-Trace}\n"
+                        "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n"
+                        "    tls: {cert: /nonexistent, key: /nonexistent}\n",
+                        &errors, &n);
+  /* The certificate files do not exist: those errors alone (the mapping
+   * form of an https listener and every new key are accepted). */
+  assert_null(cfg);
+  if (n != 2) fprintf(stderr, "%s", errors);
+  assert_int_equal(n, 2);
+  assert_non_null(strstr(errors, "sites[0].tls"));
+  free(errors);
+  errors = NULL;
+  cfg = load("listen:\n"
+             "  http_proxy_protocol: true\n"
+             "  http: [\"127.0.0.1:8080\", {address: \"127.0.0.1:8081\", proxy_protocol: false}]\n"
+             "trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
+             "timeouts: {proxy_header: 2s}\n"
+             "log: {format: json, request_id_header: X-Trace}\n"
+             "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n",
+             &errors, &n);
+  if (cfg == NULL) fprintf(stderr, "%s", errors);
+  assert_non_null(cfg);
+  assert_int_equal(cfg->nhttp, 2);
+  assert_true(cfg->http[0].proxy_protocol);
+  assert_false(cfg->http[1].proxy_protocol);
+  assert_string_equal(cfg->http[1].text, "127.0.0.1:8081");
+  assert_int_equal(cfg->ntrusted_proxies, 2);
+  assert_int_equal(cfg->limits.proxy_header_timeout_ms, 2000);
+  assert_true(cfg->log_json);
+  assert_string_equal(cfg->request_id_header, "X-Trace");
+  px_config_free(cfg);
+  free(errors);
+  errors = NULL;
+  /* Errors name the line and key. */
+  cfg = load("listen:\n  http: [{proxy_protocol: true}]\n"
+             "trusted_proxies: [10.0.0.0/8, 10.0.0.1/8]\n"
+             "sites:\n  - hosts: [a.test]\n    upstreams: [\"127.0.0.1:9\"]\n",
+             &errors, &n);
+  assert_null(cfg);
+  assert_non_null(strstr(errors, "t.yaml:2: listen.http[0]: a listener given as a mapping needs"));
+  assert_non_null(strstr(errors, "t.yaml:3: trusted_proxies[1]: \"10.0.0.1/8\" has host bits"));
+  free(errors);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config),     cmocka_unit_test(test_json_and_defaults),
@@ -425,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_unreadable_file), cmocka_unit_test(test_hsts_warnings),
       cmocka_unit_test(test_acme_sections),   cmocka_unit_test(test_lifecycle_keys),
       cmocka_unit_test(test_control_keys),    cmocka_unit_test(test_user_keys),
+      cmocka_unit_test(test_edge_keys),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

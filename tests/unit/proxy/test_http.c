@@ -189,7 +189,9 @@ static void test_serialize_request(void **state) {
                                  "X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: http",
                                  "Forwarded: for=203.0.113.7", "Expect: 100-continue",
                                  "Content-Length: 3", "Cookie: a=1", NULL});
-  px_forward_info fwd = {"2001:db8::1", "https", "a.test"};
+  /* From a trusted proxy the received chain is kept and extended. */
+  px_forward_info fwd = {
+      .client_ip = "2001:db8::1", .proto = "https", .host = "a.test", .trusted = 1};
   char out[1024];
   long n = px_http_serialize_request(h, &fwd, 3, 0, 1, out, sizeof(out));
   assert_true(n > 0);
@@ -199,11 +201,30 @@ static void test_serialize_request(void **state) {
            "Host: a.test\r\n"
            "Cookie: a=1\r\n"
            "X-Forwarded-For: 203.0.113.7, 2001:db8::1\r\n"
-           "X-Forwarded-Proto: https\r\n"
+           "X-Forwarded-Proto: http\r\n"
            "X-Forwarded-Host: a.test\r\n"
            "Forwarded: for=203.0.113.7, for=\"[2001:db8::1]\";proto=https;host=a.test\r\n"
            "Content-Length: 3\r\n"
            "\r\n");
+  /* From anyone else it is replaced; a request id replaces a received one. */
+  fwd.trusted = 0;
+  fwd.request_id_name = "x-request-id";
+  fwd.request_id = "r1";
+  n = px_http_serialize_request(h, &fwd, 3, 0, 1, out, sizeof(out));
+  assert_true(n > 0);
+  out[n] = '\0';
+  assert_string_equal(out, "GET /p?q=1 HTTP/1.1\r\n"
+                           "Host: a.test\r\n"
+                           "Cookie: a=1\r\n"
+                           "x-request-id: r1\r\n"
+                           "X-Forwarded-For: 2001:db8::1\r\n"
+                           "X-Forwarded-Proto: https\r\n"
+                           "X-Forwarded-Host: a.test\r\n"
+                           "Forwarded: for=\"[2001:db8::1]\";proto=https;host=a.test\r\n"
+                           "Content-Length: 3\r\n"
+                           "\r\n");
+  fwd.trusted = 1;
+  fwd.request_id_name = NULL;
   /* Chunked framing and no room. */
   n = px_http_serialize_request(h, &fwd, -1, 1, 0, out, sizeof(out));
   out[n] = '\0';
