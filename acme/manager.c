@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "acme/challenge_store.h"
@@ -431,6 +434,12 @@ static void on_unpublish(void *arg, px_acme_challenge_type type, const char *nam
 
 static void manager_main(void *arg) {
   px_acme_manager *m = arg;
+  /* Renewals (key generation, signatures, TLS to the CA, JSON) are
+   * background work: this thread yields the CPU to the workers, so a
+   * renewal storm does not show in request latency (docs/lifecycle.md,
+   * "Spread"). Linux applies nice to the calling thread alone. */
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PX_ACME_MANAGER_NICE) != 0)
+    px_log(PX_LOG_DEBUG, "acme: cannot lower the manager thread's priority: %s", strerror(errno));
   for (size_t g = 0; g < m->o.ngroups; g++)
     start_group(m, g);
   px__sched_start(m);

@@ -121,6 +121,9 @@ typedef struct px__acme_attempt {
  * and accepted the configuration); lets px_acme_manager_start return. */
 void px__acme_first_probe_done(px_acme_manager *m, const char *err, int config_refused);
 
+/* The manager thread's nice value: below the workers, which serve requests. */
+#define PX_ACME_MANAGER_NICE 10
+
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */
 int64_t px__acme_now_ms(void);
 
