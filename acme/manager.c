@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "acme/challenge_store.h"
 #include "acme/life/control.h"

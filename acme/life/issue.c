@@ -147,12 +147,15 @@ static const char *save_and_publish(px_acme_manager *m, px__acme_attempt *a, px_
   px_job_set_certificate(&e->job, info.not_before, info.not_after, info.cert_id);
   e->job.obtained_at = now;
   px_job_schedule(&e->job, now, &m->rnd);
-  if (e->job.next_run <= now + PX_RENEW_EMERGENCY_INTERVAL)
+  if (e->job.next_reason != PX_RENEW_ARI_WINDOW &&
+      e->job.next_run - now <= (info.not_after - info.not_before) / 3 &&
+      e->job.next_run <= now + PX_RENEW_EMERGENCY_INTERVAL)
     px_log(PX_LOG_WARN,
            "acme: the new certificate for %s is already due for renewal (not after %lld, %lld s "
            "from now by this machine's clock); check the clock (it may be ahead of the CA's) and "
-           "the CA's lifetime; renewing again in an hour, not sooner",
-           e->job.names[0], (long long)info.not_after, (long long)(info.not_after - now));
+           "the CA's lifetime; not renewing it again before %lld s",
+           e->job.names[0], (long long)info.not_after, (long long)(info.not_after - now),
+           (long long)(e->job.next_run - now));
   char line[160];
   snprintf(line, sizeof(line), "serial %s, not after %lld", px_tls_cert_serial(c),
            (long long)info.not_after);

@@ -79,8 +79,12 @@ px_renew_plan px_renew_at(const px_renew_input *in, const px_life_rand *rnd) {
     p.at = in->retry_after;
     p.reason = PX_RENEW_RETRY_AFTER;
   }
-  if (!no_cert && in->obtained_at > 0)
-    p.at = max64(p.at, in->obtained_at + PX_RENEW_EMERGENCY_INTERVAL);
+  if (!no_cert && in->obtained_at > 0 && lifetime > 0 && p.reason != PX_RENEW_ARI_WINDOW) {
+    /* An hour, or a third of a lifetime shorter than three hours. */
+    int64_t pause =
+        lifetime / 3 < PX_RENEW_EMERGENCY_INTERVAL ? lifetime / 3 : PX_RENEW_EMERGENCY_INTERVAL;
+    p.at = max64(p.at, in->obtained_at + pause);
+  }
   return p;
 }
 

@@ -85,7 +85,8 @@ typedef struct px_renew_plan {
  *     now when there is no failure, else last_failure + 1 h when that is
  *     sooner than the backoff.
  *  4. Never before retry_after.
- *  5. Never within PX_RENEW_EMERGENCY_INTERVAL of obtained_at: a
+ *  5. Never within PX_RENEW_EMERGENCY_INTERVAL (or a third of a shorter
+ *     lifetime) of obtained_at, unless the CA's ARI window says so: a
  *     certificate that is due the moment it arrives (our clock ahead of the
  *     CA's, or a CA issuing certificates already inside their renewal
  *     window) would otherwise be renewed again and again without pause.

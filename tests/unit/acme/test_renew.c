@@ -311,6 +311,21 @@ static void test_not_again_within_the_hour(void **state) {
   in.now = now + PX_RENEW_EMERGENCY_INTERVAL;
   p = px_renew_at(&in, &lo);
   assert_int_equal(p.at, in.now);
+  /* A short lifetime pauses a third of it; an ARI window is the CA's word. */
+  in = cert(now, 150, now);
+  in.not_after = now + 10; /* skewed: due at once */
+  in.not_before = now - 140;
+  in.obtained_at = now;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.at, now + 50);
+  in = cert(T0, 90 * DAY, T0 + DAY);
+  in.obtained_at = in.now;
+  in.has_window = 1;
+  in.window_start = in.now - 7200;
+  in.window_end = in.now - 3600;
+  p = px_renew_at(&in, &lo);
+  assert_int_equal(p.reason, PX_RENEW_ARI_WINDOW);
+  assert_int_equal(p.at, in.now);
   /* A certificate obtained long ago keeps its own schedule. */
   in = cert(T0, 90 * DAY, T0 + 30 * DAY);
   in.obtained_at = T0;
