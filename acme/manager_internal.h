@@ -89,6 +89,8 @@ struct px_acme_manager {
   uv_timer_t fleet_timer;
   int fleet_open;
   struct px__watch *watch;
+  /* dns-01 (dns_hooks.c): the provider, or NULL without acme.dns. */
+  struct px_dns01 *dns;
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */
@@ -106,6 +108,14 @@ typedef struct px__acme_attempt {
   char *fleet_replaces;
   void (*fleet_go)(px_acme_manager *m, struct px__acme_attempt *a, const char *replaces);
 } px__acme_attempt;
+
+/* dns_hooks.c: builds the dns-01 provider from acme.dns (none without
+ * it) and fills the client's dns hooks. 0, or -1 with a sentence. */
+int px__acme_dns_init(px_acme_manager *m, char *err, size_t errlen);
+/* dns_hooks.c: removes the records an earlier run left (manager thread). */
+void px__acme_dns_start(px_acme_manager *m);
+/* dns_hooks.c: stops the provider (records being removed stay noted). */
+void px__acme_dns_close(px_acme_manager *m);
 
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */
 int64_t px__acme_now_ms(void);

@@ -90,6 +90,8 @@ struct px__acme_order {
   size_t authz_i;
   char *authz_url, *chal_url, *chal_token;
   px_acme_challenge_type chal_type;
+  void **dns; /* dns-01 records of this order, removed when it ends */
+  size_t ndns, dns_cap;
   int polls;
   int up_fetches;
   uv_timer_t timer;
