@@ -433,7 +433,8 @@ static void on_answer(void *arg, const char *err, const uint8_t *msg, size_t len
   px_dns_answer *a = NULL;
   if (err == NULL) {
     a = malloc(sizeof(*a));
-    if (a == NULL) err = "out of memory";
+    if (a == NULL)
+      err = "out of memory";
     else if (px_dns_parse(msg, len, a) != 0)
       err = "the DNS server sent a malformed answer";
   }
@@ -509,8 +510,7 @@ static void on_answer(void *arg, const char *err, const uint8_t *msg, size_t len
         fail(op, "more than %d CNAMEs from _acme-challenge: stopped at %s", PX_DNS01_CNAME_MAX,
              op->name);
       } else {
-        px_log(PX_LOG_INFO, "dns-01: %s is a CNAME to %s: the record goes there", op->name,
-               target);
+        px_log(PX_LOG_INFO, "dns-01: %s is a CNAME to %s: the record goes there", op->name, target);
         memcpy(op->name, target_buf, sizeof(op->name));
         step_on(op);
       }

@@ -35,9 +35,9 @@ struct px_dns_exchange {
   uint8_t tcp_len[2];
   int tries;
   int use_tcp;
-  int done;     /* cb called or cancelled */
-  int handles;  /* open handles */
-  int pending;  /* requests (send, connect, write) libuv still holds */
+  int done;         /* cb called or cancelled */
+  int handles;      /* open handles */
+  int pending;      /* requests (send, connect, write) libuv still holds */
   const char *fail; /* a failure to report from the timer (never from start) */
   uint8_t udp_buf[UDP_ANSWER_MAX];
   uint8_t *tcp_buf;
@@ -191,9 +191,11 @@ static void on_tcp_connect(uv_connect_t *c, int status) {
   }
   x->tcp_len[0] = (uint8_t)(x->req_len >> 8);
   x->tcp_len[1] = (uint8_t)x->req_len;
-  uv_buf_t bufs[2] = {uv_buf_init((char *)x->tcp_len, 2), uv_buf_init((char *)x->req, (unsigned)x->req_len)};
+  uv_buf_t bufs[2] = {uv_buf_init((char *)x->tcp_len, 2),
+                      uv_buf_init((char *)x->req, (unsigned)x->req_len)};
   x->wreq.data = x;
-  if (uv_write(&x->wreq, (uv_stream_t *)&x->tcp, bufs, 2, on_tcp_written) == 0) x->pending++;
+  if (uv_write(&x->wreq, (uv_stream_t *)&x->tcp, bufs, 2, on_tcp_written) == 0)
+    x->pending++;
   else
     finish(x, "cannot send the DNS request over TCP", NULL, 0);
   if (!x->done) uv_read_start((uv_stream_t *)&x->tcp, on_tcp_alloc, on_tcp_read);

@@ -30,7 +30,9 @@ const char *px_dns_tsig_alg_name(px_dns_tsig_alg alg) {
 }
 
 static const EVP_MD *alg_md(px_dns_tsig_alg alg) {
-  return alg == PX_DNS_HMAC_SHA512 ? EVP_sha512() : alg == PX_DNS_HMAC_SHA1 ? EVP_sha1() : EVP_sha256();
+  return alg == PX_DNS_HMAC_SHA512 ? EVP_sha512()
+         : alg == PX_DNS_HMAC_SHA1 ? EVP_sha1()
+                                   : EVP_sha256();
 }
 
 int px_dns_tsig_secret_decode(const char *text, size_t len, px_dns_tsig_key *k) {

@@ -212,9 +212,9 @@ int px_dns_caa(const uint8_t *msg, size_t len, const px_dns_rr *rr, int *flags, 
 }
 
 const char *px_dns_rcode_name(int rcode) {
-  static const char *const names[] = {"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP",
-                                      "REFUSED", "YXDOMAIN", "YXRRSET",  "NXRRSET",  "NOTAUTH",
-                                      "NOTZONE"};
+  static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                      "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                      "NXRRSET", "NOTAUTH", "NOTZONE"};
   if (rcode >= 0 && rcode < (int)(sizeof(names) / sizeof(names[0]))) return names[rcode];
   if (rcode == PX_DNS_BADSIG) return "BADSIG";
   if (rcode == PX_DNS_BADKEY) return "BADKEY";

@@ -74,7 +74,7 @@ typedef struct px_dns_answer {
   int rcode; /**< the header's RCODE */
   int tc;    /**< truncated (RFC 1035 §4.1.1): ask again over TCP */
   px_dns_rr rr[PX_DNS_RR_MAX];
-  size_t nrr; /**< records kept (at most PX_DNS_RR_MAX; more are skipped) */
+  size_t nrr;      /**< records kept (at most PX_DNS_RR_MAX; more are skipped) */
   size_t tsig_off; /**< offset of the TSIG record (the last additional), 0 when none */
   uint16_t arcount;
 } px_dns_answer;

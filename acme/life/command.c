@@ -116,9 +116,10 @@ px_command *px_command_run(uv_loop_t *loop, char *const *argv, char *const *env,
     uv_pipe_init(loop, &c->out, 0);
     c->out.data = c;
     c->handles++;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&c->out;
-    stdio[2] = stdio[1];
+    /* stderr is read; stdout is dropped (one pipe cannot serve both). */
+    stdio[1].flags = UV_IGNORE;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&c->out;
   } else {
     stdio[1].flags = UV_INHERIT_FD; /* joins portico's stderr, where the log goes */
     stdio[1].data.fd = 2;

@@ -21,11 +21,11 @@
 
 /** How the program ended. */
 typedef struct px_command_result {
-  int64_t status;         /**< exit status (0 on success) */
-  int signal;             /**< the signal that ended it, or 0 */
-  int timed_out;          /**< killed after the timeout */
-  const char *spawn_err;  /**< it could not be started (uv_strerror), or NULL */
-  const char *output;     /**< captured stderr (NUL-terminated, bounded), or "" */
+  int64_t status;        /**< exit status (0 on success) */
+  int signal;            /**< the signal that ended it, or 0 */
+  int timed_out;         /**< killed after the timeout */
+  const char *spawn_err; /**< it could not be started (uv_strerror), or NULL */
+  const char *output;    /**< captured stderr (NUL-terminated, bounded), or "" */
 } px_command_result;
 
 typedef struct px_command px_command;
@@ -34,8 +34,8 @@ typedef void (*px_command_cb)(void *arg, const px_command_result *r);
 
 /**
  * Runs argv[0] with `argv` (NULL-terminated) and `env` (NULL: ours). With
- * `capture`, stderr and stdout are read into a bounded buffer; without,
- * both go to portico's stderr. NULL when out of memory (`cb` not called).
+ * `capture`, stderr is read into a bounded buffer and stdout dropped;
+ * without, both go to portico's stderr. NULL when out of memory (`cb` not called).
  */
 px_command *px_command_run(uv_loop_t *loop, char *const *argv, char *const *env,
                            uint64_t timeout_ms, int capture, px_command_cb cb, void *arg);

@@ -114,7 +114,7 @@ static json_t *pick_challenge(px__acme_order *o, json_t *chs) {
 static void on_dns_ready(void *arg, const char *err) {
   px__acme_order *o = arg;
   if (err) {
-    px__acme_order_fail(o, "dns-01: %s", err);
+    px__acme_order_fail(o, "%s", err);
     return;
   }
   px__acme_order_step(o, "challenge");

@@ -132,3 +132,53 @@ class Bind:
 
 class PortTaken(Exception):
     pass
+
+
+class Resolver:
+    """A second `named`, recursive, that forwards the test zones to a
+    Bind: what a CA's validation server uses in real life. BIND 9.18 does
+    not follow a CNAME from one of its zones into another when answering
+    authoritatively; a resolver does, so CNAME delegation can be tested."""
+
+    def __init__(self, tmp, bind):
+        self.dir = os.path.join(tmp, "resolver")
+        os.makedirs(self.dir, exist_ok=True)
+        for attempt in range(3):
+            self.port = free_port()
+            conf = os.path.join(self.dir, "named.conf")
+            fwd = "\n".join(f'zone "{z}" {{ type forward; forward only; '
+                            f'forwarders {{ 127.0.0.1 port {bind.port}; }}; }};' for z in bind.zones)
+            with open(conf, "w") as f:
+                f.write("options {\n"
+                        f'  directory "{self.dir}";\n'
+                        f'  pid-file "{self.dir}/named.pid";\n'
+                        f'  session-keyfile "{self.dir}/session.key";\n'
+                        f'  managed-keys-directory "{self.dir}";\n'
+                        f"  listen-on port {self.port} {{ 127.0.0.1; }};\n"
+                        "  listen-on-v6 { none; };\n"
+                        "  recursion yes;\n  allow-recursion { 127.0.0.1; };\n"
+                        "  dnssec-validation no;\n"
+                        # No caching of answers that tests change.
+                        "  max-cache-ttl 0;\n  max-ncache-ttl 0;\n"
+                        "};\n" + fwd + "\n")
+            self.log_path = os.path.join(self.dir, "named.log")
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(["named", "-g", "-n", "1", "-c", conf],
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+            probe = ["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
+                     bind.ns_zone, "SOA"]
+            wait_for(lambda: self.proc.poll() is not None or
+                     "hostmaster" in subprocess.run(probe, capture_output=True, text=True).stdout,
+                     timeout=20, what="the resolver")
+            if self.proc.poll() is None:
+                break
+            self.log.close()
+            if attempt == 2:
+                raise AssertionError(open(self.log_path, errors="replace").read())
+        self.address = f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc)
+            self.log.close()
+            self.proc = None

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bind_env import KEY_NAME, Bind
+from bind_env import KEY_NAME, Bind, Resolver
 from harness import PORTICO, Backend, Portico, free_port, wait_for
 from pebble_env import Pebble
 
@@ -30,13 +30,19 @@ class Env:
     def __init__(self, tmp, sites, dns_yaml=None, extra=""):
         self.tmp = tmp
         self.bind = Bind(tmp, ZONES)
+        self.resolver = None
         self.https_port, self.http_port = free_port(), free_port()
         self.backend = Backend(tmp, "app")
         try:
-            self.pebble = Pebble(tmp, self.https_port, self.http_port, dns_server=self.bind.address)
+            # Pebble's VA asks a recursive resolver in front of the BIND.
+            self.resolver = Resolver(tmp, self.bind)
+            self.pebble = Pebble(tmp, self.https_port, self.http_port,
+                                 dns_server=self.resolver.address)
         except BaseException:
             self.backend.stop()
             self.bind.stop()
+            if self.resolver:
+                self.resolver.stop()
             raise
         self.root = os.path.join(tmp, "pebble-root.pem")
         with open(self.root, "w") as f:
@@ -65,6 +71,7 @@ class Env:
         self.pebble.stop()
         self.backend.stop()
         self.bind.stop()
+        self.resolver.stop()
 
 
 @pytest.fixture
@@ -118,3 +125,123 @@ def test_wildcard_and_base_issued_and_records_removed(make_env):
     assert served_names(env, "other.example.test") == ["*.example.test", "example.test"]
     assert env.pebble.new_orders() == orders
     assert env.portico.finish() == []
+
+
+def wait_ready(env, first_name, timeout=60):
+    wait_for(lambda: f"certificate for {first_name}" in env.portico.log_text() and
+             "ready" in env.portico.log_text(), timeout=timeout, what=f"the certificate for {first_name}")
+
+
+def test_cname_delegation_writes_in_the_target_zone(make_env):
+    env = make_env([{"hosts": ["shop.example.test"], "tls": "acme"}])
+    seen = []
+    env.start()
+
+    def watch():
+        seen.extend(env.bind.txt("shop.acme-delegate.test"))
+        return "certificate for shop.example.test ready" in env.portico.log_text()
+    wait_for(watch, timeout=60, what="the certificate", interval=0.05)
+    assert seen, "the record never appeared at the CNAME's target"
+    text = env.portico.log_text()
+    assert ("dns-01: _acme-challenge.shop.example.test is a CNAME to shop.acme-delegate.test"
+            in text)
+    assert "written in zone acme-delegate.test" in text
+    assert served_names(env, "shop.example.test") == ["shop.example.test"]
+    wait_for(lambda: env.bind.txt("shop.acme-delegate.test") == [], timeout=10,
+             what="the record to be removed")
+    assert env.portico.finish() == []
+
+
+def test_bad_tsig_secret_fails_the_order_and_leaves_nothing(make_env, tmp_path):
+    bad = tmp_path / "wrong.key"
+    bad.write_text("c2VjcmV0IHRoYXQgYmluZCBkb2VzIG5vdCBrbm93IGF0IGFsbA==\n")
+    os.chmod(bad, 0o600)
+    env = make_env([{"hosts": ["www.example.test"], "tls": "acme"}])
+    env.extra = env.pebble.acme_yaml(("dns-01",)) + env.rfc2136_yaml(secret_file=str(bad))
+    env.start()
+    wait_for(lambda: "TSIG" in env.portico.log_text(), timeout=30, what="the TSIG failure")
+    text = env.portico.log_text()
+    assert "refused the TSIG signature of key portico-key: BADSIG" in text
+    # The failure is recorded with its backoff: the next attempt is later.
+    wait_for(lambda: "failed (1 in a row)" in env.portico.log_text(), timeout=10, what="the backoff")
+    assert "next attempt in 60 s (backoff)" in env.portico.log_text()
+    assert env.bind.txt("_acme-challenge.www.example.test") == []
+    # Nothing was written, so nothing is noted for removal either.
+    assert os.listdir(os.path.join(env.tmp, "storage", "dns")) == []
+    # Pebble was never asked to validate: the challenge was not answered.
+    assert "POST /chalZ" not in env.pebble.log_text()
+    assert env.portico.finish() == []
+
+
+def test_hook_provider_with_nsupdate(make_env, tmp_path):
+    env = make_env([{"hosts": ["*.example.test"], "tls": "acme"}], dns_yaml="")
+    script = env.bind.nsupdate_script(str(tmp_path / "hook.sh"))
+    env.extra += (f"  dns:\n    provider: hook\n    command: [\"{script}\"]\n"
+                  f"    resolvers: [\"{env.bind.address}\"]\n    propagation_timeout: 20s\n")
+    env.start()
+    seen = []
+
+    def watch():
+        seen.extend(env.bind.txt("_acme-challenge.example.test"))
+        return "certificate for *.example.test ready" in env.portico.log_text()
+    wait_for(watch, timeout=60, what="the certificate", interval=0.05)
+    assert seen
+    assert "TXT record at _acme-challenge.example.test written (hook)" in env.portico.log_text()
+    wait_for(lambda: env.bind.txt("_acme-challenge.example.test") == [], timeout=10,
+             what="the record to be removed by the hook")
+    assert served_names(env, "x.example.test") == ["*.example.test"]
+    assert env.portico.finish() == []
+
+
+def test_hook_failure_reports_its_stderr(make_env, tmp_path):
+    script = tmp_path / "fail.sh"
+    script.write_text("#!/bin/sh\necho \"zone API says: quota exceeded for $2\" >&2\nexit 3\n")
+    os.chmod(script, 0o755)
+    env = make_env([{"hosts": ["www.example.test"], "tls": "acme"}], dns_yaml="")
+    env.extra += f"  dns:\n    provider: hook\n    command: [\"{script}\"]\n"
+    env.start()
+    wait_for(lambda: "quota exceeded" in env.portico.log_text(), timeout=30, what="the hook's stderr")
+    text = env.portico.log_text()
+    assert ("acme.dns.command present _acme-challenge.www.example.test: exit status 3; it said: "
+            "zone API says: quota exceeded for _acme-challenge.www.example.test") in text
+    assert env.portico.finish() == []
+
+
+def test_kill_between_write_and_cleanup_is_cleaned_at_next_start(make_env, tmp_path):
+    """The hook writes the record with nsupdate, then blocks until the test
+    releases it; portico is killed -9 in that window. The next start
+    removes the record the store still notes."""
+    real = tmp_path / "real.sh"
+    release = tmp_path / "release"
+    written = tmp_path / "written"
+    env = make_env([{"hosts": ["www.example.test"], "tls": "acme"}], dns_yaml="")
+    env.bind.nsupdate_script(str(real))
+    script = tmp_path / "hook.sh"
+    script.write_text("#!/bin/sh\nset -e\n"
+                      f"\"{real}\" \"$@\"\n"
+                      f"if [ \"$1\" = present ]; then touch \"{written}\"; "
+                      f"while [ ! -e \"{release}\" ]; do sleep 0.05; done; fi\n")
+    os.chmod(script, 0o755)
+    env.extra += (f"  dns:\n    provider: hook\n    command: [\"{script}\"]\n"
+                  f"    resolvers: [\"{env.bind.address}\"]\n")
+    env.start()
+    wait_for(lambda: written.exists(), timeout=30, what="the hook to write the record")
+    assert len(env.bind.txt("_acme-challenge.www.example.test")) == 1
+    notes = os.listdir(os.path.join(env.tmp, "storage", "dns"))
+    assert len(notes) == 1 and notes[0].startswith("txt-")
+    env.portico.proc.send_signal(signal.SIGKILL)
+    env.portico.proc.wait()
+    release.write_text("")  # the orphaned hook (its own session) ends too
+    assert len(env.bind.txt("_acme-challenge.www.example.test")) == 1
+    # Next start, with a site that orders nothing: only the cleanup runs.
+    env.sites = [dict(s, tls="acme", hosts=["other.test"]) for s in env.sites]
+    env.portico.err.close()
+    env.portico = Portico(env.tmp, env.sites, extra=env.extra, ca=env.root,
+                          https_port=env.https_port, http_port=env.http_port)
+    wait_for(lambda: env.bind.txt("_acme-challenge.www.example.test") == [], timeout=20,
+             what="the left record to be removed")
+    assert "removing the TXT record at _acme-challenge.www.example.test left by an earlier run" \
+        in env.portico.log_text()
+    wait_for(lambda: os.listdir(os.path.join(env.tmp, "storage", "dns")) == [], timeout=10,
+             what="the note to go")
+    env.portico.kill()
