@@ -245,3 +245,107 @@ def test_kill_between_write_and_cleanup_is_cleaned_at_next_start(make_env, tmp_p
     wait_for(lambda: os.listdir(os.path.join(env.tmp, "storage", "dns")) == [], timeout=10,
              what="the note to go")
     env.portico.kill()
+
+
+def check(tmp_path, text):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    r = subprocess.run([PORTICO, "-c", str(cfg), "--check"], capture_output=True, text=True, timeout=30)
+    return r, str(cfg)
+
+
+def test_check_wildcard_needs_dns01(tmp_path):
+    r, path = check(tmp_path, """listen: {https: "127.0.0.1:8443"}
+sites:
+  - hosts: [example.test,
+            "*.example.test"]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode != 0
+    assert (f'{path}:4: sites[0].hosts[1]: "*.example.test" is a wildcard, which can only be '
+            "validated by the dns-01 challenge: set up acme.dns") in r.stderr
+
+
+def test_check_dns_errors_name_file_line_and_key(tmp_path):
+    missing = tmp_path / "missing.key"
+    r, path = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+acme:
+  challenges: [dns-01]
+  dns:
+    provider: rfc2136
+    server: "127.0.0.1:53"
+    tsig:
+      name: portico-key
+      algorithm: hmac-md5
+      secret_file: "{missing}"
+sites:
+  - hosts: ["*.example.test"]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode != 0
+    err = r.stderr
+    assert (f'{path}:9: acme.dns.tsig.algorithm: "hmac-md5" is not a known algorithm: '
+            "hmac-sha256, hmac-sha512 or hmac-sha1") in err
+    assert f"{path}:10: acme.dns.tsig.secret_file: cannot read {missing}: No such file" in err
+    # acme.dns is there, so the wildcard itself is fine.
+    assert "wildcard" not in err
+
+
+def test_check_dns01_listed_without_acme_dns_and_bad_server(tmp_path):
+    r, path = check(tmp_path, """listen: {https: "127.0.0.1:8443"}
+acme:
+  challenges: [http-01, dns-01]
+sites:
+  - hosts: [example.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode != 0
+    assert f"{path}:3: acme.challenges: lists dns-01, which needs acme.dns" in r.stderr
+    r, path = check(tmp_path, """listen: {https: "127.0.0.1:8443"}
+acme:
+  dns:
+    provider: rfc2136
+    server: ns1.example.test
+    tsig: {name: k}
+sites:
+  - hosts: [example.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode != 0
+    assert f'{path}:5: acme.dns.server: "ns1.example.test" is not an IP address' in r.stderr
+    assert f"{path}:6: acme.dns.tsig.secret_file: is required" in r.stderr
+
+
+def test_check_good_dns_config_passes(tmp_path):
+    key = tmp_path / "tsig.key"
+    key.write_text('key "k" { algorithm hmac-sha256; secret "c2VjcmV0IGJ5dGVz"; };\n')
+    hook = tmp_path / "hook"
+    r, _ = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+acme:
+  challenges: [tls-alpn-01, http-01, dns-01]
+  dns:
+    provider: rfc2136
+    server: "127.0.0.1:5353"
+    zone: example.test
+    tsig: {{name: k, algorithm: hmac-sha512, secret_file: "{key}"}}
+    propagation_timeout: 2m
+    resolvers: ["127.0.0.1", "[::1]:53"]
+sites:
+  - hosts: ["*.example.test", example.test]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode == 0, r.stderr
+    r, _ = check(tmp_path, f"""listen: {{https: "127.0.0.1:8443"}}
+acme:
+  dns: {{provider: hook, command: ["{hook}", "--zone", "example.test"]}}
+sites:
+  - hosts: ["*.example.test"]
+    upstreams: ["127.0.0.1:8080"]
+    tls: acme
+""")
+    assert r.returncode == 0, r.stderr
