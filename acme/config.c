@@ -271,6 +271,12 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
   if ((v = r->get(r->arg, n, "dns"))) load_dns(r, v, &a->dns);
   if ((v = r->get(r->arg, n, "caa_identities")))
     a->caa_identities = load_strings(r, v, "acme.caa_identities", 16, check_caa_domain, NULL);
+  if (v && a->dns.provider > 0 && a->dns.server == NULL && a->dns.nresolvers == 0)
+    report(r, v, "acme.caa_identities",
+           "needs a DNS server to ask: acme.dns.resolvers (or provider rfc2136's server)");
+  else if (v && a->dns.provider == 0)
+    report(r, v, "acme.caa_identities",
+           "needs acme.dns (its resolvers, or provider rfc2136's server, are asked for CAA)");
   for (int i = 0; i < 3; i++)
     if (a->challenges[i] == PX_ACME_DNS_01 && a->dns.provider == 0)
       report(r, r->get(r->arg, n, "challenges"), "acme.challenges",

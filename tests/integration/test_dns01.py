@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bind_env import KEY_NAME, Bind, Resolver
-from harness import PORTICO, Backend, Portico, free_port, wait_for
+from harness import PORTICO, Backend, Portico, free_port, tls_alert_for_sni, wait_for
 from pebble_env import Pebble
 
 ZONES = {
@@ -21,6 +21,7 @@ ZONES = {
         # CNAME delegation: shop's challenge record lives in another zone.
         "_acme-challenge.shop CNAME shop.acme-delegate.test.",
         "denied CAA 0 issue \"other-ca.example\"",
+        "allowed CAA 0 issue \"pebble.test; validationmethods=dns-01\"",
     ],
     "acme-delegate.test": [],
 }
@@ -349,3 +350,21 @@ sites:
     tls: acme
 """)
     assert r.returncode == 0, r.stderr
+
+
+def test_caa_refuses_before_any_order(make_env):
+    env = make_env([{"hosts": ["*"], "tls": "on_demand"}],
+                   extra="  caa_identities: [pebble.test]\n")
+    env.start()
+    alert = tls_alert_for_sni(env.https_port, b"denied.example.test")
+    assert alert is not None
+    wait_for(lambda: "refused denied.example.test before ordering" in env.portico.log_text(),
+             timeout=10, what="the CAA refusal")
+    assert ('the CAA records at denied.example.test (RFC 8659) allow "other-ca.example", not this '
+            "CA (acme.caa_identities: pebble.test)") in env.portico.log_text()
+    assert env.pebble.new_orders() == 0
+    # A name whose CAA names this CA, and one below it without any, are issued.
+    assert served_names(env, "allowed.example.test") == ["allowed.example.test"]
+    assert served_names(env, "sub.allowed.example.test") == ["sub.allowed.example.test"]
+    assert env.pebble.new_orders() == 2
+    assert env.portico.finish() == []
