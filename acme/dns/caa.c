@@ -113,9 +113,9 @@ static int ask(caa_walk *w) {
   uint16_t id;
   RAND_bytes((uint8_t *)&id, sizeof(id));
   int r = px_dns_build_query(m, id, w->name, PX_DNS_CAA, w->rd);
-  px_dns_exchange *x =
-      r == 0 ? px_dns_exchange_start(w->loop, &w->server, m->buf, m->len, w->timeout_ms, on_answer, w)
-             : NULL;
+  px_dns_exchange *x = r == 0 ? px_dns_exchange_start(w->loop, &w->server, m->buf, m->len,
+                                                      w->timeout_ms, on_answer, w)
+                              : NULL;
   free(m);
   return x ? 0 : -ENOMEM;
 }
