@@ -277,7 +277,8 @@ static size_t caa_answer(uint8_t *buf, const int *flags, const char *const *tags
 
 static int verdict(const int *flags, const char *const *tags, const char *const *values, size_t n,
                    char *found, size_t cap) {
-  static char *const ids[] = {"pebble.test", "letsencrypt.org", NULL};
+  static char pebble[] = "pebble.test", le[] = "letsencrypt.org";
+  static char *const ids[] = {pebble, le, NULL};
   uint8_t buf[2048];
   size_t len = caa_answer(buf, flags, tags, values, n);
   px_dns_answer *a = malloc(sizeof(*a));
