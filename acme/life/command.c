@@ -167,4 +167,10 @@ void px_command_kill(px_command *c) {
   }
 }
 
+void px_command_expire(px_command *c) {
+  if (c == NULL || c->cancelled || c->exited || c->spawn_err) return;
+  uv_timer_stop(&c->timer);
+  on_timeout(&c->timer);
+}
+
 int px_command_pid(const px_command *c) { return c && !c->exited ? c->proc.pid : 0; }

@@ -44,6 +44,10 @@ px_command *px_command_run(uv_loop_t *loop, char *const *argv, char *const *env,
  *  once the handles close. */
 void px_command_kill(px_command *c);
 
+/** Kills the program's process group as its timeout would: `cb` is still
+ *  called (with timed_out). */
+void px_command_expire(px_command *c);
+
 /** The pid of a running program (0 once it ended). */
 int px_command_pid(const px_command *c);
 

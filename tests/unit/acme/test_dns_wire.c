@@ -25,7 +25,10 @@ static void test_name_to_wire(void **state) {
   uint8_t out[300];
   int n = px_dns_name_to_wire("_ACME-challenge.Example.test.", out, sizeof(out));
   assert_int_equal(n, 1 + 15 + 1 + 7 + 1 + 4 + 1);
-  assert_memory_equal(out, "\x0f_acme-challenge\x07" "example\x04test\x00", (size_t)n);
+  assert_memory_equal(out,
+                      "\x0f_acme-challenge\x07"
+                      "example\x04test\x00",
+                      (size_t)n);
   char label[70];
   memset(label, 'a', 64);
   label[64] = '\0';
@@ -45,7 +48,7 @@ static void test_update_and_parse(void **state) {
   assert_int_equal(px_dns_update_txt(m, "_acme-challenge.example.test", "v1", 60, 0), 0);
   assert_int_equal(px_dns_update_txt(m, "_acme-challenge.example.test", "v2", 60, 1), 0);
   assert_int_equal(get16(m->buf), 0x1234);
-  assert_int_equal(m->buf[2] >> 3, 5); /* opcode UPDATE */
+  assert_int_equal(m->buf[2] >> 3, 5);    /* opcode UPDATE */
   assert_int_equal(get16(m->buf + 4), 1); /* ZOCOUNT */
   assert_int_equal(get16(m->buf + 8), 2); /* UPCOUNT */
   px_dns_answer *a = malloc(sizeof(*a));
@@ -329,10 +332,10 @@ static void test_addresses(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_name_to_wire),     cmocka_unit_test(test_update_and_parse),
-      cmocka_unit_test(test_malformed_names),  cmocka_unit_test(test_tsig_sign_matches_rfc8945),
-      cmocka_unit_test(test_tsig_verify),      cmocka_unit_test(test_key_files),
-      cmocka_unit_test(test_caa_verdicts),     cmocka_unit_test(test_addresses),
+      cmocka_unit_test(test_name_to_wire),    cmocka_unit_test(test_update_and_parse),
+      cmocka_unit_test(test_malformed_names), cmocka_unit_test(test_tsig_sign_matches_rfc8945),
+      cmocka_unit_test(test_tsig_verify),     cmocka_unit_test(test_key_files),
+      cmocka_unit_test(test_caa_verdicts),    cmocka_unit_test(test_addresses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
