@@ -113,9 +113,10 @@ static void fail(px_dns01_op *op, const char *fmt, ...) {
   /* The caller calls cleanup, which removes what may have been written. */
 }
 
+/* Where CNAMEs and SOAs are asked: the first resolver, else the primary. */
 static const struct sockaddr_storage *lookup_server(const px_dns01 *d) {
-  if (d->o.provider == PX_DNS01_RFC2136) return &d->o.server;
-  return d->o.nresolvers ? &d->o.resolvers[0] : NULL;
+  if (d->o.nresolvers) return &d->o.resolvers[0];
+  return d->o.provider == PX_DNS01_RFC2136 ? &d->o.server : NULL;
 }
 
 static size_t prop_count(const px_dns01 *d) {
