@@ -244,9 +244,20 @@ static void load_dns(const px_acme_config_reader *r, const void *n, px_acme_dns_
 }
 
 void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
-  static const char *const keys[] = {
-      "directory",  "email",   "accept_terms",     "ca_file", "key_type",       "challenges", "eab",
-      "renew_rate", "profile", "lock_stale_after", "dns",     "caa_identities", NULL};
+  static const char *const keys[] = {"directory",
+                                     "email",
+                                     "accept_terms",
+                                     "ca_file",
+                                     "key_type",
+                                     "challenges",
+                                     "eab",
+                                     "renew_rate",
+                                     "profile",
+                                     "lock_stale_after",
+                                     "dns",
+                                     "caa_identities",
+                                     "preferred_chain",
+                                     NULL};
   if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
   set_string(r, n, "directory", "acme", &a->directory);
   if (a->directory && strncmp(a->directory, "https://", 8) != 0)
@@ -300,6 +311,10 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
     else
       a->lock_stale_after = d;
   }
+  set_string(r, n, "preferred_chain", "acme", &a->preferred_chain);
+  if (a->preferred_chain && strlen(a->preferred_chain) > 128)
+    report(r, r->get(r->arg, n, "preferred_chain"), "acme.preferred_chain",
+           "is longer than a certificate's common name (64; at most 128 accepted)");
   set_string(r, n, "profile", "acme", &a->profile);
   if (a->profile) {
     /* RFC 8555 profiles extension: a token; also keeps the log and the
@@ -418,6 +433,7 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
   free(a->eab_kid);
   free(a->eab_hmac_key);
   free(a->profile);
+  free(a->preferred_chain);
   free(a->dns.server);
   free(a->dns.zone);
   free(a->dns.tsig_name);

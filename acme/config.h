@@ -48,6 +48,7 @@ typedef struct px_acme_settings {
   char *eab_kid, *eab_hmac_key;
   unsigned renew_rate;      /**< renewals started per minute across all names (10) */
   char *profile;            /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
+  char *preferred_chain;    /**< top issuer CN of the chain wanted, or NULL */
   int64_t lock_stale_after; /**< seconds after which an issuance lock that stopped being
                                  refreshed is taken over (300) */
 } px_acme_settings;

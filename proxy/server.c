@@ -74,6 +74,7 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.dns = &a->dns;
   o.caa_identities = a->caa_identities;
   o.client.profile = a->profile;
+  o.client.preferred_chain = a->preferred_chain;
   o.on_demand = cfg->on_demand;
   o.renew_rate = a->renew_rate;
   o.on_demand_enabled = ndynamic > ngroups;

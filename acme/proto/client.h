@@ -73,6 +73,10 @@ typedef struct px_acme_client_opts {
   /** ACME profile sent in newOrder, or NULL. An order fails (saying what
    *  the CA offers) when the directory's meta.profiles does not list it. */
   const char *profile;
+  /** acme.preferred_chain: the commonName of the topmost issuer wanted;
+   *  the default chain and the rel="alternate" ones are compared, the
+   *  default kept when none matches. NULL: the default chain. */
+  const char *preferred_chain;
 } px_acme_client_opts;
 
 typedef struct px_acme_client px_acme_client;

@@ -94,6 +94,8 @@ struct px__acme_order {
   size_t ndns, dns_cap;
   int polls;
   int up_fetches;
+  size_t alt_i;      /* the alternate chain being fetched (acme.preferred_chain) */
+  int chain_checked; /* the default chain's top issuer was compared */
   uv_timer_t timer;
   int timer_open;
   px_acme_key *cert_key;
