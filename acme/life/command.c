@@ -9,6 +9,10 @@
 
 #include "tls/unconst.h"
 
+/* How long stderr is still read after the program exited (a child it left
+ * behind may hold the pipe open). */
+#define DRAIN_MS 1000
+
 struct px_command {
   uv_process_t proc;
   uv_timer_t timer;
@@ -54,12 +58,23 @@ static void maybe_report(px_command *c) {
   close_handle(c, (uv_handle_t *)&c->out);
 }
 
+/* The program exited but something it started still holds its stderr:
+ * what was read is enough. */
+static void on_drain_timeout(uv_timer_t *t) {
+  px_command *c = t->data;
+  if (!c->reading) return;
+  c->reading = 0;
+  uv_read_stop((uv_stream_t *)&c->out);
+  maybe_report(c);
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   px_command *c = p->data;
   uv_timer_stop(&c->timer);
   c->res.status = status;
   c->res.signal = sig;
   c->exited = 1;
+  if (c->reading) uv_timer_start(&c->timer, on_drain_timeout, DRAIN_MS, 0);
   maybe_report(c);
 }
 
