@@ -127,6 +127,17 @@ static void on_dns_ready(void *arg, const char *err) {
  * when the CA checks the second. 0, or -1 when the order failed. */
 static int present_dns(px__acme_order *o, const char *ident, const char *ka) {
   const px_acme_challenge_hooks *h = &o->c->o.hooks;
+  /* Only a name of this order (a wildcard's identifier is its base name,
+   * RFC 8555 §7.1.3) gets a record: the CA does not pick what we write. */
+  int ours = 0;
+  for (size_t i = 0; i < o->nnames && !ours; i++) {
+    const char *n = o->names[i];
+    ours = strcmp(n, ident) == 0 || (strncmp(n, "*.", 2) == 0 && strcmp(n + 2, ident) == 0);
+  }
+  if (!ours) {
+    px__acme_order_fail(o, "the CA asks dns-01 for %.253s, which is not in the order", ident);
+    return -1;
+  }
   uint8_t dg[SHA256_DIGEST_LENGTH];
   char value[64];
   SHA256((const uint8_t *)ka, strlen(ka), dg);
