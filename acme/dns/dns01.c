@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
@@ -29,6 +30,8 @@ typedef enum step {
   S_CNAME,     /* following _acme-challenge.NAME */
   S_SOA,       /* finding the zone */
   S_WRITE,     /* the UPDATE or `present` in flight */
+  S_NS,        /* finding the zone's authoritative servers */
+  S_NSADDR,    /* ... and the address of one without glue */
   S_PROPAGATE, /* polling the servers */
   S_READY,     /* visible; waiting for cleanup */
   S_DELETE,    /* the delete or `cleanup` in flight */
@@ -59,6 +62,10 @@ struct px_dns01_op {
   int timer_open;
   uint8_t mac[PX_DNS_TSIG_MAC_MAX];
   size_t mac_len;
+  struct sockaddr_storage prop[PX_DNS01_RESOLVERS_MAX]; /* where propagation is checked */
+  size_t nprop;
+  char ns[PX_DNS01_RESOLVERS_MAX][PX_DNS_NAME_MAX + 1]; /* NS names still without an address */
+  size_t nns, ns_i;
   size_t prop_i;    /* the server being asked */
   unsigned prop_ok; /* bit i: server i answered with the value */
   uint64_t delay;
@@ -119,13 +126,10 @@ static const struct sockaddr_storage *lookup_server(const px_dns01 *d) {
   return d->o.provider == PX_DNS01_RFC2136 ? &d->o.server : NULL;
 }
 
-static size_t prop_count(const px_dns01 *d) {
-  if (d->o.nresolvers) return d->o.nresolvers;
-  return d->o.provider == PX_DNS01_RFC2136 ? 1 : 0;
-}
+static size_t prop_count(const px_dns01_op *op) { return op->nprop; }
 
-static const struct sockaddr_storage *prop_server(const px_dns01 *d, size_t i) {
-  return d->o.nresolvers ? &d->o.resolvers[i] : &d->o.server;
+static const struct sockaddr_storage *prop_server(const px_dns01_op *op, size_t i) {
+  return &op->prop[i];
 }
 
 /* ---- the store's notes (crash recovery) ---- */
@@ -183,8 +187,13 @@ static uint16_t new_id(void) {
 }
 
 static int send_msg(px_dns01_op *op, const struct sockaddr_storage *to, const px_dns_msg *m) {
-  op->x = px_dns_exchange_start(op->d->loop, to, m->buf, m->len, op->d->o.query_timeout_ms,
-                                on_answer, op);
+  uint64_t t = op->d->o.query_timeout_ms;
+  if (op->st == S_PROPAGATE) { /* a silent server does not stretch the deadline */
+    uint64_t now = uv_now(op->d->loop);
+    uint64_t left = op->deadline > now ? op->deadline - now : 0;
+    if (left + 100 < t) t = left + 100;
+  }
+  op->x = px_dns_exchange_start(op->d->loop, to, m->buf, m->len, t, on_answer, op);
   return op->x ? 0 : -ENOMEM;
 }
 
@@ -270,11 +279,11 @@ static void on_poll_timer(uv_timer_t *t);
 
 static void poll_next(px_dns01_op *op) {
   px_dns01 *d = op->d;
-  size_t n = prop_count(d);
+  size_t n = prop_count(op);
   while (op->prop_i < n && (op->prop_ok & (1u << op->prop_i)))
     op->prop_i++;
   if (op->prop_i < n) {
-    if (send_query(op, prop_server(d, op->prop_i), op->name, PX_DNS_TXT) != 0)
+    if (send_query(op, prop_server(op, op->prop_i), op->name, PX_DNS_TXT) != 0)
       fail(op, "out of memory");
     return;
   }
@@ -290,7 +299,7 @@ static void poll_next(px_dns01_op *op) {
     char srv[64] = "?";
     for (size_t i = 0; i < n; i++)
       if (!(op->prop_ok & (1u << i))) {
-        px_dns_addr_str(prop_server(d, i), srv, sizeof(srv));
+        px_dns_addr_str(prop_server(op, i), srv, sizeof(srv));
         break;
       }
     fail(op,
@@ -307,14 +316,107 @@ static void poll_next(px_dns01_op *op) {
 
 static void on_poll_timer(uv_timer_t *t) { poll_next(t->data); }
 
-static void start_propagation(px_dns01_op *op) {
-  px_dns01 *d = op->d;
-  op->st = S_PROPAGATE;
-  if (prop_count(d) == 0) { /* a hook without resolvers: its return is the word */
-    op->st = S_READY;
-    report(op, NULL);
+static void poll_servers(px_dns01_op *op);
+
+/* Adds an authoritative server's address (the primary's port: portico
+ * reaches every server of the zone the way it reaches the primary). */
+static void add_prop(px_dns01_op *op, const uint8_t *ip, int v6) {
+  if (op->nprop >= PX_DNS01_RESOLVERS_MAX) return;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  in_port_t port = op->d->o.server.ss_family == AF_INET6
+                       ? ((const struct sockaddr_in6 *)&op->d->o.server)->sin6_port
+                       : ((const struct sockaddr_in *)&op->d->o.server)->sin_port;
+  if (v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = port;
+    memcpy(&a->sin6_addr, ip, 16);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = port;
+    memcpy(&a->sin_addr, ip, 4);
+  }
+  for (size_t i = 0; i < op->nprop; i++)
+    if (memcmp(&op->prop[i], &ss, sizeof(ss)) == 0) return;
+  op->prop[op->nprop++] = ss;
+}
+
+/* A/AAAA records at `owner` in the answer (any section) become servers;
+ * 1 when one did. */
+static int take_addresses(px_dns01_op *op, const uint8_t *msg, size_t len, const px_dns_answer *a,
+                          const char *owner) {
+  int found = 0;
+  for (size_t i = 0; i < a->nrr; i++) {
+    const px_dns_rr *rr = &a->rr[i];
+    if (!px_dns_name_eq(rr->name, owner) || rr->rdata_off + rr->rdlen > len) continue;
+    if (rr->type == PX_DNS_A && rr->rdlen == 4) {
+      add_prop(op, msg + rr->rdata_off, 0);
+      found = 1;
+    } else if (rr->type == PX_DNS_AAAA && rr->rdlen == 16) {
+      add_prop(op, msg + rr->rdata_off, 1);
+      found = 1;
+    }
+  }
+  return found;
+}
+
+/* The next NS name without glue, or the polls once every name is done. */
+static void next_ns_address(px_dns01_op *op) {
+  if (op->ns_i < op->nns) {
+    op->st = S_NSADDR;
+    if (send_query(op, &op->d->o.server, op->ns[op->ns_i], PX_DNS_A) != 0)
+      fail(op, "out of memory");
     return;
   }
+  if (op->nprop == 0) { /* no NS answer: the primary is what we know */
+    op->prop[0] = op->d->o.server;
+    op->nprop = 1;
+  }
+  px_log(PX_LOG_DEBUG, "dns-01: checking %s at %zu authoritative server%s of %s", op->name,
+         op->nprop, op->nprop == 1 ? "" : "s", op->zone);
+  poll_servers(op);
+}
+
+/* The NS answer of the zone: names, with their glue when given. */
+static void on_ns(px_dns01_op *op, const uint8_t *msg, size_t len, const px_dns_answer *a) {
+  char ns[PX_DNS_NAME_MAX + 1];
+  for (size_t i = 0; i < a->nrr; i++) {
+    const px_dns_rr *rr = &a->rr[i];
+    if (rr->section != 1 || rr->type != PX_DNS_NS || !px_dns_name_eq(rr->name, op->zone)) continue;
+    if (px_dns_read_name(msg, len, rr->rdata_off, ns) < 0) continue;
+    if (!take_addresses(op, msg, len, a, ns) && op->nns < PX_DNS01_RESOLVERS_MAX)
+      memcpy(op->ns[op->nns++], ns, sizeof(ns));
+  }
+  op->ns_i = 0;
+  next_ns_address(op);
+}
+
+/* Where propagation is checked: acme.dns.resolvers; else, for rfc2136,
+ * the zone's authoritative servers (its NS records, asked of the
+ * primary); a hook without resolvers is trusted once it exits 0. */
+static void start_propagation(px_dns01_op *op) {
+  px_dns01 *d = op->d;
+  op->nprop = 0;
+  if (d->o.nresolvers) {
+    memcpy(op->prop, d->o.resolvers, d->o.nresolvers * sizeof(op->prop[0]));
+    op->nprop = d->o.nresolvers;
+    poll_servers(op);
+  } else if (d->o.provider == PX_DNS01_RFC2136) {
+    op->st = S_NS;
+    op->nns = 0;
+    if (send_query(op, &d->o.server, op->zone, PX_DNS_NS) != 0) fail(op, "out of memory");
+  } else {
+    op->st = S_READY;
+    report(op, NULL);
+  }
+}
+
+/* Polls every server in op->prop until each returns the value. */
+static void poll_servers(px_dns01_op *op) {
+  px_dns01 *d = op->d;
+  op->st = S_PROPAGATE;
   op->prop_i = 0;
   op->prop_ok = 0;
   op->delay = POLL_FIRST_MS;
@@ -474,6 +576,22 @@ static void on_answer(void *arg, const char *err, const uint8_t *msg, size_t len
     start_propagation(op);
     break;
   }
+  case S_NS:
+  case S_NSADDR:
+    if (op->cleanup) {
+      start_delete(op);
+    } else if (op->st == S_NS) {
+      if (err == NULL && a->rcode == PX_DNS_NOERROR)
+        on_ns(op, msg, len, a);
+      else
+        next_ns_address(op); /* no NS answer: the primary alone */
+    } else {
+      if (err == NULL && a->rcode == PX_DNS_NOERROR)
+        take_addresses(op, msg, len, a, op->ns[op->ns_i]);
+      op->ns_i++;
+      next_ns_address(op);
+    }
+    break;
   case S_PROPAGATE:
     if (op->cleanup) {
       start_delete(op);

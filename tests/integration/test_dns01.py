@@ -121,6 +121,10 @@ def test_wildcard_and_base_issued_and_records_removed(make_env):
              what="the TXT records to be removed")
     text = env.portico.log_text()
     assert "dns-01: removed the TXT record at _acme-challenge.example.test" in text
+    # Without resolvers, propagation is checked at the zone's NS servers
+    # (ns.example.test, found by its NS record and glue).
+    assert ("dns-01: checking _acme-challenge.example.test at 1 authoritative server of "
+            "example.test") in text
     # A name below the wildcard is served its certificate, never an order.
     orders = env.pebble.new_orders()
     assert served_names(env, "other.example.test") == ["*.example.test", "example.test"]
