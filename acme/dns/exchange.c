@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "acme/dns/wire.h"
+#include "tls/log.h"
 
 /* UDP sends per exchange: the timeout is split between them. */
 #define UDP_TRIES 3
@@ -250,6 +251,9 @@ static void on_udp_read(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struc
   /* Anything not from the server, or with another ID, is ignored. */
   if (!same_addr(&x->server, from) || !matches(x, x->udp_buf, (size_t)n)) return;
   if (x->udp_buf[2] & 0x02) { /* TC: the full answer is on TCP */
+    char addr[64];
+    px_dns_addr_str(&x->server, addr, sizeof(addr));
+    px_log(PX_LOG_DEBUG, "dns: the answer from %s is truncated; asking again over TCP", addr);
     start_tcp(x);
     return;
   }

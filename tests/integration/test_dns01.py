@@ -22,7 +22,9 @@ ZONES = {
         "_acme-challenge.shop CNAME shop.acme-delegate.test.",
         "denied CAA 0 issue \"other-ca.example\"",
         "allowed CAA 0 issue \"pebble.test; validationmethods=dns-01\"",
-    ],
+        # Four stale values of 200 bytes: a TXT answer over 512 bytes, too
+        # large for a UDP answer without EDNS (RFC 1035 §4.2.1).
+    ] + [f"_acme-challenge.big TXT \"{chr(97 + i) * 200}\"" for i in range(4)],
     "acme-delegate.test": [],
 }
 
@@ -371,4 +373,23 @@ def test_caa_refuses_before_any_order(make_env):
     assert served_names(env, "allowed.example.test") == ["allowed.example.test"]
     assert served_names(env, "sub.allowed.example.test") == ["sub.allowed.example.test"]
     assert env.pebble.new_orders() == 2
+    assert env.portico.finish() == []
+
+
+def test_truncated_answers_are_read_over_tcp(make_env):
+    """The TXT set at _acme-challenge.big.example.test is over 512 bytes, so
+    the UDP answer to the propagation query is truncated (TC) and portico
+    reads it again over TCP, finds its value among the others, and removes
+    only its own. Pebble's VA does not retry over TCP, so it cannot see the
+    value and the authorization fails: the test checks portico's side."""
+    env = make_env([{"hosts": ["big.example.test"], "tls": "acme"}])
+    env.start()
+    wait_for(lambda: "issuance for big.example.test failed" in env.portico.log_text(), timeout=60,
+             what="the order to end")
+    text = env.portico.log_text()
+    assert "is truncated; asking again over TCP" in text
+    assert "TXT record at _acme-challenge.big.example.test visible at 1 server" in text
+    wait_for(lambda: "removed the TXT record at _acme-challenge.big.example.test" in env.portico.log_text(),
+             timeout=10, what="our value to be removed")
+    assert len(env.bind.txt("_acme-challenge.big.example.test")) == 4
     assert env.portico.finish() == []
