@@ -4,11 +4,14 @@ the dns-01 tests. Queried with Debian's `dig`; `nsupdate` is there for hook
 scripts."""
 import base64
 import os
+import shutil
 import subprocess
 
 from harness import free_port, stop_process, wait_for
 
 KEY_NAME = "portico-key"
+# Debian installs named in /usr/sbin, which a user's PATH may not hold.
+NAMED = shutil.which("named") or "/usr/sbin/named"
 
 
 class Bind:
@@ -68,7 +71,10 @@ class Bind:
                 f'zone "{zone}" {{ type primary; file "{path}"; '
                 f'allow-update {{ key "{KEY_NAME}"; }}; }};')
         with open(conf, "w") as f:
+            # controls {}: no rndc channel on port 953, which parallel
+            # instances would fight over.
             f.write(f'include "{self.key_file}";\n'
+                    "controls { };\n"
                     "options {\n"
                     f'  directory "{self.dir}";\n'
                     f'  pid-file "{self.dir}/named.pid";\n'
@@ -84,7 +90,7 @@ class Bind:
         self.log_path = os.path.join(self.dir, "named.log")
         self.log = open(self.log_path, "ab")
         # -g: foreground, log to stderr; -n 1: one worker thread is plenty.
-        self.proc = subprocess.Popen(["named", "-g", "-n", "1", "-c", conf],
+        self.proc = subprocess.Popen([NAMED, "-g", "-n", "1", "-c", conf],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.proc.poll() is not None or self._answers(), timeout=20, what="named")
         if self.proc.poll() is not None:
@@ -149,7 +155,7 @@ class Resolver:
             fwd = "\n".join(f'zone "{z}" {{ type forward; forward only; '
                             f'forwarders {{ 127.0.0.1 port {bind.port}; }}; }};' for z in bind.zones)
             with open(conf, "w") as f:
-                f.write("options {\n"
+                f.write("controls { };\noptions {\n"
                         f'  directory "{self.dir}";\n'
                         f'  pid-file "{self.dir}/named.pid";\n'
                         f'  session-keyfile "{self.dir}/session.key";\n'
@@ -163,7 +169,7 @@ class Resolver:
                         "};\n" + fwd + "\n")
             self.log_path = os.path.join(self.dir, "named.log")
             self.log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(["named", "-g", "-n", "1", "-c", conf],
+            self.proc = subprocess.Popen([NAMED, "-g", "-n", "1", "-c", conf],
                                          stdout=self.log, stderr=subprocess.STDOUT)
             probe = ["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
                      bind.ns_zone, "SOA"]
