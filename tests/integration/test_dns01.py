@@ -105,7 +105,10 @@ def log_has(env, text):
 
 
 def test_wildcard_and_base_issued_and_records_removed(make_env):
-    env = make_env([{"hosts": ["*.example.test", "example.test"], "tls": "acme"}])
+    # With a "*" on-demand site beside it: a name below the wildcard still
+    # gets the wildcard's certificate and never an order of its own.
+    env = make_env([{"hosts": ["*.example.test", "example.test"], "tls": "acme"},
+                    {"hosts": ["*"], "tls": "on_demand"}])
     seen = []
     env.start()
     # The two values share _acme-challenge.example.test: while the order
