@@ -58,6 +58,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
   libuv1-dev libnghttp2-dev libjansson-dev libyaml-dev libcmocka-dev
   node-llhttp python3 python3-pytest python3-h2 curl nghttp2-client openssl
   pebble procps libhiredis-dev redis-server python3-prometheus-client faketime
+  bind9 bind9-dnsutils
   systemd)  # systemd: systemd-analyze rates dist/portico.service (test_deploy)
 # The fuzz drivers need clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PACKAGES=(clang libclang-rt-dev)

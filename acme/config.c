@@ -10,8 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acme/dns/dns01.h"
+#include "acme/dns/exchange.h"
+#include "acme/dns/tsig.h"
+#include "acme/names.h"
 #include "acme/proto/client.h"
 #include "acme/proto/key.h"
+
+/* Most arguments in events.command and acme.dns.command. */
+#define COMMAND_ARGS_MAX 64
 
 /* Let's Encrypt production (RFC 8555 §7.1.1 directory). */
 #define DEFAULT_DIRECTORY "https://acme-v02.api.letsencrypt.org/directory"
@@ -65,10 +72,10 @@ int px_acme_config_defaults(px_acme_settings *a, px_on_demand_settings *o) {
 }
 
 static void load_challenges(const px_acme_config_reader *r, const void *v, px_acme_settings *a) {
-  int ch[2] = {0, 0};
+  int ch[3] = {0, 0, 0};
   size_t n = r->nitems(r->arg, v);
-  if (n == 0 || n > 2) {
-    report(r, v, "acme.challenges", "expected a list of tls-alpn-01 and/or http-01");
+  if (n == 0 || n > 3) {
+    report(r, v, "acme.challenges", "expected a list of tls-alpn-01, http-01 and/or dns-01");
   } else {
     int is_list = r->scalar(r->arg, v) == NULL;
     for (size_t i = 0; i < n; i++) {
@@ -76,24 +83,181 @@ static void load_challenges(const px_acme_config_reader *r, const void *v, px_ac
       const char *s = r->scalar(r->arg, it);
       int t = s && strcmp(s, "tls-alpn-01") == 0 ? PX_ACME_TLS_ALPN_01
               : s && strcmp(s, "http-01") == 0   ? PX_ACME_HTTP_01
+              : s && strcmp(s, "dns-01") == 0    ? PX_ACME_DNS_01
                                                  : 0;
       if (t == 0) {
         char key[64];
         snprintf(key, sizeof(key), is_list ? "acme.challenges[%zu]" : "acme.challenges", i);
-        report(r, it, key, "\"%s\" is not tls-alpn-01 or http-01 (each at most once)", s ? s : "");
+        report(r, it, key, "\"%s\" is not tls-alpn-01, http-01 or dns-01 (each at most once)",
+               s ? s : "");
       }
       ch[i] = t;
     }
   }
-  if (ch[0] && ch[0] == ch[1]) report(r, v, "acme.challenges", "a challenge type is listed twice");
-  a->challenges[0] = ch[0];
-  a->challenges[1] = ch[1];
+  for (int i = 0; i < 3; i++)
+    for (int k = i + 1; k < 3; k++)
+      if (ch[i] && ch[i] == ch[k])
+        report(r, v, "acme.challenges", "a challenge type is listed twice");
+  memcpy(a->challenges, ch, sizeof(ch));
+}
+
+static char **load_argv(const px_acme_config_reader *r, const void *v, const char *name);
+
+/* A NULL-terminated list of strings at `v`, each checked by `check` (a
+ * phrase completing "\"VALUE\" ...", or NULL). */
+static char **load_strings(const px_acme_config_reader *r, const void *v, const char *name,
+                           size_t max, const char *(*check)(const char *), size_t *count) {
+  size_t n = r->nitems(r->arg, v);
+  int is_list = r->scalar(r->arg, v) == NULL;
+  if (n == 0 || n > max) {
+    report(r, v, name, "expected a list of 1 to %zu strings", max);
+    return NULL;
+  }
+  char **out = calloc(n + 1, sizeof(char *));
+  if (out == NULL) {
+    report(r, v, name, "out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const void *it = r->item(r->arg, v, i);
+    const char *s = r->scalar(r->arg, it);
+    char key[96];
+    snprintf(key, sizeof(key), is_list ? "%s[%zu]" : "%s", name, i);
+    const char *why = s == NULL || s[0] == '\0' ? "is not a string" : check ? check(s) : NULL;
+    if (why)
+      report(r, it, key, "\"%s\" %s", s ? s : "", why);
+    else
+      out[i] = strdup(s);
+    if (out[i] == NULL) {
+      for (size_t j = 0; j < i; j++)
+        free(out[j]);
+      free(out);
+      return NULL;
+    }
+  }
+  if (count) *count = n;
+  return out;
+}
+
+static void free_strings(char **v) {
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+static const char *check_addr(const char *s) {
+  struct sockaddr_storage ss;
+  return px_dns_addr_parse(s, &ss) == 0
+             ? NULL
+             : "is not an IP address with an optional port (\"192.0.2.53:53\", "
+               "\"[2001:db8::53]:53\"); names are not resolved";
+}
+
+static const char *check_caa_domain(const char *s) {
+  char norm[PX_ACME_NAME_MAX + 1];
+  return px_acme_name_normalize(s, strlen(s), norm, sizeof(norm)) >= 0
+             ? NULL
+             : "is not a domain name (an issuer domain as in CAA, such as letsencrypt.org)";
+}
+
+/* acme.dns (docs/dns-01.md). */
+static void load_dns(const px_acme_config_reader *r, const void *n, px_acme_dns_settings *d) {
+  static const char *const keys[] = {
+      "provider", "server", "zone", "tsig", "command", "propagation_timeout", "resolvers", NULL};
+  if (r->check_keys(r->arg, n, "acme.dns", keys) != 0) return;
+  const void *v = r->get(r->arg, n, "provider");
+  const char *s = v ? r->scalar(r->arg, v) : NULL;
+  if (v == NULL) {
+    report(r, n, "acme.dns.provider", "is required: rfc2136 or hook");
+    return;
+  }
+  d->provider = s && strcmp(s, "rfc2136") == 0 ? PX_DNS01_RFC2136
+                : s && strcmp(s, "hook") == 0  ? PX_DNS01_HOOK
+                                               : 0;
+  if (d->provider == 0) {
+    report(r, v, "acme.dns.provider", "\"%s\" is not rfc2136 or hook", s ? s : "");
+    d->provider = -1; /* reported: wildcards are not reported again */
+    return;
+  }
+  set_string(r, n, "zone", "acme.dns", &d->zone);
+  if (d->zone && check_caa_domain(d->zone))
+    report(r, r->get(r->arg, n, "zone"), "acme.dns.zone", "\"%s\" is not a domain name", d->zone);
+  set_string(r, n, "server", "acme.dns", &d->server);
+  if (d->server && check_addr(d->server))
+    report(r, r->get(r->arg, n, "server"), "acme.dns.server", "\"%s\" %s", d->server,
+           check_addr(d->server));
+  if ((v = r->get(r->arg, n, "resolvers")))
+    d->resolvers = load_strings(r, v, "acme.dns.resolvers", PX_DNS01_RESOLVERS_MAX, check_addr,
+                                &d->nresolvers);
+  d->propagation_timeout = 120;
+  if ((v = r->get(r->arg, n, "propagation_timeout"))) {
+    s = r->scalar(r->arg, v);
+    int64_t t = 0;
+    if (s == NULL || parse_duration(r, s, &t) != 0 || t < 1 || t > 3600)
+      report(r, v, "acme.dns.propagation_timeout",
+             "\"%s\" is not a duration from 1 s to 1 h (e.g. \"120s\", \"5m\")", s ? s : "");
+    else
+      d->propagation_timeout = t;
+  }
+  if (d->provider == PX_DNS01_HOOK) {
+    if ((v = r->get(r->arg, n, "command")))
+      d->command = load_argv(r, v, "acme.dns.command");
+    else
+      report(r, n, "acme.dns.command", "is required with provider: hook");
+    if (r->get(r->arg, n, "tsig"))
+      report(r, r->get(r->arg, n, "tsig"), "acme.dns.tsig", "is for provider: rfc2136");
+    return;
+  }
+  if (r->get(r->arg, n, "command"))
+    report(r, r->get(r->arg, n, "command"), "acme.dns.command", "is for provider: hook");
+  if (d->server == NULL) report(r, n, "acme.dns.server", "is required with provider: rfc2136");
+  const void *t = r->get(r->arg, n, "tsig");
+  if (t == NULL) {
+    report(r, n, "acme.dns.tsig", "is required with provider: rfc2136 ({name, secret_file})");
+    return;
+  }
+  static const char *const tk[] = {"name", "algorithm", "secret_file", NULL};
+  if (r->check_keys(r->arg, t, "acme.dns.tsig", tk) != 0) return;
+  set_string(r, t, "name", "acme.dns.tsig", &d->tsig_name);
+  if (d->tsig_name == NULL) report(r, t, "acme.dns.tsig.name", "is required");
+  d->tsig_algorithm = PX_DNS_HMAC_SHA256;
+  if ((v = r->get(r->arg, t, "algorithm"))) {
+    s = r->scalar(r->arg, v);
+    int alg = s ? px_dns_tsig_alg_parse(s) : -1;
+    if (alg < 0)
+      report(r, v, "acme.dns.tsig.algorithm",
+             "\"%s\" is not a known algorithm: hmac-sha256, hmac-sha512 or hmac-sha1", s ? s : "");
+    else
+      d->tsig_algorithm = alg;
+  }
+  set_string(r, t, "secret_file", "acme.dns.tsig", &d->tsig_secret_file);
+  if (d->tsig_secret_file == NULL) {
+    report(r, t, "acme.dns.tsig.secret_file", "is required");
+  } else {
+    px_dns_tsig_key k;
+    char why[512];
+    memset(&k, 0, sizeof(k));
+    if (px_dns_tsig_key_load(d->tsig_secret_file, &k, why, sizeof(why)) != 0)
+      report(r, r->get(r->arg, t, "secret_file"), "acme.dns.tsig.secret_file", "%s", why);
+    px_dns_tsig_key_wipe(&k);
+  }
 }
 
 void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_acme_settings *a) {
-  static const char *const keys[] = {
-      "directory", "email",      "accept_terms", "ca_file",          "key_type", "challenges",
-      "eab",       "renew_rate", "profile",      "lock_stale_after", NULL};
+  static const char *const keys[] = {"directory",
+                                     "email",
+                                     "accept_terms",
+                                     "ca_file",
+                                     "key_type",
+                                     "challenges",
+                                     "eab",
+                                     "renew_rate",
+                                     "profile",
+                                     "lock_stale_after",
+                                     "dns",
+                                     "caa_identities",
+                                     "preferred_chain",
+                                     NULL};
   if (r->check_keys(r->arg, n, "acme", keys) != 0) return;
   set_string(r, n, "directory", "acme", &a->directory);
   if (a->directory && strncmp(a->directory, "https://", 8) != 0)
@@ -115,6 +279,19 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
       a->key_type = t;
   }
   if ((v = r->get(r->arg, n, "challenges"))) load_challenges(r, v, a);
+  if ((v = r->get(r->arg, n, "dns"))) load_dns(r, v, &a->dns);
+  if ((v = r->get(r->arg, n, "caa_identities")))
+    a->caa_identities = load_strings(r, v, "acme.caa_identities", 16, check_caa_domain, NULL);
+  if (v && a->dns.provider > 0 && a->dns.server == NULL && a->dns.nresolvers == 0)
+    report(r, v, "acme.caa_identities",
+           "needs a DNS server to ask: acme.dns.resolvers (or provider rfc2136's server)");
+  else if (v && a->dns.provider == 0)
+    report(r, v, "acme.caa_identities",
+           "needs acme.dns (its resolvers, or provider rfc2136's server, are asked for CAA)");
+  for (int i = 0; i < 3; i++)
+    if (a->challenges[i] == PX_ACME_DNS_01 && a->dns.provider == 0)
+      report(r, r->get(r->arg, n, "challenges"), "acme.challenges",
+             "lists dns-01, which needs acme.dns (provider rfc2136 or hook; docs/dns-01.md)");
   if ((v = r->get(r->arg, n, "renew_rate"))) {
     uint64_t x = 0;
     const char *s = r->scalar(r->arg, v);
@@ -134,6 +311,10 @@ void px_acme_config_load_acme(const px_acme_config_reader *r, const void *n, px_
     else
       a->lock_stale_after = d;
   }
+  set_string(r, n, "preferred_chain", "acme", &a->preferred_chain);
+  if (a->preferred_chain && strlen(a->preferred_chain) > 128)
+    report(r, r->get(r->arg, n, "preferred_chain"), "acme.preferred_chain",
+           "is longer than a certificate's common name (64; at most 128 accepted)");
   set_string(r, n, "profile", "acme", &a->profile);
   if (a->profile) {
     /* RFC 8555 profiles extension: a token; also keeps the log and the
@@ -252,6 +433,14 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
   free(a->eab_kid);
   free(a->eab_hmac_key);
   free(a->profile);
+  free(a->preferred_chain);
+  free(a->dns.server);
+  free(a->dns.zone);
+  free(a->dns.tsig_name);
+  free(a->dns.tsig_secret_file);
+  free_strings(a->dns.command);
+  free_strings(a->dns.resolvers);
+  free_strings(a->caa_identities);
   free(o->ask);
   memset(a, 0, sizeof(*a));
   memset(o, 0, sizeof(*o));
@@ -261,8 +450,6 @@ void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o) {
 
 /* sockaddr_un's sun_path holds 108 bytes on Linux, the NUL included. */
 #define SOCKET_PATH_MAX 107
-/* Most arguments in events.command. */
-#define COMMAND_ARGS_MAX 64
 
 void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
                                   px_control_settings *c) {
@@ -288,31 +475,32 @@ void px_control_config_load_admin(const px_acme_config_reader *r, const void *n,
     report(r, v, "admin.socket", "out of memory");
 }
 
-static void load_command(const px_acme_config_reader *r, const void *v, px_control_settings *c) {
+/* A program and its arguments, run without a shell: a NULL-terminated argv,
+ * or NULL (reported under `name`). */
+static char **load_argv(const px_acme_config_reader *r, const void *v, const char *name) {
   size_t n = r->nitems(r->arg, v);
   int is_list = r->scalar(r->arg, v) == NULL;
   if (n == 0 || n > COMMAND_ARGS_MAX) {
-    report(r, v, "events.command", "expected a list: the program, then its arguments (at most %d)",
+    report(r, v, name, "expected a list: the program, then its arguments (at most %d)",
            COMMAND_ARGS_MAX);
-    return;
+    return NULL;
   }
   if (!is_list && strchr(r->scalar(r->arg, v), ' ')) {
     /* No shell runs it: a line with spaces would be taken as one file name. */
-    report(r, v, "events.command",
-           "\"%s\" is run without a shell; give a list: [program, argument, ...]",
+    report(r, v, name, "\"%s\" is run without a shell; give a list: [program, argument, ...]",
            r->scalar(r->arg, v));
-    return;
+    return NULL;
   }
   char **argv = calloc(n + 1, sizeof(char *));
   if (argv == NULL) {
-    report(r, v, "events.command", "out of memory");
-    return;
+    report(r, v, name, "out of memory");
+    return NULL;
   }
   for (size_t i = 0; i < n; i++) {
     const void *it = r->item(r->arg, v, i);
     const char *s = r->scalar(r->arg, it);
-    char key[48];
-    snprintf(key, sizeof(key), "events.command[%zu]", i);
+    char key[64];
+    snprintf(key, sizeof(key), "%s[%zu]", name, i);
     if (s == NULL || (i == 0 && s[0] == '\0'))
       report(r, it, key, i == 0 ? "expected the program's name or path" : "expected a string");
     else if ((argv[i] = strdup(s)) == NULL)
@@ -321,10 +509,10 @@ static void load_command(const px_acme_config_reader *r, const void *v, px_contr
       for (size_t j = 0; j < i; j++)
         free(argv[j]);
       free(argv);
-      return;
+      return NULL;
     }
   }
-  c->events_command = argv;
+  return argv;
 }
 
 void px_control_config_load_events(const px_acme_config_reader *r, const void *n,
@@ -332,7 +520,7 @@ void px_control_config_load_events(const px_acme_config_reader *r, const void *n
   static const char *const keys[] = {"command", "webhook", "timeout", NULL};
   if (r->check_keys(r->arg, n, "events", keys) != 0) return;
   const void *v;
-  if ((v = r->get(r->arg, n, "command"))) load_command(r, v, c);
+  if ((v = r->get(r->arg, n, "command"))) c->events_command = load_argv(r, v, "events.command");
   set_string(r, n, "webhook", "events", &c->events_webhook);
   if (c->events_webhook && strncmp(c->events_webhook, "http://", 7) != 0) {
     report(r, r->get(r->arg, n, "webhook"), "events.webhook",
@@ -355,9 +543,7 @@ void px_control_config_load_events(const px_acme_config_reader *r, const void *n
 
 void px_control_config_dispose(px_control_settings *c) {
   free(c->admin_socket);
-  for (size_t i = 0; c->events_command && c->events_command[i]; i++)
-    free(c->events_command[i]);
-  free(c->events_command);
+  free_strings(c->events_command);
   free(c->events_webhook);
   memset(c, 0, sizeof(*c));
 }

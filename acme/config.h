@@ -19,6 +19,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** `acme.dns`: how dns-01 records are written (docs/dns-01.md). */
+typedef struct px_acme_dns_settings {
+  int provider;                /**< px_dns01_provider: 0 (no acme.dns), rfc2136 or hook */
+  char *server;                /**< rfc2136: "ip[:port]" of the primary */
+  char *zone;                  /**< or NULL: found from the SOA */
+  char *tsig_name;             /**< rfc2136 */
+  int tsig_algorithm;          /**< px_dns_tsig_alg (hmac-sha256 by default) */
+  char *tsig_secret_file;      /**< rfc2136: BIND key file or base64 secret */
+  char **command;              /**< hook: argv, NULL-terminated */
+  int64_t propagation_timeout; /**< seconds (120) */
+  char **resolvers;            /**< "ip[:port]"s checked for propagation, NULL-terminated */
+  size_t nresolvers;
+} px_acme_dns_settings;
+
 /** The `acme:` section: how certificates are obtained (ACME issue). */
 typedef struct px_acme_settings {
   char *directory;   /**< default: Let's Encrypt production */
@@ -26,10 +40,15 @@ typedef struct px_acme_settings {
   int accept_terms;  /**< required when the CA publishes terms */
   char *ca_file;     /**< extra trust roots for the CA's server, or NULL */
   int key_type;      /**< px_acme_key_type: p256 (default) ... rsa4096 */
-  int challenges[2]; /**< px_acme_challenge_type in preference order, 0-terminated */
+  int challenges[3]; /**< px_acme_challenge_type in preference order, 0-terminated */
+  px_acme_dns_settings dns;
+  /** acme.caa_identities: CAA issuer domains (RFC 8659 §4.2) that mean
+   *  this CA; NULL-terminated, or NULL for no CAA check. */
+  char **caa_identities;
   char *eab_kid, *eab_hmac_key;
   unsigned renew_rate;      /**< renewals started per minute across all names (10) */
   char *profile;            /**< ACME profile sent in newOrder (when the CA lists it), or NULL */
+  char *preferred_chain;    /**< top issuer CN of the chain wanted, or NULL */
   int64_t lock_stale_after; /**< seconds after which an issuance lock that stopped being
                                  refreshed is taken over (300) */
 } px_acme_settings;

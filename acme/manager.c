@@ -6,6 +6,7 @@
 #include "acme/manager.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "acme/life/scheduler.h"
 #include "acme/life/watch.h"
 #include "acme/manager_internal.h"
+#include "acme/names.h"
 #include "tls/challenge_cert.h"
 #include "tls/log.h"
 #include "tls/tls.h"
@@ -91,6 +93,15 @@ static px__acme_queued *fifo_pop(px_acme_manager *m, px__acme_queued **head, px_
 
 static int group_of(px_acme_manager *m, const char *name);
 
+/* "*.example.com" for "www.example.com"; -1 when `name` has fewer than
+ * three labels (a wildcard needs a parent of two, as the config requires). */
+static int wildcard_of(const char *name, char *out, size_t cap) {
+  const char *dot = strchr(name, '.');
+  if (dot == NULL || strchr(dot + 1, '.') == NULL) return -1;
+  int n = snprintf(out, cap, "*%s", dot);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, px_tls_cert **out) {
   if (px__acme_ondemand_check_name(name) != 0) {
     px__metrics_refused(m, PX_ACME_REFUSED_INVALID_NAME);
@@ -101,13 +112,21 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, 
   uv_mutex_lock(&m->lock);
   int64_t seen = 0;
   px_tls_cert *c = px_namemap_get(m->certs, name, &seen);
+  const char *key = name;
+  char wild[PX_ACME_NAME_MAX + 1];
+  /* A name one label below a `tls: acme` site's wildcard is served the
+   * wildcard's certificate (RFC 6125 §6.4.3) and never ordered on its own;
+   * until that certificate exists, the handshake is refused below. */
+  if (c == NULL && !on_demand && wildcard_of(name, wild, sizeof(wild)) == 0 &&
+      group_of(m, name) < 0 && (c = px_namemap_get(m->certs, wild, &seen)) != NULL)
+    key = wild;
   if (c) {
     *out = px_tls_cert_ref(c);
     r = 1;
     int64_t now_s = px__acme_now_ms() / 1000;
     if (seen + SEEN_INTERVAL_S <= now_s && !atomic_load(&m->stopping) &&
-        m->nseen < SEEN_QUEUE_MAX && fifo_push(&m->seen, &m->seen_tail, &m->nseen, name) == 0) {
-      px_namemap_put(m->certs, name, c, now_s); /* same value: only the stamp changes */
+        m->nseen < SEEN_QUEUE_MAX && fifo_push(&m->seen, &m->seen_tail, &m->nseen, key) == 0) {
+      px_namemap_put(m->certs, key, c, now_s); /* same value: only the stamp changes */
       uv_async_send(&m->wake);
     }
   } else if (atomic_load(&m->stopping)) {
@@ -343,6 +362,7 @@ static void on_wake(uv_async_t *a) {
     uv_close((uv_handle_t *)&m->wake, NULL);
     if (m->client) px_acme_client_free(m->client);
     m->client = NULL;
+    px__acme_dns_close(m);
     return;
   }
   px__acme_queued *q;
@@ -442,6 +462,7 @@ static void manager_main(void *arg) {
     px_log(PX_LOG_DEBUG, "acme: cannot lower the manager thread's priority: %s", strerror(errno));
   for (size_t g = 0; g < m->o.ngroups; g++)
     start_group(m, g);
+  px__acme_dns_start(m);
   px__sched_start(m);
   px__watch_start(m);
   /* start_group read each site's cached certificate (or queued its order):
@@ -493,6 +514,10 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
   m->o.client.hooks.publish = on_publish;
   m->o.client.hooks.unpublish = on_unpublish;
   m->o.client.hooks.arg = m;
+  if (px__acme_dns_init(m, err, errlen) != 0) {
+    px_acme_manager_free(m);
+    return NULL;
+  }
   m->client = px_acme_client_new(&m->loop, &m->o.client);
   if (m->client == NULL) {
     snprintf(err, errlen, "cannot start the ACME client (see the error above)");
@@ -557,6 +582,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px__sched_close(m);
   px_acme_client_free(m->client);
   m->client = NULL;
+  px__acme_dns_close(m);
   /* Let handles of abandoned orders close. */
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup();

@@ -51,6 +51,11 @@ typedef struct px_acme_manager_opts {
   unsigned renew_rate;
   /** Some site is `tls: on_demand`: cached on-demand names are renewed. */
   int on_demand_enabled;
+  /** acme.dns (borrowed), or NULL: dns-01 is not set up. */
+  const px_acme_dns_settings *dns;
+  /** acme.caa_identities (borrowed, NULL-terminated), or NULL: no CAA
+   *  check before an on-demand order. */
+  char *const *caa_identities;
   /** The admin socket's path (admin.socket), or NULL for none. */
   const char *admin_socket;
   /** Certificate events (events.command, events.webhook, events.timeout);

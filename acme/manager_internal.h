@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "acme/life/events.h"
@@ -97,6 +98,12 @@ struct px_acme_manager {
   int fleet_open;
   struct px__watch *watch;
   struct px__acme_metrics *metrics; /* life/metrics.c: counters for monitoring */
+  /* dns-01 (dns_hooks.c): the provider, or NULL without acme.dns. */
+  struct px_dns01 *dns;
+  /* The CAA check before an on-demand order (dns_hooks.c): the server
+   * asked, whether it recurses, and whether the check is on. */
+  struct sockaddr_storage caa_server;
+  int caa_rd, caa_on;
 };
 
 /* One issuance in flight: a `tls: acme` group or one on-demand name. */
@@ -123,6 +130,19 @@ void px__acme_first_probe_done(px_acme_manager *m, const char *err, int config_r
 
 /* The manager thread's nice value: below the workers, which serve requests. */
 #define PX_ACME_MANAGER_NICE 10
+/* dns_hooks.c: builds the dns-01 provider from acme.dns (none without
+ * it) and fills the client's dns hooks. 0, or -1 with a sentence. */
+int px__acme_dns_init(px_acme_manager *m, char *err, size_t errlen);
+/* dns_hooks.c: checks CAA (RFC 8659) for an on-demand attempt's name, then
+ * calls `done` with whether the CA may issue (a failed lookup lets the
+ * order go: the CA checks CAA itself). -1 when no check is configured
+ * (`done` is not called). */
+int px__acme_caa_start(px_acme_manager *m, px__acme_attempt *a,
+                       void (*done)(px_acme_manager *m, px__acme_attempt *a, int allowed));
+/* dns_hooks.c: removes the records an earlier run left (manager thread). */
+void px__acme_dns_start(px_acme_manager *m);
+/* dns_hooks.c: stops the provider (records being removed stay noted). */
+void px__acme_dns_close(px_acme_manager *m);
 
 /* Wall-clock milliseconds (refusal stamps are compared across threads). */
 int64_t px__acme_now_ms(void);

@@ -104,16 +104,20 @@ const char *px_acme_name_strerror(int err) {
   }
 }
 
-const char *px_acme_order_name_problem(const char *host) {
+const char *px_acme_order_name_problem(const char *host, int dns01) {
   char norm[PX_ACME_NAME_MAX + 1];
   int n;
   if (strcmp(host, "*") == 0)
     return "is every other name, which no certificate can cover; use tls: on_demand for it";
   /* CAs validate a wildcard only with dns-01 (RFC 8737 §3 forbids
    * tls-alpn-01 for one; Let's Encrypt refuses http-01 for one). */
-  if (strncmp(host, "*.", 2) == 0)
-    return "is a wildcard, which can only be validated by the dns-01 challenge, and portico has "
-           "no dns-01 challenge yet; list each name instead, or use tls: on_demand";
+  if (strncmp(host, "*.", 2) == 0) {
+    if (!dns01)
+      return "is a wildcard, which can only be validated by the dns-01 challenge: set up "
+             "acme.dns (docs/dns-01.md), or list each name instead, or use tls: on_demand";
+    n = px_acme_name_normalize(host + 2, strlen(host) - 2, norm, sizeof(norm));
+    return n < 0 ? px_acme_name_strerror(n) : NULL;
+  }
   n = px_acme_name_normalize(host, strlen(host), norm, sizeof(norm));
   if (n == PX_ACME_NAME_EIP)
     return "is an IP address, and portico cannot obtain IP address certificates yet; use a DNS "

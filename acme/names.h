@@ -51,10 +51,10 @@ const char *px_acme_name_strerror(int err);
  * Whether a host of a `tls: acme` site (already normalised by the config
  * loader) can be put in an order that portico knows how to validate: NULL
  * when it can, else a static sentence saying why not and what to do. An IP
- * address is refused (no IP certificates yet), so is a wildcard (only
- * dns-01 can validate one, RFC 8555 §7.1.3, and portico has no dns-01) and
- * "*" (every other name is what `tls: on_demand` is for).
+ * address is refused (no IP certificates yet), so is a wildcard unless
+ * `dns01` says acme.dns is set up (only dns-01 can validate one, RFC 8555
+ * §7.1.3), and "*" (every other name is what `tls: on_demand` is for).
  */
-const char *px_acme_order_name_problem(const char *host);
+const char *px_acme_order_name_problem(const char *host, int dns01);
 
 #endif

@@ -34,6 +34,8 @@ typedef enum px_store_group {
                             (acme/challenge_store.h); aspect NULL */
   PX_STORE_JOBS,       /**< name: as for CERTS (a job's first name); aspect NULL;
                             ROOT/jobs/<name>.json, 0600 (acme/life/job.h) */
+  PX_STORE_DNS,        /**< name: "txt-" + hex, a dns-01 TXT record written and not yet
+                            removed (acme/dns/dns01.h); aspect NULL */
 } px_store_group;
 
 /* The files ("aspects") of an account and of a certificate. */

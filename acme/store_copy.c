@@ -22,6 +22,7 @@ static const struct {
     {PX_STORE_FAILURES, single},
     {PX_STORE_CHALLENGES, single},
     {PX_STORE_JOBS, single},
+    {PX_STORE_DNS, single},
 };
 
 typedef struct copy_state {

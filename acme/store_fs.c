@@ -47,7 +47,8 @@ typedef struct fs_store {
   void *fault_arg;
 } fs_store;
 
-static const char *const group_dirs[] = {"accounts", "certs", "failures", "challenges", "jobs"};
+static const char *const group_dirs[] = {"accounts",   "certs", "failures",
+                                         "challenges", "jobs",  "dns"};
 
 /* ---- names to path components (no system calls) ------------------------ */
 
@@ -131,6 +132,7 @@ static int aspect_ok(px_store_group g, const char *aspect) {
   case PX_STORE_FAILURES:
   case PX_STORE_CHALLENGES:
   case PX_STORE_JOBS:
+  case PX_STORE_DNS:
     return aspect == NULL;
   }
   return 0;
@@ -165,7 +167,7 @@ static int item_component(px_store_group g, const char *name, char *out, size_t 
     }
     return px_store_ca_id(name, out, cap);
   }
-  if (g == PX_STORE_CHALLENGES) return token_component(name, out, cap);
+  if (g == PX_STORE_CHALLENGES || g == PX_STORE_DNS) return token_component(name, out, cap);
   return name_component(name, out, cap);
 }
 

@@ -70,9 +70,12 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.client.eab_kid = a->eab_kid;
   o.client.eab_hmac_key = a->eab_hmac_key;
   o.client.key_type = (px_acme_key_type)a->key_type;
-  o.client.challenges[0] = (px_acme_challenge_type)a->challenges[0];
-  o.client.challenges[1] = (px_acme_challenge_type)a->challenges[1];
+  for (int i = 0; i < PX_ACME_CHALLENGES_MAX; i++)
+    o.client.challenges[i] = (px_acme_challenge_type)a->challenges[i];
+  o.dns = &a->dns;
+  o.caa_identities = a->caa_identities;
   o.client.profile = a->profile;
+  o.client.preferred_chain = a->preferred_chain;
   o.on_demand = cfg->on_demand;
   o.renew_rate = a->renew_rate;
   o.on_demand_enabled = ndynamic > ngroups;

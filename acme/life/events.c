@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include "acme/life/command.h"
 #include "acme/transport.h"
 #include "tls/log.h"
 
@@ -38,10 +38,9 @@ typedef struct delivery {
   char *body; /* webhook: JSON */
   size_t body_len;
   /* running state */
-  uv_process_t proc;
-  uv_timer_t timer;
+  px_command *cmd;  /* the running command, or NULL */
+  uv_timer_t timer; /* a webhook's timeout and backoff */
   int closes;
-  int timed_out;
   unsigned tries;
   int in_flight; /* a POST whose callback has not run yet */
 } delivery;
@@ -225,10 +224,8 @@ static void unlink_running(px_events *ev, delivery *d) {
   }
 }
 
-/* The last handle of a finished delivery closed: free it, start the next. */
-static void on_delivery_closed(uv_handle_t *h) {
-  delivery *d = h->data;
-  if (--d->closes > 0) return;
+/* A delivery is over: free it, start the next. */
+static void delivery_done(delivery *d) {
   px_events *ev = d->ev;
   kind k = d->env ? KIND_COMMAND : KIND_WEBHOOK;
   unlink_running(ev, d);
@@ -238,6 +235,13 @@ static void on_delivery_closed(uv_handle_t *h) {
     maybe_free(ev);
   else
     pump(ev, k);
+}
+
+/* The last handle of a finished webhook delivery closed. */
+static void on_delivery_closed(uv_handle_t *h) {
+  delivery *d = h->data;
+  if (--d->closes > 0) return;
+  delivery_done(d);
 }
 
 static int push_env(char **env, size_t *n, const char *key, const char *value) {
@@ -301,72 +305,46 @@ static char **build_env(const px_event *e, uint64_t suppressed, uint64_t now) {
   return env;
 }
 
-static void on_command_exit(uv_process_t *p, int64_t status, int signal) {
-  delivery *d = p->data;
+static void on_command_done(void *arg, const px_command_result *r) {
+  delivery *d = arg;
   px_events *ev = d->ev;
-  uv_timer_stop(&d->timer);
+  d->cmd = NULL;
   const char *what = px_event_type_name(d->type);
-  if (d->timed_out && ev->closing) {
+  if (r->spawn_err) {
+    ev->counters.command_failed++;
+    px_log(PX_LOG_WARN, "events.command (%s for %s): cannot run %s: %s", what, d->name,
+           ev->command[0], r->spawn_err);
+  } else if (r->timed_out && ev->closing) {
     px_log(PX_LOG_INFO, "events.command (%s for %s): stopped, portico is shutting down", what,
            d->name);
-  } else if (d->timed_out) {
+  } else if (r->timed_out) {
     ev->counters.command_failed++;
     px_log(PX_LOG_WARN, "events.command (%s for %s): killed after %llu ms", what, d->name,
            (unsigned long long)ev->o.command_timeout_ms);
-  } else if (signal) {
+  } else if (r->signal) {
     ev->counters.command_failed++;
-    px_log(PX_LOG_WARN, "events.command (%s for %s): ended by signal %d", what, d->name, signal);
-  } else if (status != 0) {
+    px_log(PX_LOG_WARN, "events.command (%s for %s): ended by signal %d", what, d->name, r->signal);
+  } else if (r->status != 0) {
     ev->counters.command_failed++;
     px_log(PX_LOG_WARN, "events.command (%s for %s): exit status %lld", what, d->name,
-           (long long)status);
+           (long long)r->status);
   } else {
     px_log(PX_LOG_INFO, "events.command (%s for %s): exit status 0", what, d->name);
   }
-  d->closes = 2;
-  uv_close((uv_handle_t *)&d->proc, on_delivery_closed);
-  uv_close((uv_handle_t *)&d->timer, on_delivery_closed);
+  delivery_done(d);
 }
 
-/* The command ran out of time: kill its whole process group (it was started
- * in its own session), so a script's children go too. */
-static void on_command_timeout(uv_timer_t *t) {
-  delivery *d = t->data;
-  d->timed_out = 1;
-  if (kill(-d->proc.pid, SIGKILL) != 0) uv_process_kill(&d->proc, SIGKILL);
-}
-
+/* The program runs without a shell, in its own process group, killed
+ * after the timeout (life/command.h). */
 static void start_command(px_events *ev, delivery *d) {
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;
-  /* The command's output joins portico's own stderr, where the log goes. */
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = 2;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  uv_process_options_t po = {0};
-  po.exit_cb = on_command_exit;
-  po.file = ev->command[0];
-  po.args = ev->command;
-  po.env = d->env;
-  po.stdio = stdio;
-  po.stdio_count = 3;
-  po.flags = UV_PROCESS_DETACHED; /* setsid(): its own process group to kill */
-  d->proc.data = d;
-  d->timer.data = d;
-  uv_timer_init(ev->loop, &d->timer);
-  int r = uv_spawn(ev->loop, &d->proc, &po);
-  if (r != 0) {
+  d->cmd = px_command_run(ev->loop, ev->command, d->env, ev->o.command_timeout_ms, 0,
+                          on_command_done, d);
+  if (d->cmd == NULL) {
     ev->counters.command_failed++;
-    px_log(PX_LOG_WARN, "events.command (%s for %s): cannot run %s: %s",
-           px_event_type_name(d->type), d->name, ev->command[0], uv_strerror(r));
-    /* uv_spawn initialised the handle even on failure: close both. */
-    d->closes = 2;
-    uv_close((uv_handle_t *)&d->proc, on_delivery_closed);
-    uv_close((uv_handle_t *)&d->timer, on_delivery_closed);
-    return;
+    px_log(PX_LOG_WARN, "events.command (%s for %s): out of memory", px_event_type_name(d->type),
+           d->name);
+    delivery_done(d);
   }
-  uv_timer_start(&d->timer, on_command_timeout, ev->o.command_timeout_ms, 0);
 }
 
 static void send_webhook(delivery *d);
@@ -609,7 +587,7 @@ void px_events_close(px_events *ev) {
   for (delivery *d = ev->running; d; d = d->next) {
     if (d->closes) continue; /* already closing */
     if (d->env) {
-      on_command_timeout(&d->timer); /* kill; the exit callback closes */
+      px_command_expire(d->cmd); /* killed; its callback ends the delivery */
     } else if (!d->in_flight) {
       uv_timer_stop(&d->timer); /* waiting to retry: stop now */
       finish_webhook(d);

@@ -238,6 +238,15 @@ static void order(px_acme_manager *m, px__acme_attempt *a, const char *replaces)
   px__fleet_order(m, a, replaces, order_now);
 }
 
+static void after_caa(px_acme_manager *m, px__acme_attempt *a, int allowed) {
+  if (allowed) {
+    order(m, a, NULL);
+    return;
+  }
+  px__acme_refuse(m, a->names, a->nnames, px__acme_now_ms() + PX__ACME_REFUSAL_TTL_MS);
+  px__acme_attempt_free(a);
+}
+
 void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
   int64_t now = now_s();
   px_job_entry *e = a->entry;
@@ -312,6 +321,9 @@ void px__acme_obtain(px_acme_manager *m, px__acme_attempt *a) {
     px__acme_attempt_free(a);
     return;
   }
+  /* An on-demand name whose CAA forbids this CA would only burn the CA's
+   * failed-validation limit (docs/dns-01.md). */
+  if (a->handshake && px__acme_caa_start(m, a, after_caa) == 0) return;
   order(m, a, NULL);
 }
 

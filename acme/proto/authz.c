@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
+#include "acme/proto/b64url.h"
 #include "acme/proto/jws.h"
 #include "acme/proto/order_internal.h"
 #include "acme/proto/problem.h"
@@ -90,12 +93,12 @@ static void on_challenge_posted(px__acme_order *o, const char *err, px_acme_resp
 }
 
 static const char *type_name(px_acme_challenge_type t) {
-  return t == PX_ACME_TLS_ALPN_01 ? "tls-alpn-01" : "http-01";
+  return t == PX_ACME_TLS_ALPN_01 ? "tls-alpn-01" : t == PX_ACME_DNS_01 ? "dns-01" : "http-01";
 }
 
 /* The first challenge of the configured preference that the CA offers. */
 static json_t *pick_challenge(px__acme_order *o, json_t *chs) {
-  for (int k = 0; k < 2 && o->c->o.challenges[k]; k++)
+  for (int k = 0; k < PX_ACME_CHALLENGES_MAX && o->c->o.challenges[k]; k++)
     for (size_t i = 0; i < json_array_size(chs); i++) {
       json_t *ch = json_array_get(chs, i);
       const char *t = px__acme_json_str(ch, "type");
@@ -105,6 +108,58 @@ static json_t *pick_challenge(px__acme_order *o, json_t *chs) {
       }
     }
   return NULL;
+}
+
+/* The dns-01 record is visible everywhere asked: the CA may look. */
+static void on_dns_ready(void *arg, const char *err) {
+  px__acme_order *o = arg;
+  if (err) {
+    px__acme_order_fail(o, "%s", err);
+    return;
+  }
+  px__acme_order_step(o, "challenge");
+  px__acme_post(o, o->chal_url, "{}", 1, on_challenge_posted);
+}
+
+/* dns-01 (RFC 8555 §8.4): the TXT value is base64url(SHA-256(key
+ * authorization)). The record stays until the order ends, so a wildcard
+ * and its base name, which share _acme-challenge.NAME, are both there
+ * when the CA checks the second. 0, or -1 when the order failed. */
+static int present_dns(px__acme_order *o, const char *ident, const char *ka) {
+  const px_acme_challenge_hooks *h = &o->c->o.hooks;
+  /* Only a name of this order (a wildcard's identifier is its base name,
+   * RFC 8555 §7.1.3) gets a record: the CA does not pick what we write. */
+  int ours = 0;
+  for (size_t i = 0; i < o->nnames && !ours; i++) {
+    const char *n = o->names[i];
+    ours = strcmp(n, ident) == 0 || (strncmp(n, "*.", 2) == 0 && strcmp(n + 2, ident) == 0);
+  }
+  if (!ours) {
+    px__acme_order_fail(o, "the CA asks dns-01 for %.253s, which is not in the order", ident);
+    return -1;
+  }
+  uint8_t dg[SHA256_DIGEST_LENGTH];
+  char value[64];
+  SHA256((const uint8_t *)ka, strlen(ka), dg);
+  px_b64url_encode(dg, sizeof(dg), value, sizeof(value));
+  if (o->ndns == o->dns_cap) {
+    size_t cap = o->dns_cap ? o->dns_cap * 2 : 4;
+    void **d = realloc(o->dns, cap * sizeof(void *));
+    if (d == NULL) {
+      px__acme_order_fail(o, "out of memory");
+      return -1;
+    }
+    o->dns = d;
+    o->dns_cap = cap;
+  }
+  void *handle = h->dns_present ? h->dns_present(h->arg, ident, value, on_dns_ready, o) : NULL;
+  if (handle == NULL) {
+    px__acme_order_fail(o, "the CA offers dns-01 for %s, and acme.dns is not set up", ident);
+    return -1;
+  }
+  o->dns[o->ndns++] = handle;
+  px__acme_order_step(o, "dns-01");
+  return 0;
 }
 
 static void on_authz(px__acme_order *o, const char *err, px_acme_response *r) {
@@ -138,6 +193,16 @@ static void on_authz(px__acme_order *o, const char *err, px_acme_response *r) {
   char *ka = px_acme_key_authorization(o->chal_token, o->c->account_key);
   if (ka == NULL) {
     px__acme_order_fail(o, "the CA sent an invalid challenge token");
+    json_decref(j);
+    return;
+  }
+  if (o->chal_type == PX_ACME_DNS_01) {
+    px_log(PX_LOG_INFO, "acme: order for %s: answering dns-01 for %s", o->names[0], ident);
+    /* The token is not kept: nothing to unpublish for dns-01. */
+    free(o->chal_token);
+    o->chal_token = NULL;
+    present_dns(o, ident, ka);
+    free(ka);
     json_decref(j);
     return;
   }

@@ -45,6 +45,13 @@ static void on_timer_closed(uv_handle_t *h) {
 
 static void order_free(px__acme_order *o) {
   px_acme_client *c = o->c;
+  /* Every TXT record of the order goes, valid or not (RFC 8555 §8.4 leaves
+   * it to the client; a stale value only confuses the next order). */
+  for (size_t i = 0; i < o->ndns; i++)
+    if (c->o.hooks.dns_cleanup) c->o.hooks.dns_cleanup(c->o.hooks.arg, o->dns[i]);
+  free(o->dns);
+  o->dns = NULL;
+  o->ndns = 0;
   for (px__acme_order **p = &c->orders; *p; p = &(*p)->next)
     if (*p == o) {
       *p = o->next;

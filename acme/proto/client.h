@@ -26,7 +26,14 @@
 typedef enum px_acme_challenge_type {
   PX_ACME_TLS_ALPN_01 = 1,
   PX_ACME_HTTP_01 = 2,
+  PX_ACME_DNS_01 = 3,
 } px_acme_challenge_type;
+
+/** Challenge types in a preference list, at most. */
+#define PX_ACME_CHALLENGES_MAX 3
+
+/** Called once a dns-01 record is visible (`err` NULL) or cannot be. */
+typedef void (*px_acme_dns_ready_cb)(void *order, const char *err);
 
 /**
  * How the client makes a challenge answerable. `publish` is called before
@@ -37,25 +44,39 @@ typedef struct px_acme_challenge_hooks {
   void (*publish)(void *arg, px_acme_challenge_type type, const char *name, const char *token,
                   const char *key_authorization);
   void (*unpublish)(void *arg, px_acme_challenge_type type, const char *name, const char *token);
+  /** dns-01 (RFC 8555 §8.4): puts `value` as TXT at _acme-challenge.`name`
+   *  and calls `ready(order, err)` once it is visible. A handle for
+   *  dns_cleanup, or NULL when dns-01 is not set up (acme.dns). */
+  void *(*dns_present)(void *arg, const char *name, const char *value, px_acme_dns_ready_cb ready,
+                       void *order);
+  /** Removes a dns_present record; `ready` is not called after this. The
+   *  client calls it for every record of an order when the order ends, so
+   *  names sharing one _acme-challenge name keep their values together. */
+  void (*dns_cleanup)(void *arg, void *handle);
   void *arg;
 } px_acme_challenge_hooks;
 
 typedef struct px_acme_client_opts {
-  const char *directory_url;            /**< https://... */
-  const char *ca_file;                  /**< extra trust roots (PEM) for the CA's server, or NULL */
-  const char *email;                    /**< contact, or NULL */
-  int accept_terms;                     /**< the operator agreed to meta.termsOfService */
-  const char *eab_kid;                  /**< external account binding, or NULL */
-  const char *eab_hmac_key;             /**< base64url */
-  px_acme_key_type key_type;            /**< certificate keys */
-  px_acme_challenge_type challenges[2]; /**< preference; 0-terminated if shorter */
-  px_store *store;                      /**< accounts are kept here, per CA */
+  const char *directory_url; /**< https://... */
+  const char *ca_file;       /**< extra trust roots (PEM) for the CA's server, or NULL */
+  const char *email;         /**< contact, or NULL */
+  int accept_terms;          /**< the operator agreed to meta.termsOfService */
+  const char *eab_kid;       /**< external account binding, or NULL */
+  const char *eab_hmac_key;  /**< base64url */
+  px_acme_key_type key_type; /**< certificate keys */
+  /** Preference; 0-terminated if shorter. */
+  px_acme_challenge_type challenges[PX_ACME_CHALLENGES_MAX];
+  px_store *store; /**< accounts are kept here, per CA */
   px_acme_challenge_hooks hooks;
   uint64_t request_timeout_ms; /**< one HTTPS request to the CA; default 30 s */
   uint64_t order_timeout_ms;   /**< a whole issuance; default 120 s */
   /** ACME profile sent in newOrder, or NULL. An order fails (saying what
    *  the CA offers) when the directory's meta.profiles does not list it. */
   const char *profile;
+  /** acme.preferred_chain: the commonName of the topmost issuer wanted;
+   *  the default chain and the rel="alternate" ones are compared, the
+   *  default kept when none matches. NULL: the default chain. */
+  const char *preferred_chain;
 } px_acme_client_opts;
 
 typedef struct px_acme_client px_acme_client;

@@ -90,8 +90,12 @@ struct px__acme_order {
   size_t authz_i;
   char *authz_url, *chal_url, *chal_token;
   px_acme_challenge_type chal_type;
+  void **dns; /* dns-01 records of this order, removed when it ends */
+  size_t ndns, dns_cap;
   int polls;
   int up_fetches;
+  size_t alt_i;      /* the alternate chain being fetched (acme.preferred_chain) */
+  int chain_checked; /* the default chain's top issuer was compared */
   uv_timer_t timer;
   int timer_open;
   px_acme_key *cert_key;

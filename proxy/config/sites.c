@@ -159,7 +159,7 @@ static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, cons
         "site into sites of at most %d hosts each",
         n, PX_ACME_ORDER_NAMES_MAX, PX_ACME_ORDER_NAMES_MAX);
   for (size_t j = 0; j < n; j++) {
-    const char *why = px_acme_order_name_problem(site->hosts[j]);
+    const char *why = px_acme_order_name_problem(site->hosts[j], L->cfg->acme.dns.provider != 0);
     if (why == NULL) continue;
     char k[128];
     yaml_node_t *item = hosts;

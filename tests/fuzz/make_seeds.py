@@ -221,6 +221,32 @@ PROXY_HEADERS = [
     ("v2_unix", proxy_v2(1, 0x31, bytes(216))),
     ("v2_short", proxy_v2(1, 0x11, bytes(4))),
 ]
+def dns_seeds():
+    import struct
+
+    def name(n):
+        return b"".join(bytes([len(l)]) + l.encode() for l in n.split(".")) + b"\0"
+
+    def msg(qname, qtype, rrs, flags=0x8400, rcode=0, ar=0):
+        head = struct.pack(">HHHHHH", 0x1234, flags | rcode, 1, len(rrs) - ar, 0, ar)
+        body = name(qname) + struct.pack(">HH", qtype, 1)
+        for owner, t, rdata in rrs:
+            body += owner + struct.pack(">HHIH", t, 1, 60, len(rdata)) + rdata
+        return head + body
+    ptr = b"\xc0\x0c"
+    w("dns_answer", "txt", msg("_acme-challenge.example.test", 16, [(ptr, 16, b"\x03abc\x02de")]))
+    w("dns_answer", "cname", msg("_acme-challenge.shop.example.test", 5,
+                                 [(ptr, 5, name("shop.acme-delegate.test"))]))
+    soa = name("ns.example.test") + name("hostmaster.example.test") + struct.pack(">IIIII", 1, 2, 3, 4, 5)
+    w("dns_answer", "soa_nx", msg("x.example.test", 6, [(name("example.test"), 6, soa)], rcode=3))
+    w("dns_answer", "caa", msg("denied.example.test", 257,
+                               [(ptr, 257, b"\x00\x05issueother-ca.example"),
+                                (ptr, 257, b"\x80\x03tbsx")]))
+    tsig = (name("hmac-sha256") + b"\x00\x00\x65\x53\xf1\x00" + b"\x01\x2c" + b"\x00\x20" + b"\x11" * 32 +
+            b"\x12\x34\x00\x00\x00\x00")
+    w("dns_answer", "update_tsig", msg("example.test", 6, [(name("portico-key"), 250, tsig)],
+                                       flags=0xa800, ar=1))
+    w("dns_answer", "loop", struct.pack(">HHHHHH", 1, 0x8000, 1, 0, 0, 0) + b"\xc0\x0c")
 
 
 def main():
@@ -246,6 +272,7 @@ def main():
     for n, d in PROXY_HEADERS:
         w("proxy_protocol", n, d)
     h2_seeds()
+    dns_seeds()
 
 
 if __name__ == "__main__":

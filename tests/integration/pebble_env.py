@@ -19,10 +19,13 @@ class PortTaken(Exception):
 
 
 class Pebble:
-    def __init__(self, tmp, https_port, http_port, env=None, config=None):
+    def __init__(self, tmp, https_port, http_port, env=None, config=None, dns_server=None):
         # `config`: extra keys of Pebble's JSON config, such as
         # {"certificateValidityPeriod": 150} for short-lived certificates.
+        # `dns_server`: "ip:port" of the DNS server Pebble's VA asks instead
+        # of challtestsrv (a real BIND for the dns-01 tests).
         self.extra_config = dict(config or {})
+        self.dns_server = dns_server
         self.dir = os.path.join(tmp, "pebble")
         os.makedirs(self.dir, exist_ok=True)
         self.ca, ca_key = os.path.join(self.dir, "ca.pem"), os.path.join(self.dir, "ca.key")
@@ -71,7 +74,8 @@ class Pebble:
         penv = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
         penv.update(env or {})
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(["pebble", "-config", cfg, "-dnsserver", f"127.0.0.1:{self.dns_port}"],
+        dns = self.dns_server or f"127.0.0.1:{self.dns_port}"
+        self.proc = subprocess.Popen(["pebble", "-config", cfg, "-dnsserver", dns],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=penv)
         # Ready when its directory answers over TLS with our listener CA: a
         # port that merely accepts may belong to another test's process.

@@ -202,11 +202,11 @@ def test_acme_site_with_100_names_passes(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_acme_site_with_a_wildcard_is_refused(tmp_path):
+def test_acme_site_with_a_wildcard_needs_dns01(tmp_path):
     r, path = check(tmp_path, acme_site('\n      - wild.test\n      - "*.wild.test"'))
     assert r.returncode != 0
     assert f'{path}:6: sites[0].hosts[1]: "*.wild.test" is a wildcard, which can only be validated ' \
-           "by the dns-01 challenge, and portico has no dns-01 challenge yet" in r.stderr
+           "by the dns-01 challenge: set up acme.dns" in r.stderr
 
 
 def test_acme_site_with_an_ip_address_is_refused(tmp_path):

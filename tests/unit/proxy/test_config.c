@@ -229,7 +229,13 @@ static void test_errors(void **state) {
   expect_error(HTTP "acme: {key_type: ed25519}\n" SITE,
                "acme.key_type: expected p256, p384, rsa2048");
   expect_error(HTTP "acme: {challenges: [dns-01]}\n" SITE,
-               "acme.challenges[0]: \"dns-01\" is not tls-alpn-01 or http-01");
+               "acme.challenges: lists dns-01, which needs acme.dns");
+  expect_error(HTTP "acme: {challenges: [dns-02]}\n" SITE,
+               "acme.challenges[0]: \"dns-02\" is not tls-alpn-01, http-01 or dns-01");
+  expect_error(HTTP "acme: {dns: {provider: route53}}\n" SITE,
+               "acme.dns.provider: \"route53\" is not rfc2136 or hook");
+  expect_error(HTTP "acme: {dns: {provider: hook, command: \"/bin/hook --zone x\"}}\n" SITE,
+               "acme.dns.command: \"/bin/hook --zone x\" is run without a shell");
   expect_error(HTTP "acme: {challenges: [http-01, http-01]}\n" SITE, "listed twice");
   expect_error(HTTP "acme: {eab: {kid: x}}\n" SITE, "acme.eab: needs both kid and hmac_key");
   expect_error(HTTP "acme: {ca_file: /nonexistent.pem}\n" SITE,
