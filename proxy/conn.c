@@ -16,9 +16,10 @@ static void on_closed(uv_handle_t *h) {
   px_conn *c = h->data;
   if (--c->pending_closes > 0) return;
   px_worker *w = c->w;
+  px_wgen *wg = c->wg;
   if (c->session) c->session_ops->free(c);
   free(c);
-  px_worker_conn_closed(w);
+  px_worker_conn_closed(w, wg);
 }
 
 void px_conn_close(px_conn *c) {
@@ -162,7 +163,7 @@ void px_conn_close_after_flush(px_conn *c) {
     return;
   }
   /* Bound the flush: a client that never reads must not hold us forever. */
-  px_conn_set_timer(c, c->w->cfg->limits.send_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.send_timeout_ms);
 }
 
 static void on_timer(void *data) {
@@ -189,7 +190,7 @@ static int awaits_client(const px_conn *c) {
 }
 
 static void check_rate(px_conn *c, uint64_t now) {
-  const px_limits *l = &c->w->cfg->limits;
+  const px_limits *l = &c->wg->cfg->limits;
   if (l->min_rate == 0 || !awaits_client(c)) {
     c->rate_mark_at = now;
     c->rate_mark_moved = c->moved;
@@ -265,7 +266,7 @@ static void handshake(px_conn *c) {
       snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
       c->state = PX_CONN_CERT_WAIT;
       px_conn_stop_reading(c);
-      px_conn_set_timer(c, c->w->cfg->limits.on_demand_timeout_ms);
+      px_conn_set_timer(c, c->wg->cfg->limits.on_demand_timeout_ms);
     }
     return;
   }
@@ -285,7 +286,7 @@ static void handshake(px_conn *c) {
   }
   c->state = PX_CONN_IDLE;
   /* The first request must arrive as promptly as any request head. */
-  px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.header_timeout_ms);
   if (c->start_session(c, px_tls_conn_alpn(c->tls)) != 0) {
     px_conn_close(c);
     return;
@@ -362,7 +363,7 @@ void px_conn_resume_read(px_conn *c) {
 
 static void retry_handshake(px_conn *c) {
   c->state = PX_CONN_HANDSHAKE;
-  px_conn_set_timer(c, c->w->cfg->limits.handshake_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.handshake_timeout_ms);
   handshake(c);
   if (!c->closed && c->state != PX_CONN_CERT_WAIT && !c->reading && c->state != PX_CONN_CLOSING &&
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
@@ -381,6 +382,7 @@ void px_conn_accept(px_listener *l) {
   px_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return;
   c->w = w;
+  c->wg = px_worker_hold(w); /* released in on_closed, whichever way it closes */
   c->is_https = l->is_https;
   c->start_session = l->start_session;
   uv_tcp_init(&w->loop, &c->tcp);
@@ -415,16 +417,16 @@ void px_conn_accept(px_listener *l) {
     return;
   }
   if (c->is_https) {
-    c->tls = px_tls_conn_new(w->env.tls);
+    c->tls = px_tls_conn_new(c->wg->gen->tls);
     if (c->tls == NULL) {
       px_conn_close(c);
       return;
     }
     c->state = PX_CONN_HANDSHAKE;
-    px_conn_set_timer(c, w->cfg->limits.handshake_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.handshake_timeout_ms);
   } else {
     c->state = PX_CONN_IDLE;
-    px_conn_set_timer(c, w->cfg->limits.header_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.header_timeout_ms);
   }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);

@@ -22,16 +22,26 @@
 #define PORTICO_VERSION "0.1.0"
 
 static px_server server;
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 static int stopping;
 
+/* SIGHUP: re-read the configuration (docs/reload.md); the outcome is
+ * logged by px_server_reload. */
+static void on_hup(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  char msg[4096];
+  px_server_reload(&server, msg, sizeof(msg));
+}
+
 static void usage(FILE *out) {
-  fprintf(out, "usage: portico -c FILE [--check]\n"
-               "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke ...\n"
-               "       portico store copy [OPTIONS] SRC DST\n"
-               "  -c, --config FILE  configuration file (YAML or JSON)\n"
-               "  --check            validate the configuration, print errors and warnings, exit\n"
-               "  --version          print the version\n");
+  fprintf(out,
+          "usage: portico -c FILE [--check]\n"
+          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke|reload ...\n"
+          "       portico store copy [OPTIONS] SRC DST\n"
+          "  -c, --config FILE  configuration file (YAML or JSON)\n"
+          "  --check            validate the configuration, print errors and warnings, exit\n"
+          "  --version          print the version\n");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -45,6 +55,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   /* Unref so the main loop ends; a second signal still arrives. */
   uv_unref((uv_handle_t *)&sig_term);
   uv_unref((uv_handle_t *)&sig_int);
+  uv_unref((uv_handle_t *)&sig_hup);
 }
 
 int main(int argc, char **argv) {
@@ -112,8 +123,10 @@ int main(int argc, char **argv) {
   uv_signal_init(loop, &sig_int);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_init(loop, &sig_hup);
+  uv_signal_start(&sig_hup, on_hup, SIGHUP);
   int status = 0;
-  if (px_server_start(&server) != 0) {
+  if (px_server_start(&server, loop) != 0) {
     status = 1;
   } else {
     px_log(PX_LOG_INFO, "portico %s ready: %zu https and %zu http listeners, %d workers",
@@ -123,6 +136,7 @@ int main(int argc, char **argv) {
   px_server_join(&server);
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_hup, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   px_server_dispose(&server);

@@ -9,6 +9,7 @@
  *   {"cmd":"retry","all":true}                -> {"ok":true}
  *   {"cmd":"renew","name":"example.com"}      -> {"ok":true}
  *   {"cmd":"revoke","name":"example.com","reason":"keyCompromise"} -> {"ok":true}
+ *   {"cmd":"reload"}                          -> {"ok":true,"message":"..."}
  *   any failure                               -> {"error":"unknown name example.com"}
  *
  * A response is an error exactly when it is an object with an "error"
@@ -61,6 +62,11 @@ typedef struct px_admin_ops {
    *  §5.3.1 CRLReason code) and ordering a replacement; the outcome is
    *  reported by the `revoked` event and in the job. 0, or -1 with `err`. */
   int (*revoke)(void *ctx, const char *name, int reason, char *err, size_t errlen);
+  /** Re-reads the configuration (a command of the proxy, which registers
+   *  it: acme/ knows nothing of what it does). 0 with a summary and any
+   *  warnings in `msg`, or -1 with the errors (file:line: key: ...) in
+   *  `msg`, one per line. It may take a few milliseconds (files are read). */
+  int (*reload)(void *ctx, char *msg, size_t cap);
 } px_admin_ops;
 
 typedef struct px_admin_options {

@@ -321,6 +321,15 @@ static int op_revoke(void *ctx, const char *name, int reason, char *err, size_t 
   return 0;
 }
 
+/* ---- proxy commands ---------------------------------------------------------- */
+
+/* The proxy registered its reload (px_acme_manager_opts.reload): the
+ * socket is the manager's, the command is the proxy's. */
+static int op_reload(void *ctx, char *msg, size_t cap) {
+  px_acme_manager *m = ctx;
+  return m->o.reload(m->o.arg, msg, cap);
+}
+
 /* ---- lifetime ----------------------------------------------------------------- */
 
 int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
@@ -332,7 +341,8 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
                       .show = op_show,
                       .retry = op_retry,
                       .renew = op_renew,
-                      .revoke = op_revoke};
+                      .revoke = op_revoke,
+                      .reload = m->o.reload ? op_reload : NULL};
   px_admin_options ao = {.path = m->o.admin_socket};
   m->admin = px_admin_start(&m->loop, &ao, &ops, err, errlen);
   if (m->admin == NULL) return -1;

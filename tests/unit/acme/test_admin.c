@@ -166,8 +166,11 @@ static void assert_ok(fixture *f, const char *request) {
 
 /* ---- fixture --------------------------------------------------------------- */
 
-static const px_admin_ops ops_template = {NULL,       fake_status, fake_show,
-                                          fake_retry, fake_renew,  fake_revoke};
+static const px_admin_ops ops_template = {.status = fake_status,
+                                          .show = fake_show,
+                                          .retry = fake_retry,
+                                          .renew = fake_renew,
+                                          .revoke = fake_revoke};
 
 static px_admin *start(fixture *f, const px_admin_options *o, char *err, size_t errlen) {
   px_admin_ops ops = ops_template;
