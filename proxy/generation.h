@@ -21,13 +21,13 @@
 
 typedef struct px_gen {
   atomic_uint refs;
-  unsigned id;               /**< 1 at start, +1 per applied reload */
-  const px_config *cfg;      /**< read-only for its whole life */
-  px_config *owned_cfg;      /**< freed with the generation; NULL when the caller owns cfg */
-  px_tls_server *tls;        /**< NULL when nothing listens for HTTPS */
-  int *site_of_cert;         /**< cert index from px_tls_server_lookup -> site index */
-  int https_port;            /**< port of the first HTTPS listener, for redirects */
-  px_acme_manager *acme;     /**< the process's manager (NULL without ACME); not owned */
+  unsigned id;           /**< 1 at start, +1 per applied reload */
+  const px_config *cfg;  /**< read-only for its whole life */
+  px_config *owned_cfg;  /**< freed with the generation; NULL when the caller owns cfg */
+  px_tls_server *tls;    /**< NULL when nothing listens for HTTPS */
+  int *site_of_cert;     /**< cert index from px_tls_server_lookup -> site index */
+  int https_port;        /**< port of the first HTTPS listener, for redirects */
+  px_acme_manager *acme; /**< the process's manager (NULL without ACME); not owned */
 } px_gen;
 
 /**

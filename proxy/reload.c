@@ -65,11 +65,11 @@ static void restart_only(const px_config *old, px_config *cfg, msgbuf *warn) {
   if (cfg->limits.on_demand_timeout_ms != old->limits.on_demand_timeout_ms)
     keys[n++] = "timeouts.on_demand";
   n += px_acme_config_changed_keys(&old->acme, &old->on_demand, &old->control, &cfg->acme,
-                                   &cfg->on_demand, &cfg->control, keys + n,
-                                   MAX_RESTART_KEYS - n);
+                                   &cfg->on_demand, &cfg->control, keys + n, MAX_RESTART_KEYS - n);
   for (size_t i = 0; i < n && i < MAX_RESTART_KEYS; i++)
-    put(warn, "%s: %s: changed, but it is read only at start; the running value stays until "
-              "a restart\n",
+    put(warn,
+        "%s: %s: changed, but it is read only at start; the running value stays until "
+        "a restart\n",
         cfg->file, keys[i]);
 }
 
@@ -109,8 +109,8 @@ static int has_addr(const px_config *cfg, const px_config *other, size_t i) {
 
 /* What the reload hands each worker, built before anything is committed. */
 typedef struct plan {
-  px_wgen **wg;     /* per worker */
-  int *fds;         /* [address][worker], -1 for kept addresses */
+  px_wgen **wg; /* per worker */
+  int *fds;     /* [address][worker], -1 for kept addresses */
   px_listen_want *want;
   size_t nwant;
   size_t added, removed;
@@ -185,8 +185,7 @@ static void plan_commit(px_server *srv, plan *p) {
       p->fds[i * (size_t)nw + (size_t)w] = -1;
     }
     if (px_worker_update(srv->workers[w], p->wg[w], p->want, p->nwant) != 0) {
-      px_log(PX_LOG_ERROR, "reload: out of memory; worker %d keeps the previous configuration",
-             w);
+      px_log(PX_LOG_ERROR, "reload: out of memory; worker %d keeps the previous configuration", w);
       for (size_t i = 0; i < p->nwant; i++)
         if (p->want[i].fd >= 0) close(p->want[i].fd);
       continue; /* p->wg[w] is freed by plan_dispose */

@@ -1,0 +1,244 @@
+"""Reload (docs/reload.md): SIGHUP and `portico ctl reload` re-read the
+configuration. A valid one is applied without failing a request or
+resetting a connection, under h2load load over HTTP/2 and HTTP/1.1; a
+broken one changes nothing and `ctl reload` says why (file, line, key)
+with a non-zero exit; listeners are added and removed."""
+import os
+import re
+import signal
+import subprocess
+import threading
+
+import harness
+from harness import PORTICO, SANITIZED, free_port, port_open, wait_for, yaml_quote
+
+RELOADS = 20
+
+
+def write_config(p, sites, https_ports=None, http_ports=None):
+    """Rewrites p's config file: `sites` as for harness.Portico, listening on
+    the given ports (p's own by default)."""
+    https_ports = https_ports or [p.https_port]
+    http_ports = http_ports or [p.http_port]
+    lines = ["listen:",
+             "  https: [" + ", ".join(f'"127.0.0.1:{x}"' for x in https_ports) + "]",
+             "  http: [" + ", ".join(f'"127.0.0.1:{x}"' for x in http_ports) + "]",
+             "workers: 2", f"storage: {yaml_quote(os.path.join(p.tmp, 'storage'))}",
+             f"log: {{level: info, access: {yaml_quote(p.access_log)}}}",
+             # The admin socket stays where it was (its default follows the
+             # first listen address, and it is read only at start).
+             f"admin: {{socket: {yaml_quote(os.path.join(p.tmp, 'admin.sock'))}}}",
+             "sites:"]
+    for s in sites:
+        lines.append(f"  - hosts: [{', '.join(yaml_quote(h) for h in s['hosts'])}]")
+        lines.append(f"    upstreams: [{', '.join(yaml_quote(u) for u in s['upstreams'])}]")
+        if "cert" in s:
+            lines.append(f"    tls: {{cert: {yaml_quote(s['cert'])}, key: {yaml_quote(s['key'])}}}")
+    with open(p.config, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def start(start_portico, sites, **kw):
+    """A portico whose config came from write_config, so reloads only
+    change what the test changes."""
+    p = start_portico(sites, start=False, **kw)
+    write_config(p, sites)
+    p.start()
+    return p
+
+
+def ctl_reload(p):
+    return subprocess.run([PORTICO, "ctl", "--socket", os.path.join(p.tmp, "admin.sock"), "reload"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def answers(p, name, path="/echo"):
+    r = p.curl(path, "-o", "/dev/null", "-w", "%{http_code}", name=name, check=False, timeout=5)
+    return r.returncode == 0 and r.stdout == b"200"
+
+
+class Load:
+    """h2load runs back to back at full speed until stopped: one over
+    HTTP/2 (10 streams on each of 8 connections) or one over HTTP/1.1
+    (--h1, 8 keep-alive connections). Every run must end with every request
+    answered 2xx: h2load counts a reset connection as failed or errored."""
+
+    def __init__(self, p, name, h1):
+        self.n = 1000 if SANITIZED else 4000
+        self.cmd = ["h2load", "-n", str(self.n), "-c", "8", "-m", "1" if h1 else "10",
+                    f"--connect-to=127.0.0.1:{p.https_port}", f"https://{name}:{p.https_port}/echo"]
+        if h1:
+            self.cmd.insert(1, "--h1")
+        self.runs = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stopping.is_set():
+            r = subprocess.run(self.cmd, capture_output=True, text=True, timeout=300)
+            self.runs.append(r.stdout + r.stderr)
+
+    def stop(self):
+        """Waits for the run in progress to end; returns every run's output
+        that was not all 2xx, and how many requests were made."""
+        self.stopping.set()
+        self.thread.join(330)
+        n = self.n
+        ok = rf"requests: {n} total, {n} started, {n} done, {n} succeeded, 0 failed, 0 errored, 0 timeout"
+        codes = rf"status codes: {n} 2xx, 0 3xx, 0 4xx, 0 5xx"
+        bad = [out for out in self.runs if not (re.search(ok, out) and re.search(codes, out))]
+        return bad, n * len(self.runs)
+
+
+def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_portico, certs, tmp_path):
+    one = harness.Backend(str(tmp_path), "one")
+    two = harness.Backend(str(tmp_path), "two")
+    base = {"hosts": ["a.test"], "upstreams": [one.address], "cert": certs.a[0], "key": certs.a[1]}
+    p = start(start_portico, [base])
+    loads = [Load(p, "a.test", h1=False), Load(p, "a.test", h1=True)]
+    try:
+        wait_for(lambda: all(load.runs for load in loads) or p.proc.poll() is not None, timeout=120,
+                 what="a first run of each load")
+        upstream_sets = [[two.address], [one.address, two.address], [one.address]]
+        for i in range(1, RELOADS + 1):
+            # A site added (the previous one removed) and a.test's upstreams changed.
+            added = {"hosts": [f"s{i}.w.test"], "upstreams": [two.address if i % 2 else one.address],
+                     "cert": certs.wild[0], "key": certs.wild[1]}
+            main = dict(base, upstreams=upstream_sets[i % 3])
+            write_config(p, [main, added])
+            if i % 2:
+                r = ctl_reload(p)
+                assert r.returncode == 0, r.stderr
+                assert f"generation {i + 1}" in r.stdout, r.stdout
+            else:
+                p.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: answers(p, f"s{i}.w.test"), timeout=10, what=f"site s{i}.w.test after reload {i}")
+            if i > 1:  # the site of the previous reload is gone for new connections
+                wait_for(lambda: not answers(p, f"s{i - 1}.w.test"), timeout=10,
+                         what=f"s{i - 1}.w.test gone after reload {i}")
+        # a.test's last upstream set is [one, two] or whichever the loop ended on.
+        assert p.proc.poll() is None
+    finally:
+        results = [load.stop() for load in loads]
+        one.stop()
+        two.stop()
+    for (bad, total), kind in zip(results, ("HTTP/2", "HTTP/1.1")):
+        print(f"{kind}: {total} requests across {RELOADS} reloads")
+        assert total > 0
+        assert bad == [], "a load run had failures:\n" + "\n".join(bad)
+    log = p.log_text()
+    assert log.count("reload: reading") == RELOADS, log[-3000:]
+    assert "reload failed" not in log
+    # Both backends served a.test at some point: upstream changes took effect.
+    assert one.requests() and two.requests()
+
+
+def test_broken_config_under_load_changes_nothing(start_portico, certs, backend):
+    base = {"hosts": ["a.test"], "upstreams": [backend.address], "cert": certs.a[0], "key": certs.a[1]}
+    p = start(start_portico, [base])
+    load = Load(p, "a.test", h1=False)
+    load_h1 = Load(p, "a.test", h1=True)
+    try:
+        wait_for(lambda: load.runs and load_h1.runs, timeout=120, what="a first run of each load")
+        with open(p.config) as f:
+            good = f.read()
+        broken = good.replace(f'"{backend.address}"', '"127.0.0.1:99999"') + \
+            "  - hosts: [new.w.test]\n    upstreams: [\"127.0.0.1:1\"]\n"
+        with open(p.config, "w") as f:
+            f.write(broken)
+        line = next(n for n, text in enumerate(broken.splitlines(), 1) if "99999" in text)
+        r = ctl_reload(p)
+        assert r.returncode == 1, r
+        assert f"portico.yaml:{line}: sites[0].upstreams[0]: \"127.0.0.1:99999\"" in r.stderr, r.stderr
+        assert "1 error" in r.stderr
+        p.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: p.log_text().count("reload failed: the running configuration is unchanged") == 2,
+                 what="the SIGHUP reload refused")
+        assert f"portico.yaml:{line}: sites[0].upstreams[0]" in p.log_text()
+        # The old config still serves; the broken one's site does not exist.
+        assert answers(p, "a.test")
+        assert not answers(p, "new.w.test")
+        # Whatever the load ran meanwhile, nothing failed.
+        wait_for(lambda: len(load.runs) >= 2 and len(load_h1.runs) >= 2, timeout=120,
+                 what="load runs after the refused reloads")
+    finally:
+        results = [load.stop(), load_h1.stop()]
+    for bad, total in results:
+        assert bad == [], "a load run had failures:\n" + "\n".join(bad)
+
+
+def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico, certs, tmp_path):
+    """The request's site and upstream are removed by the reload while the
+    backend is still answering it: the request completes."""
+    old = harness.Backend(str(tmp_path), "old")
+    new = harness.Backend(str(tmp_path), "new")
+    try:
+        p = start(start_portico, [{"hosts": ["a.test"], "upstreams": [old.address],
+                                   "cert": certs.a[0], "key": certs.a[1]}])
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=p.curl("/slow?delay=2", name="a.test", check=False)))
+        t.start()
+        wait_for(lambda: any("/slow" in line for line in old.requests()), what="request in flight")
+        write_config(p, [{"hosts": ["b.test"], "upstreams": [new.address], "cert": certs.b[0], "key": certs.b[1]}])
+        assert ctl_reload(p).returncode == 0
+        wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")
+        assert not answers(p, "a.test")  # new connections: a.test is gone
+        t.join(30)
+        assert result["r"].returncode == 0, result["r"].stderr
+        assert result["r"].stdout == b'{"slept": true}', result["r"].stdout
+    finally:
+        old.stop()
+        new.stop()
+
+
+def test_listeners_added_and_removed_by_reload(start_portico, certs, backend):
+    s = [{"hosts": ["a.test"], "upstreams": [backend.address], "cert": certs.a[0], "key": certs.a[1]}]
+    p = start(start_portico, s)
+    first, second = p.https_port, free_port()
+    write_config(p, s, https_ports=[first, second])
+    r = ctl_reload(p)
+    assert r.returncode == 0, r.stderr
+    assert "(1 new, 0 closed)" in r.stdout, r.stdout
+    wait_for(lambda: answers(p, "a.test") and
+             p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", port=second,
+                    check=False).stdout == b"200", what="the added listener to answer")
+    # A second portico cannot take the added address: its lock is held.
+    os.makedirs(p.tmp + "-other")
+    other = harness.Portico(p.tmp + "-other", s, ca=certs.ca, start=False, https_port=second)
+    r = subprocess.run([PORTICO, "-c", other.config], capture_output=True, timeout=30)
+    assert r.returncode != 0 and f"listen 127.0.0.1:{second}: another portico" in r.stderr.decode()
+    # The first address removed: it stops accepting, the other keeps serving.
+    write_config(p, s, https_ports=[second])
+    r = ctl_reload(p)
+    assert r.returncode == 0, r.stderr
+    assert "(0 new, 1 closed)" in r.stdout, r.stdout
+    wait_for(lambda: not port_open(first), what="the removed listener to close")
+    assert p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", port=second).stdout == b"200"
+    # Its lock went with it: another portico may now listen there.
+    other = harness.Portico(p.tmp + "-other", s, ca=certs.ca, https_port=first)
+    try:
+        assert other.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test").stdout == b"200"
+    finally:
+        assert other.finish() == []
+
+
+def test_reload_that_cannot_bind_changes_nothing(start_portico, certs, backend):
+    """A new listen address another process holds: the reload is refused
+    as a whole (sites included) and says which address."""
+    s = [{"hosts": ["a.test"], "upstreams": [backend.address], "cert": certs.a[0], "key": certs.a[1]}]
+    p = start(start_portico, s)
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    try:
+        b = {"hosts": ["b.test"], "upstreams": [backend.address], "cert": certs.b[0], "key": certs.b[1]}
+        write_config(p, s + [b], https_ports=[p.https_port, busy])
+        r = ctl_reload(p)
+        assert r.returncode == 1
+        assert f"listen 127.0.0.1:{busy}: cannot listen" in r.stderr, r.stderr
+        assert answers(p, "a.test") and not answers(p, "b.test")
+    finally:
+        taken.close()
