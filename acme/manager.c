@@ -364,8 +364,12 @@ static void apply_groups(px_acme_manager *m, px_acme_group *ng, size_t nn) {
   }
   for (size_t g = 0; kept && g < n0; g++) {
     if (kept[g] || all[g].nnames == 0) continue;
-    px_log(PX_LOG_INFO, "acme: the site of %s is no longer configured; its certificate is kept",
-           all[g].names[0]);
+    int renamed = 0; /* a site whose names changed takes over its job below */
+    for (size_t f = 0; f < nfresh && !renamed; f++)
+      renamed = strcmp(all[fresh[f]].names[0], all[g].names[0]) == 0;
+    if (!renamed)
+      px_log(PX_LOG_INFO, "acme: the site of %s is no longer configured; its certificate is kept",
+             all[g].names[0]);
     for (size_t k = 0; k < all[g].nnames; k++)
       free(px_unconst(all[g].names[k]));
     all[g].nnames = 0;

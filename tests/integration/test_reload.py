@@ -242,3 +242,44 @@ def test_reload_that_cannot_bind_changes_nothing(start_portico, certs, backend):
         assert answers(p, "a.test") and not answers(p, "b.test")
     finally:
         taken.close()
+
+
+def test_tls_acme_certificates_survive_reload_and_new_names_are_ordered(tmp_path):
+    """A reload keeps the certificates in memory and the ACME state (no new
+    order for an unchanged site); a site whose names grow gets a new
+    certificate ordered in the background while the old one serves."""
+    from test_acme import get, make_env, served_serial
+    e = make_env(str(tmp_path), start=False)
+    try:
+        site = {"hosts": ["shop.test"], "upstreams": [e.backend.address], "tls": "acme"}
+        e.sites = [site]
+        e.start()
+        wait_for(lambda: "certificate for shop.test ready" in e.portico.log_text(), timeout=60,
+                 what="start-up issuance")
+        serial = served_serial(e, "shop.test")
+
+        def reload(sites):
+            harness.Portico(e.tmp, sites, extra=e.extra, ca=e.root, https_port=e.https_port,
+                            http_port=e.http_port, start=False)  # rewrites the config file
+            r = subprocess.run([PORTICO, "ctl", "-c", e.portico.config, "reload"], capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+
+        other = {"hosts": ["b.test"], "upstreams": [e.backend.address]}
+        reload([site, other])
+        assert served_serial(e, "shop.test") == serial
+        assert get(e, "shop.test").stdout.endswith(b"\n200")
+        assert e.pebble.new_orders() == 1
+        assert "no longer configured" not in e.portico.log_text()
+        reload([dict(site, hosts=["shop.test", "www.shop.test"])])
+        # The old certificate serves shop.test until the new one is ready.
+        assert get(e, "shop.test").stdout.endswith(b"\n200")
+        wait_for(lambda: "certificate for shop.test and others renewed" in e.portico.log_text(),
+                 timeout=60, what="the certificate for the new name set")
+        assert e.pebble.new_orders() == 2
+        new = served_serial(e, "www.shop.test")
+        assert new != serial and served_serial(e, "shop.test") == new
+        assert get(e, "www.shop.test").stdout.endswith(b"\n200")
+        assert e.portico.sanitizer_reports() == []
+    finally:
+        e.stop()
