@@ -223,6 +223,22 @@ def test_listeners_added_and_removed_by_reload(start_portico, certs, backend):
         assert other.finish() == []
 
 
+def test_settings_read_at_start_are_kept_with_a_warning(start_portico, certs, backend):
+    s = [{"hosts": ["a.test"], "upstreams": [backend.address], "cert": certs.a[0], "key": certs.a[1]}]
+    p = start(start_portico, s)
+    b = {"hosts": ["b.test"], "upstreams": [backend.address], "cert": certs.b[0], "key": certs.b[1]}
+    write_config(p, s + [b])
+    with open(p.config) as f:
+        text = f.read().replace("workers: 2", "workers: 3")
+    with open(p.config, "w") as f:
+        f.write(text)
+    r = ctl_reload(p)
+    assert r.returncode == 0, r.stderr
+    assert "workers: changed, but it is read only at start; the running value stays" in r.stdout, r.stdout
+    assert "workers: changed" in p.log_text()
+    wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")  # the rest applied
+
+
 def test_reload_that_cannot_bind_changes_nothing(start_portico, certs, backend):
     """A new listen address another process holds: the reload is refused
     as a whole (sites included) and says which address."""
