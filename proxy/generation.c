@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls/log.h"
+
 /* ALPN offered on HTTPS listeners, in preference order (RFC 7301). */
 static const char *const alpn_protocols[] = {"h2", "http/1.1"};
 
@@ -38,6 +40,8 @@ static int dyn_challenge(void *arg, const char *name, px_tls_cert **out) {
 }
 
 static void gen_free(px_gen *g) {
+  if (g->served) /* one that a failed reload built is not news */
+    px_log(PX_LOG_INFO, "configuration generation %u freed: no connection uses it any more", g->id);
   if (g->tls) px_tls_server_free(g->tls);
   free(g->site_of_cert);
   if (g->owned_cfg) px_config_free(g->owned_cfg);

@@ -28,6 +28,7 @@ typedef struct px_gen {
   int *site_of_cert;     /**< cert index from px_tls_server_lookup -> site index */
   int https_port;        /**< port of the first HTTPS listener, for redirects */
   px_acme_manager *acme; /**< the process's manager (NULL without ACME); not owned */
+  int served;            /**< it became current (set before the workers get it) */
 } px_gen;
 
 /**

@@ -270,6 +270,7 @@ static int reload_locked(px_server *srv, msgbuf *out) {
     px_gen_unref(gen);
     return -1;
   }
+  gen->served = 1;
   plan_commit(srv, &p);
   plan_dispose(&p, srv->nworkers);
   px_gen *old = srv->gen;

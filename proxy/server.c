@@ -97,6 +97,7 @@ int px_server_init(px_server *srv, const px_config *cfg) {
     px_log(PX_LOG_ERROR, "%s", err);
     return -1;
   }
+  srv->gen->served = 1;
   return 0;
 }
 

@@ -127,6 +127,11 @@ def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_po
         print(f"{kind}: {total} requests across {RELOADS} reloads")
         assert total > 0
         assert bad == [], "a load run had failures:\n" + "\n".join(bad)
+    # Every connection of the loads has closed: each old generation was
+    # freed with its last connection, the current one is kept.
+    wait_for(lambda: all(f"configuration generation {g} freed:" in p.log_text() for g in range(1, RELOADS + 1)),
+             what="every old generation freed")
+    assert f"configuration generation {RELOADS + 1} freed" not in p.log_text()
     log = p.log_text()
     assert log.count("reload: reading") == RELOADS, log[-3000:]
     assert "reload failed" not in log
@@ -184,9 +189,12 @@ def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico,
         assert ctl_reload(p).returncode == 0
         wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")
         assert not answers(p, "a.test")  # new connections: a.test is gone
+        assert "generation 1 freed" not in p.log_text()  # the slow request still holds it
         t.join(30)
         assert result["r"].returncode == 0, result["r"].stderr
         assert result["r"].stdout == b'{"slept": true}', result["r"].stdout
+        # Its connection closed with curl: the generation goes with it.
+        wait_for(lambda: "configuration generation 1 freed" in p.log_text(), what="generation 1 freed")
     finally:
         old.stop()
         new.stop()

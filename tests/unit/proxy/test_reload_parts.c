@@ -2,6 +2,7 @@
  * addresses compared, the listen-address locks taken for new addresses and
  * released for removed ones, and the settings a reload cannot change. The
  * reload itself is tested end to end in tests/integration/test_reload.py. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -85,9 +85,8 @@ static void settings_read_at_start_are_named(void **state) {
   (void)state;
   px_config *a = load("\"127.0.0.1:8201\"", "acme: {email: a@example.com}\n");
   px_config *same = load("\"127.0.0.1:8201\"", "acme: {email: a@example.com}\n");
-  px_config *b = load("\"127.0.0.1:8201\"",
-                      "acme: {email: b@example.com}\nadmin: {socket: off}\n"
-                      "events: {webhook: \"http://127.0.0.1:9/hook\"}\n");
+  px_config *b = load("\"127.0.0.1:8201\"", "acme: {email: b@example.com}\nadmin: {socket: off}\n"
+                                            "events: {webhook: \"http://127.0.0.1:9/hook\"}\n");
   const char *keys[8];
   assert_int_equal(px_acme_config_changed_keys(&a->acme, &a->on_demand, &a->control, &same->acme,
                                                &same->on_demand, &same->control, keys, 8),
