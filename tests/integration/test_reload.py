@@ -157,6 +157,10 @@ def test_broken_config_under_load_changes_nothing(start_portico, certs, backend)
         assert r.returncode == 1, r
         assert f"portico.yaml:{line}: sites[0].upstreams[0]: \"127.0.0.1:99999\"" in r.stderr, r.stderr
         assert "1 error" in r.stderr
+        # `ctl -c FILE` reads FILE to find the socket: it finds the same errors.
+        r = subprocess.run([PORTICO, "ctl", "-c", p.config, "reload"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 1 and f"portico.yaml:{line}: sites[0].upstreams[0]" in r.stderr, r
         p.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: p.log_text().count("reload failed: the running configuration is unchanged") == 2,
                  what="the SIGHUP reload refused")
@@ -289,7 +293,8 @@ def test_tls_acme_certificates_survive_reload_and_new_names_are_ordered(tmp_path
                                text=True, timeout=60)
             assert r.returncode == 0, r.stderr
 
-        other = {"hosts": ["b.test"], "upstreams": [e.backend.address]}
+        b_cert, b_key = harness.Certs(os.path.join(e.tmp, "certs")).leaf("b.test", ["b.test"])
+        other = {"hosts": ["b.test"], "upstreams": [e.backend.address], "cert": b_cert, "key": b_key}
         reload([site, other])
         assert served_serial(e, "shop.test") == serial
         assert get(e, "shop.test").stdout.endswith(b"\n200")
@@ -304,6 +309,15 @@ def test_tls_acme_certificates_survive_reload_and_new_names_are_ordered(tmp_path
         new = served_serial(e, "www.shop.test")
         assert new != serial and served_serial(e, "shop.test") == new
         assert get(e, "www.shop.test").stdout.endswith(b"\n200")
+        # Removed, then configured again: the certificate was kept, no order.
+        reload([other])
+        wait_for(lambda: "the site of shop.test is no longer configured" in e.portico.log_text(),
+                 what="the site removed")
+        assert not get(e, "shop.test").stdout.endswith(b"\n200")
+        reload([dict(site, hosts=["shop.test", "www.shop.test"]), other])
+        wait_for(lambda: get(e, "www.shop.test").stdout.endswith(b"\n200"), what="the site back")
+        assert served_serial(e, "shop.test") == new
+        assert e.pebble.new_orders() == 2
         assert e.portico.sanitizer_reports() == []
     finally:
         e.stop()
