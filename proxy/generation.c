@@ -7,6 +7,16 @@
 
 #include "tls/log.h"
 
+/* Generations served and not yet freed. */
+static atomic_uint alive;
+
+unsigned px_gen_alive(void) { return atomic_load(&alive); }
+
+void px_gen_served(px_gen *g) {
+  g->served = 1;
+  atomic_fetch_add(&alive, 1);
+}
+
 /* ALPN offered on HTTPS listeners, in preference order (RFC 7301). */
 static const char *const alpn_protocols[] = {"h2", "http/1.1"};
 
@@ -40,8 +50,10 @@ static int dyn_challenge(void *arg, const char *name, px_tls_cert **out) {
 }
 
 static void gen_free(px_gen *g) {
-  if (g->served) /* one that a failed reload built is not news */
+  if (g->served) { /* one that a failed reload built is not news */
+    atomic_fetch_sub(&alive, 1);
     px_log(PX_LOG_INFO, "configuration generation %u freed: no connection uses it any more", g->id);
+  }
   if (g->tls) px_tls_server_free(g->tls);
   free(g->site_of_cert);
   if (g->owned_cfg) px_config_free(g->owned_cfg);

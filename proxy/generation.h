@@ -28,7 +28,7 @@ typedef struct px_gen {
   int *site_of_cert;     /**< cert index from px_tls_server_lookup -> site index */
   int https_port;        /**< port of the first HTTPS listener, for redirects */
   px_acme_manager *acme; /**< the process's manager (NULL without ACME); not owned */
-  int served;            /**< it became current (set before the workers get it) */
+  int served;            /**< it became current: px_gen_served, before the workers get it */
 } px_gen;
 
 /**
@@ -40,11 +40,19 @@ typedef struct px_gen {
 px_gen *px_gen_new(const px_config *cfg, px_config *owned, px_acme_manager *acme, unsigned id,
                    char *err, size_t errlen);
 
+/** Marks `g` as served (it is becoming current), for px_gen_alive and
+ *  the log line when it is freed. */
+void px_gen_served(px_gen *g);
+
 /** Takes one more reference (any thread); returns `g`. */
 px_gen *px_gen_ref(px_gen *g);
 
 /** Drops one reference (any thread); the last frees the generation. */
 void px_gen_unref(px_gen *g);
+
+/** How many generations that became current are not freed yet (any
+ *  thread): the current one plus those open connections still hold. */
+unsigned px_gen_alive(void);
 
 /** The port of a listen address (host order). */
 int px_listen_addr_port(const px_listen_addr *a);

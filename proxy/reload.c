@@ -270,7 +270,11 @@ static int reload_locked(px_server *srv, msgbuf *out) {
     px_gen_unref(gen);
     return -1;
   }
-  gen->served = 1;
+  /* Before this one: generations that connections still hold, beside the
+   * current one (the one being replaced, which its workers hold a moment
+   * longer, is not counted). */
+  unsigned older = px_gen_alive() - 1;
+  px_gen_served(gen);
   plan_commit(srv, &p);
   plan_dispose(&p, srv->nworkers);
   px_gen *old = srv->gen;
@@ -281,11 +285,14 @@ static int reload_locked(px_server *srv, msgbuf *out) {
   px_listen_lock_keep_only(gen->cfg);
   px_log_set_level((px_log_level)gen->cfg->log_level);
   update_acme(srv, gen->cfg);
-  put(out, "%s: generation %u: %zu sites, %zu listeners (%zu new, %zu closed)\n", gen->cfg->file,
-      gen->id, gen->cfg->nsites, naddrs(gen->cfg), p.added, p.removed);
+  px_gen_unref(old); /* freed once the connections accepted under it close */
+  put(out,
+      "%s: generation %u: %zu sites, %zu listeners (%zu new, %zu closed); %u older "
+      "generation%s still held by open connections\n",
+      gen->cfg->file, gen->id, gen->cfg->nsites, naddrs(gen->cfg), p.added, p.removed, older,
+      older == 1 ? "" : "s");
   put(out, "%s", warnings);
   log_lines(PX_LOG_WARN, "reload: ", warnings);
-  px_gen_unref(old); /* freed once the connections accepted under it close */
   return 0;
 }
 

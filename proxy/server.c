@@ -97,7 +97,7 @@ int px_server_init(px_server *srv, const px_config *cfg) {
     px_log(PX_LOG_ERROR, "%s", err);
     return -1;
   }
-  srv->gen->served = 1;
+  px_gen_served(srv->gen);
   return 0;
 }
 

@@ -190,9 +190,12 @@ def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico,
         t.start()
         wait_for(lambda: any("/slow" in line for line in old.requests()), what="request in flight")
         write_config(p, [{"hosts": ["b.test"], "upstreams": [new.address], "cert": certs.b[0], "key": certs.b[1]}])
-        assert ctl_reload(p).returncode == 0
+        r = ctl_reload(p)
+        assert r.returncode == 0 and "0 older generations still held" in r.stdout, r
         wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")
         assert not answers(p, "a.test")  # new connections: a.test is gone
+        r = ctl_reload(p)  # the slow request's connection still holds generation 1
+        assert r.returncode == 0 and "1 older generation still held" in r.stdout, r
         assert "generation 1 freed" not in p.log_text()  # the slow request still holds it
         t.join(30)
         assert result["r"].returncode == 0, result["r"].stderr
