@@ -96,6 +96,7 @@ def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_po
     two = harness.Backend(str(tmp_path), "two")
     base = {"hosts": ["a.test"], "upstreams": [one.address], "cert": certs.a[0], "key": certs.a[1]}
     p = start(start_portico, [base])
+    sockets = listening_sockets(p.https_port)
     loads = [Load(p, "a.test", h1=False), Load(p, "a.test", h1=True)]
     try:
         wait_for(lambda: all(load.runs for load in loads) or p.proc.poll() is not None, timeout=120,
@@ -117,8 +118,8 @@ def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_po
             if i > 1:  # the site of the previous reload is gone for new connections
                 wait_for(lambda: not answers(p, f"s{i - 1}.w.test"), timeout=10,
                          what=f"s{i - 1}.w.test gone after reload {i}")
-        # a.test's last upstream set is [one, two] or whichever the loop ended on.
         assert p.proc.poll() is None
+        assert listening_sockets(p.https_port) == sockets  # kept open through every reload
     finally:
         results = [load.stop() for load in loads]
         one.stop()
@@ -207,14 +208,26 @@ def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico,
         new.stop()
 
 
+def listening_sockets(port):
+    """The inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp)."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sorted(r[9] for r in rows if r[1] == want and r[3] == "0A")
+
+
 def test_listeners_added_and_removed_by_reload(start_portico, certs, backend):
     s = [{"hosts": ["a.test"], "upstreams": [backend.address], "cert": certs.a[0], "key": certs.a[1]}]
     p = start(start_portico, s)
     first, second = p.https_port, free_port()
+    before = listening_sockets(first)
+    assert len(before) == 2  # one per worker (SO_REUSEPORT)
     write_config(p, s, https_ports=[first, second])
     r = ctl_reload(p)
     assert r.returncode == 0, r.stderr
     assert "(1 new, 0 closed)" in r.stdout, r.stdout
+    wait_for(lambda: len(listening_sockets(second)) == 2, what="a socket per worker on the new address")
+    assert listening_sockets(first) == before  # the same sockets: never closed and bound again
     wait_for(lambda: answers(p, "a.test") and
              p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", port=second,
                     check=False).stdout == b"200", what="the added listener to answer")
