@@ -13,6 +13,9 @@ import harness
 from harness import PORTICO, SANITIZED, free_port, port_open, wait_for, yaml_quote
 
 RELOADS = 20
+# How long a poll waits: generous, since the machine may be busy with
+# other load (each poll ends as soon as the condition holds).
+POLL = 30
 
 
 def write_config(p, sites, https_ports=None, http_ports=None):
@@ -53,7 +56,7 @@ def ctl_reload(p):
 
 
 def answers(p, name, path="/echo"):
-    r = p.curl(path, "-o", "/dev/null", "-w", "%{http_code}", name=name, check=False, timeout=5)
+    r = p.curl(path, "-o", "/dev/null", "-w", "%{http_code}", name=name, check=False, timeout=10)
     return r.returncode == 0 and r.stdout == b"200"
 
 
@@ -114,9 +117,9 @@ def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_po
                 assert f"generation {i + 1}" in r.stdout, r.stdout
             else:
                 p.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: answers(p, f"s{i}.w.test"), timeout=10, what=f"site s{i}.w.test after reload {i}")
+            wait_for(lambda: answers(p, f"s{i}.w.test"), timeout=POLL, what=f"site s{i}.w.test after reload {i}")
             if i > 1:  # the site of the previous reload is gone for new connections
-                wait_for(lambda: not answers(p, f"s{i - 1}.w.test"), timeout=10,
+                wait_for(lambda: not answers(p, f"s{i - 1}.w.test"), timeout=POLL,
                          what=f"s{i - 1}.w.test gone after reload {i}")
         assert p.proc.poll() is None
         assert listening_sockets(p.https_port) == sockets  # kept open through every reload
@@ -131,7 +134,7 @@ def test_reload_under_load_applies_sites_and_upstreams_without_failures(start_po
     # Every connection of the loads has closed: each old generation was
     # freed with its last connection, the current one is kept.
     wait_for(lambda: all(f"configuration generation {g} freed:" in p.log_text() for g in range(1, RELOADS + 1)),
-             what="every old generation freed")
+             timeout=POLL, what="every old generation freed")
     assert f"configuration generation {RELOADS + 1} freed" not in p.log_text()
     log = p.log_text()
     assert log.count("reload: reading") == RELOADS, log[-3000:]
@@ -164,7 +167,7 @@ def test_broken_config_under_load_changes_nothing(start_portico, certs, backend)
         assert r.returncode == 1 and f"portico.yaml:{line}: sites[0].upstreams[0]" in r.stderr, r
         p.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: p.log_text().count("reload failed: the running configuration is unchanged") == 2,
-                 what="the SIGHUP reload refused")
+                 timeout=POLL, what="the SIGHUP reload refused")
         assert f"portico.yaml:{line}: sites[0].upstreams[0]" in p.log_text()
         # The old config still serves; the broken one's site does not exist.
         assert answers(p, "a.test")
@@ -189,11 +192,11 @@ def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico,
         result = {}
         t = threading.Thread(target=lambda: result.update(r=p.curl("/slow?delay=2", name="a.test", check=False)))
         t.start()
-        wait_for(lambda: any("/slow" in line for line in old.requests()), what="request in flight")
+        wait_for(lambda: any("/slow" in line for line in old.requests()), timeout=POLL, what="request in flight")
         write_config(p, [{"hosts": ["b.test"], "upstreams": [new.address], "cert": certs.b[0], "key": certs.b[1]}])
         r = ctl_reload(p)
         assert r.returncode == 0 and "0 older generations still held" in r.stdout, r
-        wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")
+        wait_for(lambda: answers(p, "b.test"), timeout=POLL, what="b.test after the reload")
         assert not answers(p, "a.test")  # new connections: a.test is gone
         r = ctl_reload(p)  # the slow request's connection still holds generation 1
         assert r.returncode == 0 and "1 older generation still held" in r.stdout, r
@@ -202,7 +205,7 @@ def test_in_flight_request_finishes_on_the_config_it_started_with(start_portico,
         assert result["r"].returncode == 0, result["r"].stderr
         assert result["r"].stdout == b'{"slept": true}', result["r"].stdout
         # Its connection closed with curl: the generation goes with it.
-        wait_for(lambda: "configuration generation 1 freed" in p.log_text(), what="generation 1 freed")
+        wait_for(lambda: "configuration generation 1 freed" in p.log_text(), timeout=POLL, what="generation 1 freed")
     finally:
         old.stop()
         new.stop()
@@ -226,11 +229,11 @@ def test_listeners_added_and_removed_by_reload(start_portico, certs, backend):
     r = ctl_reload(p)
     assert r.returncode == 0, r.stderr
     assert "(1 new, 0 closed)" in r.stdout, r.stdout
-    wait_for(lambda: len(listening_sockets(second)) == 2, what="a socket per worker on the new address")
+    wait_for(lambda: len(listening_sockets(second)) == 2, timeout=POLL, what="a socket per worker on the new address")
     assert listening_sockets(first) == before  # the same sockets: never closed and bound again
     wait_for(lambda: answers(p, "a.test") and
              p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", port=second,
-                    check=False).stdout == b"200", what="the added listener to answer")
+                    check=False).stdout == b"200", timeout=POLL, what="the added listener to answer")
     # A second portico cannot take the added address: its lock is held.
     os.makedirs(p.tmp + "-other")
     other = harness.Portico(p.tmp + "-other", s, ca=certs.ca, start=False, https_port=second)
@@ -241,7 +244,7 @@ def test_listeners_added_and_removed_by_reload(start_portico, certs, backend):
     r = ctl_reload(p)
     assert r.returncode == 0, r.stderr
     assert "(0 new, 1 closed)" in r.stdout, r.stdout
-    wait_for(lambda: not port_open(first), what="the removed listener to close")
+    wait_for(lambda: not port_open(first), timeout=POLL, what="the removed listener to close")
     assert p.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test", port=second).stdout == b"200"
     # Its lock went with it: another portico may now listen there.
     other = harness.Portico(p.tmp + "-other", s, ca=certs.ca, https_port=first)
@@ -264,7 +267,7 @@ def test_settings_read_at_start_are_kept_with_a_warning(start_portico, certs, ba
     assert r.returncode == 0, r.stderr
     assert "workers: changed, but it is read only at start; the running value stays" in r.stdout, r.stdout
     assert "workers: changed" in p.log_text()
-    wait_for(lambda: answers(p, "b.test"), what="b.test after the reload")  # the rest applied
+    wait_for(lambda: answers(p, "b.test"), timeout=POLL, what="b.test after the reload")  # the rest applied
 
 
 def test_reload_that_cannot_bind_changes_nothing(start_portico, certs, backend):
@@ -328,10 +331,10 @@ def test_tls_acme_certificates_survive_reload_and_new_names_are_ordered(tmp_path
         # Removed, then configured again: the certificate was kept, no order.
         reload([other])
         wait_for(lambda: "the site of shop.test is no longer configured" in e.portico.log_text(),
-                 what="the site removed")
+                 timeout=POLL, what="the site removed")
         assert not get(e, "shop.test").stdout.endswith(b"\n200")
         reload([dict(site, hosts=["shop.test", "www.shop.test"]), other])
-        wait_for(lambda: get(e, "www.shop.test").stdout.endswith(b"\n200"), what="the site back")
+        wait_for(lambda: get(e, "www.shop.test").stdout.endswith(b"\n200"), timeout=POLL, what="the site back")
         assert served_serial(e, "shop.test") == new
         assert e.pebble.new_orders() == 2
         assert e.portico.sanitizer_reports() == []
