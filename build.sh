@@ -67,7 +67,7 @@ FUZZ_PACKAGES=(clang libclang-rt-dev)
 # portico with several workers (the harness default is 2), where the
 # certificate manager's thread meets the workers (test_sni's on-demand
 # lookups, test_acme's restarts, test_ctl_events' issuance).
-TSAN_TESTS='integration\.test_(acme|bulk|ctl_events|limits_timeouts|metrics|redirect_hsts|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
+TSAN_TESTS='integration\.test_(acme|bulk|ctl_events|limits_timeouts|metrics|redirect_hsts|reload|routing|shutdown|smuggling|sni|upstream_errors|websocket)$'
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

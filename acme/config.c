@@ -547,3 +547,59 @@ void px_control_config_dispose(px_control_settings *c) {
   free(c->events_webhook);
   memset(c, 0, sizeof(*c));
 }
+
+/* ---- what a reload cannot change ------------------------------------------ */
+
+static int str_differs(const char *a, const char *b) {
+  if (a == NULL || b == NULL) return a != b;
+  return strcmp(a, b) != 0;
+}
+
+static int argv_differs(char *const *a, char *const *b) {
+  if (a == NULL || b == NULL) return a != b;
+  size_t i = 0;
+  for (; a[i] && b[i]; i++)
+    if (strcmp(a[i], b[i]) != 0) return 1;
+  return a[i] != b[i];
+}
+
+size_t px_acme_config_changed_keys(const px_acme_settings *a0, const px_on_demand_settings *o0,
+                                   const px_control_settings *c0, const px_acme_settings *a1,
+                                   const px_on_demand_settings *o1, const px_control_settings *c1,
+                                   const char **keys, size_t cap) {
+  const struct {
+    const char *key;
+    int differs;
+  } all[] = {
+      {"acme.directory", str_differs(a0->directory, a1->directory)},
+      {"acme.email", str_differs(a0->email, a1->email)},
+      {"acme.accept_terms", a0->accept_terms != a1->accept_terms},
+      {"acme.ca_file", str_differs(a0->ca_file, a1->ca_file)},
+      {"acme.key_type", a0->key_type != a1->key_type},
+      {"acme.challenges",
+       a0->challenges[0] != a1->challenges[0] || a0->challenges[1] != a1->challenges[1]},
+      {"acme.eab",
+       str_differs(a0->eab_kid, a1->eab_kid) || str_differs(a0->eab_hmac_key, a1->eab_hmac_key)},
+      {"acme.renew_rate", a0->renew_rate != a1->renew_rate},
+      {"acme.profile", str_differs(a0->profile, a1->profile)},
+      {"acme.lock_stale_after", a0->lock_stale_after != a1->lock_stale_after},
+      {"on_demand.ask", str_differs(o0->ask, o1->ask)},
+      {"on_demand.rate",
+       o0->rate_count != o1->rate_count || o0->rate_window_ms != o1->rate_window_ms},
+      {"on_demand.max_pending", o0->max_pending != o1->max_pending},
+      {"on_demand.cache_size", o0->cache_size != o1->cache_size},
+      {"on_demand.forget_after", o0->forget_after_s != o1->forget_after_s},
+      {"admin.socket",
+       str_differs(c0->admin_socket, c1->admin_socket) || c0->admin_off != c1->admin_off},
+      {"events.command", argv_differs(c0->events_command, c1->events_command)},
+      {"events.webhook", str_differs(c0->events_webhook, c1->events_webhook)},
+      {"events.timeout", c0->events_timeout_ms != c1->events_timeout_ms},
+  };
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    if (!all[i].differs) continue;
+    if (n < cap) keys[n] = all[i].key;
+    n++;
+  }
+  return n;
+}

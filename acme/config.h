@@ -124,6 +124,18 @@ void px_control_config_load_events(const px_acme_config_reader *r, const void *n
 /** Frees what the admin and events sections own. */
 void px_control_config_dispose(px_control_settings *c);
 
+/**
+ * The keys of the acme:, on_demand:, admin: and events: sections whose
+ * values differ between two loaded configurations ("acme.directory",
+ * "admin.socket", ...): these are read once, when the certificate manager
+ * starts, so a reload cannot change them. Up to `cap` names (static
+ * strings) go to `keys`; returns how many differ.
+ */
+size_t px_acme_config_changed_keys(const px_acme_settings *a0, const px_on_demand_settings *o0,
+                                   const px_control_settings *c0, const px_acme_settings *a1,
+                                   const px_on_demand_settings *o1, const px_control_settings *c1,
+                                   const char **keys, size_t cap);
+
 /** Frees what both sections own. */
 void px_acme_config_dispose(px_acme_settings *a, px_on_demand_settings *o);
 

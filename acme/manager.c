@@ -333,6 +333,154 @@ static void process(px_acme_manager *m, const char *name) {
   px__acme_ondemand_start(m, a);
 }
 
+/* ---- `tls: acme` sites changed by a reload --------------------------------- */
+
+static void groups_free(px_acme_group *g, size_t n) {
+  for (size_t i = 0; g && i < n; i++) {
+    for (size_t k = 0; k < g[i].nnames; k++)
+      free(px_unconst(g[i].names[k]));
+    free(px_unconst(g[i].names));
+  }
+  free(g);
+}
+
+/* A deep copy of `n` groups (n + 1 entries allocated), or NULL. */
+static px_acme_group *groups_copy(const px_acme_group *src, size_t n, size_t extra) {
+  px_acme_group *g = calloc(n + extra + 1, sizeof(*g));
+  for (size_t i = 0; g && i < n; i++) {
+    char **names = calloc(src[i].nnames + 1, sizeof(char *));
+    if (names == NULL) {
+      groups_free(g, n);
+      return NULL;
+    }
+    g[i].names = (const char *const *)names;
+    for (size_t k = 0; k < src[i].nnames; k++) {
+      if ((names[k] = strdup(src[i].names[k])) == NULL) break;
+      g[i].nnames++;
+    }
+    if (g[i].nnames != src[i].nnames) {
+      groups_free(g, n);
+      return NULL;
+    }
+  }
+  return g;
+}
+
+int px_acme_manager_set_groups(px_acme_manager *m, const px_acme_group *groups, size_t ngroups) {
+  px_acme_group *copy = groups_copy(groups, ngroups, 0);
+  if (copy == NULL) return -ENOMEM;
+  uv_mutex_lock(&m->lock);
+  groups_free(m->new_groups, m->nnew_groups); /* an earlier reload's, never applied */
+  m->new_groups = copy;
+  m->nnew_groups = ngroups;
+  m->groups_changed = 1;
+  if (!atomic_load(&m->stopping)) uv_async_send(&m->wake);
+  uv_mutex_unlock(&m->lock);
+  return 0;
+}
+
+static int same_set(const char *const *a, size_t na, const char *const *b, size_t nb) {
+  if (na != nb) return 0;
+  for (size_t i = 0; i < na; i++) {
+    size_t j = 0;
+    while (j < nb && strcmp(a[i], b[j]) != 0)
+      j++;
+    if (j == nb) return 0;
+  }
+  return 1;
+}
+
+/* A site whose name set is new gets its own group index, appended: the
+ * indexes held by jobs and by attempts in flight never change meaning. A
+ * site whose set is unchanged keeps its index; a removed one's index stays
+ * as an empty group that matches no name. */
+static void apply_groups(px_acme_manager *m, px_acme_group *ng, size_t nn) {
+  size_t n0 = m->o.ngroups;
+  px_acme_group *all = groups_copy(m->o.groups, n0, nn);
+  int *running = realloc(m->group_running, (n0 + nn + 1) * sizeof(int));
+  if (running) m->group_running = running;
+  if (all == NULL || running == NULL) {
+    groups_free(all, n0);
+    px_log(PX_LOG_ERROR, "acme: out of memory applying the reloaded `tls: acme` sites; "
+                         "the previous ones stay in effect");
+    return;
+  }
+  memset(running + n0, 0, (nn + 1) * sizeof(int));
+  int *kept = calloc(n0 + 1, sizeof(int));
+  size_t n = n0;
+  size_t *fresh = calloc(nn + 1, sizeof(size_t)); /* indexes of the appended groups */
+  size_t nfresh = 0;
+  for (size_t i = 0; kept && fresh && i < nn; i++) {
+    size_t g = 0;
+    while (g < n0 && !same_set(all[g].names, all[g].nnames, ng[i].names, ng[i].nnames))
+      g++;
+    if (g < n0) {
+      kept[g] = 1;
+      continue;
+    }
+    all[n] = ng[i]; /* taken over: its names now belong to `all` */
+    ng[i].names = NULL;
+    ng[i].nnames = 0;
+    fresh[nfresh++] = n++;
+  }
+  for (size_t g = 0; kept && g < n0; g++) {
+    if (kept[g] || all[g].nnames == 0) continue;
+    int renamed = 0; /* a site whose names changed takes over its job below */
+    for (size_t f = 0; f < nfresh && !renamed; f++)
+      renamed = strcmp(all[fresh[f]].names[0], all[g].names[0]) == 0;
+    if (!renamed)
+      px_log(PX_LOG_INFO, "acme: the site of %s is no longer configured; its certificate is kept",
+             all[g].names[0]);
+    for (size_t k = 0; k < all[g].nnames; k++)
+      free(px_unconst(all[g].names[k]));
+    all[g].nnames = 0;
+    for (size_t i = 0; i < px_job_table_count(&m->jobs); i++) {
+      px_job_entry *e = px_job_table_at(&m->jobs, i);
+      if (e->group == (int)g) e->group = -1; /* renewed while seen, like an on-demand name */
+    }
+  }
+  uv_mutex_lock(&m->lock);
+  m->o.groups = all;
+  m->o.ngroups = n;
+  uv_mutex_unlock(&m->lock);
+  groups_free(m->owned_groups, n0);
+  m->owned_groups = all;
+  int64_t now = px__acme_now_ms() / 1000;
+  for (size_t f = 0; f < nfresh; f++) {
+    size_t g = fresh[f];
+    px_job_entry *e = px_job_table_find(&m->jobs, all[g].names[0]);
+    if (e) {
+      e->group = (int)g;
+      if (!same_set((const char *const *)e->job.names, e->job.nnames, all[g].names,
+                    all[g].nnames) &&
+          px_job_set_names(&e->job, all[g].names, all[g].nnames) == 0) {
+        px_job_table_reindex(&m->jobs, e);
+        if (e->job.not_after > 0) e->names_changed = 1;
+        px_job_table_save(m->store, e, now);
+      }
+    }
+    px_log(PX_LOG_INFO, "acme: reload: the site of %s (%zu names) gets its certificate",
+           all[g].names[0], all[g].nnames);
+    start_group(m, g);
+  }
+  free(kept);
+  free(fresh);
+}
+
+static void take_new_groups(px_acme_manager *m) {
+  uv_mutex_lock(&m->lock);
+  px_acme_group *ng = m->new_groups;
+  size_t nn = m->nnew_groups;
+  int changed = m->groups_changed;
+  m->new_groups = NULL;
+  m->nnew_groups = 0;
+  m->groups_changed = 0;
+  uv_mutex_unlock(&m->lock);
+  if (!changed) return;
+  apply_groups(m, ng, nn);
+  groups_free(ng, nn);
+}
+
 /* Notes on-demand names seen in handshakes in their jobs (forget_after). */
 static void note_seen(px_acme_manager *m) {
   px__acme_queued *q;
@@ -365,6 +513,7 @@ static void on_wake(uv_async_t *a) {
     px__acme_dns_close(m);
     return;
   }
+  take_new_groups(m);
   px__acme_queued *q;
   while ((q = fifo_pop(m, &m->queue, &m->queue_tail, &m->nqueued)) != NULL) {
     process(m, q->name);
@@ -613,6 +762,8 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_namemap_free(m->alpn_wait);
   free(m->group_running);
   px__metrics_dispose(m);
+  groups_free(m->new_groups, m->nnew_groups);
+  groups_free(m->owned_groups, m->o.ngroups);
   uv_mutex_destroy(&m->lock);
   if (m->store) m->store->ops->destroy(m->store);
   free(m);

@@ -65,6 +65,10 @@ typedef struct px_acme_manager_opts {
    *  or refused); must be thread-safe and quick. */
   void (*on_resolved)(void *arg, const char *name);
   void *arg;
+  /** `portico ctl reload` on the admin socket: the proxy's reload, called
+   *  with `arg` on the manager thread (px_admin_ops.reload); NULL answers
+   *  "not supported". */
+  int (*reload)(void *arg, char *msg, size_t cap);
 } px_acme_manager_opts;
 
 /**
@@ -98,6 +102,16 @@ void px_acme_manager_stop(px_acme_manager *m);
 
 /** Stops the thread if needed and frees everything. */
 void px_acme_manager_free(px_acme_manager *m);
+
+/**
+ * The `tls: acme` sites after a reload (any thread; `groups` is copied).
+ * On its thread the manager keeps the jobs and certificates of sites whose
+ * names did not change; a site with new or changed names gets its
+ * certificate ordered in the background while whatever certificate covers
+ * a name meanwhile keeps being served; a removed site's certificate stays
+ * in memory and is renewed like an on-demand name. 0, or -ENOMEM.
+ */
+int px_acme_manager_set_groups(px_acme_manager *m, const px_acme_group *groups, size_t ngroups);
 
 /**
  * For a handshake (any thread, never blocks): 1 with a new reference in *out

@@ -63,6 +63,12 @@ struct px_acme_manager {
   size_t nqueued;
   px__acme_queued *seen, *seen_tail; /* on-demand names seen in a handshake (last_seen) */
   size_t nseen;
+  /* `tls: acme` sites handed over by a reload, not applied yet (a deep
+   * copy); o.groups is replaced under this lock too (lookups read it). */
+  px_acme_group *new_groups;
+  size_t nnew_groups;
+  int groups_changed;
+  px_acme_group *owned_groups; /* o.groups when a reload set it (a deep copy) */
 
   /* manager thread only */
   int64_t rate_window_start;

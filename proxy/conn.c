@@ -20,10 +20,11 @@ static void on_closed(uv_handle_t *h) {
   px_conn *c = h->data;
   if (--c->pending_closes > 0) return;
   px_worker *w = c->w;
+  px_wgen *wg = c->wg;
   if (c->session) c->session_ops->free(c);
   free(c->pp_buf);
   free(c);
-  px_worker_conn_closed(w);
+  px_worker_conn_closed(w, wg);
 }
 
 void px_conn_close(px_conn *c) {
@@ -170,7 +171,7 @@ void px_conn_close_after_flush(px_conn *c) {
     return;
   }
   /* Bound the flush: a client that never reads must not hold us forever. */
-  px_conn_set_timer(c, c->w->cfg->limits.send_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.send_timeout_ms);
 }
 
 static void on_timer(void *data) {
@@ -203,7 +204,7 @@ static int awaits_client(const px_conn *c) {
 }
 
 static void check_rate(px_conn *c, uint64_t now) {
-  const px_limits *l = &c->w->cfg->limits;
+  const px_limits *l = &c->wg->cfg->limits;
   if (l->min_rate == 0 || !awaits_client(c)) {
     c->rate_mark_at = now;
     c->rate_mark_moved = c->moved;
@@ -287,7 +288,7 @@ static void handshake(px_conn *c) {
       snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
       c->state = PX_CONN_CERT_WAIT;
       px_conn_stop_reading(c);
-      px_conn_set_timer(c, c->w->cfg->limits.on_demand_timeout_ms);
+      px_conn_set_timer(c, c->wg->cfg->limits.on_demand_timeout_ms);
     }
     return;
   }
@@ -314,7 +315,7 @@ static void handshake(px_conn *c) {
   c->state = PX_CONN_IDLE;
   c->tls_done = 1;
   /* The first request must arrive as promptly as any request head. */
-  px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.header_timeout_ms);
   if (c->start_session(c, px_tls_conn_alpn(c->tls)) != 0) {
     px_conn_close(c);
     return;
@@ -350,15 +351,15 @@ static void proxy_header_done(px_conn *c, const px_proxy_header *h) {
   c->pp_buf = NULL;
   c->pp_len = 0;
   if (!h->local) {
-    const px_config *cfg = c->w->cfg;
+    const px_config *cfg = c->wg->cfg;
     inet_ntop(h->family, h->src, c->peer_ip, sizeof(c->peer_ip));
     /* The header's client is who sent the HTTP fields that follow: they
      * are believed only when that address is itself a trusted proxy. */
     c->trusted = px_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, h->family, h->src);
   }
   c->state = c->tls ? PX_CONN_HANDSHAKE : PX_CONN_IDLE;
-  px_conn_set_timer(c, c->tls ? c->w->cfg->limits.handshake_timeout_ms
-                              : c->w->cfg->limits.header_timeout_ms);
+  px_conn_set_timer(c, c->tls ? c->wg->cfg->limits.handshake_timeout_ms
+                              : c->wg->cfg->limits.header_timeout_ms);
 }
 
 /* Reads the PROXY header (proxy/proxy_protocol.h). Most arrive in one
@@ -465,7 +466,7 @@ void px_conn_resume_read(px_conn *c) {
 
 static void retry_handshake(px_conn *c) {
   c->state = PX_CONN_HANDSHAKE;
-  px_conn_set_timer(c, c->w->cfg->limits.handshake_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.handshake_timeout_ms);
   handshake(c);
   if (!c->closed && c->state != PX_CONN_CERT_WAIT && !c->reading && c->state != PX_CONN_CLOSING &&
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
@@ -505,6 +506,7 @@ void px_conn_accept(px_listener *l) {
   px_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return;
   c->w = w;
+  c->wg = px_worker_hold(w); /* released in on_closed, whichever way it closes */
   c->is_https = l->is_https;
   c->start_session = l->start_session;
   uv_tcp_init(&w->loop, &c->tcp);
@@ -533,7 +535,7 @@ void px_conn_accept(px_listener *l) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));
     else
       uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
-    c->trusted = px_cidr_match_sockaddr(w->cfg->trusted_proxies, w->cfg->ntrusted_proxies,
+    c->trusted = px_cidr_match_sockaddr(c->wg->cfg->trusted_proxies, c->wg->cfg->ntrusted_proxies,
                                         (const struct sockaddr *)&ss);
   }
   if (l->proxy_protocol && !c->trusted) {
@@ -545,23 +547,23 @@ void px_conn_accept(px_listener *l) {
     return;
   }
   if (c->is_https) {
-    c->tls = px_tls_conn_new(w->env.tls);
+    c->tls = px_tls_conn_new(c->wg->gen->tls);
     if (c->tls == NULL) {
       px_conn_close(c);
       return;
     }
     c->state = PX_CONN_HANDSHAKE;
-    px_conn_set_timer(c, w->cfg->limits.handshake_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.handshake_timeout_ms);
   } else {
     c->state = PX_CONN_IDLE;
-    px_conn_set_timer(c, w->cfg->limits.header_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.header_timeout_ms);
     count_open(c, NULL);
   }
   if (l->proxy_protocol) {
     /* The header comes first, before TLS or HTTP (the PROXY protocol
      * specification, §2): the handshake timer starts once it is read. */
     c->state = PX_CONN_PROXY_HEADER;
-    px_conn_set_timer(c, w->cfg->limits.proxy_header_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.proxy_header_timeout_ms);
   }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     px_conn_close(c);

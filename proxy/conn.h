@@ -79,6 +79,7 @@ struct px_conn {
   uv_tcp_t tcp;
   px_lazy_timer timer;
   px_worker *w;
+  px_wgen *wg;          /**< the configuration it was accepted under (held until closed) */
   px_conn *next, *prev; /**< the worker's list */
   int pending_closes;
   int closed; /**< uv_close was called */

@@ -38,6 +38,8 @@ static void usage(FILE *out) {
                "                               affiliationChanged, superseded,\n"
                "                               cessationOfOperation), then replace\n"
                "  reopen                       reopen the log files (as SIGUSR1 does)\n"
+               "  reload                       re-read the configuration file; exits 1\n"
+               "                               with its errors when it is refused\n"
                "The socket is --socket PATH, else admin.socket of CONFIG (by default\n"
                "admin-<first listen address>.sock in the runtime directory), else the\n"
                "only admin socket in the default runtime directory.\n");
@@ -72,7 +74,8 @@ static int parse_args(int argc, char **argv, ctl_args *a) {
   int wants_name =
       strcmp(a->cmd, "show") == 0 || strcmp(a->cmd, "renew") == 0 || strcmp(a->cmd, "revoke") == 0;
   if (strcmp(a->cmd, "status") == 0) return a->name || a->all || a->reason ? -1 : 0;
-  if (strcmp(a->cmd, "reopen") == 0) return a->name || a->all || a->reason || a->json ? -1 : 0;
+  if (strcmp(a->cmd, "reopen") == 0 || strcmp(a->cmd, "reload") == 0)
+    return a->name || a->all || a->reason || a->json ? -1 : 0;
   if (strcmp(a->cmd, "retry") == 0) return (a->name != NULL) == a->all || a->reason ? -1 : 0;
   if (!wants_name || a->name == NULL || a->all) return -1;
   if (a->reason && strcmp(a->cmd, "revoke") != 0) return -1;
@@ -202,6 +205,20 @@ static void put_clean(FILE *out, const char *s, int width) {
     fputc(' ', out);
 }
 
+/* Prints `text` line by line, each after `prefix`, cleaned as put_clean
+ * does (a reload's answer holds one line per error or warning). */
+static void put_lines(FILE *out, const char *prefix, const char *text) {
+  char line[1024];
+  while (*text) {
+    size_t n = strcspn(text, "\n");
+    snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) ? n : sizeof(line) - 1), text);
+    fputs(prefix, out);
+    put_clean(out, line, 0);
+    fputc('\n', out);
+    text += n + (text[n] == '\n');
+  }
+}
+
 /* A member as display text: strings as they are, numbers, "-" for none. */
 static char *field_text(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
@@ -327,9 +344,7 @@ static int report(const ctl_args *a, json_t *resp, FILE *out, FILE *errout) {
   const char *error =
       json_is_object(resp) ? json_string_value(json_object_get(resp, "error")) : NULL;
   if (error) {
-    fputs("portico ctl: ", errout);
-    put_clean(errout, error, 0);
-    fputc('\n', errout);
+    put_lines(errout, "portico ctl: ", error);
     return 1;
   }
   int r = 0;
@@ -347,6 +362,9 @@ static int report(const ctl_args *a, json_t *resp, FILE *out, FILE *errout) {
     fprintf(out, "renewal started for %s\n", a->name);
   } else if (strcmp(a->cmd, "reopen") == 0) {
     fprintf(out, "log files reopened\n");
+  } else if (strcmp(a->cmd, "reload") == 0) {
+    const char *m = json_string_value(json_object_get(resp, "message"));
+    put_lines(out, "", m ? m : "reloaded");
   } else {
     fprintf(out, "revocation started for %s (reason %s)\n", a->name,
             a->reason ? a->reason : "unspecified");

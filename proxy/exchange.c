@@ -34,6 +34,7 @@ typedef struct pending_chunk {
 struct px_exchange {
   px_front *f;
   px_worker *w;
+  px_wgen *wg; /* the client connection's generation: site and pools are in it */
   const px_site *site;
   size_t site_idx;
   size_t up_idx;
@@ -201,7 +202,7 @@ static int connect_upstream(px_exchange *ex);
  * could have reached the backend (connect refused or timed out): safe for
  * any method. Returns 1 when a new attempt started. */
 static int retry_elsewhere(px_exchange *ex) {
-  if (!px_balancer_may_retry(ex->w, ex->site_idx, ex->tries) || ex->resp_started) return 0;
+  if (!px_balancer_may_retry(ex->wg, ex->site_idx, ex->tries) || ex->resp_started) return 0;
   px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx, PX_METRICS_UP_RETRY);
   ex->tries++;
   drop_upstream(ex);
@@ -212,7 +213,7 @@ static int retry_elsewhere(px_exchange *ex) {
 static void complete(px_exchange *ex, int upstream_reusable);
 
 /* Passive health: the upstream refused or timed out (balancer.c). */
-static void mark_failed(px_exchange *ex) { px_balancer_failed(ex->w, ex->site_idx, ex->up_idx); }
+static void mark_failed(px_exchange *ex) { px_balancer_failed(ex->wg, ex->site_idx, ex->up_idx); }
 
 static void on_up_timeout(void *data) {
   px_upstream_conn *uc = data;
@@ -265,7 +266,7 @@ static void on_up_connect(px_upstream_conn *uc, int status) {
  * than a connect to a backend known to be gone. */
 static int connect_upstream(px_exchange *ex) {
   px_worker *w = ex->w;
-  px_upstream_pool *pool = px_balancer_pick(w, ex->site_idx, &ex->up_idx);
+  px_upstream_pool *pool = px_balancer_pick(ex->wg, ex->site_idx, &ex->up_idx);
   if (pool == NULL) {
     px_log(PX_LOG_DEBUG, "site %s: every upstream is down", ex->site->hosts[0]);
     return -1;
@@ -290,7 +291,7 @@ static int connect_upstream(px_exchange *ex) {
   if (uc == NULL) return -1;
   ex->up = uc;
   ex->connected = 0;
-  arm_up_timer(ex, w->cfg->limits.upstream_connect_timeout_ms);
+  arm_up_timer(ex, ex->wg->cfg->limits.upstream_connect_timeout_ms);
   return 0;
 }
 
@@ -386,7 +387,7 @@ static int queue_body(px_exchange *ex, const char *data, size_t len) {
   }
   memcpy(ex->obuf + OBUF_PREFIX + ex->olen, data, len);
   ex->olen += len;
-  if (ex->olen >= ex->w->cfg->limits.buffer_size) return flush_body(ex, 0);
+  if (ex->olen >= ex->wg->cfg->limits.buffer_size) return flush_body(ex, 0);
   if (ex->defer_slot == 0 && px_worker_defer(ex->w, ex, &ex->defer_slot) != 0)
     return flush_body(ex, 0);
   return 0;
@@ -404,7 +405,7 @@ static void resume_request(px_exchange *ex) {
 
 static void check_request_backpressure(px_exchange *ex) {
   size_t inflight = ex->pend_bytes + ex->olen + (ex->up ? ex->up->write_pending : 0);
-  if (inflight > ex->w->cfg->limits.buffer_size) pause_request(ex);
+  if (inflight > ex->wg->cfg->limits.buffer_size) pause_request(ex);
 }
 
 /* The connection is up: send the head, what is buffered, and listen. */
@@ -428,9 +429,9 @@ static void send_to_upstream(px_exchange *ex) {
     fail_with(ex, 502);
     return;
   }
-  arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
+  arm_up_timer(ex, ex->wg->cfg->limits.upstream_read_timeout_ms);
   if (!ex->req_paused || ex->req_done) return;
-  if (uc->write_pending <= ex->w->cfg->limits.buffer_size / 2) resume_request(ex);
+  if (uc->write_pending <= ex->wg->cfg->limits.buffer_size / 2) resume_request(ex);
 }
 
 static void on_up_drain(px_upstream_conn *uc) {
@@ -443,7 +444,7 @@ static void on_up_drain(px_upstream_conn *uc) {
 
 int px_exchange_start(px_front *f, const px_site *site, const char *host,
                       const px_front_request *req, px_exchange **out) {
-  const px_config *cfg = f->w->cfg;
+  const px_config *cfg = f->wg->cfg;
   *out = NULL;
   uint64_t max_body = cfg->limits.max_body_bytes;
   if (max_body && req->content_length > 0 && (uint64_t)req->content_length > max_body) return 413;
@@ -451,6 +452,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
   if (ex == NULL) return -1;
   ex->f = f;
   ex->w = f->w;
+  ex->wg = f->wg;
   ex->site = site;
   ex->site_idx = (size_t)(site - cfg->sites);
   ex->start_ns = uv_hrtime();
@@ -528,7 +530,7 @@ int px_exchange_start(px_front *f, const px_site *site, const char *host,
 }
 
 int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
-  uint64_t max_body = ex->w->cfg->limits.max_body_bytes;
+  uint64_t max_body = ex->wg->cfg->limits.max_body_bytes;
   ex->req_body_bytes += len;
   if (max_body && ex->req_body_bytes > max_body) {
     px_log(PX_LOG_INFO, "client %s: request body over limits.max_body", ex->f->peer_ip);
@@ -540,7 +542,7 @@ int px_exchange_body(px_exchange *ex, const char *data, size_t len) {
   uint64_t now = uv_now(&ex->w->loop);
   if (now != ex->body_timer_at) {
     ex->body_timer_at = now;
-    ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.body_timeout_ms);
+    ex->f->ops->set_timer(ex->f, ex->wg->cfg->limits.body_timeout_ms);
   }
   if (ex->up && ex->connected && ex->pend == NULL) {
     /* Large pieces of a Content-Length body go straight out (no copy) when
@@ -593,12 +595,12 @@ void px_exchange_on_client_timeout(px_exchange *ex) {
 }
 
 void px_exchange_on_client_drain(px_exchange *ex) {
-  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size / 2) return;
-  ex->f->ops->set_timer(ex->f, ex->req_done ? 0 : ex->w->cfg->limits.body_timeout_ms);
+  if (ex->f->ops->pending(ex->f) > ex->wg->cfg->limits.buffer_size / 2) return;
+  ex->f->ops->set_timer(ex->f, ex->req_done ? 0 : ex->wg->cfg->limits.body_timeout_ms);
   if (ex->up && ex->connected && !ex->resp_done && !ex->up->reading) {
     px_upstream_read_start(ex->up);
-    arm_up_timer(ex, ex->tunnel ? ex->w->cfg->limits.websocket_idle_timeout_ms
-                                : ex->w->cfg->limits.upstream_read_timeout_ms);
+    arm_up_timer(ex, ex->tunnel ? ex->wg->cfg->limits.websocket_idle_timeout_ms
+                                : ex->wg->cfg->limits.upstream_read_timeout_ms);
   }
 }
 
@@ -779,7 +781,7 @@ static void complete(px_exchange *ex, int upstream_reusable) {
 static void hold_upstream(px_exchange *ex) {
   px_upstream_read_stop(ex->up);
   px_lazy_timer_set(&ex->up->timer, 0, NULL);
-  ex->f->ops->set_timer(ex->f, ex->w->cfg->limits.send_timeout_ms);
+  ex->f->ops->set_timer(ex->f, ex->wg->cfg->limits.send_timeout_ms);
 }
 
 static void start_tunnel(px_exchange *ex, const char *rest, size_t len);
@@ -824,13 +826,13 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
   }
   if (!ex->resp_started) {
     ex->resp_started = 1;
-    px_balancer_answered(ex->w, ex->site_idx, ex->up_idx);
+    px_balancer_answered(ex->wg, ex->site_idx, ex->up_idx);
     llhttp_init(&ex->rp, HTTP_RESPONSE, resp_settings());
     ex->rp.data = ex;
     px_obj_free(ex->req_head); /* no retry once the upstream has answered */
     ex->req_head = NULL;
   }
-  arm_up_timer(ex, ex->w->cfg->limits.upstream_read_timeout_ms);
+  arm_up_timer(ex, ex->wg->cfg->limits.upstream_read_timeout_ms);
   ex->busy++;
   llhttp_errno_t err = llhttp_execute(&ex->rp, buf, (size_t)nread);
   ex->busy--;
@@ -861,7 +863,7 @@ static void on_up_read(px_upstream_conn *uc, ssize_t nread, const char *buf) {
     fail_with(ex, 502);
     return;
   }
-  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) hold_upstream(ex);
+  if (ex->f->ops->pending(ex->f) > ex->wg->cfg->limits.buffer_size) hold_upstream(ex);
 }
 
 /* ---- WebSocket tunnel ------------------------------------------------------ */
@@ -877,7 +879,7 @@ static void start_tunnel(px_exchange *ex, const char *rest, size_t len) {
   ex->req_done = 1;
   px_obj_free(ex->req_head);
   ex->req_head = NULL;
-  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
+  arm_up_timer(ex, ex->wg->cfg->limits.websocket_idle_timeout_ms);
   ex->f->ops->set_timer(ex->f, 0);
   if (len && client_write(ex, rest, len) != 0) return;
   ex->f->ops->tunnel(ex->f);
@@ -889,8 +891,8 @@ int px_exchange_tunnel_write(px_exchange *ex, const char *data, size_t len) {
     return -1;
   }
   ex->req_body_bytes += len;
-  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
-  if (ex->up->write_pending > ex->w->cfg->limits.buffer_size) pause_request(ex);
+  arm_up_timer(ex, ex->wg->cfg->limits.websocket_idle_timeout_ms);
+  if (ex->up->write_pending > ex->wg->cfg->limits.buffer_size) pause_request(ex);
   return 0;
 }
 
@@ -899,7 +901,7 @@ static void tunnel_read(px_exchange *ex, ssize_t nread, const char *buf) {
     complete(ex, 0);
     return;
   }
-  arm_up_timer(ex, ex->w->cfg->limits.websocket_idle_timeout_ms);
+  arm_up_timer(ex, ex->wg->cfg->limits.websocket_idle_timeout_ms);
   if (client_write(ex, buf, (size_t)nread) != 0) return;
-  if (ex->f->ops->pending(ex->f) > ex->w->cfg->limits.buffer_size) hold_upstream(ex);
+  if (ex->f->ops->pending(ex->f) > ex->wg->cfg->limits.buffer_size) hold_upstream(ex);
 }

@@ -15,6 +15,7 @@
 typedef struct px_front px_front;
 typedef struct px_worker px_worker;
 struct px_conn;
+typedef struct px_wgen px_wgen;
 
 typedef struct px_front_ops {
   /**
@@ -50,6 +51,7 @@ typedef struct px_front_ops {
 struct px_front {
   const px_front_ops *ops;
   px_worker *w;
+  px_wgen *wg;         /**< the connection's configuration generation */
   const char *peer_ip; /**< for the forwarded headers and logs */
   int is_https;
   const char *proto;          /**< "HTTP/1.1" or "HTTP/2", for logs */

@@ -89,14 +89,14 @@ static void on_header_timeout(px_conn *c) {
 static int count_head_bytes(px_conn *c, size_t len) {
   px_h1 *h1 = px_h1_of(c);
   h1->head_bytes += len;
-  return h1->head_bytes > c->w->cfg->limits.max_header_bytes ? -1 : 0;
+  return h1->head_bytes > c->wg->cfg->limits.max_header_bytes ? -1 : 0;
 }
 
 static int on_message_begin(llhttp_t *p) {
   px_conn *c = p->data;
   px_h1 *h1 = px_h1_of(c);
   free_head(c);
-  h1->head = px_http_head_new(c->w->cfg->limits.max_header_bytes + 64);
+  h1->head = px_http_head_new(c->wg->cfg->limits.max_header_bytes + 64);
   if (h1->head == NULL) return HPE_USER;
   h1->head_bytes = 0;
   h1->head_error = 0;
@@ -106,7 +106,7 @@ static int on_message_begin(llhttp_t *p) {
   h1->in_field = 0;
   if (c->state != PX_CONN_HEADERS) {
     c->state = PX_CONN_HEADERS;
-    px_conn_set_timer(c, c->w->cfg->limits.header_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.header_timeout_ms);
   }
   return 0;
 }
@@ -136,7 +136,7 @@ static int on_url_complete(llhttp_t *p) {
 static int trailer_span(px_conn *c, size_t len) {
   px_h1 *h1 = px_h1_of(c);
   h1->head_bytes += len;
-  if (h1->head_bytes <= c->w->cfg->limits.max_header_bytes) return 0;
+  if (h1->head_bytes <= c->wg->cfg->limits.max_header_bytes) return 0;
   px_log(PX_LOG_INFO, "client %s: request trailers over limits.max_header_bytes", c->peer_ip);
   px_conn_close(c);
   return HPE_USER;
@@ -146,10 +146,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   px_conn *c = p->data;
   px_h1 *h1 = px_h1_of(c);
   if (h1->head_done) return trailer_span(c, len);
-  if (h1->in_field != 1 && h1->head->nheaders >= c->w->cfg->limits.max_headers)
+  if (h1->in_field != 1 && h1->head->nheaders >= c->wg->cfg->limits.max_headers)
     return fail(c, 431, "too many header fields");
-  if (count_head_bytes(c, len) != 0 ||
-      px_http_head_field_name(h1->head, &h1->in_field, at, len, c->w->cfg->limits.max_headers) != 0)
+  if (count_head_bytes(c, len) != 0 || px_http_head_field_name(h1->head, &h1->in_field, at, len,
+                                                               c->wg->cfg->limits.max_headers) != 0)
     return fail(c, 431, "header block too large");
   h1->name_end = at + len;
   h1->name_gen = h1->feed_gen;
@@ -260,8 +260,8 @@ static int answer_plain_http(px_conn *c, const px_route *r) {
   case PX_ROUTE_REDIRECT: {
     char loc[8192 + 300];
     char line[sizeof(loc) + 16];
-    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->w->env.https_port, loc,
-                                      sizeof(loc));
+    int n = px_http_redirect_location(r->host, h->target, h->target_len, c->wg->gen->https_port,
+                                      loc, sizeof(loc));
     if (n < 0) {
       px_h1_respond(c, 400, NULL, 1);
       return 1;
@@ -303,13 +303,14 @@ static int on_headers_complete(llhttp_t *p) {
 
   const px_header *hh = px_http_find(h, "host");
   px_route r;
-  px_route_request(c->w->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
-                   c->is_https ? c->sni : NULL, h->target, c->w->env.https_port, &r);
+  px_route_request(c->wg->cfg, hh ? hh->value : NULL, hh ? hh->value_len : 0,
+                   c->is_https ? c->sni : NULL, h->target, c->wg->gen->https_port, &r);
   if (r.action == PX_ROUTE_BAD_HOST) return fail(c, 400, "missing or invalid Host");
   px_acme_site_prefs prefs;
   if ((r.action == PX_ROUTE_REDIRECT || r.action == PX_ROUTE_PROXY) && !c->is_https &&
       px_site_prefs_get(c->w->env.acme, r.site, r.host, &prefs) && prefs.redirect_http >= 0)
-    r.action = prefs.redirect_http && c->w->env.https_port > 0 ? PX_ROUTE_REDIRECT : PX_ROUTE_PROXY;
+    r.action =
+        prefs.redirect_http && c->wg->gen->https_port > 0 ? PX_ROUTE_REDIRECT : PX_ROUTE_PROXY;
   memcpy(h1->req_host, r.host, r.host_len + 1);
   /* Upstream gets the Host as received (with its port); a request without
    * one (HTTP/1.0) gets the name it was routed by. */
@@ -334,7 +335,7 @@ static int on_headers_complete(llhttp_t *p) {
   }
   const px_site *site = r.site;
   c->state = PX_CONN_ACTIVE;
-  px_conn_set_timer(c, c->w->cfg->limits.body_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.body_timeout_ms);
   px_front_request *req = &h1->pending_req;
   memset(req, 0, sizeof(*req));
   req->head = h;
@@ -495,7 +496,7 @@ static int local_answer_done(px_conn *c) {
   c->state = PX_CONN_IDLE;
   h1->parser_paused = 0;
   llhttp_resume(&h1->parser);
-  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.keepalive_timeout_ms);
   free_head(c);
   return 1;
 }
@@ -590,7 +591,7 @@ void px_h1_exchange_done(px_conn *c, int keep_alive) {
   c->state = PX_CONN_IDLE;
   h1->parser_paused = 0;
   llhttp_resume(&h1->parser);
-  px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+  px_conn_set_timer(c, c->wg->cfg->limits.keepalive_timeout_ms);
   free_head(c); /* an idle keep-alive connection holds no request buffers */
   px_conn_resume_read(c);
   if (!c->closed && c->tls && c->state == PX_CONN_IDLE && c->write_pending == 0)

@@ -135,6 +135,7 @@ void px_h1_front_init(px_conn *c) {
   px_h1 *h1 = px_h1_of(c);
   h1->front.ops = &h1_ops;
   h1->front.w = c->w;
+  h1->front.wg = c->wg;
   h1->front.peer_ip = c->peer_ip;
   h1->front.is_https = c->is_https;
   h1->front.proto = "HTTP/1.1";

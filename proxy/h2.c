@@ -111,7 +111,7 @@ static void flush(px_h2 *h2) {
   char *buf = h2_out;
   size_t used = 0;
   /* Stop producing while the socket is behind: nghttp2 keeps the rest. */
-  while (!c->closed && c->write_pending < c->w->cfg->limits.buffer_size) {
+  while (!c->closed && c->write_pending < c->wg->cfg->limits.buffer_size) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(h2->session, &data);
     if (n <= 0) break;
@@ -135,7 +135,7 @@ static void flush(px_h2 *h2) {
     /* Until its first request a connection has timeouts.request_header,
      * set at the handshake: one that never sends the preface (or never a
      * request) must not hold a slot for the keep-alive time. */
-    px_conn_set_timer(c, c->w->cfg->limits.keepalive_timeout_ms);
+    px_conn_set_timer(c, c->wg->cfg->limits.keepalive_timeout_ms);
 }
 
 /* Exchanges running on this connection (each holds a backend connection). */
@@ -150,7 +150,7 @@ static void start_request(h2_stream *st, int end_stream);
 
 /* Starts queued requests, oldest first, while backend slots are free. */
 static void start_queued(px_h2 *h2) {
-  size_t limit = h2->c->w->cfg->limits.upstreams_per_connection;
+  size_t limit = h2->c->wg->cfg->limits.upstreams_per_connection;
   while (h2->nqueued && !h2->c->closed && running(h2) < limit) {
     h2_stream *oldest = NULL;
     for (h2_stream *st = h2->streams; st; st = st->next)
@@ -209,10 +209,10 @@ static void out_taken(h2_stream *st, size_t n) {
 /* The connection was over its buffer budget and has drained to half of
  * it: streams that held their upstreams may read again. */
 static void wake_held(px_h2 *h2) {
-  if (!h2->over_budget || h2->out_total > h2->c->w->cfg->limits.connection_buffer / 2) return;
+  if (!h2->over_budget || h2->out_total > h2->c->wg->cfg->limits.connection_buffer / 2) return;
   h2->over_budget = 0;
   for (h2_stream *st = h2->streams; st; st = st->next)
-    if (st->ex && st->out_bytes <= h2->c->w->cfg->limits.buffer_size / 2)
+    if (st->ex && st->out_bytes <= h2->c->wg->cfg->limits.buffer_size / 2)
       px_exchange_on_client_drain(st->ex);
 }
 
@@ -242,7 +242,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     return NGHTTP2_ERR_DEFERRED;
   }
   /* Room again: let the exchange read its upstream. */
-  if (st->ex && st->out_bytes <= st->h2->c->w->cfg->limits.buffer_size / 2)
+  if (st->ex && st->out_bytes <= st->h2->c->wg->cfg->limits.buffer_size / 2)
     px_exchange_on_client_drain(st->ex);
   wake_held(st->h2);
   return (ssize_t)n;
@@ -380,8 +380,8 @@ static int st_response_end(px_front *f, const px_http_head *trailers) {
 static size_t st_pending(px_front *f) {
   h2_stream *st = stream_of(f);
   px_h2 *h2 = st->h2;
-  const px_limits *l = &h2->c->w->cfg->limits;
-  size_t worker_share = l->total_buffer / (size_t)h2->c->w->cfg->workers;
+  const px_limits *l = &h2->c->wg->cfg->limits;
+  size_t worker_share = l->total_buffer / (size_t)h2->c->wg->cfg->workers;
   if (h2->out_total >= l->connection_buffer || worker_buffered >= worker_share) {
     h2->over_budget = 1;
     return SIZE_MAX / 2;
@@ -515,7 +515,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   h2_stream *st = px_obj_calloc(1, sizeof(*st));
   if (st == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
-  const px_config *cfg = h2->c->w->cfg;
+  const px_config *cfg = h2->c->wg->cfg;
   st->head = px_http_head_new(cfg->limits.max_header_bytes + 512);
   if (st->head == NULL) {
     px_obj_free(st);
@@ -526,6 +526,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
   h2->streams_opened++;
   st->front.ops = &stream_ops;
   st->front.w = h2->c->w;
+  st->front.wg = h2->c->wg;
   st->front.peer_ip = h2->c->peer_ip;
   st->front.is_https = 1;
   st->front.proto = "HTTP/2";
@@ -566,7 +567,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
   /* The header list limit counts decoded bytes, so an HPACK bomb (a small
    * block that expands) stops here (RFC 9113 §10.5.1). */
   st->head_bytes += nlen + vlen + 32;
-  if (st->head_bytes > h2->c->w->cfg->limits.max_header_bytes) {
+  if (st->head_bytes > h2->c->wg->cfg->limits.max_header_bytes) {
     if (!st->too_large) glitch(h2, 20, "header list over the limit");
     st->too_large = 1;
     return 0;
@@ -628,7 +629,7 @@ static void start_request(h2_stream *st, int end_stream) {
   /* The authority is never NULL here: without one the request is a 400,
    * not routed by the handshake's name as an HTTP/1.0 request is. */
   px_route r;
-  px_route_request(c->w->cfg, st->authority, st->authority_len, c->sni, h->target, 0, &r);
+  px_route_request(c->wg->cfg, st->authority, st->authority_len, c->sni, h->target, 0, &r);
   if (r.action != PX_ROUTE_PROXY) {
     stream_respond(st, r.action == PX_ROUTE_BAD_HOST ? 400 : 421);
     return;
@@ -672,7 +673,7 @@ static void start_request(h2_stream *st, int end_stream) {
   if (end_stream)
     px_exchange_body_end(st->ex);
   else /* the body is awaited: its first DATA frame is due as any next one */
-    st_set_timer(&st->front, c->w->cfg->limits.body_timeout_ms);
+    st_set_timer(&st->front, c->wg->cfg->limits.body_timeout_ms);
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
@@ -684,7 +685,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     if (st == NULL) break;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       st->end_seen = end;
-      if (running(h2) < h2->c->w->cfg->limits.upstreams_per_connection) {
+      if (running(h2) < h2->c->wg->cfg->limits.upstreams_per_connection) {
         start_request(st, end);
       } else if (end) {
         /* limits.upstreams_per_connection: a bodiless request waits for a
@@ -759,7 +760,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
     glitch(h2, 2, "stream errors");
   if (st) stream_free(st);
   if (h2->nstreams == 0 && !h2->c->closed)
-    px_conn_set_timer(h2->c, h2->c->w->cfg->limits.keepalive_timeout_ms);
+    px_conn_set_timer(h2->c, h2->c->wg->cfg->limits.keepalive_timeout_ms);
   return 0;
 }
 
@@ -813,7 +814,7 @@ static px_h2 *h2_new(px_conn *c) {
     free(h2);
     return NULL;
   }
-  const px_limits *l = &c->w->cfg->limits;
+  const px_limits *l = &c->wg->cfg->limits;
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},

@@ -38,6 +38,30 @@ void px_listen_file_name(const char *prefix, const char *addr, const char *suffi
   snprintf(out + n, cap - n, "%s", suffix);
 }
 
+/* The locks this process holds: the address text and the locked file's
+ * descriptor (closing it releases the lock). */
+typedef struct held_lock {
+  char *addr;
+  int fd;
+} held_lock;
+static held_lock *held;
+static size_t nheld;
+
+static int is_held(const char *addr) {
+  for (size_t i = 0; i < nheld; i++)
+    if (strcmp(held[i].addr, addr) == 0) return 1;
+  return 0;
+}
+
+static int remember(const char *addr, int fd) {
+  held_lock *n = realloc(held, (nheld + 1) * sizeof(*n));
+  if (n == NULL) return -1;
+  held = n;
+  if ((held[nheld].addr = strdup(addr)) == NULL) return -1;
+  held[nheld++].fd = fd;
+  return 0;
+}
+
 static int lock_one(int dirfd, const char *dir, const char *addr, char *err, size_t errlen) {
   char name[160];
   px_listen_file_name("listen-", addr, ".lock", name, sizeof(name));
@@ -66,10 +90,36 @@ static int lock_one(int dirfd, const char *dir, const char *addr, char *err, siz
   /* The pid is only for the other process's message: the lock holds
    * whether or not it could be written. */
   if (ftruncate(fd, 0) == 0) (void)!pwrite(fd, pid, (size_t)len, 0);
-  return 0; /* fd stays open: the lock lasts as long as the process */
+  /* fd stays open: the lock lasts as long as the process, or until a
+   * reload removes the address. Without memory to note it, it is simply
+   * held until exit. */
+  remember(addr, fd);
+  return 0;
 }
 
-int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen) {
+static int cfg_has(const px_config *cfg, const char *addr) {
+  for (size_t i = 0; i < cfg->nhttps; i++)
+    if (strcmp(cfg->https[i].text, addr) == 0) return 1;
+  for (size_t i = 0; i < cfg->nhttp; i++)
+    if (strcmp(cfg->http[i].text, addr) == 0) return 1;
+  return 0;
+}
+
+void px_listen_lock_keep_only(const px_config *cfg) {
+  size_t kept = 0;
+  for (size_t i = 0; i < nheld; i++) {
+    if (cfg_has(cfg, held[i].addr)) {
+      held[kept++] = held[i];
+      continue;
+    }
+    close(held[i].fd);
+    free(held[i].addr);
+  }
+  nheld = kept;
+}
+
+/* Locks each address of `cfg` not held yet; stops at the first failure. */
+static int lock_missing(const px_config *cfg, char *err, size_t errlen) {
   char dir[512];
   px_listen_lock_dir(cfg, dir, sizeof(dir));
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -83,9 +133,24 @@ int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen) {
   }
   int r = 0;
   for (size_t i = 0; r == 0 && i < cfg->nhttps; i++)
-    r = lock_one(dirfd, dir, cfg->https[i].text, err, errlen);
+    if (!is_held(cfg->https[i].text)) r = lock_one(dirfd, dir, cfg->https[i].text, err, errlen);
   for (size_t i = 0; r == 0 && i < cfg->nhttp; i++)
-    r = lock_one(dirfd, dir, cfg->http[i].text, err, errlen);
+    if (!is_held(cfg->http[i].text)) r = lock_one(dirfd, dir, cfg->http[i].text, err, errlen);
   close(dirfd);
   return r;
+}
+
+int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen) {
+  return lock_missing(cfg, err, errlen);
+}
+
+int px_listen_lock_add(const px_config *cfg, char *err, size_t errlen) {
+  size_t before = nheld;
+  if (lock_missing(cfg, err, errlen) == 0) return 0;
+  while (nheld > before) { /* give back what this call took */
+    nheld--;
+    close(held[nheld].fd);
+    free(held[nheld].addr);
+  }
+  return -1;
 }

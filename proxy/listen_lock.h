@@ -20,6 +20,18 @@
  */
 int px_listen_lock_all(const px_config *cfg, char *err, size_t errlen);
 
+/**
+ * After a reload: locks the addresses of `cfg` this process does not hold
+ * yet. 0, or -1 with `err` as px_listen_lock_all says (the locks taken by
+ * this call are released again). Not thread-safe: the server's reload
+ * calls it under its lock.
+ */
+int px_listen_lock_add(const px_config *cfg, char *err, size_t errlen);
+
+/** Releases the locks of addresses `cfg` no longer has (after a reload
+ *  closed their listeners, or one that failed). */
+void px_listen_lock_keep_only(const px_config *cfg);
+
 /** A file name for `addr` in the runtime directory: prefix + the address
  *  with anything but [A-Za-z0-9.-] made '_' + suffix ("listen-", "127.0.0.1:443",
  *  ".lock" -> "listen-127.0.0.1_443.lock"). */

@@ -27,20 +27,29 @@
 #define PORTICO_VERSION "0.1.0"
 
 static px_server server;
-static uv_signal_t sig_term, sig_int, sig_usr1;
+static uv_signal_t sig_term, sig_int, sig_usr1, sig_hup;
 static int stopping;
 
+/* SIGHUP: re-read the configuration (docs/reload.md); the outcome is
+ * logged by px_server_reload. */
+static void on_hup(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  char msg[4096];
+  px_server_reload(&server, msg, sizeof(msg));
+}
+
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: portico -c FILE [--check]\n"
-          "       portico --from NAME --to HOST:PORT [--to ...] [--staging | --ca URL]\n"
-          "               [--ca-root FILE] [--email ADDR] [--storage DIR]\n"
-          "               [--listen-https ADDR] [--listen-http ADDR] [--check]\n"
-          "       portico ctl [-c FILE | --socket PATH] status|show|retry|renew|revoke|reopen ...\n"
-          "       portico store copy [OPTIONS] SRC DST\n"
-          "  -c, --config FILE  configuration file (YAML or JSON)\n"
-          "  --check            validate the configuration, print errors and warnings, exit\n"
-          "  --version          print the version\n");
+  fprintf(out, "usage: portico -c FILE [--check]\n"
+               "       portico --from NAME --to HOST:PORT [--to ...] [--staging | --ca URL]\n"
+               "               [--ca-root FILE] [--email ADDR] [--storage DIR]\n"
+               "               [--listen-https ADDR] [--listen-http ADDR] [--check]\n"
+               "       portico ctl [-c FILE | --socket PATH] "
+               "status|show|retry|renew|revoke|reopen|reload ...\n"
+               "       portico store copy [OPTIONS] SRC DST\n"
+               "  -c, --config FILE  configuration file (YAML or JSON)\n"
+               "  --check            validate the configuration, print errors and warnings, exit\n"
+               "  --version          print the version\n");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -55,6 +64,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   /* Unref so the main loop ends; a second signal still arrives. */
   uv_unref((uv_handle_t *)&sig_term);
   uv_unref((uv_handle_t *)&sig_int);
+  uv_unref((uv_handle_t *)&sig_hup);
 }
 
 /* SIGUSR1: reopen the log files (logrotate renamed them). */
@@ -157,8 +167,10 @@ int main(int argc, char **argv) {
   uv_signal_init(loop, &sig_usr1);
   uv_signal_start(&sig_usr1, on_reopen_signal, SIGUSR1);
   uv_unref((uv_handle_t *)&sig_usr1); /* it never keeps the loop running */
+  uv_signal_init(loop, &sig_hup);
+  uv_signal_start(&sig_hup, on_hup, SIGHUP);
   int status = 0;
-  if (px_server_start(&server) != 0) {
+  if (px_server_start(&server, loop) != 0) {
     status = 1;
   } else {
     px_log(PX_LOG_INFO, "portico %s ready: %zu https and %zu http listeners, %d workers",
@@ -176,6 +188,7 @@ int main(int argc, char **argv) {
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_usr1, NULL);
+  uv_close((uv_handle_t *)&sig_hup, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   px_server_dispose(&server);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme/life/admin.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
 #include "proxy/metrics_server.h"
@@ -10,32 +11,16 @@
 #include "proxy/worker.h"
 #include "tls/log.h"
 
-/* ALPN offered on HTTPS listeners, in preference order (RFC 7301). */
-static const char *const alpn_protocols[] = {"h2", "http/1.1"};
-
-static int listen_port(const px_listen_addr *a) {
-  if (a->ss.ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
-  return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
-}
-
-/* `spec` is the matched site's certificate: only a `tls: on_demand` site
- * lets a name start its own order (wildcards and "*" included). */
-static int dyn_lookup(void *arg, const char *name, size_t spec, px_tls_cert **out) {
-  px_server *srv = arg;
-  const px_site *site = &srv->cfg->sites[srv->site_of_cert[spec]];
-  return px_acme_manager_lookup(srv->acme, name, site->tls_mode == PX_SITE_TLS_ON_DEMAND, out);
-}
-
-static int dyn_challenge(void *arg, const char *name, px_tls_cert **out) {
-  px_server *srv = arg;
-  return srv->acme ? px_acme_manager_challenge_lookup(srv->acme, name, out) : -1;
-}
-
 /* Manager thread: a name is resolved; every worker retries its waiters. */
 static void on_name_resolved(void *arg, const char *name) {
   px_server *srv = arg;
   for (int i = 0; i < srv->nworkers; i++)
     if (srv->workers && srv->workers[i]) px_worker_name_resolved(srv->workers[i], name);
+}
+
+/* `ctl reload`, on the thread of whichever loop serves the admin socket. */
+static int admin_reload(void *arg, char *msg, size_t cap) {
+  return px_server_reload(arg, msg, cap);
 }
 
 /* Starts the certificate manager when a site uses ACME. */
@@ -78,6 +63,8 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.client.preferred_chain = a->preferred_chain;
   o.on_demand = cfg->on_demand;
   o.renew_rate = a->renew_rate;
+  /* Decided at start: on-demand names are renewed when some site was
+   * `tls: on_demand` then (docs/reload.md). */
   o.on_demand_enabled = ndynamic > ngroups;
   const px_control_settings *ctl = &cfg->control;
   o.admin_socket = ctl->admin_socket; /* NULL when admin.socket is off */
@@ -88,6 +75,7 @@ static int start_acme(px_server *srv, const px_config *cfg) {
   o.groups = srv->groups;
   o.ngroups = ngroups;
   o.on_resolved = on_name_resolved;
+  o.reload = admin_reload;
   o.arg = srv;
   char err[256];
   /* Built now, started by px_server_start once the workers exist: the
@@ -102,45 +90,19 @@ static int start_acme(px_server *srv, const px_config *cfg) {
 
 int px_server_init(px_server *srv, const px_config *cfg) {
   memset(srv, 0, sizeof(*srv));
+  uv_mutex_init(&srv->reload_lock);
   srv->cfg = cfg;
   srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
-  srv->conn_limit_per_worker =
-      (cfg->limits.max_connections + (size_t)srv->nworkers - 1) / (size_t)srv->nworkers;
-  if (cfg->nhttps > 0) srv->https_port = listen_port(&cfg->https[0]);
-  if (cfg->nhttps == 0) return 0;
-  size_t ncerts = 0;
-  for (size_t i = 0; i < cfg->nsites; i++)
-    ncerts += cfg->sites[i].tls_mode != PX_SITE_TLS_NONE;
-  px_tls_cert_spec *specs = calloc(ncerts ? ncerts : 1, sizeof(*specs));
-  srv->site_of_cert = calloc(ncerts ? ncerts : 1, sizeof(int));
-  if (specs == NULL || srv->site_of_cert == NULL) {
-    free(specs);
+  /* The manager first: the generation's TLS context asks it for names. */
+  if (cfg->nhttps > 0 && start_acme(srv, cfg) != 0) return -1;
+  char err[768];
+  srv->gen = px_gen_new(cfg, NULL, srv->acme, ++srv->last_gen, err, sizeof(err));
+  if (srv->gen == NULL) {
+    px_log(PX_LOG_ERROR, "%s", err);
     return -1;
   }
-  size_t k = 0;
-  for (size_t i = 0; i < cfg->nsites; i++) {
-    const px_site *s = &cfg->sites[i];
-    if (s->tls_mode == PX_SITE_TLS_NONE) continue;
-    specs[k].cert_file = s->cert_file;
-    specs[k].key_file = s->key_file;
-    specs[k].dynamic = s->tls_mode != PX_SITE_TLS_FILES;
-    specs[k].hosts = (const char *const *)s->hosts;
-    specs[k].nhosts = s->nhosts;
-    srv->site_of_cert[k] = (int)i;
-    k++;
-  }
-  px_tls_server_opts opts = {
-      .alpn = alpn_protocols,
-      .nalpn = sizeof(alpn_protocols) / sizeof(alpn_protocols[0]),
-      .dynamic = {.lookup = dyn_lookup, .challenge = dyn_challenge, .arg = srv}};
-  char err[512];
-  srv->tls = px_tls_server_new(specs, ncerts, &opts, err, sizeof(err));
-  free(specs);
-  if (srv->tls == NULL) {
-    px_log(PX_LOG_ERROR, "TLS: %s", err);
-    return -1;
-  }
-  return start_acme(srv, cfg);
+  px_gen_served(srv->gen);
+  return 0;
 }
 
 /* The layers above the worker's loop, wired here so that the worker names
@@ -156,15 +118,28 @@ static const px_worker_hooks worker_hooks = {
     .start_session = px_session_start,
 };
 
-int px_server_start(px_server *srv) {
+/* Without a certificate manager (which hosts the admin socket for its own
+ * commands), the server hosts it for `ctl reload` on the caller's loop. */
+static int start_admin(px_server *srv, uv_loop_t *loop) {
+  const char *path = srv->cfg->control.admin_socket;
+  if (srv->acme || path == NULL || loop == NULL) return 0;
+  px_admin_ops ops = {.ctx = srv, .reload = admin_reload};
+  px_admin_options ao = {.path = path};
+  char err[512];
+  srv->admin = px_admin_start(loop, &ao, &ops, err, sizeof(err));
+  if (srv->admin == NULL) {
+    px_log(PX_LOG_ERROR, "%s", err);
+    return -1;
+  }
+  px_log(PX_LOG_INFO, "admin socket listening at %s (portico ctl)", path);
+  return 0;
+}
+
+int px_server_start(px_server *srv, uv_loop_t *loop) {
   srv->workers = calloc((size_t)srv->nworkers, sizeof(px_worker *));
   if (srv->workers == NULL) return -1;
-  px_worker_env env = {.cfg = srv->cfg,
-                       .tls = srv->tls,
-                       .acme = srv->acme,
-                       .https_port = srv->https_port,
-                       .conn_limit = srv->conn_limit_per_worker,
-                       .hooks = &worker_hooks};
+  px_worker_env env = {
+      .gen = srv->gen, .acme = srv->acme, .nworkers = srv->nworkers, .hooks = &worker_hooks};
   /* The metrics listener is bound before the public ones, so it answers
    * once portico is seen listening (the registry exists: zeros until the
    * workers count). */
@@ -191,10 +166,19 @@ int px_server_start(px_server *srv) {
     px_server_stop(srv);
     return -1;
   }
+  if (start_admin(srv, loop) != 0) {
+    px_server_stop(srv);
+    return -1;
+  }
   return 0;
 }
 
 void px_server_stop(px_server *srv) {
+  uv_mutex_lock(&srv->reload_lock);
+  srv->stopping = 1; /* no reload hands a worker anything after this */
+  uv_mutex_unlock(&srv->reload_lock);
+  if (srv->admin) px_admin_close(srv->admin);
+  srv->admin = NULL;
   for (int i = 0; i < srv->nworkers; i++)
     if (srv->workers && srv->workers[i]) px_worker_stop(srv->workers[i]);
 }
@@ -216,10 +200,11 @@ void px_server_join(px_server *srv) {
 }
 
 void px_server_dispose(px_server *srv) {
+  /* The generation before the manager: its TLS context calls the manager. */
+  px_gen_unref(srv->gen);
   px_acme_manager_free(srv->acme);
   px_metrics_free(srv->metrics);
   free(srv->groups);
-  if (srv->tls) px_tls_server_free(srv->tls);
-  free(srv->site_of_cert);
+  uv_mutex_destroy(&srv->reload_lock);
   memset(srv, 0, sizeof(*srv));
 }

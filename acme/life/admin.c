@@ -145,8 +145,13 @@ static void respond_json(conn *c, json_t *r, const char *err) {
     respond_error(c, err[0] ? err : "failed");
 }
 
-enum { CMD_STATUS, CMD_SHOW, CMD_RETRY, CMD_RENEW, CMD_REVOKE, CMD_REOPEN, NCMDS };
-static const char *const commands[NCMDS] = {"status", "show", "retry", "renew", "revoke", "reopen"};
+enum { CMD_STATUS, CMD_SHOW, CMD_RETRY, CMD_RENEW, CMD_REVOKE, CMD_REOPEN, CMD_RELOAD, NCMDS };
+static const char *const commands[NCMDS] = {"status", "show",   "retry", "renew",
+                                            "revoke", "reopen", "reload"};
+
+/* A reload's answer: every configuration error, one per line, is bounded
+ * by this (the rest is cut). */
+#define RELOAD_MESSAGE_MAX 16384
 
 static int supported(const px_admin_ops *ops, int cmd) {
   switch (cmd) {
@@ -160,6 +165,8 @@ static int supported(const px_admin_ops *ops, int cmd) {
     return ops->renew != NULL;
   case CMD_REOPEN:
     return ops->reopen != NULL;
+  case CMD_RELOAD:
+    return ops->reload != NULL;
   default:
     return ops->revoke != NULL;
   }
@@ -172,11 +179,24 @@ static void dispatch(conn *c, json_t *req) {
   while (name_of_cmd && cmd < NCMDS && strcmp(commands[cmd], name_of_cmd) != 0)
     cmd++;
   if (name_of_cmd == NULL || cmd == NCMDS) {
-    respond_error(c, "unknown command (status, show, retry, renew, revoke, reopen)");
+    respond_error(c, "unknown command (status, show, retry, renew, revoke, reopen, reload)");
     return;
   }
   if (!supported(ops, cmd)) {
     respond_error(c, "not supported");
+    return;
+  }
+  if (cmd == CMD_RELOAD) {
+    char *msg = calloc(1, RELOAD_MESSAGE_MAX);
+    if (msg == NULL) {
+      respond_error(c, "out of memory");
+      return;
+    }
+    if (ops->reload(ops->ctx, msg, RELOAD_MESSAGE_MAX) == 0)
+      respond(c, json_pack("{s:b,s:s}", "ok", 1, "message", msg));
+    else
+      respond_error(c, msg[0] ? msg : "reload failed");
+    free(msg);
     return;
   }
   char name[PX_ACME_NAME_MAX + 3], err[512] = "";

@@ -10,6 +10,7 @@
  *   {"cmd":"renew","name":"example.com"}      -> {"ok":true}
  *   {"cmd":"revoke","name":"example.com","reason":"keyCompromise"} -> {"ok":true}
  *   {"cmd":"reopen"}                          -> {"ok":true} (log files reopened)
+ *   {"cmd":"reload"}                          -> {"ok":true,"message":"..."}
  *   any failure                               -> {"error":"unknown name example.com"}
  *
  * A response is an error exactly when it is an object with an "error"
@@ -64,6 +65,11 @@ typedef struct px_admin_ops {
   int (*revoke)(void *ctx, const char *name, int reason, char *err, size_t errlen);
   /** Reopens the log files (logrotate). 0, or -1 with `err`. */
   int (*reopen)(void *ctx, char *err, size_t errlen);
+  /** Re-reads the configuration (a command of the proxy, which registers
+   *  it: acme/ knows nothing of what it does). 0 with a summary and any
+   *  warnings in `msg`, or -1 with the errors (file:line: key: ...) in
+   *  `msg`, one per line. It may take a few milliseconds (files are read). */
+  int (*reload)(void *ctx, char *msg, size_t cap);
 } px_admin_ops;
 
 typedef struct px_admin_options {

@@ -331,6 +331,15 @@ static int op_reopen(void *ctx, char *err, size_t errlen) {
   return 0;
 }
 
+/* ---- proxy commands ---------------------------------------------------------- */
+
+/* The proxy registered its reload (px_acme_manager_opts.reload): the
+ * socket is the manager's, the command is the proxy's. */
+static int op_reload(void *ctx, char *msg, size_t cap) {
+  px_acme_manager *m = ctx;
+  return m->o.reload(m->o.arg, msg, cap);
+}
+
 /* ---- lifetime ----------------------------------------------------------------- */
 
 int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
@@ -343,7 +352,8 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
                       .retry = op_retry,
                       .renew = op_renew,
                       .revoke = op_revoke,
-                      .reopen = op_reopen};
+                      .reopen = op_reopen,
+                      .reload = m->o.reload ? op_reload : NULL};
   px_admin_options ao = {.path = m->o.admin_socket};
   m->admin = px_admin_start(&m->loop, &ao, &ops, err, errlen);
   if (m->admin == NULL) return -1;

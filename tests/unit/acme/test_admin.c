@@ -164,10 +164,25 @@ static void assert_ok(fixture *f, const char *request) {
   json_decref(j);
 }
 
+/* The proxy's reload: refused while last_reason is set, with two lines. */
+static int fake_reload(void *ctx, char *msg, size_t cap) {
+  fixture *f = ctx;
+  seen(f, "reload", "");
+  if (f->last_reason) {
+    snprintf(msg, cap, "p.yaml:3: sites[0].upstreams[0]: bad\np.yaml: 1 error");
+    return -1;
+  }
+  snprintf(msg, cap, "p.yaml: generation 2");
+  return 0;
+}
+
 /* ---- fixture --------------------------------------------------------------- */
 
-static const px_admin_ops ops_template = {NULL,       fake_status, fake_show, fake_retry,
-                                          fake_renew, fake_revoke, NULL};
+static const px_admin_ops ops_template = {.status = fake_status,
+                                          .show = fake_show,
+                                          .retry = fake_retry,
+                                          .renew = fake_renew,
+                                          .revoke = fake_revoke};
 
 static px_admin *start(fixture *f, const px_admin_options *o, char *err, size_t errlen) {
   px_admin_ops ops = ops_template;
@@ -249,6 +264,31 @@ static void retry_renew_revoke(void **state) {
   assert_int_equal(px_admin_reason_parse("certificateHold"), -1);
 }
 
+static void reload_is_relayed_with_its_message(void **state) {
+  fixture *f = *state;
+  char err[256];
+  /* Without the proxy's reload registered, the command is not supported. */
+  f->admin = start(f, NULL, err, sizeof(err));
+  assert_error(f, "{\"cmd\":\"reload\"}\n", "not supported");
+  px_admin_close(f->admin);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  px_admin_ops ops = ops_template;
+  ops.ctx = f;
+  ops.reload = fake_reload;
+  px_admin_options o = {.path = f->path};
+  f->admin = px_admin_start(&f->loop, &o, &ops, err, sizeof(err));
+  assert_non_null(f->admin);
+  json_t *j = ask(f, "{\"cmd\":\"reload\"}\n");
+  assert_true(json_is_true(json_object_get(j, "ok")));
+  assert_string_equal(json_string_value(json_object_get(j, "message")), "p.yaml: generation 2");
+  json_decref(j);
+  assert_string_equal(f->last_cmd, "reload");
+  f->last_reason = 1;
+  /* Every error line reaches the client (the response is still one line). */
+  assert_error(f, "{\"cmd\":\"reload\"}\n",
+               "p.yaml:3: sites[0].upstreams[0]: bad\np.yaml: 1 error");
+}
+
 static void oversized_request_is_refused(void **state) {
   fixture *f = *state;
   char err[256];
@@ -327,6 +367,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(status_and_show, setup, teardown),
       cmocka_unit_test_setup_teardown(retry_renew_revoke, setup, teardown),
+      cmocka_unit_test_setup_teardown(reload_is_relayed_with_its_message, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_request_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(connections_are_bounded_and_time_out, setup, teardown),
       cmocka_unit_test_setup_teardown(socket_file_lifecycle, setup, teardown),
