@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proxy/listen_lock.h"
+#include "proxy/sdnotify.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 #include "tls/log.h"
@@ -309,9 +310,16 @@ int px_server_reload(px_server *srv, char *msg, size_t cap) {
   msgbuf out = {msg, cap, 0};
   if (cap) msg[0] = '\0';
   px_log(PX_LOG_INFO, "reload: reading %s", srv->cfg->file);
+  /* systemd (sd_notify(3)): RELOADING=1 with the monotonic time, and
+   * READY=1 once the reload is over, applied or refused. */
+  char state[64];
+  snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+           (unsigned long long)(uv_hrtime() / 1000));
+  px_sd_notify(state);
   uv_mutex_lock(&srv->reload_lock);
   int r = reload_locked(srv, &out);
   uv_mutex_unlock(&srv->reload_lock);
+  px_sd_notify("READY=1");
   if (r == 0) {
     px_log(PX_LOG_INFO, "reload: %.*s", (int)strcspn(msg, "\n"), msg); /* warnings are logged */
   } else {

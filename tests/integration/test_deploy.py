@@ -47,6 +47,12 @@ def test_sd_notify_ready_after_listeners_then_stopping(tmp_path, certs, backend,
         assert "serving 1 https and 1 http listeners" in state.get("STATUS", ""), state
         # READY=1 promises the listeners: a request succeeds at once.
         assert p.curl("/", name="a.test").returncode == 0
+        # A reload (SIGHUP, ExecReload) says RELOADING=1 with the monotonic
+        # time systemd asks for, then READY=1 again.
+        p.proc.send_signal(signal.SIGHUP)
+        state = read_state(sock)
+        assert state.get("RELOADING") == "1" and int(state.get("MONOTONIC_USEC", "0")) > 0, state
+        assert read_state(sock).get("READY") == "1"
         p.proc.send_signal(signal.SIGTERM)
         assert read_state(sock).get("STOPPING") == "1"
         assert p.proc.wait(30) == 0, p.log_text()
