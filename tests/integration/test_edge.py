@@ -9,6 +9,8 @@ import ssl
 import struct
 import subprocess
 
+import pytest
+
 from harness import PORTICO, read_until_close, site, wait_for
 
 
@@ -259,15 +261,20 @@ def test_sigusr1_reopens_access_and_error_logs(start_portico, certs, backend):
     assert p.proc.poll() is None  # SIGUSR1 used to terminate portico
 
 
-def test_ctl_reopen_reopens_log_files(start_portico, certs, backend, tmp_path):
-    # The admin socket belongs to the certificate manager, which runs when
-    # a site uses ACME: an on_demand site whose CA is never reached.
+@pytest.mark.parametrize("manager", [True, False], ids=["acme-manager", "proxy-only"])
+def test_ctl_reopen_reopens_log_files(start_portico, certs, backend, tmp_path, manager):
+    # The admin socket belongs to the certificate manager when a site uses
+    # ACME (an on_demand site whose CA is never reached), else to the proxy.
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    p = start_portico([site(["*"], backend, tls="on_demand")], error_file=True,
-                      extra=f'runtime_dir: "{run_dir}"\n'
-                            'acme: {directory: "https://127.0.0.1:1/dir", accept_terms: true}\n'
-                            'on_demand: {ask: "http://127.0.0.1:1/ask"}')
+    if manager:
+        p = start_portico([site(["*"], backend, tls="on_demand")], error_file=True,
+                          extra=f'runtime_dir: "{run_dir}"\n'
+                                'acme: {directory: "https://127.0.0.1:1/dir", accept_terms: true}\n'
+                                'on_demand: {ask: "http://127.0.0.1:1/ask"}')
+    else:
+        p = start_portico([site(["a.test"], backend, certs.a)], error_file=True,
+                          extra=f'runtime_dir: "{run_dir}"\n')
     wait_for(lambda: list(run_dir.glob("admin-*.sock")), what="the admin socket")
     p.curl("/echo?before", name="a.test", scheme="http")
     wait_for(lambda: "/echo?before" in p.access_log_text(), what="first line")
