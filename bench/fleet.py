@@ -166,7 +166,7 @@ def scenario9(portico_bin: str, names: int = 50) -> dict:
     harness.PORTICO = os.path.abspath(portico_bin)
     tmp = tempfile.mkdtemp(prefix="portico-bench9-")
     setups, problems = [], []
-    t0 = time.monotonic()
+    t0, load_before = time.monotonic(), os.getloadavg()
     try:
         for label, n, redis in SETUPS:
             setups.append(Setup(os.path.join(tmp, str(len(setups))), label, n, redis))
@@ -230,13 +230,17 @@ def scenario9(portico_bin: str, names: int = 50) -> dict:
         if s.errors:
             o["errors"] = s.errors[:10]
     result["wall_s"] = round(time.monotonic() - t0, 1)
+    # The machine is shared: what else ran is part of the figures.
+    result["load_average_1_5_15"] = {"before": [round(x, 2) for x in load_before],
+                                     "after": [round(x, 2) for x in os.getloadavg()]}
     result["problems"] = problems
     return result
 
 
 def print_result(r):
     print(f"\n9 fleet: {r['names']} new names per setup, one handshake each; then a fresh instance "
-          f"on the filled store ({r['wall_s']} s)")
+          f"on the filled store ({r['wall_s']} s; load average {r['load_average_1_5_15']['before'][0]} "
+          f"before, {r['load_average_1_5_15']['after'][0]} after, {os.cpu_count()} CPUs)")
     print(f"  {'setup':24} {'new name p50/p90 ms':>19} {'x 1 dir':>9} {'orders':>6}  "
           f"{'miss p50/p90 ms':>15} {'x 1 dir':>9} {'memory p50':>10} {'miss-memory':>11}")
     for label, o in r["setups"].items():
