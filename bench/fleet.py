@@ -28,6 +28,15 @@ the start of the TCP connect to the end of the handshake. The setups take
 turns name by name, in an order that flips every name (ABCD DCBA ...), so a
 slow stretch of this shared machine falls on all of them alike.
 
+Phase 1b, one new name at every instance at once. For 15 more names per
+setup, three handshakes released together (a barrier): one at each instance
+of a fleet, or all three at the single instance. In a fleet one instance
+orders and the others wait on its lock until the certificate is in the
+store (the store watch tells them at once). Reported: median and p90 of all
+handshakes and of the slowest of each three (every instance serving the
+name), orders at Pebble (one per name expected), and for how many names an
+instance logged that it waited on another's lock.
+
 Phase 2, cache misses. Every instance is stopped (SIGTERM) and instance 0
 started again: the store holds every certificate and the new process none.
 After one untimed handshake for a warm-up name (the manager has started),
@@ -49,6 +58,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,6 +100,26 @@ class Setup:
         i = k % self.n
         self.fleet.point(name, (i + 1) % self.n)
         return self.timed(i, name)
+
+    def together(self, k, name):
+        """Three handshakes for one new name, released at once: one at each
+        instance of a fleet (k mod 3 first), or all three at the single
+        instance; Pebble validates at instance (k+1) mod n. Their times in
+        ms (None for a failure). In a fleet one instance orders and the
+        others wait on its lock until the certificate is in the store."""
+        at = [(k + j) % self.n for j in range(3)]
+        self.fleet.point(name, (k + 1) % self.n)
+        barrier, out = threading.Barrier(3), [None] * 3
+
+        def one(j):
+            barrier.wait()
+            out[j] = self.timed(at[j], name)
+        threads = [threading.Thread(target=one, args=(j,)) for j in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return out
 
     def timed(self, i, name):
         ok, ms, err = handshake(self.fleet.https_port, name, host=HOSTS[i])
@@ -162,7 +192,7 @@ def turns(setups, k):
     return setups if k % 2 == 0 else list(reversed(setups))
 
 
-def scenario9(portico_bin: str, names: int = 50) -> dict:
+def scenario9(portico_bin: str, names: int = 50, together: int = 15) -> dict:
     harness.PORTICO = os.path.abspath(portico_bin)
     tmp = tempfile.mkdtemp(prefix="portico-bench9-")
     setups, problems = [], []
@@ -187,6 +217,24 @@ def scenario9(portico_bin: str, names: int = 50) -> dict:
             s.out["order_steps_median"] = s.steps()
             if s.n > 1:
                 s.out["validated_at_another_instance"] = s.validated_elsewhere()
+        # Phase 1b: one new name asked of every instance at once.
+        every, slowest = {s.label: [] for s in setups}, {s.label: [] for s in setups}
+        joined = {s.label: [] for s in setups}
+        for k in range(together):
+            for s in turns(setups, k):
+                name = new_names(f"t{k}", 1)[0]
+                joined[s.label].append(name)
+                times = s.together(k, name)
+                every[s.label] += [t for t in times if t is not None]
+                if None not in times:
+                    slowest[s.label].append(max(times))
+        for s in setups:
+            text = "\n".join(x.log_text() for x in s.fleet.instances)
+            s.out["together"] = {"all": stats(every[s.label]), "slowest_of_3": stats(slowest[s.label]),
+                                 "pebble_orders": s.fleet.orders() - len(s.warmup) - s.out["pebble_orders"],
+                                 # names an instance waited for on another's lock (from the logs)
+                                 "waited_on_lock": sum(f"another instance is obtaining {nm};" in text
+                                                       for nm in joined[s.label])}
         # Phase 2: a fresh instance on the filled store; miss, then hit.
         for s in setups:
             problems += s.restart_one()
@@ -208,7 +256,8 @@ def scenario9(portico_bin: str, names: int = 50) -> dict:
             extra = [a - b for a, b in zip(miss[s.label], hit[s.label])]
             s.out["cache_miss"]["extra_ms_median"] = round(statistics.median(extra), 2) if extra else None
             # Phase 2 must order nothing: every name came from the store.
-            orders_after[s.label] = s.fleet.orders() - len(s.warmup) - s.out["pebble_orders"]
+            orders_after[s.label] = (s.fleet.orders() - len(s.warmup) - s.out["pebble_orders"]
+                                     - s.out["together"]["pebble_orders"])
             s.out["orders_in_phase_2"] = orders_after[s.label]
     finally:
         for s in setups:
@@ -217,14 +266,16 @@ def scenario9(portico_bin: str, names: int = 50) -> dict:
             except Exception as e:  # noqa: BLE001 - stop the others too
                 problems.append(f"{s.label}: {type(e).__name__}: {e}")
         shutil.rmtree(tmp, ignore_errors=True)
-    result = {"names": names, "setups": {s.label: s.out for s in setups}}
+    result = {"names": names, "together": together, "setups": {s.label: s.out for s in setups}}
     base = result["setups"][BASELINE]
     for s in setups:
         o = s.out
-        for phase in ("new_name", "cache_miss"):
+        for phase in ("new_name", "cache_miss", ("together", "all"), ("together", "slowest_of_3")):
+            mine, theirs = (o[phase[0]][phase[1]], base[phase[0]][phase[1]]) if isinstance(phase, tuple) \
+                else (o[phase], base[phase])
             for q in ("median_ms", "p90_ms"):
-                a, b = base[phase][q], o[phase][q]
-                o[phase][f"{q[:-3]}_vs_baseline"] = round(b / a, 2) if a and b else None
+                a, b = theirs[q], mine[q]
+                mine[f"{q[:-3]}_vs_baseline"] = round(b / a, 2) if a and b else None
         a, b = o["in_memory"]["median_ms"], o["cache_miss"]["median_ms"]
         o["cache_miss"]["median_vs_in_memory"] = round(b / a, 2) if a and b else None
         if s.errors:
@@ -249,6 +300,13 @@ def print_result(r):
               f"{nn['median_vs_baseline']}/{nn['p90_vs_baseline']:<4} {o['pebble_orders']:>6}  "
               f"{cm['median_ms']:>7}/{cm['p90_ms']:<7} {cm['median_vs_baseline']}/{cm['p90_vs_baseline']:<4} "
               f"{im['median_ms']:>10} {cm['extra_ms_median']:>11}")
+        t = o["together"]
+        print(f"  {'':24} one name at 3 instances at once (3 at the one instance): all p50/p90 "
+              f"{t['all']['median_ms']}/{t['all']['p90_ms']} ms (x{t['all']['median_vs_baseline']}/"
+              f"{t['all']['p90_vs_baseline']}), slowest of 3 p50/p90 {t['slowest_of_3']['median_ms']}/"
+              f"{t['slowest_of_3']['p90_ms']} ms (x{t['slowest_of_3']['median_vs_baseline']}/"
+              f"{t['slowest_of_3']['p90_vs_baseline']}), orders {t['pebble_orders']}/{r['together']}, "
+              f"an instance waited on another's lock for {t['waited_on_lock']}")
         if "validated_at_another_instance" in o:
             print(f"  {'':24} validated at an instance other than the orderer: "
                   f"{o['validated_at_another_instance']}/{nn['ok']}")
@@ -264,7 +322,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--portico", default=os.path.join(HERE, "..", "build", "portico"))
     ap.add_argument("--names", type=int, default=50)
+    ap.add_argument("--together", type=int, default=15)
     args = ap.parse_args()
-    res = scenario9(args.portico, args.names)
+    res = scenario9(args.portico, args.names, args.together)
     print(json.dumps(res, indent=2))
     print_result(res)
