@@ -11,7 +11,9 @@ Scenarios (bench/README.md): 1 HTTPS/1.1 keep-alive, 2 HTTP/2 32x16, 3 new
 TLS 1.3 handshakes, 4 TLS 1.3 resumption across two workers, 5 1 MiB bulk
 over 1 and 64 connections, 6 RSS per idle TLS connection, 7 100,000 cached
 certificates (portico only: bench/manynames.py), 8 on-demand latency against
-Pebble, portico vs Caddy (bench/ondemand.py)."""
+Pebble, portico vs Caddy (bench/ondemand.py), 9 first handshake for a new
+name with 3 instances on a directory and on Redis against one instance, and
+the cost of a cache miss (portico only: bench/fleet.py)."""
 import argparse
 import json
 import os
@@ -411,7 +413,7 @@ http {{ access_log off; keepalive_requests 100000;
                  ("3 new TLS 1.3 handshakes", s3, 1), ("4 TLS 1.3 resumption, 2 workers", s4, 2),
                  ("5 bulk 1 MiB x1", s5(1), 1), ("5 bulk 1 MiB x64", s5(64), 1),
                  ("6 idle connections", s6, "fresh"), ("6 idle http/2 after 100 requests", s6h2, "fresh")]
-    wanted = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
+    wanted = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7", "8", "9"}
     scenarios = [sc for sc in scenarios if sc[0].split()[0] in wanted]
     sets = {}
     results = {name: {s: [] for s in ("portico", "nginx", "haproxy")} for name, _, _ in scenarios}
@@ -450,6 +452,9 @@ http {{ access_log off; keepalive_requests 100000;
     if "8" in wanted:
         import ondemand
         extra["8 on-demand vs Caddy"] = ondemand.scenario8(args.portico)
+    if "9" in wanted:
+        import fleet
+        extra["9 fleet (portico only)"] = fleet.scenario9(args.portico)
     meta = {"portico": tool_version([args.portico, "--version"]) + " (BoringSSL)",
             "nginx": tool_version(["nginx", "-V"]) + "; " + tool_version(["sh", "-c", "nginx -V 2>&1 | grep -i 'built with'"]),
             "haproxy": tool_version(["haproxy", "-v"]) + "; " + tool_version(["sh", "-c", "haproxy -vv 2>&1 | grep -i 'running on OpenSSL version'"]),
@@ -472,7 +477,8 @@ http {{ access_log off; keepalive_requests 100000;
         json.dump({"meta": meta, "rounds": args.rounds, "results": results, "summary": table, "extra": extra},
                   f, indent=1)
     print(json.dumps(meta, indent=1))
-    print_table(table, (meta["bssl_speed"] or {}).get("handshake_ceiling_per_core"), meta.get("tls_library_floor"))
+    if table:
+        print_table(table, (meta["bssl_speed"] or {}).get("handshake_ceiling_per_core"), meta.get("tls_library_floor"))
     print_extra(extra)
     print(f"\nraw data: {out}")
 
@@ -564,6 +570,9 @@ def print_extra(extra):
                   f"{(r.get('concurrent_ok') or 0) + (r.get('concurrent_failed') or 0)}, p50 {r.get('concurrent_p50_ms')} ms")
         if s8.get("ratio_p50"):
             print(f"  Caddy p50 / portico p50 = {s8['ratio_p50']:.2f} ({s8.get('caddy_version')})")
+    if extra.get("9 fleet (portico only)"):
+        import fleet
+        fleet.print_result(extra["9 fleet (portico only)"])
 
 
 def plain_connection_cost(server, secs=3):

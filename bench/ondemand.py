@@ -51,14 +51,14 @@ TIMEOUT = 30.0
 CADDY = "/usr/bin/caddy"
 
 
-def handshake(port, name, timeout=TIMEOUT):
-    """(ok, ms, error): one fresh TLS handshake with SNI=name."""
+def handshake(port, name, timeout=TIMEOUT, host="127.0.0.1"):
+    """(ok, ms, error): one fresh TLS handshake with SNI=name to host:port."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
     t0 = time.monotonic()
     try:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout)
         raw.settimeout(max(0.1, timeout - (time.monotonic() - t0)))
         with ctx.wrap_socket(raw, server_hostname=name) as s:
             ms = (time.monotonic() - t0) * 1000

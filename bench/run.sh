@@ -6,7 +6,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PORTICO="${1:-$HERE/../build/portico}"
 [ $# -gt 0 ] && shift
 missing=()
-for p in nginx-light haproxy wrk nghttp2-client openssl python3 python3-cryptography pebble caddy; do
+for p in nginx-light haproxy wrk nghttp2-client openssl python3 python3-cryptography pebble caddy redis-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
