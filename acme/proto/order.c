@@ -40,8 +40,10 @@ static void on_order_status(px__acme_order *o, const char *err, px_acme_response
                                      (int64_t)time(NULL));
     json_decref(j);
     px_acme_response_free(r);
-    /* Issuance usually takes a moment: poll soon, then back off to 1 s. */
-    uint64_t d = 50u << (o->polls < 5 ? o->polls : 5);
+    /* Issuance usually takes a moment: poll soon (50 ms, o->polls is 1
+     * on the first wait), then back off to 1 s. */
+    unsigned k = o->polls - 1;
+    uint64_t d = 50u << (k < 5 ? k : 5);
     px__acme_order_later(o, ra > 0 && ra < 10 ? (uint64_t)ra * 1000 : (d > 1000 ? 1000 : d),
                          poll_order_cb);
     return;
