@@ -95,6 +95,7 @@ struct px_acme_manager {
   /* Operator control and notifications (life/control.c). */
   struct px_admin *admin;
   px_events *events;
+  struct px__revoke *revokes; /* revocations waiting for the CA, freed at close */
   /* The fleet (life/fleet_lock.c, life/watch.c): attempts holding the
    * issuance lock or waiting for another instance's certificate, one
    * timer for heartbeats and polls, and the store watch. */

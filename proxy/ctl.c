@@ -17,6 +17,10 @@
  * stops a runaway peer. */
 #define MAX_RESPONSE (256u * 1024 * 1024)
 #define IO_TIMEOUT_S 60
+/* revoke's --wait, at most: the server bounds it lower (admin.h). */
+#define WAIT_MAX_S 3600
+/* The exit status when the server's wait passed before the outcome. */
+#define EXIT_PENDING 3
 
 typedef struct ctl_args {
   const char *config;
@@ -24,6 +28,7 @@ typedef struct ctl_args {
   const char *cmd;
   const char *name;
   const char *reason;
+  long wait_s; /* revoke --wait; 0: the server's default */
   int all;
   int json;
 } ctl_args;
@@ -34,9 +39,11 @@ static void usage(FILE *out) {
                "  show NAME [--json]           a certificate's job and its event history\n"
                "  retry NAME | retry --all     clear the backoff and try now\n"
                "  renew NAME                   renew now, even when not due\n"
-               "  revoke NAME [--reason R]     revoke (R: unspecified, keyCompromise,\n"
+               "  revoke NAME [--reason R] [--wait S]\n"
+               "                               revoke (R: unspecified, keyCompromise,\n"
                "                               affiliationChanged, superseded,\n"
-               "                               cessationOfOperation), then replace\n"
+               "                               cessationOfOperation) and wait for the\n"
+               "                               CA's answer (at most S seconds), then replace\n"
                "  reopen                       reopen the log files (as SIGUSR1 does)\n"
                "  reload                       re-read the configuration file; exits 1\n"
                "                               with its errors when it is refused\n"
@@ -56,6 +63,11 @@ static int parse_args(int argc, char **argv, ctl_args *a) {
       a->socket = argv[++i];
     } else if (strcmp(s, "--reason") == 0 && has_value) {
       a->reason = argv[++i];
+    } else if (strcmp(s, "--wait") == 0 && has_value) {
+      char *end;
+      errno = 0;
+      a->wait_s = strtol(argv[++i], &end, 10);
+      if (errno || end == argv[i] || *end || a->wait_s <= 0 || a->wait_s > WAIT_MAX_S) return -1;
     } else if (strcmp(s, "--all") == 0) {
       a->all = 1;
     } else if (strcmp(s, "--json") == 0) {
@@ -73,12 +85,13 @@ static int parse_args(int argc, char **argv, ctl_args *a) {
   if (a->cmd == NULL || (a->config && a->socket)) return -1;
   int wants_name =
       strcmp(a->cmd, "show") == 0 || strcmp(a->cmd, "renew") == 0 || strcmp(a->cmd, "revoke") == 0;
-  if (strcmp(a->cmd, "status") == 0) return a->name || a->all || a->reason ? -1 : 0;
+  int extra = a->reason || a->wait_s;
+  if (strcmp(a->cmd, "status") == 0) return a->name || a->all || extra ? -1 : 0;
   if (strcmp(a->cmd, "reopen") == 0 || strcmp(a->cmd, "reload") == 0)
-    return a->name || a->all || a->reason || a->json ? -1 : 0;
-  if (strcmp(a->cmd, "retry") == 0) return (a->name != NULL) == a->all || a->reason ? -1 : 0;
+    return a->name || a->all || extra || a->json ? -1 : 0;
+  if (strcmp(a->cmd, "retry") == 0) return (a->name != NULL) == a->all || extra ? -1 : 0;
   if (!wants_name || a->name == NULL || a->all) return -1;
-  if (a->reason && strcmp(a->cmd, "revoke") != 0) return -1;
+  if ((a->reason || a->wait_s) && strcmp(a->cmd, "revoke") != 0) return -1;
   if (a->json && strcmp(a->cmd, "show") != 0) return -1;
   return 0;
 }
@@ -128,8 +141,9 @@ static char *socket_path(const ctl_args *a, FILE *errout) {
   return path;
 }
 
-/* Connects, or prints why not and returns -1. */
-static int dial(const char *path, FILE *errout) {
+/* Connects, or prints why not and returns -1. Reads wait `wait_s` more
+ * than the usual timeout (a command that waits for its outcome). */
+static int dial(const char *path, long wait_s, FILE *errout) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof(sa.sun_path)) {
     fprintf(errout, "portico ctl: the socket path %s is too long\n", path);
@@ -141,8 +155,9 @@ static int dial(const char *path, FILE *errout) {
     fprintf(errout, "portico ctl: %s\n", strerror(errno));
     return -1;
   }
-  struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+  struct timeval tv = {.tv_sec = IO_TIMEOUT_S + wait_s};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  tv.tv_sec = IO_TIMEOUT_S;
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) return fd;
   int e = errno;
@@ -330,12 +345,35 @@ static int print_show(json_t *job, FILE *out) {
   return 0;
 }
 
+/* revoke's success: the CA's confirmation, and whether a replacement was
+ * ordered. */
+static void print_revoked(const ctl_args *a, json_t *resp, FILE *out) {
+  char *serial = field_text(resp, "serial"), *reason = field_text(resp, "reason");
+  fputs("revoked the certificate for ", out);
+  put_clean(out, a->name, 0);
+  fputs(" (serial ", out);
+  put_clean(out, serial, 0);
+  fputs(", reason ", out);
+  put_clean(out, reason, 0);
+  fputs(")\n", out);
+  if (json_is_true(json_object_get(resp, "replacement"))) {
+    fputs("a replacement is ordered now; the revoked certificate is served until it arrives "
+          "(see `portico ctl show ",
+          out);
+    put_clean(out, a->name, 0);
+    fputs("`)\n", out);
+  }
+  free(serial);
+  free(reason);
+}
+
 static json_t *build_request(const ctl_args *a) {
   json_t *req = json_pack("{s:s}", "cmd", a->cmd);
   if (req == NULL) return NULL;
   if (a->name) json_object_set_new(req, "name", json_string(a->name));
   if (a->all) json_object_set_new(req, "all", json_true());
   if (a->reason) json_object_set_new(req, "reason", json_string(a->reason));
+  if (a->wait_s) json_object_set_new(req, "wait", json_integer(a->wait_s));
   return req;
 }
 
@@ -345,7 +383,8 @@ static int report(const ctl_args *a, json_t *resp, FILE *out, FILE *errout) {
       json_is_object(resp) ? json_string_value(json_object_get(resp, "error")) : NULL;
   if (error) {
     put_lines(errout, "portico ctl: ", error);
-    return 1;
+    /* The server's wait passed (or it stopped): the outcome is unknown. */
+    return json_is_true(json_object_get(resp, "pending")) ? EXIT_PENDING : 1;
   }
   int r = 0;
   if (a->json) {
@@ -366,8 +405,7 @@ static int report(const ctl_args *a, json_t *resp, FILE *out, FILE *errout) {
     const char *m = json_string_value(json_object_get(resp, "message"));
     put_lines(out, "", m ? m : "reloaded");
   } else {
-    fprintf(out, "revocation started for %s (reason %s)\n", a->name,
-            a->reason ? a->reason : "unspecified");
+    print_revoked(a, resp, out);
   }
   if (r != 0) fprintf(errout, "portico ctl: the answer has an unexpected shape\n");
   return r ? 1 : 0;
@@ -386,7 +424,7 @@ int px_ctl_main(int argc, char **argv, FILE *out, FILE *errout) {
   char *path = socket_path(&a, errout);
   if (path == NULL) return 1;
   int status = 1;
-  int fd = dial(path, errout);
+  int fd = dial(path, a.wait_s, errout);
   json_t *req = fd >= 0 ? build_request(&a) : NULL;
   json_t *resp = req ? exchange(fd, req, path, errout) : NULL;
   if (resp) status = report(&a, resp, out, errout);

@@ -27,6 +27,15 @@ struct px_admin {
   int closes; /* handles whose close callback is pending, the server's included */
 };
 
+/* A deferred answer (admin.h). `c` is NULL once the connection closed or
+ * was answered otherwise; the owner still frees it with
+ * px_admin_reply_send. */
+struct px_admin_reply {
+  struct conn *c;
+  char pending[2 * PX_ACME_NAME_MAX + 160];  /* the answer when the wait passes */
+  char stopping[2 * PX_ACME_NAME_MAX + 160]; /* ...when the server closes first */
+};
+
 typedef struct conn {
   struct conn *next;
   px_admin *a;
@@ -37,7 +46,9 @@ typedef struct conn {
   size_t len;
   int closes;
   int answered;
-  char in[]; /* max_request + 1 bytes */
+  px_admin_reply *reply; /* a deferred answer the connection waits for */
+  int deferred;          /* it waited for one (its timer was the wait) */
+  char in[];             /* max_request + 1 bytes */
 } conn;
 
 static const char *const reasons[] = {"unspecified", "keyCompromise",
@@ -73,7 +84,14 @@ static void on_conn_closed(uv_handle_t *h) {
   maybe_free(a);
 }
 
+/* The connection no longer waits for its deferred answer. */
+static void detach_reply(conn *c) {
+  if (c->reply) c->reply->c = NULL;
+  c->reply = NULL;
+}
+
 static void conn_close(conn *c) {
+  detach_reply(c);
   if (c->closes) return;
   c->closes = 2;
   uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -82,6 +100,8 @@ static void conn_close(conn *c) {
 
 static void on_written(uv_write_t *w, int status) { conn_close(w->data); }
 
+static void on_timeout(uv_timer_t *t);
+
 /* Sends `body` (consumed) as the one response line, then closes. */
 static void respond(conn *c, json_t *body) {
   if (c->answered) {
@@ -89,6 +109,9 @@ static void respond(conn *c, json_t *body) {
     return;
   }
   c->answered = 1;
+  detach_reply(c);
+  if (c->deferred) /* the wait is over: the write gets the usual bound */
+    uv_timer_start(&c->timer, on_timeout, c->a->o.timeout_ms, 0);
   uv_read_stop((uv_stream_t *)&c->pipe);
   char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
   json_decref(body);
@@ -145,6 +168,46 @@ static void respond_json(conn *c, json_t *r, const char *err) {
     respond_error(c, err[0] ? err : "failed");
 }
 
+/* A pending answer with its two fallbacks: the wait passes first, or the
+ * server closes first. `what` is "revoke NAME". */
+static px_admin_reply *reply_new(conn *c, const char *what, const char *name, uint64_t wait_ms) {
+  px_admin_reply *r = calloc(1, sizeof(*r));
+  if (r == NULL) return NULL;
+  r->c = c;
+  snprintf(r->pending, sizeof(r->pending),
+           "%s: still in progress after %llu s; see `portico ctl show %s`", what,
+           (unsigned long long)((wait_ms + 999) / 1000), name);
+  snprintf(r->stopping, sizeof(r->stopping),
+           "%s: portico is stopping before the outcome is known; see `portico ctl show %s` "
+           "once it runs again",
+           what, name);
+  return r;
+}
+
+void px_admin_reply_send(px_admin_reply *r, json_t *body) {
+  if (r == NULL) {
+    json_decref(body);
+    return;
+  }
+  conn *c = r->c;
+  if (c) detach_reply(c);
+  free(r);
+  if (c == NULL) {
+    json_decref(body);
+    return;
+  }
+  respond(c, body);
+}
+
+/* The wait a request asks for ("wait", seconds), within max_wait_ms. */
+static uint64_t wait_of(const conn *c, json_t *req) {
+  uint64_t max = c->a->o.max_wait_ms;
+  json_t *w = json_object_get(req, "wait");
+  if (!json_is_integer(w) || json_integer_value(w) <= 0) return max;
+  if ((uint64_t)json_integer_value(w) >= max / 1000) return max;
+  return (uint64_t)json_integer_value(w) * 1000;
+}
+
 enum { CMD_STATUS, CMD_SHOW, CMD_RETRY, CMD_RENEW, CMD_REVOKE, CMD_REOPEN, CMD_RELOAD, NCMDS };
 static const char *const commands[NCMDS] = {"status", "show",   "retry", "renew",
                                             "revoke", "reopen", "reload"};
@@ -170,6 +233,29 @@ static int supported(const px_admin_ops *ops, int cmd) {
   default:
     return ops->revoke != NULL;
   }
+}
+
+/* revoke keeps the connection open for its outcome, at most its wait. */
+static void defer_revoke(conn *c, json_t *req, const char *name, int reason) {
+  const px_admin_ops *ops = &c->a->ops;
+  char what[PX_ACME_NAME_MAX + 16], err[512] = "";
+  snprintf(what, sizeof(what), "revoke %s", name);
+  uint64_t wait_ms = wait_of(c, req);
+  px_admin_reply *r = reply_new(c, what, name, wait_ms);
+  if (r == NULL) {
+    respond_error(c, "out of memory");
+    return;
+  }
+  c->reply = r;
+  c->deferred = 1;
+  if (ops->revoke(ops->ctx, name, reason, r, err, sizeof(err)) != 0) {
+    c->reply = NULL;
+    free(r);
+    respond_error(c, err[0] ? err : "failed");
+    return;
+  }
+  if (c->reply) /* not answered at once */
+    uv_timer_start(&c->timer, on_timeout, wait_ms, 0);
 }
 
 static void dispatch(conn *c, json_t *req) {
@@ -227,12 +313,13 @@ static void dispatch(conn *c, json_t *req) {
                        "superseded or cessationOfOperation)");
       return;
     }
-    respond_result(c, ops->revoke(ops->ctx, name, reason, err, sizeof(err)), err);
+    defer_revoke(c, req, name, reason);
   }
 }
 
 static void handle_request(conn *c) {
   json_error_t je;
+  uv_read_stop((uv_stream_t *)&c->pipe); /* one request per connection */
   json_t *req = json_loadb(c->in, c->len, 0, &je);
   if (!json_is_object(req))
     respond_error(c, "the request is not a JSON object");
@@ -267,7 +354,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
 }
 
-static void on_timeout(uv_timer_t *t) { conn_close(t->data); }
+/* A connection's life is over; one waiting for an outcome is told it is
+ * still in progress. */
+static void on_timeout(uv_timer_t *t) {
+  conn *c = t->data;
+  if (c->reply && !c->answered) {
+    respond(c, json_pack("{s:s,s:b}", "error", c->reply->pending, "pending", 1));
+    return;
+  }
+  conn_close(c);
+}
 
 /* Only our own user (or root) may drive the manager, whatever the socket
  * file's mode has become. */
@@ -400,6 +496,7 @@ px_admin *px_admin_start(uv_loop_t *loop, const px_admin_options *o, const px_ad
   if (!a->o.max_connections) a->o.max_connections = 16;
   if (!a->o.max_request) a->o.max_request = 4096;
   if (!a->o.timeout_ms) a->o.timeout_ms = 5000;
+  if (!a->o.max_wait_ms) a->o.max_wait_ms = 45000;
   int fd = bind_socket(a, err, errlen);
   if (fd < 0) {
     free(a->path);
@@ -437,6 +534,10 @@ void px_admin_close(px_admin *a) {
   if (lstat(a->path, &st) == 0 && st.st_ino == a->ino && st.st_dev == a->dev) unlink(a->path);
   a->closes = 1;
   uv_close((uv_handle_t *)&a->server, on_server_closed);
-  for (conn *c = a->conns; c; c = c->next)
+  for (conn *c = a->conns; c; c = c->next) {
+    /* A command waiting for its outcome is told why it ends now. */
+    if (c->reply && !c->answered)
+      respond(c, json_pack("{s:s,s:b}", "error", c->reply->stopping, "pending", 1));
     conn_close(c);
+  }
 }

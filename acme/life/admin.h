@@ -7,11 +7,19 @@
  *   {"cmd":"show","name":"example.com"}       -> { job }
  *   {"cmd":"retry","name":"example.com"}      -> {"ok":true}
  *   {"cmd":"retry","all":true}                -> {"ok":true}
- *   {"cmd":"renew","name":"example.com"}      -> {"ok":true}
- *   {"cmd":"revoke","name":"example.com","reason":"keyCompromise"} -> {"ok":true}
+ *   {"cmd":"renew","name":"example.com"}      -> {"ok":true} (once started)
+ *   {"cmd":"revoke","name":"example.com","reason":"keyCompromise"} -> the outcome
  *   {"cmd":"reopen"}                          -> {"ok":true} (log files reopened)
  *   {"cmd":"reload"}                          -> {"ok":true,"message":"..."}
  *   any failure                               -> {"error":"unknown name example.com"}
+ *
+ * revoke waits for its outcome: the connection stays open until the
+ * operation answers through a px_admin_reply, at most the request's
+ * "wait" seconds (default and bound: the options' max_wait_ms). When the
+ * wait passes first the answer is
+ * {"error":"... still in progress ...","pending":true} and the
+ * operation's later answer is dropped; when the server closes first
+ * (shutdown) it is {"error":"portico is stopping ...","pending":true}.
  *
  * A response is an error exactly when it is an object with an "error"
  * member, so job objects must not carry a top-level "error" (use
@@ -48,6 +56,11 @@
  * (array of {"time","event","detail"}). Other members are shown by
  * `ctl show` as they are.
  */
+/** A deferred answer: an operation that takes one answers it later, once,
+ *  with px_admin_reply_send. It stays valid after the connection is gone
+ *  (then the answer is only dropped). */
+typedef struct px_admin_reply px_admin_reply;
+
 typedef struct px_admin_ops {
   void *ctx;
   /** A new reference to an array of job summaries, or NULL with `err`. */
@@ -57,12 +70,15 @@ typedef struct px_admin_ops {
   /** Clears the backoff of `name` (NULL: every job) and schedules it now.
    *  0, or -1 with `err`. */
   int (*retry)(void *ctx, const char *name, char *err, size_t errlen);
-  /** Renews `name` now even when it is not due. 0, or -1 with `err`. */
+  /** Renews `name` now even when it is not due. 0 once started, or -1
+   *  with `err`. */
   int (*renew)(void *ctx, const char *name, char *err, size_t errlen);
   /** Starts revoking `name`'s certificate with `reason` (an RFC 5280
-   *  §5.3.1 CRLReason code) and ordering a replacement; the outcome is
-   *  reported by the `revoked` event and in the job. 0, or -1 with `err`. */
-  int (*revoke)(void *ctx, const char *name, int reason, char *err, size_t errlen);
+   *  §5.3.1 CRLReason code) and ordering a replacement. 0: the operation
+   *  took `reply` (never NULL) and answers it once the CA has answered;
+   *  -1 with `err` when it could not start (the reply is not taken). */
+  int (*revoke)(void *ctx, const char *name, int reason, px_admin_reply *reply, char *err,
+                size_t errlen);
   /** Reopens the log files (logrotate). 0, or -1 with `err`. */
   int (*reopen)(void *ctx, char *err, size_t errlen);
   /** Re-reads the configuration (a command of the proxy, which registers
@@ -77,6 +93,9 @@ typedef struct px_admin_options {
   size_t max_connections; /**< open at once; more are closed at accept (16) */
   size_t max_request;     /**< bytes in the request line (4096) */
   uint64_t timeout_ms;    /**< a connection's whole life (5000) */
+  /** How long revoke waits for its outcome: the default and the bound of
+   *  a request's "wait" (45000). */
+  uint64_t max_wait_ms;
 } px_admin_options;
 
 typedef struct px_admin px_admin;
@@ -96,6 +115,13 @@ px_admin *px_admin_start(uv_loop_t *loop, const px_admin_options *o, const px_ad
  * close callbacks, so keep running the loop.
  */
 void px_admin_close(px_admin *a);
+
+/**
+ * Answers a deferred command with `body` (consumed; an object with an
+ * "error" member is a failure) and frees `r`. When the connection has
+ * closed or was answered already (the wait passed), `body` is dropped.
+ */
+void px_admin_reply_send(px_admin_reply *r, json_t *body);
 
 /**
  * Parses an RFC 5280 §5.3.1 CRLReason name that RFC 8555 §7.6 lets an

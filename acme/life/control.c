@@ -19,6 +19,10 @@
 
 static int64_t now_s(void) { return px__acme_now_ms() / 1000; }
 
+/* How much longer than one request to the CA `ctl revoke` waits: a nonce
+ * fetch, a badNonce retry, the loop's other work. */
+#define PX_REVOKE_WAIT_MARGIN_MS 15000
+
 /* ---- events ------------------------------------------------------------- */
 
 /* The event for the job's current state. */
@@ -222,8 +226,13 @@ static int op_renew(void *ctx, const char *name, char *err, size_t errlen) {
 
 /* ---- revocation ------------------------------------------------------------ */
 
-typedef struct revoke_ctx {
+/* A revocation waiting for the CA's answer: on the manager's list, so that
+ * a shutdown that abandons the order (px_acme_client_free calls nobody
+ * back) frees it too. */
+typedef struct px__revoke {
+  struct px__revoke *next;
   px_acme_manager *m;
+  px_admin_reply *reply; /* the `ctl revoke` waiting for the outcome */
   int reason;
   char serial[80];
   char name[];
@@ -236,6 +245,18 @@ static const char *reason_name(int code) {
   return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "other";
 }
 
+/* Takes `r` off the manager's list, answers its ctl with `body` (consumed)
+ * and frees it. */
+static void revoke_end(revoke_ctx *r, json_t *body) {
+  for (revoke_ctx **p = &r->m->revokes; *p; p = &(*p)->next)
+    if (*p == r) {
+      *p = r->next;
+      break;
+    }
+  px_admin_reply_send(r->reply, body);
+  free(r);
+}
+
 static void on_revoked(void *arg, const char *err, px_acme_result *res, const px_acme_failure *f) {
   (void)res;
   (void)f;
@@ -243,21 +264,27 @@ static void on_revoked(void *arg, const char *err, px_acme_result *res, const px
   px_acme_manager *m = r->m;
   px_job_entry *e = px_job_table_find(&m->jobs, r->name);
   int64_t now = now_s();
-  char line[PX_JOB_DETAIL_MAX + 1];
-  if (e == NULL) {
-    free(r);
-    return;
-  }
+  char line[PX_JOB_DETAIL_MAX + 1], msg[PX_JOB_DETAIL_MAX + 256];
   if (err) {
     snprintf(line, sizeof(line), "serial %s: %s", r->serial, err);
     px_log(PX_LOG_ERROR, "acme: revoking the certificate for %s failed: %s; it is still served",
-           e->job.names[0], err);
-    px_job_add_event(&e->job, now, "revoke-failed", line);
-    px_job_table_save(m->store, e, now);
-    free(r);
+           r->name, err);
+    if (e) {
+      px_job_add_event(&e->job, now, "revoke-failed", line);
+      px_job_table_save(m->store, e, now);
+    }
+    snprintf(msg, sizeof(msg),
+             "the CA did not revoke the certificate for %s (serial %s): %s; it is still served",
+             r->name, r->serial, err);
+    revoke_end(r, json_pack("{s:s,s:s}", "error", msg, "serial", r->serial));
     return;
   }
   snprintf(line, sizeof(line), "serial %s, reason %s", r->serial, reason_name(r->reason));
+  if (e == NULL) { /* the job went away meanwhile: nothing to replace */
+    revoke_end(r, json_pack("{s:b,s:s,s:s,s:b}", "ok", 1, "serial", r->serial, "reason",
+                            reason_name(r->reason), "replacement", 0));
+    return;
+  }
   px_log(PX_LOG_WARN, "acme: the certificate for %s is revoked (%s); ordering a replacement now",
          e->job.names[0], line);
   px_job_add_event(&e->job, now, "revoked", line);
@@ -265,7 +292,8 @@ static void on_revoked(void *arg, const char *err, px_acme_result *res, const px
   emit(m, e, PX_EVENT_REVOKED, NULL, NULL);
   e->waiting_ca = 0;
   px__sched_renew_now(m, e); /* the revoked certificate is served until then */
-  free(r);
+  revoke_end(r, json_pack("{s:b,s:s,s:s,s:b}", "ok", 1, "serial", r->serial, "reason",
+                          reason_name(r->reason), "replacement", 1));
 }
 
 /* The leaf of the job's cached chain as DER (OPENSSL_free), and its serial. */
@@ -291,7 +319,8 @@ static uint8_t *leaf_der(px_acme_manager *m, const char *name, int *len, char *s
   return *len > 0 ? der : NULL;
 }
 
-static int op_revoke(void *ctx, const char *name, int reason, char *err, size_t errlen) {
+static int op_revoke(void *ctx, const char *name, int reason, px_admin_reply *reply, char *err,
+                     size_t errlen) {
   px_acme_manager *m = ctx;
   px_job_entry *e = find(m, name, err, errlen);
   if (e == NULL) return -1;
@@ -318,6 +347,9 @@ static int op_revoke(void *ctx, const char *name, int reason, char *err, size_t 
     free(r);
     return -1;
   }
+  r->reply = reply;
+  r->next = m->revokes;
+  m->revokes = r;
   px_log(PX_LOG_INFO, "acme: the operator revokes the certificate for %s (serial %s, reason %s)",
          e->job.names[0], r->serial, reason_name(reason));
   return 0;
@@ -354,7 +386,10 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
                       .revoke = op_revoke,
                       .reopen = op_reopen,
                       .reload = m->o.reload ? op_reload : NULL};
-  px_admin_options ao = {.path = m->o.admin_socket};
+  /* revoke waits for the CA's answer to one request (the directory and the
+   * account are known once a certificate was issued), plus a margin. */
+  px_admin_options ao = {.path = m->o.admin_socket,
+                         .max_wait_ms = PX_ACME_REQUEST_TIMEOUT_MS + PX_REVOKE_WAIT_MARGIN_MS};
   m->admin = px_admin_start(&m->loop, &ao, &ops, err, errlen);
   if (m->admin == NULL) return -1;
   px_log(PX_LOG_INFO, "admin socket listening at %s (portico ctl)", m->o.admin_socket);
@@ -362,8 +397,13 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
 }
 
 void px__control_close(px_acme_manager *m) {
+  /* The admin socket first: it tells a waiting `ctl revoke` that portico
+   * is stopping. Then the revocations still waiting for the CA: their
+   * orders are abandoned with the client, which calls nobody back. */
   if (m->admin) px_admin_close(m->admin);
   m->admin = NULL;
+  while (m->revokes)
+    revoke_end(m->revokes, NULL);
   if (m->events) px_events_close(m->events);
   m->events = NULL;
 }

@@ -23,8 +23,12 @@
  *  path in `err`. */
 int px__control_start(px_acme_manager *m, char *err, size_t errlen);
 
-/** Closes the admin socket and the emitter (keep running the loop: they
- *  free themselves from close callbacks). Safe to call twice. */
+/** Closes the admin socket (a waiting `ctl revoke` is told portico is
+ *  stopping), frees the revocations still waiting for the CA, and closes
+ *  the emitter (keep running the loop: they free themselves from close
+ *  callbacks). Call it in the same loop turn as px_acme_client_free,
+ *  which abandons those revocations' orders without calling back. Safe to
+ *  call twice. */
 void px__control_close(px_acme_manager *m);
 
 /** A new certificate was published for the job: `obtained` for the first

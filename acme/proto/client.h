@@ -22,6 +22,9 @@
 #include "acme/proto/problem.h"
 #include "acme/store.h"
 
+/** One HTTPS request to the CA when px_acme_client_opts sets none. */
+#define PX_ACME_REQUEST_TIMEOUT_MS 30000
+
 /** Challenge types, in the order of the `challenges` preference list. */
 typedef enum px_acme_challenge_type {
   PX_ACME_TLS_ALPN_01 = 1,
@@ -68,7 +71,7 @@ typedef struct px_acme_client_opts {
   px_acme_challenge_type challenges[PX_ACME_CHALLENGES_MAX];
   px_store *store; /**< accounts are kept here, per CA */
   px_acme_challenge_hooks hooks;
-  uint64_t request_timeout_ms; /**< one HTTPS request to the CA; default 30 s */
+  uint64_t request_timeout_ms; /**< one HTTPS request to the CA; 0: PX_ACME_REQUEST_TIMEOUT_MS */
   uint64_t order_timeout_ms;   /**< a whole issuance; default 120 s */
   /** ACME profile sent in newOrder, or NULL. An order fails (saying what
    *  the CA offers) when the directory's meta.profiles does not list it. */

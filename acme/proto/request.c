@@ -92,7 +92,8 @@ static int request(px__acme_order *o, const char *method, const char *url, const
   ctx->o = o;
   ctx->done = done;
   ctx->is_post = is_post;
-  uint64_t timeout = o->c->o.request_timeout_ms ? o->c->o.request_timeout_ms : 30000;
+  uint64_t timeout =
+      o->c->o.request_timeout_ms ? o->c->o.request_timeout_ms : PX_ACME_REQUEST_TIMEOUT_MS;
   int r = px_acme_request(o->c->loop, o->c->tls, method, url, ctype, body, body ? strlen(body) : 0,
                           timeout, on_response, ctx);
   if (r != 0) {

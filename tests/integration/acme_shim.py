@@ -22,8 +22,9 @@ everything else to the real Pebble unchanged:
 - `profiles` (a dict name -> description), when set, is served as the
   directory's meta.profiles (the ACME profiles extension, which Pebble 2.4
   predates);
-- hold() keeps renewalInfo requests waiting (a slow CA) until
-  release(), counting them in `held`.
+- hold(resource) keeps requests to a resource (renewalInfo by default,
+  or revokeCert, ...) waiting (a slow CA) until release(), counting them
+  in `held`; Pebble always answers at once.
 
 It serves TLS with Pebble's own listener certificate (SAN 127.0.0.1), so a
 client that trusts Pebble (`ca_file: pebble.ca`) trusts the shim. It runs
@@ -76,9 +77,10 @@ class AcmeShim:
         self.new_orders = []       # newOrder payloads, in order
         self.requests = []         # (method, path) of every request, in order
         self.reject_replaces = False
-        self.gate = threading.Event()  # set: renewalInfo answers; clear: held
+        self.gate = threading.Event()  # set: every request answers; clear: held
         self.gate.set()
-        self.held = 0                  # renewalInfo requests that waited at the gate
+        self.holding = set()           # resources whose requests wait at the gate
+        self.held = 0                  # requests that waited at the gate
         self.profiles = None           # meta.profiles to advertise, or None
         self._paths = None         # resource name -> path, from Pebble's directory
         self.server = None
@@ -137,11 +139,16 @@ class AcmeShim:
         with self.lock:
             self.injections[resource] = [status, count, retry_after]
 
-    def hold(self):
-        """Keeps renewalInfo requests waiting until release()."""
+    def hold(self, resource="renewalInfo"):
+        """Keeps requests to `resource` (a directory name such as
+        "renewalInfo" or "revokeCert") waiting until release()."""
+        with self.lock:
+            self.holding.add(resource)
         self.gate.clear()
 
     def release(self):
+        with self.lock:
+            self.holding.clear()
         self.gate.set()
 
     def clear(self, resource=None):
@@ -241,11 +248,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.problem(injected[0], "rateLimited" if injected[0] == 429 else "serverInternal",
                          "injected by the test shim", injected[1])
             return
+        resource = shim.resource_of(path)
+        with shim.lock:
+            hold = resource in shim.holding
+            if hold:
+                shim.held += 1
+        if hold:
+            shim.gate.wait(60)
         if path.startswith("/renewalInfo/") and self.command == "GET":
-            if not shim.gate.is_set():
-                with shim.lock:
-                    shim.held += 1
-                shim.gate.wait(60)
             self.renewal_info(path[len("/renewalInfo/"):])
             return
         if self.command == "POST" and path == shim.paths().get("newOrder"):

@@ -54,6 +54,13 @@ class FakeAdmin:
             return {"error": f"unknown name {name}"}
         if req.get("cmd") == "show":
             return JOB
+        if req.get("cmd") == "revoke" and name == "shop.example.net":
+            # What portico answers when its wait for the CA passed.
+            return {"error": "revoke shop.example.net: still in progress after 45 s; see "
+                             "`portico ctl show shop.example.net`", "pending": True}
+        if req.get("cmd") == "revoke":
+            return {"ok": True, "serial": "FA8E2C1B", "reason": req.get("reason", "unspecified"),
+                    "replacement": True}
         return {"ok": True}
 
     def serve(self):
@@ -141,14 +148,37 @@ def test_commands_send_their_requests(admin):
     r = ctl("--socket", admin.path, "renew", "example.com")
     assert (r.returncode, r.stdout) == (0, "renewal started for example.com\n")
     r = ctl("--socket", admin.path, "revoke", "example.com", "--reason", "keyCompromise")
-    assert r.returncode == 0
-    assert "revocation started for example.com (reason keyCompromise)" in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("revoked the certificate for example.com (serial FA8E2C1B, reason "
+                        "keyCompromise)\na replacement is ordered now; the revoked certificate is "
+                        "served until it arrives (see `portico ctl show example.com`)\n")
+    r = ctl("--socket", admin.path, "revoke", "example.com", "--wait", "5")
+    assert r.returncode == 0, r.stderr
     assert admin.requests == [
         {"cmd": "retry", "all": True},
         {"cmd": "retry", "name": "example.com"},
         {"cmd": "renew", "name": "example.com"},
         {"cmd": "revoke", "name": "example.com", "reason": "keyCompromise"},
+        {"cmd": "revoke", "name": "example.com", "wait": 5},
     ]
+
+
+def test_revoke_still_in_progress_exits_3(admin):
+    """portico's wait for the CA passed: the outcome is unknown, which a
+    script tells from a refusal (1) by the exit status."""
+    r = ctl("--socket", admin.path, "revoke", "shop.example.net")
+    assert r.returncode == 3
+    assert r.stderr == ("portico ctl: revoke shop.example.net: still in progress after 45 s; "
+                        "see `portico ctl show shop.example.net`\n")
+    assert r.stdout == ""
+
+
+def test_wait_is_for_revoke_only(admin):
+    for args in (["renew", "example.com", "--wait", "5"], ["revoke", "example.com", "--wait", "0"],
+                 ["revoke", "example.com", "--wait", "x"], ["status", "--wait", "5"]):
+        r = ctl("--socket", admin.path, *args)
+        assert r.returncode == 2 and "usage:" in r.stderr, args
+    assert admin.requests == []
 
 
 def test_unknown_name_is_an_error(admin):

@@ -34,6 +34,9 @@ typedef struct fixture {
   char last_name[300];
   int last_all;
   int last_reason;
+  px_admin_reply *reply; /* a revoke not answered yet */
+  uv_timer_t answer;
+  int answer_open;
   /* the client thread's job */
   void (*client)(struct fixture *f);
   const char *request;
@@ -85,9 +88,29 @@ static int fake_renew(void *ctx, const char *name, char *err, size_t errlen) {
   return fake_named(ctx, "renew", name, err, errlen);
 }
 
-static int fake_revoke(void *ctx, const char *name, int reason, char *err, size_t errlen) {
-  ((fixture *)ctx)->last_reason = reason;
-  return fake_named(ctx, "revoke", name, err, errlen);
+/* revoke answers later, from a timer, as the manager answers when the CA
+ * has: "example.com" after 50 ms, "slow.example" never (the test ends it). */
+static void on_revoke_answer(uv_timer_t *t) {
+  fixture *f = t->data;
+  px_admin_reply_send(f->reply, json_pack("{s:b,s:s}", "ok", 1, "serial", "0A1B"));
+  f->reply = NULL;
+}
+
+static int fake_revoke(void *ctx, const char *name, int reason, px_admin_reply *reply, char *err,
+                       size_t errlen) {
+  fixture *f = ctx;
+  f->last_reason = reason;
+  int slow = strcmp(name, "slow.example") == 0;
+  if (!slow && fake_named(ctx, "revoke", name, err, errlen) != 0) return -1;
+  seen(f, "revoke", name);
+  f->reply = reply;
+  if (!slow) {
+    uv_timer_init(&f->loop, &f->answer);
+    f->answer.data = f;
+    uv_timer_start(&f->answer, on_revoke_answer, 50, 0);
+    f->answer_open = 1;
+  }
+  return 0;
 }
 
 /* ---- a blocking client on its own thread --------------------------------------- */
@@ -205,6 +228,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   px_admin_close(f->admin);
+  px_admin_reply_send(f->reply, NULL); /* the owner frees an unanswered reply */
+  if (f->answer_open) uv_close((uv_handle_t *)&f->answer, NULL);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   free(f->response);
@@ -248,9 +273,17 @@ static void retry_renew_revoke(void **state) {
   assert_string_equal(f->last_cmd, "retry");
   assert_error(f, "{\"cmd\":\"renew\",\"name\":\"nope.example\"}\n", "unknown name nope.example");
   assert_string_equal(f->last_cmd, "renew");
-  assert_ok(f, "{\"cmd\":\"revoke\",\"name\":\"example.com\",\"reason\":\"keyCompromise\"}\n");
+  /* revoke's answer is the one the operation sends later. */
+  json_t *j =
+      ask(f, "{\"cmd\":\"revoke\",\"name\":\"example.com\",\"reason\":\"keyCompromise\"}\n");
+  assert_true(json_is_true(json_object_get(j, "ok")));
+  assert_string_equal(json_string_value(json_object_get(j, "serial")), "0A1B");
+  json_decref(j);
   assert_int_equal(f->last_reason, 1);
-  assert_ok(f, "{\"cmd\":\"revoke\",\"name\":\"example.com\"}\n");
+  assert_null(f->reply);
+  uv_close((uv_handle_t *)&f->answer, NULL);
+  f->answer_open = 0;
+  assert_error(f, "{\"cmd\":\"revoke\",\"name\":\"nope.example\"}\n", "unknown name nope.example");
   assert_int_equal(f->last_reason, 0);
   f->last_cmd[0] = '\0';
   assert_error(f, "{\"cmd\":\"revoke\",\"name\":\"example.com\",\"reason\":\"whim\"}\n",
@@ -287,6 +320,58 @@ static void reload_is_relayed_with_its_message(void **state) {
   /* Every error line reaches the client (the response is still one line). */
   assert_error(f, "{\"cmd\":\"reload\"}\n",
                "p.yaml:3: sites[0].upstreams[0]: bad\np.yaml: 1 error");
+/* A revoke whose outcome does not come within its wait is answered "still
+ * in progress" (with "pending"), at the request's shorter "wait". */
+static void revoke_wait_is_bounded(void **state) {
+  fixture *f = *state;
+  char err[256];
+  px_admin_options o = {.max_wait_ms = 3000};
+  f->admin = start(f, &o, err, sizeof(err));
+  uint64_t t0 = uv_hrtime() / 1000000;
+  json_t *j = ask(f, "{\"cmd\":\"revoke\",\"name\":\"slow.example\",\"wait\":1}\n");
+  uint64_t took = uv_hrtime() / 1000000 - t0;
+  assert_true(took >= 900 && took < 2900);
+  assert_true(json_is_true(json_object_get(j, "pending")));
+  assert_string_equal(json_string_value(json_object_get(j, "error")),
+                      "revoke slow.example: still in progress after 1 s; see `portico ctl show "
+                      "slow.example`");
+  json_decref(j);
+  /* The operation's late answer is dropped; its reply is still freed. */
+  px_admin_reply_send(f->reply, json_pack("{s:b}", "ok", 1));
+  f->reply = NULL;
+}
+
+/* A server closing while a revoke waits tells the client why. */
+static void on_idle_close(uv_idle_t *h) {
+  fixture *f = h->data;
+  if (f->reply == NULL || f->admin == NULL) return; /* the revoke has not reached the operation */
+  px_admin_close(f->admin);
+  f->admin = NULL;
+}
+
+static void stopping_client(fixture *f) { one_request(f); }
+
+static void revoke_answered_at_close(void **state) {
+  fixture *f = *state;
+  char err[256];
+  f->admin = start(f, NULL, err, sizeof(err));
+  f->request = "{\"cmd\":\"revoke\",\"name\":\"slow.example\"}\n";
+  /* The loop's thread closes the server once the request is in: an idle
+   * check runs on that thread. */
+  uv_idle_t idle;
+  uv_idle_init(&f->loop, &idle);
+  idle.data = f;
+  uv_idle_start(&idle, on_idle_close);
+  run_client(f, stopping_client);
+  uv_close((uv_handle_t *)&idle, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT); /* its close callback, before it goes */
+  json_error_t je;
+  json_t *j = json_loads(f->response, 0, &je);
+  assert_non_null(j);
+  assert_true(json_is_true(json_object_get(j, "pending")));
+  assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+                         "revoke slow.example: portico is stopping before the outcome is known"));
+  json_decref(j);
 }
 
 static void oversized_request_is_refused(void **state) {
@@ -368,6 +453,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(status_and_show, setup, teardown),
       cmocka_unit_test_setup_teardown(retry_renew_revoke, setup, teardown),
       cmocka_unit_test_setup_teardown(reload_is_relayed_with_its_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(revoke_wait_is_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(revoke_answered_at_close, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_request_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(connections_are_bounded_and_time_out, setup, teardown),
       cmocka_unit_test_setup_teardown(socket_file_lifecycle, setup, teardown),
