@@ -86,8 +86,7 @@ int px_ip_name_from_reverse(const char *sni, char *out, size_t cap) {
       for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
         v = v * 10 + (unsigned)(*p - '0');
       /* No leading zeros: one spelling per address. */
-      if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && p[-(int)digits] == '0'))
-        return -1;
+      if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && p[-(int)digits] == '0')) return -1;
       b[i] = (uint8_t)v;
       if (i > 0 && (p >= end || *p++ != '.')) return -1;
     }

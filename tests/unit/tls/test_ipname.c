@@ -69,15 +69,14 @@ static void test_reverse_sni(void **state) {
   assert_string_equal(
       rev("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"),
       "[2001:db8::1]");
-  assert_null(rev("0.127.in-addr.arpa"));        /* three labels */
-  assert_null(rev("1.0.0.0.127.in-addr.arpa"));  /* five */
-  assert_null(rev("01.0.0.127.in-addr.arpa"));   /* a leading zero */
+  assert_null(rev("0.127.in-addr.arpa"));       /* three labels */
+  assert_null(rev("1.0.0.0.127.in-addr.arpa")); /* five */
+  assert_null(rev("01.0.0.127.in-addr.arpa"));  /* a leading zero */
   assert_null(rev("256.0.0.127.in-addr.arpa"));
   assert_null(rev("in-addr.arpa"));
   assert_null(rev("x.0.0.127.in-addr.arpa"));
   assert_null(rev("1.0.0.0.ip6.arpa"));
-  assert_null(
-      rev("g.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"));
+  assert_null(rev("g.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"));
   assert_null(rev("www.example.com"));
   assert_null(rev("127.0.0.1"));
 }
