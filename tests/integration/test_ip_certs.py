@@ -13,7 +13,10 @@ from pebble_env import Pebble
 
 
 class IpEnv:
-    def __init__(self, tmp, challenges):
+    def __init__(self, tmp, challenges, addr="127.0.0.1"):
+        # `addr`: the address portico listens on and the site's host, as a
+        # URL writes it ("[::1]" for IPv6).
+        self.addr = addr
         self.tmp = tmp
         self.https_port, self.http_port = free_port(), free_port()
         self.backend = Backend(tmp, "ipapp")
@@ -25,10 +28,15 @@ class IpEnv:
         self.root = os.path.join(tmp, "pebble-root.pem")
         with open(self.root, "w") as f:
             f.write(self.pebble.root_pem())
-        self.portico = Portico(tmp, [{"hosts": ["127.0.0.1"], "upstreams": [self.backend.address],
-                                      "tls": "acme"}],
-                               extra=self.pebble.acme_yaml(challenges), ca=self.root,
-                               https_port=self.https_port, http_port=self.http_port)
+        try:
+            self.portico = Portico(tmp, [{"hosts": [addr], "upstreams": [self.backend.address],
+                                          "tls": "acme"}],
+                                   extra=self.pebble.acme_yaml(challenges), ca=self.root,
+                                   https_port=self.https_port, http_port=self.http_port, host=addr)
+        except BaseException:
+            self.pebble.stop()
+            self.backend.stop()
+            raise
 
     def stop(self):
         reports = self.portico.sanitizer_reports()
@@ -43,11 +51,11 @@ def curl_ip(env):
     SNI, and the certificate verified against Pebble's root (curl checks
     the address against the iPAddress SAN)."""
     return subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", env.root,
-                           "-w", "\n%{http_code}", f"https://127.0.0.1:{env.https_port}/echo"],
+                           "-w", "\n%{http_code}", f"https://{env.addr}:{env.https_port}/echo"],
                           capture_output=True, timeout=30)
 
 
-def issued_and_served(env, challenge):
+def issued_and_served(env, challenge, cache_name="127.0.0.1"):
     result = {}
 
     def ok():
@@ -59,12 +67,15 @@ def issued_and_served(env, challenge):
         raise AssertionError(f"curl: {result['r'].stderr!r}\n{env.portico.log_text()}")
     assert b'"backend": "ipapp"' in result["r"].stdout
     log = env.portico.log_text()
-    assert f"answering {challenge} for 127.0.0.1" in log, log
+    assert f"answering {challenge} for {env.addr}" in log, log
+    if challenge == "tls-alpn-01":  # the reverse-DNS SNI was mapped back to the address
+        assert f"answered tls-alpn-01 for {env.addr}" in log, log
     # The certificate names the address as an iPAddress, not a dNSName.
-    pem = open(os.path.join(env.tmp, "storage", "certs", "127.0.0.1", "cert.pem")).read()
+    pem = open(os.path.join(env.tmp, "storage", "certs", cache_name, "cert.pem")).read()
     text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName"], input=pem,
                           capture_output=True, text=True).stdout
-    assert "IP Address:127.0.0.1" in text and "DNS:" not in text, text
+    want = "IP Address:" + ("0:0:0:0:0:0:0:1" if env.addr == "[::1]" else env.addr)
+    assert want in text and "DNS:" not in text, text
     # The cache reads it back as covering the address: nothing set aside.
     quarantine = os.path.join(env.tmp, "storage", "quarantine")
     assert not os.path.exists(quarantine) or os.listdir(quarantine) == []
@@ -89,6 +100,28 @@ def test_ip_certificate_by_tls_alpn_01(tmp_path):
                             f"other.test:{env.https_port}:127.0.0.1",
                             f"https://other.test:{env.https_port}/"], capture_output=True)
         assert r.returncode != 0
+    finally:
+        env.stop()
+
+
+def ipv6_loopback():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_ipv6_certificate(tmp_path, challenge):
+    # Pebble connects to [::1]; http-01 carries Host: [::1]:port, tls-alpn-01
+    # the 32-nibble ip6.arpa name as SNI. The cache names it _ip6.--1.
+    env = IpEnv(str(tmp_path), (challenge,), addr="[::1]")
+    try:
+        issued_and_served(env, challenge, cache_name="_ip6.--1")
     finally:
         env.stop()
 
