@@ -23,6 +23,7 @@
 #include "acme/manager_internal.h"
 #include "acme/names.h"
 #include "tls/challenge_cert.h"
+#include "tls/ipname.h"
 #include "tls/log.h"
 #include "tls/tls.h"
 #include "tls/unconst.h"
@@ -103,7 +104,9 @@ static int wildcard_of(const char *name, char *out, size_t cap) {
 }
 
 int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, px_tls_cert **out) {
-  if (px__acme_ondemand_check_name(name) != 0) {
+  /* An address comes from a `tls: acme` site's own hosts (the handshake
+   * had no SNI and arrived on that address); on demand never orders one. */
+  if ((on_demand || !px_ip_name_is(name)) && px__acme_ondemand_check_name(name) != 0) {
     px__metrics_refused(m, PX_ACME_REFUSED_INVALID_NAME);
     return -1;
   }
@@ -161,7 +164,8 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, 
 }
 
 int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tls_cert **out) {
-  if (px__acme_ondemand_check_name(name) != 0) return -1;
+  /* An address arrives here mapped from its reverse-DNS SNI (RFC 8738 §6). */
+  if (!px_ip_name_is(name) && px__acme_ondemand_check_name(name) != 0) return -1;
   int r = -1;
   int64_t now = px__acme_now_ms(), stamp = 0;
   uv_mutex_lock(&m->lock);

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "tls/ipname.h"
+
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 static int is_hex(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
@@ -118,10 +120,23 @@ const char *px_acme_order_name_problem(const char *host, int dns01) {
     n = px_acme_name_normalize(host + 2, strlen(host) - 2, norm, sizeof(norm));
     return n < 0 ? px_acme_name_strerror(n) : NULL;
   }
+  /* RFC 8738: an address is validated by http-01 or tls-alpn-01 (§7
+   * forbids dns-01 for one); the config loader wrote it canonically. */
+  if (px_ip_name_is(host)) return NULL;
   n = px_acme_name_normalize(host, strlen(host), norm, sizeof(norm));
   if (n == PX_ACME_NAME_EIP)
-    return "is an IP address, and portico cannot obtain IP address certificates yet; use a DNS "
-           "name, or tls: {cert, key} with a certificate for the address";
+    return "is not an address portico reads as one (dotted decimal IPv4, or IPv6 with or "
+           "without brackets)";
   if (n < 0) return px_acme_name_strerror(n);
   return NULL;
+}
+
+int px_acme_cert_name_ok(const char *name) {
+  char norm[PX_ACME_NAME_MAX + 1];
+  const char *base = name;
+  if (name == NULL) return 0;
+  if (px_ip_name_is(name)) return 1;
+  if (strncmp(name, "*.", 2) == 0) base = name + 2;
+  int n = px_acme_name_normalize(base, strlen(base), norm, sizeof(norm));
+  return n > 0 && strcmp(norm, base) == 0;
 }

@@ -51,10 +51,19 @@ const char *px_acme_name_strerror(int err);
  * Whether a host of a `tls: acme` site (already normalised by the config
  * loader) can be put in an order that portico knows how to validate: NULL
  * when it can, else a static sentence saying why not and what to do. An IP
- * address is refused (no IP certificates yet), so is a wildcard unless
+ * address in canonical form (tls/ipname.h) is accepted (RFC 8738); a
+ * wildcard is refused unless
  * `dns01` says acme.dns is set up (only dns-01 can validate one, RFC 8555
  * §7.1.3), and "*" (every other name is what `tls: on_demand` is for).
  */
 const char *px_acme_order_name_problem(const char *host, int dns01);
+
+/**
+ * Whether `name` may name a certificate (an order, a job, a cache entry):
+ * a normalised DNS name, "*." and one, or a canonical IP name
+ * (tls/ipname.h). Names a client sends go through px_acme_name_normalize
+ * instead, which refuses addresses: only the configuration names one.
+ */
+int px_acme_cert_name_ok(const char *name);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "acme/names.h"
 #include "acme/store_internal.h"
+#include "tls/ipname.h"
 #include "tls/log.h"
 
 #define HOST_MAX 64
@@ -58,6 +59,25 @@ static int name_component(const char *name, char *out, size_t cap) {
   int wildcard = 0, n;
 
   if (name == NULL) return -EINVAL;
+  if (px_ip_name_is(name)) {
+    /* An IPv4 name is a file name as it is (its last label is numeric, so
+     * it is never a DNS name's). An IPv6 one loses its brackets and has
+     * ':' written as '-' (a '-' is never in IPv6 text): "[2001:db8::1]"
+     * is "_ip6.2001-db8--1". */
+    if (name[0] != '[') {
+      n = snprintf(out, cap, "%s", name);
+    } else {
+      size_t len = strlen(name), o = 0;
+      if (cap < len + 4) return -EINVAL;
+      memcpy(out, "_ip6.", 5);
+      o = 5;
+      for (size_t i = 1; i + 1 < len; i++)
+        out[o++] = name[i] == ':' ? '-' : name[i];
+      out[o] = '\0';
+      n = (int)o;
+    }
+    return n > 0 && (size_t)n < cap ? 0 : -EINVAL;
+  }
   if (strncmp(name, "*.", 2) == 0) {
     base = name + 2;
     wildcard = 1;
@@ -181,10 +201,14 @@ int px_store_name_of_id(px_store_group g, const char *id, char *out, size_t cap)
   char again[COMPONENT_MAX];
   int n;
   if (px_store_group_name(g) == NULL || id == NULL) return -EINVAL;
-  if ((g == PX_STORE_CERTS || g == PX_STORE_FAILURES || g == PX_STORE_JOBS) &&
-      strncmp(id, "_wildcard.", 10) == 0)
+  int named = g == PX_STORE_CERTS || g == PX_STORE_FAILURES || g == PX_STORE_JOBS;
+  if (named && strncmp(id, "_wildcard.", 10) == 0) {
     n = snprintf(out, cap, "*.%s", id + 10);
-  else
+  } else if (named && strncmp(id, "_ip6.", 5) == 0) {
+    n = snprintf(out, cap, "[%s]", id + 5);
+    for (int i = 1; n > 0 && (size_t)n < cap && i < n - 1; i++)
+      if (out[i] == '-') out[i] = ':';
+  } else
     n = snprintf(out, cap, "%s", id);
   if (n <= 0 || (size_t)n >= cap) return -EINVAL;
   /* Only an id that maps back to itself: a stray file is not an item. */

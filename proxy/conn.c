@@ -552,6 +552,8 @@ void px_conn_accept(px_listener *l) {
       px_conn_close(c);
       return;
     }
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) px_tls_conn_set_socket(c->tls, fd);
     c->state = PX_CONN_HANDSHAKE;
     px_conn_set_timer(c, c->wg->cfg->limits.handshake_timeout_ms);
   } else {

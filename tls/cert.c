@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "tls/cert_internal.h"
+#include "tls/ipname.h"
 
 /* Files bigger than this are not certificates. */
 #define PX_CERT_FILE_MAX (1024 * 1024)
@@ -209,8 +210,15 @@ int px_tls_cert_covers(const px_tls_cert *c, const char *name) {
   }
   GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
   int covers = 0;
+  uint8_t ip[16];
+  int iplen = px_ip_name_bytes(name, ip);
   for (size_t i = 0; gens && !covers && i < sk_GENERAL_NAME_num(gens); i++) {
     const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+    if (iplen > 0) { /* an address only by an iPAddress of its bytes (RFC 8738 §3) */
+      covers = g->type == GEN_IPADD && ASN1_STRING_length(g->d.iPAddress) == iplen &&
+               memcmp(ASN1_STRING_get0_data(g->d.iPAddress), ip, (size_t)iplen) == 0;
+      continue;
+    }
     if (g->type != GEN_DNS) continue;
     covers = dns_entry_covers((const char *)ASN1_STRING_get0_data(g->d.dNSName),
                               (size_t)ASN1_STRING_length(g->d.dNSName), name);

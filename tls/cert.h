@@ -33,6 +33,8 @@ px_tls_cert *px_tls_cert_load_files(const char *cert_file, const char *key_file,
  * a "*." entry whose "*" stands for exactly the first label of `name`
  * (RFC 6125 §6.4.3; no partial-label wildcards, no CN fallback). A name
  * that is itself "*.example.com" is covered only by that same entry.
+ * A canonical IP name (tls/ipname.h) is covered only by an iPAddress entry
+ * of the same address.
  */
 int px_tls_cert_covers(const px_tls_cert *c, const char *name);
 

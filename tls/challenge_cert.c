@@ -3,6 +3,7 @@
  * the key authorization for one name, served only on acme-tls/1 handshakes.
  */
 #include "tls/challenge_cert.h"
+#include "tls/ipname.h"
 #include "tls/keygen.h"
 
 #include <errno.h>
@@ -59,18 +60,24 @@ static int set_serial(X509 *x) {
   return ok;
 }
 
+/* The one subjectAltName: a dNSName, or for an address the iPAddress of
+ * its bytes (RFC 8738 §6). */
 static int add_san(X509 *x, const char *name) {
   GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
   GENERAL_NAME *g = GENERAL_NAME_new();
-  ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+  uint8_t ip[16];
+  int iplen = px_ip_name_bytes(name, ip);
+  ASN1_STRING *v = iplen > 0 ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
   int ok = 0;
 
-  if (gens == NULL || g == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, name, (int)strlen(name))) {
-    ASN1_IA5STRING_free(ia5);
+  if (gens == NULL || g == NULL || v == NULL ||
+      !(iplen > 0 ? ASN1_OCTET_STRING_set(v, ip, iplen)
+                  : ASN1_STRING_set(v, name, (int)strlen(name)))) {
+    ASN1_STRING_free(v);
     GENERAL_NAME_free(g);
     goto done;
   }
-  GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+  GENERAL_NAME_set0_value(g, iplen > 0 ? GEN_IPADD : GEN_DNS, v);
   if (!sk_GENERAL_NAME_push(gens, g)) {
     GENERAL_NAME_free(g);
     goto done;
@@ -159,7 +166,8 @@ int px_tls_challenge_cert_new(const char *name, const char *key_authorization, s
   int rc = -ENOMEM;
 
   memset(out, 0, sizeof(*out));
-  if (!name_ok(name) || key_authorization == NULL || ka_len == 0) return -EINVAL;
+  if (!(name_ok(name) || px_ip_name_is(name)) || key_authorization == NULL || ka_len == 0)
+    return -EINVAL;
   pkey = px_tls_ec_key_new(NID_X9_62_prime256v1);
   x = X509_new();
   if (pkey == NULL || x == NULL || !X509_set_version(x, X509_VERSION_3) || !set_serial(x) ||

@@ -94,6 +94,14 @@ int px_tls_server_lookup(const px_tls_server *srv, const char *name);
 /** Creates the per-connection filter. Returns NULL on allocation failure. */
 px_tls_conn *px_tls_conn_new(px_tls_server *srv);
 
+/**
+ * Tells the filter its socket, so a handshake without SNI can be given the
+ * certificate of a site whose host is the address the connection arrived
+ * on (RFC 6066 §3 forbids an address in SNI). The filter only reads the
+ * socket's local address, and only when some site names an address.
+ */
+void px_tls_conn_set_socket(px_tls_conn *c, int fd);
+
 /** Frees the filter and everything it buffers. */
 void px_tls_conn_free(px_tls_conn *c);
 

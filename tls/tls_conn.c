@@ -17,6 +17,7 @@ px_tls_conn *px__tls_conn_new(SSL_CTX *ctx, px_tls_server *srv) {
   px_tls_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   c->srv = srv;
+  c->fd = -1;
   c->ssl = SSL_new(ctx);
   BIO *rbio = px__tls_buf_bio(&c->in), *wbio = px__tls_buf_bio(&c->out);
   if (c->ssl == NULL || rbio == NULL || wbio == NULL) {
@@ -36,6 +37,8 @@ px_tls_conn *px_tls_conn_new(px_tls_server *srv) {
   if (c) SSL_set_accept_state(c->ssl);
   return c;
 }
+
+void px_tls_conn_set_socket(px_tls_conn *c, int fd) { c->fd = fd; }
 
 void px_tls_conn_free(px_tls_conn *c) {
   if (c == NULL) return;

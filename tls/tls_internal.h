@@ -26,6 +26,7 @@ struct px_tls_server {
   px__tls_name *wildcard; /* keyed by the suffix after "*" */
   size_t table_size;
   int catch_all;      /* cert index of "*", or -1 */
+  int has_ip;         /* some site names an IP address: look up a handshake without SNI */
   uint8_t *alpn_wire; /* server preference, wire format */
   size_t alpn_wire_len;
 };
@@ -52,6 +53,7 @@ struct px_tls_conn {
   px_tls_server *srv;  /* NULL for a client connection (tls_client.c) */
   int unknown_name;    /* set by the select callback: fail with unrecognized_name */
   int acme_challenge;  /* answering tls-alpn-01 with a challenge certificate */
+  int fd;              /* the socket, for its local address when SNI is absent; -1 unknown */
   char sni[256];
 };
 

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
+#include "tls/ipname.h"
 #include "tls/log.h"
 #include "tls/tls_internal.h"
 
@@ -125,17 +128,40 @@ static enum ssl_select_cert_result_t install(SSL *ssl, px_tls_cert *cert, int ow
 /* Early ClientHello callback: choose the certificate by SNI. Failure is
  * reported from the servername callback, which can send unrecognized_name
  * (this callback's error path can only send handshake_failure). */
+/* No SNI: the name of the local address the connection arrived on, when a
+ * site names that address (a client of https://192.0.2.1/ sends no SNI,
+ * RFC 6066 §3). 0 with the name in `out`, else -1. */
+static int local_address_name(const px_tls_conn *c, char *out, size_t cap) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (!c->srv->has_ip || c->fd < 0 || getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0)
+    return -1;
+  if (px_ip_name_from_sockaddr((const struct sockaddr *)&ss, out, cap) < 0) return -1;
+  return table_get(c->srv->exact, c->srv->table_size, out) >= 0 ? 0 : -1;
+}
+
 static enum ssl_select_cert_result_t on_select_certificate(const SSL_CLIENT_HELLO *hello) {
   SSL *ssl = hello->ssl;
   px_tls_conn *c = SSL_get_ex_data(ssl, px__tls_conn_index());
   if (c == NULL) return ssl_select_cert_error;
   px_tls_server *srv = c->srv;
+  int acme_tls = offers_acme_tls(hello);
   if (client_hello_sni(hello, c->sni, sizeof(c->sni)) != 0) {
-    c->sni[0] = '\0';
-    c->unknown_name = 1;
-    return ssl_select_cert_success;
+    /* The address then stands for the name: routing and the wait for a
+     * certificate compare it as they compare an SNI. Only the exact
+     * table is consulted, so "*" and on-demand sites never see it. */
+    if (acme_tls || local_address_name(c, c->sni, sizeof(c->sni)) != 0) {
+      c->sni[0] = '\0';
+      c->unknown_name = 1;
+      return ssl_select_cert_success;
+    }
+  } else if (acme_tls && srv->has_ip) {
+    /* RFC 8738 §6: for an address the CA sends its reverse-DNS name. */
+    char ip[PX_IP_NAME_MAX];
+    if (px_ip_name_from_reverse(c->sni, ip, sizeof(ip)) > 0)
+      snprintf(c->sni, sizeof(c->sni), "%s", ip);
   }
-  if (offers_acme_tls(hello)) {
+  if (acme_tls) {
     /* A CA validating tls-alpn-01: only the challenge certificate will do. */
     px_tls_cert *chal = NULL;
     int r = srv->dyn.challenge ? srv->dyn.challenge(srv->dyn.arg, c->sni, &chal) : -1;
@@ -304,6 +330,7 @@ px_tls_server *px_tls_server_new(const px_tls_cert_spec *certs, size_t ncerts,
     for (size_t j = 0; j < certs[i].nhosts; j++) {
       const char *h = certs[i].hosts[j];
       int r;
+      if (px_ip_name_is(h)) srv->has_ip = 1;
       if (strcmp(h, "*") == 0) {
         if (srv->catch_all == -1) srv->catch_all = target;
         r = 0;

@@ -85,14 +85,7 @@ void px_job_dispose(px_job *job) {
 }
 
 /* A name as the cache keys it: normalised, optionally "*." and one. */
-static int name_ok(const char *name) {
-  char norm[PX_ACME_NAME_MAX + 1];
-  const char *base = name;
-  size_t len = strlen(name);
-  if (len >= 2 && name[0] == '*' && name[1] == '.') base += 2;
-  if (px_acme_name_normalize(base, strlen(base), norm, sizeof(norm)) < 0) return 0;
-  return strcmp(norm, base) == 0;
-}
+static int name_ok(const char *name) { return px_acme_cert_name_ok(name); }
 
 int px_job_set_names(px_job *job, const char *const *names, size_t n) {
   char **copy;

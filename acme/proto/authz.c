@@ -16,6 +16,7 @@
 #include "acme/proto/jws.h"
 #include "acme/proto/order_internal.h"
 #include "acme/proto/problem.h"
+#include "tls/ipname.h"
 #include "tls/log.h"
 
 static void on_authz_poll(px__acme_order *o, const char *err, px_acme_response *r);
@@ -177,6 +178,18 @@ static void on_authz(px__acme_order *o, const char *err, px_acme_response *r) {
     return;
   }
   const char *ident = px__acme_json_str(json_object_get(j, "identifier"), "value");
+  const char *itype = px__acme_json_str(json_object_get(j, "identifier"), "type");
+  /* An "ip" identifier (RFC 8738 §3) is answered under the address's
+   * canonical name, the one its site, Host header and cache use. */
+  char ipname[PX_IP_NAME_MAX];
+  if (ident && itype && strcmp(itype, "ip") == 0) {
+    if (px_ip_name_normalize(ident, strlen(ident), ipname, sizeof(ipname)) < 0) {
+      px__acme_order_fail(o, "the CA sent an ip identifier that is not an address");
+      json_decref(j);
+      return;
+    }
+    ident = ipname;
+  }
   json_t *pick = pick_challenge(o, json_object_get(j, "challenges"));
   if (pick == NULL || !px__acme_json_str(pick, "url") || !px__acme_json_str(pick, "token") ||
       ident == NULL) {

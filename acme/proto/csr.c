@@ -16,22 +16,38 @@
 
 #include "acme/names.h"
 #include "acme/proto/b64url.h"
+#include "tls/ipname.h"
 
 /* RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64 */
 #define CN_MAX 64
 
 px_acme_key *px_acme_cert_key_generate(px_acme_key_type type) { return px_acme_key_generate(type); }
 
-int px_acme_csr_name_ok(const char *name) {
-  char norm[PX_ACME_NAME_MAX + 1];
-  const char *base = name;
-  int n;
+/* Must already be in normal form: the CSR names what the order names. */
+int px_acme_csr_name_ok(const char *name) { return px_acme_cert_name_ok(name); }
 
-  if (name == NULL) return 0;
-  if (strncmp(name, "*.", 2) == 0) base = name + 2;
-  n = px_acme_name_normalize(base, strlen(base), norm, sizeof(norm));
-  /* Must already be in normal form: the CSR names what the order names. */
-  return n > 0 && strcmp(norm, base) == 0;
+/* A dNSName, or for an address an iPAddress of its 4 or 16 bytes
+ * (RFC 8738 §3, RFC 5280 §4.2.1.6). */
+static GENERAL_NAME *general_name(const char *name) {
+  GENERAL_NAME *g = GENERAL_NAME_new();
+  ASN1_STRING *v = NULL;
+  uint8_t ip[16];
+  int iplen = px_ip_name_bytes(name, ip);
+  if (g == NULL) return NULL;
+  if (iplen > 0) {
+    v = ASN1_OCTET_STRING_new();
+    if (v == NULL || !ASN1_OCTET_STRING_set(v, ip, iplen)) goto fail;
+    GENERAL_NAME_set0_value(g, GEN_IPADD, v);
+  } else {
+    v = ASN1_IA5STRING_new();
+    if (v == NULL || !ASN1_STRING_set(v, name, (int)strlen(name))) goto fail;
+    GENERAL_NAME_set0_value(g, GEN_DNS, v);
+  }
+  return g;
+fail:
+  ASN1_STRING_free(v);
+  GENERAL_NAME_free(g);
+  return NULL;
 }
 
 static STACK_OF(X509_EXTENSION) * san_extensions(const char *const *names, size_t n) {
@@ -41,14 +57,8 @@ static STACK_OF(X509_EXTENSION) * san_extensions(const char *const *names, size_
 
   if (gens == NULL) return NULL;
   for (i = 0; i < n; i++) {
-    GENERAL_NAME *g = GENERAL_NAME_new();
-    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-    if (g == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, names[i], (int)strlen(names[i]))) {
-      GENERAL_NAME_free(g);
-      ASN1_IA5STRING_free(ia5);
-      goto fail;
-    }
-    GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+    GENERAL_NAME *g = general_name(names[i]);
+    if (g == NULL) goto fail;
     if (!sk_GENERAL_NAME_push(gens, g)) {
       GENERAL_NAME_free(g);
       goto fail;
@@ -86,7 +96,9 @@ int px_acme_csr_der(const px_acme_key *cert_key, const char *const *names, size_
   req = X509_REQ_new();
   subject = X509_NAME_new();
   if (req == NULL || subject == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1)) goto done;
-  if (with_cn && strlen(names[0]) <= CN_MAX &&
+  /* No common name for an address: RFC 8738 certificates name it in the
+   * SAN only, and a CA may refuse a CN that is not a DNS name. */
+  if (with_cn && strlen(names[0]) <= CN_MAX && !px_ip_name_is(names[0]) &&
       !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_ASC, (const uint8_t *)names[0],
                                   -1, -1, 0))
     goto done;

@@ -31,11 +31,12 @@ enum {
 px_acme_key *px_acme_cert_key_generate(px_acme_key_type type);
 
 /**
- * Builds a PKCS#10 CSR (RFC 2986) for `names` (already normalised by
- * px_acme_name_normalize, or "*." followed by such a name), all as
- * subjectAltName dNSName entries (RFC 8555 §7.4). With `with_cn`, the subject
- * is CN=names[0] when it fits (64 bytes, RFC 5280 ub-common-name); else the
- * subject is empty. Signed by `cert_key` (SHA-256, or SHA-384 for P-384).
+ * Builds a PKCS#10 CSR (RFC 2986) for `names` (each accepted by
+ * px_acme_cert_name_ok: a normalised DNS name, "*." and one, or a canonical
+ * IP name), as subjectAltName dNSName entries (RFC 8555 §7.4) or iPAddress
+ * entries for addresses (RFC 8738 §3). With `with_cn`, the subject is
+ * CN=names[0] when it fits (64 bytes, RFC 5280 ub-common-name) and is not an
+ * address; else the subject is empty. Signed by `cert_key` (SHA-256, or SHA-384 for P-384).
  * `account` may be NULL; when given, the call fails if it is the same key.
  * The DER is malloc'd into `*der`, length `*der_len`.
  */

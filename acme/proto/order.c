@@ -11,6 +11,7 @@
 #include "acme/proto/csr.h"
 #include "acme/proto/order_internal.h"
 #include "acme/proto/problem.h"
+#include "tls/ipname.h"
 #include "tls/log.h"
 
 static void poll_order_cb(uv_timer_t *t);
@@ -139,8 +140,15 @@ void px__acme_order_new(px__acme_order *o) {
   }
   px__acme_order_step(o, "new order");
   json_t *ids = json_array();
-  for (size_t i = 0; ids && i < o->nnames; i++)
-    json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", o->names[i]));
+  for (size_t i = 0; ids && i < o->nnames; i++) {
+    /* RFC 8738 §3: an address is an "ip" identifier, its value the
+     * address's text without brackets. */
+    char bare[PX_IP_NAME_MAX];
+    if (px_ip_name_bare(o->names[i], bare, sizeof(bare)) > 0)
+      json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "ip", "value", bare));
+    else
+      json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", o->names[i]));
+  }
   json_t *p = json_pack("{s:o}", "identifiers", ids);
   /* RFC 9773 §5: only to a CA that has renewalInfo. */
   if (p && o->replaces && !o->replaces_dropped && o->c->url_renewal_info)

@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "acme/names.h"
+#include "acme/proto/client.h"
 #include "proxy/config/values.h"
 #include "tls/cert.h"
+#include "tls/ipname.h"
 #include "tls/unconst.h"
 
 void px_cfg_load_hsts(loader *L, yaml_node_t *n, const char *key, px_hsts *h) {
@@ -148,18 +150,45 @@ static void load_tls(loader *L, yaml_node_t *n, const char *key, px_site *site) 
 /* A `tls: acme` site is one ACME order for all its hosts: what the CA or
  * portico's challenges cannot do is refused here, at --check and start-up
  * alike, with the host's own line, instead of failing at run time. */
+/* Whether the configured challenges can validate an address (RFC 8738 §7:
+ * http-01 or tls-alpn-01, never dns-01). */
+static int ip_challenge_configured(const px_config *cfg) {
+  const int *ch = cfg->acme.challenges;
+  if (ch[0] == 0) return 1; /* the default list has both */
+  for (size_t i = 0; i < 3 && ch[i]; i++)
+    if (ch[i] == PX_ACME_HTTP_01 || ch[i] == PX_ACME_TLS_ALPN_01) return 1;
+  return 0;
+}
+
+/* What a host of an ACME site cannot be: NULL when it is fine. */
+static const char *acme_host_problem(loader *L, const px_site *site, const char *host) {
+  if (!px_ip_name_is(host)) return px_acme_order_name_problem(host, L->cfg->acme.dns.provider != 0);
+  if (site->tls_mode == PX_SITE_TLS_ON_DEMAND)
+    /* Any client could make portico order a certificate for whatever
+     * address reaches it; addresses are listed, never discovered. */
+    return "is an IP address, and tls: on_demand orders for DNS names only; use tls: acme for "
+           "an address";
+  if (!ip_challenge_configured(L->cfg))
+    return "is an IP address, which only http-01 or tls-alpn-01 can validate (RFC 8738 §7); "
+           "add one of them to acme.challenges";
+  return NULL;
+}
+
 static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, const px_site *site) {
   size_t n = hosts ? px_cfg_count_items(hosts) : 0;
-  if (site->tls_mode != PX_SITE_TLS_ACME || n == 0 || site->nhosts != n)
+  if ((site->tls_mode != PX_SITE_TLS_ACME && site->tls_mode != PX_SITE_TLS_ON_DEMAND) || n == 0 ||
+      site->nhosts != n)
     return; /* not ACME, or a bad host was already reported */
-  if (n > PX_ACME_ORDER_NAMES_MAX)
+  if (n > PX_ACME_ORDER_NAMES_MAX && site->tls_mode == PX_SITE_TLS_ACME)
     px_cfg_error_at(
         L, hosts, key,
         "%zu names, but one ACME order holds at most %d (Let's Encrypt's limit); split the "
         "site into sites of at most %d hosts each",
         n, PX_ACME_ORDER_NAMES_MAX, PX_ACME_ORDER_NAMES_MAX);
   for (size_t j = 0; j < n; j++) {
-    const char *why = px_acme_order_name_problem(site->hosts[j], L->cfg->acme.dns.provider != 0);
+    const char *why = site->tls_mode == PX_SITE_TLS_ACME || px_ip_name_is(site->hosts[j])
+                          ? acme_host_problem(L, site, site->hosts[j])
+                          : NULL;
     if (why == NULL) continue;
     char k[128];
     yaml_node_t *item = hosts;
@@ -169,7 +198,8 @@ static void check_acme_site(loader *L, yaml_node_t *hosts, const char *key, cons
     } else {
       snprintf(k, sizeof(k), "%s", key);
     }
-    px_cfg_error_at(L, item, k, "\"%s\" %s (tls: acme)", site->hosts[j], why);
+    px_cfg_error_at(L, item, k, "\"%s\" %s (tls: %s)", site->hosts[j], why,
+                    site->tls_mode == PX_SITE_TLS_ACME ? "acme" : "on_demand");
   }
 }
 

@@ -1,4 +1,5 @@
 #include "proxy/config/values.h"
+#include "tls/ipname.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -164,6 +165,10 @@ const char *px_cfg_normalize_host_pattern(const char *s, char *out, size_t cap) 
   }
   size_t n = strlen(s), i = 0, o = 0;
   if (n == 0) return "is empty";
+  /* An address, IPv6 with or without brackets, kept in the form a Host
+   * header carries it ("[2001:db8::1]", RFC 3986 §3.2.2) so routing
+   * compares it as it compares a name. */
+  if (px_ip_name_normalize(s, n, out, cap) > 0) return NULL;
   if (n > 253 || n + 1 > cap) return "is longer than 253 characters";
   if (s[0] == '*') {
     if (s[1] != '.') return "is not a valid wildcard (use \"*.example.com\")";

@@ -44,7 +44,7 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
 
 def port_open(port, host="127.0.0.1"):
     try:
-        with socket.create_connection((host, port), timeout=0.5):
+        with socket.create_connection((host.strip("[]"), port), timeout=0.5):
             return True
     except OSError:
         return False

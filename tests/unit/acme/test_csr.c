@@ -172,11 +172,48 @@ static void test_long_first_name_has_no_cn(void **state) {
   px_acme_key_free(key);
 }
 
+/* RFC 8738 §3: an address is an iPAddress of its bytes, never a dNSName,
+ * and is not put in the subject's CN. */
+static void test_ip_names_are_ip_addresses(void **state) {
+  const char *list[3] = {"192.0.2.1", "[2001:db8::1]", "www.example.com"};
+  px_acme_key *key = px_acme_cert_key_generate(PX_ACME_KEY_P256);
+  uint8_t *der = NULL;
+  size_t len = 0;
+  (void)state;
+  assert_int_equal(px_acme_csr_der(key, list, 3, 1, NULL, &der, &len), 0);
+  X509_REQ *req = parse(der, len);
+  assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 0);
+  STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+  GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+  assert_non_null(gens);
+  assert_int_equal(sk_GENERAL_NAME_num(gens), 3);
+  const GENERAL_NAME *g0 = sk_GENERAL_NAME_value(gens, 0), *g1 = sk_GENERAL_NAME_value(gens, 1);
+  assert_int_equal(g0->type, GEN_IPADD);
+  assert_int_equal(ASN1_STRING_length(g0->d.iPAddress), 4);
+  assert_memory_equal(ASN1_STRING_get0_data(g0->d.iPAddress), "\xc0\x00\x02\x01", 4);
+  assert_int_equal(g1->type, GEN_IPADD);
+  assert_int_equal(ASN1_STRING_length(g1->d.iPAddress), 16);
+  assert_int_equal(ASN1_STRING_get0_data(g1->d.iPAddress)[15], 1);
+  assert_int_equal(sk_GENERAL_NAME_value(gens, 2)->type, GEN_DNS);
+  GENERAL_NAMES_free(gens);
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  X509_REQ_free(req);
+  OPENSSL_free(der);
+  /* Only the canonical form: the order names what the CSR names. */
+  const char *loose[1] = {"2001:db8::1"};
+  assert_int_equal(px_acme_csr_der(key, loose, 1, 1, NULL, &der, &len), PX_ACME_CSR_EINVAL);
+  px_acme_key_free(key);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_p256),     cmocka_unit_test(test_p384),
-      cmocka_unit_test(test_rsa2048),  cmocka_unit_test(test_b64url_matches_der),
-      cmocka_unit_test(test_refusals), cmocka_unit_test(test_long_first_name_has_no_cn),
+      cmocka_unit_test(test_p256),
+      cmocka_unit_test(test_p384),
+      cmocka_unit_test(test_rsa2048),
+      cmocka_unit_test(test_b64url_matches_der),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_long_first_name_has_no_cn),
+      cmocka_unit_test(test_ip_names_are_ip_addresses),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,21 @@ static void test_ip_literals(void **state) {
   expect_err("example.com:443", 15, PX_ACME_NAME_EIP);
 }
 
+/* A `tls: acme` site may list an address (RFC 8738); names a client sends
+ * still may not be one (test_ip_literals). */
+static void test_addresses_in_orders(void **state) {
+  (void)state;
+  assert_null(px_acme_order_name_problem("203.0.113.5", 0));
+  assert_null(px_acme_order_name_problem("[2001:db8::1]", 0));
+  assert_non_null(px_acme_order_name_problem("127.1", 0));
+  assert_true(px_acme_cert_name_ok("203.0.113.5"));
+  assert_true(px_acme_cert_name_ok("[::1]"));
+  assert_true(px_acme_cert_name_ok("*.example.com"));
+  assert_false(px_acme_cert_name_ok("::1"));
+  assert_false(px_acme_cert_name_ok("[0::1]"));
+  assert_false(px_acme_cert_name_ok("Example.com"));
+}
+
 static void test_strerror(void **state) {
   (void)state;
   assert_string_equal(px_acme_name_strerror(PX_ACME_NAME_EIP), "IP address literal");
@@ -114,6 +129,7 @@ int main(void) {
       cmocka_unit_test(test_length_limits),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_ip_literals),
+      cmocka_unit_test(test_addresses_in_orders),
       cmocka_unit_test(test_strerror),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

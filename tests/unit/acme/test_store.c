@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "acme/store.h"
+#include "acme/store_internal.h"
 
 typedef struct fixture {
   char root[64];
@@ -267,21 +268,42 @@ static void test_list(void **state) {
   assert_true(has(&l, "b.example.com"));
 }
 
+/* An address names a certificate as a site lists it: IPv4 as it is, IPv6
+ * as "_ip6." and its text with ':' written '-', and list maps both back. */
+static void test_ip_names(void **state) {
+  fixture *f = *state;
+  px_store *s = f->store;
+  char id[PX_STORE_ID_MAX], name[PX_STORE_ID_MAX];
+  assert_int_equal(
+      px_store_item_id(PX_STORE_CERTS, "[2001:db8::1]", PX_STORE_CERT_PEM, id, sizeof(id)), 0);
+  assert_string_equal(id, "_ip6.2001-db8--1");
+  assert_int_equal(px_store_name_of_id(PX_STORE_CERTS, id, name, sizeof(name)), 0);
+  assert_string_equal(name, "[2001:db8::1]");
+  assert_int_equal(px_store_name_of_id(PX_STORE_JOBS, "_ip6.--ffff-192.0.2.1", name, sizeof(name)),
+                   0);
+  assert_string_equal(name, "[::ffff:192.0.2.1]");
+  /* Only the canonical spelling maps back: "0--1" is not how ::1 is written. */
+  assert_int_equal(px_store_name_of_id(PX_STORE_JOBS, "_ip6.0--1", name, sizeof(name)), -EINVAL);
+  assert_int_equal(px_store_name_of_id(PX_STORE_JOBS, "_ip6.x", name, sizeof(name)), -EINVAL);
+  assert_int_equal(px_store_cert_save(s, "[::1]", PX_STORE_CERT_PEM, "C", 1), 0);
+  assert_int_equal(px_store_cert_save(s, "127.0.0.1", PX_STORE_CERT_PEM, "C", 1), 0);
+  assert_true(exists_rel(f, "certs/_ip6.--1/cert.pem"));
+  assert_true(exists_rel(f, "certs/127.0.0.1/cert.pem"));
+  assert_int_equal(s->ops->save(s, PX_STORE_JOBS, "[::1]", NULL, "{}", 2), 0);
+  assert_true(exists_rel(f, "jobs/_ip6.--1.json"));
+  listed l = {0};
+  assert_int_equal(s->ops->list(s, PX_STORE_CERTS, on_listed, &l), 2);
+  assert_true(has(&l, "[::1]"));
+  assert_true(has(&l, "127.0.0.1"));
+}
+
 static void test_bad_names_touch_nothing(void **state) {
-  static const char *const bad_names[] = {"../etc.com",
-                                          "a/b.com",
-                                          "a\\b.com",
-                                          "_wildcard.example.com",
-                                          "*.*.example.com",
-                                          "a.*.example.com",
-                                          "*",
-                                          "",
-                                          "localhost",
-                                          "127.0.0.1",
-                                          "::1",
-                                          "..",
-                                          ".",
-                                          "a..b.com"};
+  static const char *const bad_names[] = {
+      "../etc.com",      "a/b.com",         "a\\b.com", "_wildcard.example.com",
+      "*.*.example.com", "a.*.example.com", "*",        "",
+      "localhost",       "127.1",           "::1",      "[0::1]",
+      "_ip6.--1",        "[::1%lo]",        "..",       ".",
+      "a..b.com"};
   static const char *const bad_tokens[] = {"", "..", "../x", "a.b", "a/b", "tok%2e", "a b"};
   fixture *f = *state;
   px_store *s = f->store;
@@ -507,6 +529,7 @@ static void test_lock_being_written_is_not_stale(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_and_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ip_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cert_round_trip_and_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_other_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list, setup, teardown),
