@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "acme/names.h"
+#include "tls/ipname.h"
 #include "tls/log.h"
 
 struct px_admin {
@@ -148,6 +149,9 @@ static int request_name(conn *c, json_t *req, char *out, size_t cap) {
     respond_error(c, "this command needs a \"name\"");
     return -1;
   }
+  /* A `tls: acme` site may name an IP address (RFC 8738): its job is
+   * under the address's canonical text. */
+  if (px_ip_name_normalize(name, strlen(name), out, cap) > 0) return 0;
   size_t skip = strncmp(name, "*.", 2) == 0 ? 2 : 0;
   int n = px_acme_name_normalize(name + skip, strlen(name + skip), out + skip, cap - skip);
   if (n < 0) {

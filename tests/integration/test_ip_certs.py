@@ -87,6 +87,10 @@ def test_ip_certificate_by_http_01(tmp_path):
     try:
         issued_and_served(env, "http-01")
         assert "/.well-known/acme-challenge/" in env.portico.access_log_text()
+        # portico ctl takes the address as a name, as the job knows it.
+        r = subprocess.run([PORTICO, "ctl", "-c", env.portico.config, "show", "127.0.0.1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "127.0.0.1" in r.stdout, r
     finally:
         env.stop()
 

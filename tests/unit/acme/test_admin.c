@@ -320,6 +320,8 @@ static void reload_is_relayed_with_its_message(void **state) {
   /* Every error line reaches the client (the response is still one line). */
   assert_error(f, "{\"cmd\":\"reload\"}\n",
                "p.yaml:3: sites[0].upstreams[0]: bad\np.yaml: 1 error");
+}
+
 /* A revoke whose outcome does not come within its wait is answered "still
  * in progress" (with "pending"), at the request's shorter "wait". */
 static void revoke_wait_is_bounded(void **state) {
