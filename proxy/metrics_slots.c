@@ -15,12 +15,12 @@ typedef struct up_label {
 
 struct px_mslots {
   size_t site_cap, up_cap;
-  char **sites;    /* site_cap labels */
-  up_label *ups;   /* up_cap labels */
-  size_t nsites;   /* published with release order */
-  size_t nups;     /* likewise */
-  uint32_t *sidx;  /* hash index of `sites`: slot + 1, 0 when empty */
-  uint32_t *uidx;  /* hash index of `ups` */
+  char **sites;   /* site_cap labels */
+  up_label *ups;  /* up_cap labels */
+  size_t nsites;  /* published with release order */
+  size_t nups;    /* likewise */
+  uint32_t *sidx; /* hash index of `sites`: slot + 1, 0 when empty */
+  uint32_t *uidx; /* hash index of `ups` */
   size_t smask, umask;
 };
 
@@ -94,8 +94,8 @@ int px_mslots_site(px_mslots *t, const char *label, uint32_t *slot) {
 int px_mslots_upstream(px_mslots *t, uint32_t site_slot, const char *addr, uint32_t *slot) {
   *slot = PX_MSLOT_NONE;
   if (site_slot == PX_MSLOT_NONE) return 0;
-  size_t i = (size_t)hash_str(FNV_BASIS ^ ((uint64_t)site_slot * 0x9e3779b97f4a7c15u), addr) &
-             t->umask;
+  size_t i =
+      (size_t)hash_str(FNV_BASIS ^ ((uint64_t)site_slot * 0x9e3779b97f4a7c15u), addr) & t->umask;
   for (; t->uidx[i]; i = (i + 1) & t->umask) {
     const up_label *u = &t->ups[t->uidx[i] - 1];
     if (u->site == site_slot && strcmp(u->addr, addr) == 0) {
@@ -113,7 +113,9 @@ int px_mslots_upstream(px_mslots *t, uint32_t site_slot, const char *addr, uint3
   return 0;
 }
 
-size_t px_mslots_nsites(const px_mslots *t) { return __atomic_load_n(&t->nsites, __ATOMIC_ACQUIRE); }
+size_t px_mslots_nsites(const px_mslots *t) {
+  return __atomic_load_n(&t->nsites, __ATOMIC_ACQUIRE);
+}
 
 size_t px_mslots_nupstreams(const px_mslots *t) {
   return __atomic_load_n(&t->nups, __ATOMIC_ACQUIRE);

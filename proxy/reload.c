@@ -62,6 +62,8 @@ static void restart_only(const px_config *old, px_config *cfg, msgbuf *warn) {
     }
   }
   if (str_differs(cfg->access_log, old->access_log)) keys[n++] = "log.access";
+  /* The metrics listener and registry are made at start (docs/metrics.md). */
+  if (str_differs(cfg->metrics.text, old->metrics.text)) keys[n++] = "admin.metrics";
   if (cfg->limits.on_demand_timeout_ms != old->limits.on_demand_timeout_ms)
     keys[n++] = "timeouts.on_demand";
   n += px_acme_config_changed_keys(&old->acme, &old->on_demand, &old->control, &cfg->acme,
