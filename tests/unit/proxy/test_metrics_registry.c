@@ -84,8 +84,9 @@ static void test_counts_follow_labels_across_generations(void **state) {
   px_config *c1 = load(HTTP "  - {hosts: [a.test], upstreams: [\"127.0.0.1:1\"]}\n"
                             "  - {hosts: [b.test], upstreams: [\"127.0.0.1:2\"]}\n");
   /* c.test before a.test, b.test removed, a.test with a second upstream. */
-  px_config *c2 = load(HTTP "  - {hosts: [c.test], upstreams: [\"127.0.0.1:2\"]}\n"
-                            "  - {hosts: [a.test], upstreams: [\"127.0.0.1:3\", \"127.0.0.1:1\"]}\n");
+  px_config *c2 =
+      load(HTTP "  - {hosts: [c.test], upstreams: [\"127.0.0.1:2\"]}\n"
+                "  - {hosts: [a.test], upstreams: [\"127.0.0.1:3\", \"127.0.0.1:1\"]}\n");
   px_metrics *m = px_metrics_new(c1, 2);
   assert_non_null(m);
   px_metrics_map *g1, *g2;
