@@ -37,7 +37,7 @@ void px_balancer_failed(px_wgen *wg, size_t site_idx, size_t up_idx) {
   if (backoff > 30000) backoff = 30000;
   p->failures++;
   p->down_until = uv_now(p->loop) + backoff;
-  px_metrics_upstream_down(wg->w->metrics, site_idx, up_idx, p->down_until);
+  px_metrics_upstream_down(wg->w->metrics, wg->gen->metrics_map, site_idx, up_idx, p->down_until);
   if (p->failures == 1 || px_log_enabled(PX_LOG_DEBUG))
     px_log(PX_LOG_WARN, "upstream %s: marked down for %llu ms", p->addr->text,
            (unsigned long long)backoff);
@@ -49,6 +49,7 @@ void px_balancer_answered(px_wgen *wg, size_t site_idx, size_t up_idx) {
   px_upstream_pool *p = px_wgen_pool(wg, site_idx, up_idx);
   if (p->failures) px_log(PX_LOG_INFO, "upstream %s: back up", p->addr->text);
   p->failures = 0;
-  if (p->down_until) px_metrics_upstream_down(wg->w->metrics, site_idx, up_idx, 0);
+  if (p->down_until)
+    px_metrics_upstream_down(wg->w->metrics, wg->gen->metrics_map, site_idx, up_idx, 0);
   p->down_until = 0;
 }

@@ -145,8 +145,9 @@ static void log_access(px_exchange *ex, int status) {
   e.start_ns = ex->start_ns;
   e.upstream = ex->site->upstreams[ex->up_idx].text;
   px_access_log(&e);
-  px_metrics_request(ex->w->metrics, ex->site_idx, ex->up_idx, ex->f->proto[5] == '2', status,
-                     ex->req_body_bytes, ex->resp_bytes, ex->start_ns);
+  px_metrics_request(ex->w->metrics, ex->wg->gen->metrics_map, ex->site_idx, ex->up_idx,
+                     ex->f->proto[5] == '2', status, ex->req_body_bytes, ex->resp_bytes,
+                     ex->start_ns);
 }
 
 /* Drops the upstream connection (not reusable). */
@@ -203,7 +204,8 @@ static int connect_upstream(px_exchange *ex);
  * any method. Returns 1 when a new attempt started. */
 static int retry_elsewhere(px_exchange *ex) {
   if (!px_balancer_may_retry(ex->wg, ex->site_idx, ex->tries) || ex->resp_started) return 0;
-  px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx, PX_METRICS_UP_RETRY);
+  px_metrics_upstream_count(ex->w->metrics, ex->wg->gen->metrics_map, ex->site_idx, ex->up_idx,
+                            PX_METRICS_UP_RETRY);
   ex->tries++;
   drop_upstream(ex);
   if (connect_upstream(ex) != 0) fail_with(ex, 502);
@@ -226,7 +228,7 @@ static void on_up_timeout(void *data) {
   }
   px_log(PX_LOG_WARN, "upstream %s: %s timed out", ex->site->upstreams[ex->up_idx].text,
          ex->connected ? "read" : "connect");
-  px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx,
+  px_metrics_upstream_count(ex->w->metrics, ex->wg->gen->metrics_map, ex->site_idx, ex->up_idx,
                             ex->connected ? PX_METRICS_UP_READ_TIMEOUT
                                           : PX_METRICS_UP_CONNECT_TIMEOUT);
   mark_failed(ex);
@@ -241,7 +243,7 @@ static void arm_up_timer(px_exchange *ex, uint64_t ms) {
 static void on_up_connect(px_upstream_conn *uc, int status) {
   px_exchange *ex = uc->data;
   if (status != 0)
-    px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx,
+    px_metrics_upstream_count(ex->w->metrics, ex->wg->gen->metrics_map, ex->site_idx, ex->up_idx,
                               PX_METRICS_UP_CONNECT_FAILURE);
   if (status != 0 && uc->local_error) {
     /* Out of descriptors, memory or ports here (upstream.c warned): not the
@@ -306,7 +308,8 @@ static int maybe_retry(px_exchange *ex) {
   if (!reused) mark_failed(ex);
   /* A stale pooled connection may be retried once even with one upstream. */
   if (reused && ex->tries == 0 && ex->site->nupstreams == 1) {
-    px_metrics_upstream_count(ex->w->metrics, ex->site_idx, ex->up_idx, PX_METRICS_UP_RETRY);
+    px_metrics_upstream_count(ex->w->metrics, ex->wg->gen->metrics_map, ex->site_idx, ex->up_idx,
+                              PX_METRICS_UP_RETRY);
     ex->tries++;
     drop_upstream(ex);
     if (connect_upstream(ex) != 0) fail_with(ex, 502);

@@ -56,6 +56,7 @@ static void gen_free(px_gen *g) {
   }
   if (g->tls) px_tls_server_free(g->tls);
   free(g->site_of_cert);
+  px_metrics_map_free(g->metrics_map);
   if (g->owned_cfg) px_config_free(g->owned_cfg);
   free(g);
 }
@@ -117,6 +118,10 @@ px_gen *px_gen_new(const px_config *cfg, px_config *owned, px_acme_manager *acme
   }
   g->owned_cfg = owned;
   return g;
+}
+
+int px_gen_set_metrics(px_gen *g, px_metrics *m) {
+  return px_metrics_map_new(m, g->cfg, &g->metrics_map);
 }
 
 px_gen *px_gen_ref(px_gen *g) {

@@ -17,6 +17,7 @@
 
 #include "acme/manager.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
 #include "tls/tls.h"
 
 typedef struct px_gen {
@@ -29,6 +30,9 @@ typedef struct px_gen {
   int https_port;        /**< port of the first HTTPS listener, for redirects */
   px_acme_manager *acme; /**< the process's manager (NULL without ACME); not owned */
   int served;            /**< it became current: px_gen_served, before the workers get it */
+  /** Its sites' and upstreams' slots in the metrics registry (NULL when
+   *  metrics are off): px_gen_set_metrics, before the workers get it. */
+  px_metrics_map *metrics_map;
 } px_gen;
 
 /**
@@ -39,6 +43,15 @@ typedef struct px_gen {
  */
 px_gen *px_gen_new(const px_config *cfg, px_config *owned, px_acme_manager *acme, unsigned id,
                    char *err, size_t errlen);
+
+/**
+ * Gives `g`'s sites and upstreams their slots in the metrics registry `m`
+ * (nothing when `m` is NULL), so their counts land under their own labels
+ * whatever their indexes in this generation (docs/metrics.md). Run where
+ * nothing can fail afterwards: a slot is never taken back. One caller at a
+ * time (start, then the reload lock). 0, or -1 when out of memory.
+ */
+int px_gen_set_metrics(px_gen *g, px_metrics *m);
 
 /** Marks `g` as served (it is becoming current), for px_gen_alive and
  *  the log line when it is freed. */

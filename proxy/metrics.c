@@ -11,41 +11,54 @@
 #include <uv.h>
 
 #include "acme/life/metrics.h"
+#include "proxy/metrics_slots.h"
+#include "tls/log.h"
 
 static const double duration_bounds[PX_METRICS_DURATION_BUCKETS] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 struct px_metrics {
-  const px_config *cfg;
   int nworkers;
-  px_metrics_worker *workers; /* nworkers blocks, each on its own cache lines */
-  size_t *up_base;            /* shared, read-only */
-  size_t nups;
+  px_metrics_worker *workers;   /* nworkers blocks, each on its own cache lines */
+  px_mslots *slots;             /* labels of the site and upstream slots */
+  unsigned char *up_current;    /* per upstream slot: in the current generation */
+  int warned_sites, warned_ups; /* the cap was logged (writer only) */
 };
+
+struct px_metrics_map {
+  size_t nsites;
+  uint32_t *site;  /* slot of each site, PX_MSLOT_NONE past the cap */
+  size_t *up_base; /* index in `up` of each site's first upstream; nsites + 1 */
+  uint32_t *up;    /* slot of each upstream, site by site */
+};
+
+/* The cap for a count at start (docs/metrics.md). */
+static size_t slot_cap(size_t at_start, size_t min) {
+  return at_start * PX_METRICS_SLOT_GROWTH > min ? at_start * PX_METRICS_SLOT_GROWTH : min;
+}
 
 px_metrics *px_metrics_new(const px_config *cfg, int nworkers) {
   px_metrics *m = calloc(1, sizeof(*m));
   if (m == NULL) return NULL;
-  m->cfg = cfg;
+  size_t nups = 0;
+  for (size_t s = 0; s < cfg->nsites; s++)
+    nups += cfg->sites[s].nupstreams;
+  size_t site_cap = slot_cap(cfg->nsites, PX_METRICS_MIN_SITE_SLOTS);
+  size_t up_cap = slot_cap(nups, PX_METRICS_MIN_UPSTREAM_SLOTS);
   m->nworkers = nworkers;
-  m->up_base = calloc(cfg->nsites + 1, sizeof(size_t));
+  m->slots = px_mslots_new(site_cap, up_cap);
+  m->up_current = calloc(up_cap, 1);
   m->workers = aligned_alloc(64, (size_t)nworkers * sizeof(px_metrics_worker));
-  if (m->up_base == NULL || m->workers == NULL) {
+  if (m->slots == NULL || m->up_current == NULL || m->workers == NULL) {
     px_metrics_free(m);
     return NULL;
   }
   memset(m->workers, 0, (size_t)nworkers * sizeof(px_metrics_worker));
-  for (size_t s = 0; s < cfg->nsites; s++) {
-    m->up_base[s] = m->nups;
-    m->nups += cfg->sites[s].nupstreams;
-  }
-  m->up_base[cfg->nsites] = m->nups;
   for (int i = 0; i < nworkers; i++) {
+    /* Large zeroed blocks: pages a slot never touches cost no memory. */
     px_metrics_worker *w = &m->workers[i];
-    w->nsites = cfg->nsites;
-    w->up_base = m->up_base;
-    w->sites = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(px_metrics_site));
-    w->ups = calloc(m->nups ? m->nups : 1, sizeof(px_metrics_upstream));
+    w->sites = calloc(site_cap, sizeof(px_metrics_site));
+    w->ups = calloc(up_cap, sizeof(px_metrics_upstream));
     if (w->sites == NULL || w->ups == NULL) {
       px_metrics_free(m);
       return NULL;
@@ -65,47 +78,130 @@ void px_metrics_free(px_metrics *m) {
     free(m->workers[i].ups);
   }
   free(m->workers);
-  free(m->up_base);
+  px_mslots_free(m->slots);
+  free(m->up_current);
   free(m);
+}
+
+/* ---- a generation's slots ------------------------------------------------ */
+
+static const char *site_name(const px_site *site) { return site->nhosts ? site->hosts[0] : ""; }
+
+/* The slot of a series, warning once when the cap leaves it out. */
+static void warn_full(int *warned, const char *what, size_t cap, const char *site,
+                      const char *addr) {
+  if (*warned) return;
+  *warned = 1;
+  px_log(PX_LOG_WARN,
+         "metrics: the %zu %s series this process holds are all taken (%d x the count at start, "
+         "at least %d); site \"%s\"%s%s and any later new %s are not counted until a restart",
+         cap, what, PX_METRICS_SLOT_GROWTH,
+         addr ? PX_METRICS_MIN_UPSTREAM_SLOTS : PX_METRICS_MIN_SITE_SLOTS, site,
+         addr ? " upstream " : "", addr ? addr : "", what);
+}
+
+void px_metrics_map_free(px_metrics_map *map) {
+  if (map == NULL) return;
+  free(map->site);
+  free(map->up_base);
+  free(map->up);
+  free(map);
+}
+
+int px_metrics_map_new(px_metrics *m, const px_config *cfg, px_metrics_map **out) {
+  *out = NULL;
+  if (m == NULL) return 0;
+  px_metrics_map *map = calloc(1, sizeof(*map));
+  if (map == NULL) return -1;
+  size_t nups = 0;
+  for (size_t s = 0; s < cfg->nsites; s++)
+    nups += cfg->sites[s].nupstreams;
+  map->nsites = cfg->nsites;
+  map->site = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(uint32_t));
+  map->up_base = calloc(cfg->nsites + 1, sizeof(size_t));
+  map->up = calloc(nups ? nups : 1, sizeof(uint32_t));
+  if (map->site == NULL || map->up_base == NULL || map->up == NULL) goto oom;
+  size_t k = 0;
+  for (size_t s = 0; s < cfg->nsites; s++) {
+    const px_site *site = &cfg->sites[s];
+    if (px_mslots_site(m->slots, site_name(site), &map->site[s]) != 0) goto oom;
+    if (map->site[s] == PX_MSLOT_NONE)
+      warn_full(&m->warned_sites, "site", px_mslots_site_cap(m->slots), site_name(site), NULL);
+    map->up_base[s] = k;
+    for (size_t u = 0; u < site->nupstreams; u++, k++) {
+      if (px_mslots_upstream(m->slots, map->site[s], site->upstreams[u].text, &map->up[k]) != 0)
+        goto oom;
+      if (map->up[k] == PX_MSLOT_NONE && map->site[s] != PX_MSLOT_NONE)
+        warn_full(&m->warned_ups, "upstream", px_mslots_upstream_cap(m->slots), site_name(site),
+                  site->upstreams[u].text);
+    }
+  }
+  map->up_base[cfg->nsites] = k;
+  *out = map;
+  return 0;
+oom:
+  px_metrics_map_free(map);
+  return -1;
+}
+
+void px_metrics_map_activate(px_metrics *m, const px_metrics_map *map) {
+  if (m == NULL || map == NULL) return;
+  /* The map's slots are marked 2 first, then every slot becomes 1 or 0:
+   * a scrape in between sees every current upstream (non-zero) and at
+   * worst a removed one once more. Relaxed: the scrape reads a flag, not
+   * memory it guards. */
+  size_t n = px_mslots_nupstreams(m->slots), nmap = map->up_base[map->nsites];
+  for (size_t k = 0; k < nmap; k++)
+    if (map->up[k] != PX_MSLOT_NONE)
+      __atomic_store_n(&m->up_current[map->up[k]], 2, __ATOMIC_RELAXED);
+  for (size_t i = 0; i < n; i++)
+    __atomic_store_n(&m->up_current[i], m->up_current[i] == 2, __ATOMIC_RELAXED);
 }
 
 /* ---- the request path -------------------------------------------------- */
 
 static int status_class(int status) { return status >= 100 && status <= 599 ? status / 100 : 0; }
 
-/* The upstream's counters, or NULL for an index the registry does not
- * know (a site added after the registry was built). */
-static px_metrics_upstream *upstream_of(px_metrics_worker *w, size_t site, size_t up) {
-  if (site >= w->nsites || w->up_base[site] + up >= w->up_base[site + 1]) return NULL;
-  return &w->ups[w->up_base[site] + up];
+/* The counters of upstream `up` of `site` (indexes in the map's
+ * generation), or NULL for a series past the cap. */
+static px_metrics_upstream *upstream_of(px_metrics_worker *w, const px_metrics_map *map,
+                                        size_t site, size_t up) {
+  if (site >= map->nsites || map->up_base[site] + up >= map->up_base[site + 1]) return NULL;
+  uint32_t slot = map->up[map->up_base[site] + up];
+  return slot == PX_MSLOT_NONE ? NULL : &w->ups[slot];
 }
 
-void px_metrics_request(px_metrics_worker *w, size_t site, size_t up, int h2, int status,
-                        uint64_t bytes_in, uint64_t bytes_out, uint64_t start_ns) {
-  if (w == NULL || site >= w->nsites) return;
-  px_metrics_site *s = &w->sites[site];
+void px_metrics_request(px_metrics_worker *w, const px_metrics_map *map, size_t site, size_t up,
+                        int h2, int status, uint64_t bytes_in, uint64_t bytes_out,
+                        uint64_t start_ns) {
+  if (w == NULL || map == NULL || site >= map->nsites) return;
   int cls = status_class(status);
-  px_metric_add(&s->requests[h2 ? 1 : 0][cls], 1);
-  uint64_t us = start_ns ? (uv_hrtime() - start_ns) / 1000 : 0;
-  size_t b = 0;
-  while (b < PX_METRICS_DURATION_BUCKETS && (double)us > duration_bounds[b] * 1e6)
-    b++;
-  px_metric_add(&s->duration[b], 1);
-  px_metric_add(&s->duration_us, us);
-  px_metric_add(&s->bytes_in, bytes_in);
-  px_metric_add(&s->bytes_out, bytes_out);
-  px_metrics_upstream *u = upstream_of(w, site, up);
+  uint32_t slot = map->site[site];
+  if (slot != PX_MSLOT_NONE) {
+    px_metrics_site *s = &w->sites[slot];
+    px_metric_add(&s->requests[h2 ? 1 : 0][cls], 1);
+    uint64_t us = start_ns ? (uv_hrtime() - start_ns) / 1000 : 0;
+    size_t b = 0;
+    while (b < PX_METRICS_DURATION_BUCKETS && (double)us > duration_bounds[b] * 1e6)
+      b++;
+    px_metric_add(&s->duration[b], 1);
+    px_metric_add(&s->duration_us, us);
+    px_metric_add(&s->bytes_in, bytes_in);
+    px_metric_add(&s->bytes_out, bytes_out);
+  }
+  px_metrics_upstream *u = upstream_of(w, map, site, up);
   if (u) px_metric_add(&u->requests[cls], 1);
 }
 
-void px_metrics_upstream_count(px_metrics_worker *w, size_t site, size_t up,
-                               px_metrics_upstream_event what) {
-  px_metrics_upstream *u = w ? upstream_of(w, site, up) : NULL;
+void px_metrics_upstream_count(px_metrics_worker *w, const px_metrics_map *map, size_t site,
+                               size_t up, px_metrics_upstream_event what) {
+  px_metrics_upstream *u = w && map ? upstream_of(w, map, site, up) : NULL;
   if (u) px_metric_add(&u->events[what], 1);
 }
 
-void px_metrics_upstream_down(px_metrics_worker *w, size_t site, size_t up, uint64_t until_ms) {
-  px_metrics_upstream *u = w ? upstream_of(w, site, up) : NULL;
+void px_metrics_upstream_down(px_metrics_worker *w, const px_metrics_map *map, size_t site,
+                              size_t up, uint64_t until_ms) {
+  px_metrics_upstream *u = w && map ? upstream_of(w, map, site, up) : NULL;
   if (u) __atomic_store_n(&u->down_until_ms, until_ms, __ATOMIC_RELAXED);
 }
 
@@ -142,30 +238,29 @@ static const uint64_t *worker_base(const px_metrics_worker *w, size_t i) {
 #define UP(field) offsetof(px_metrics_upstream, field)
 #define WORKER(field) offsetof(px_metrics_worker, field)
 
-static const char *site_name(const px_config *cfg, size_t s) {
-  return cfg->sites[s].nhosts ? cfg->sites[s].hosts[0] : "";
-}
-
+/* Every slot ever given, current or not: a removed site's counters stay
+ * (counters never go back while the process lives). */
 static void render_sites(px_metrics *m, px_mtext *t) {
-  const px_config *cfg = m->cfg;
+  size_t nsites = px_mslots_nsites(m->slots);
   px_mtext_family(t, "portico_requests_total", "counter",
                   "Requests proxied to a site, by client protocol and response status class "
                   "(a client that left before the answer counts as 4xx: 499).");
-  for (size_t s = 0; s < cfg->nsites; s++)
+  for (size_t s = 0; s < nsites; s++)
     for (int p = 0; p < PX_METRICS_PROTOS; p++)
       for (int c = 0; c < PX_METRICS_CLASSES; c++) {
-        const char *l[] = {"site", site_name(cfg, s), "protocol", proto_names[p],
-                           "code", class_names[c]};
+        const char *l[] = {"site",     px_mslots_site_label(m->slots, s),
+                           "protocol", proto_names[p],
+                           "code",     class_names[c]};
         px_mtext_sample_u64(t, "portico_requests_total", "", l, 3,
                             sum_at(m, site_base, s, SITE(requests[p][c])));
       }
   px_mtext_family(t, "portico_request_duration_seconds", "histogram",
                   "Time from a proxied request's start to its end.");
-  for (size_t s = 0; s < cfg->nsites; s++) {
+  for (size_t s = 0; s < nsites; s++) {
     uint64_t b[PX_METRICS_DURATION_BUCKETS + 1];
     for (size_t i = 0; i <= PX_METRICS_DURATION_BUCKETS; i++)
       b[i] = sum_at(m, site_base, s, SITE(duration[i]));
-    const char *l[] = {"site", site_name(cfg, s)};
+    const char *l[] = {"site", px_mslots_site_label(m->slots, s)};
     px_mtext_histogram(t, "portico_request_duration_seconds", l, 1, duration_bounds,
                        PX_METRICS_DURATION_BUCKETS, b,
                        (double)sum_at(m, site_base, s, SITE(duration_us)) / 1e6);
@@ -180,15 +275,18 @@ static void render_sites(px_metrics *m, px_mtext *t) {
        "Response body bytes passed to clients (WebSocket: upstream to client).", SITE(bytes_out)}};
   for (size_t k = 0; k < 2; k++) {
     px_mtext_family(t, bytes[k].name, "counter", bytes[k].help);
-    for (size_t s = 0; s < cfg->nsites; s++) {
-      const char *l[] = {"site", site_name(cfg, s)};
+    for (size_t s = 0; s < nsites; s++) {
+      const char *l[] = {"site", px_mslots_site_label(m->slots, s)};
       px_mtext_sample_u64(t, bytes[k].name, "", l, 1, sum_at(m, site_base, s, bytes[k].off));
     }
   }
 }
 
+/* Counters of every slot ever given; the health gauge only for the
+ * upstreams of the current generation. */
 static void render_upstreams(px_metrics *m, px_mtext *t) {
-  const px_config *cfg = m->cfg;
+  size_t nups = px_mslots_nupstreams(m->slots);
+  const char *site, *addr;
   uint64_t now_ms = uv_hrtime() / 1000000;
   static const char *const event_names[] = {
       "portico_upstream_connect_failures_total", "portico_upstream_connect_timeouts_total",
@@ -200,33 +298,33 @@ static void render_upstreams(px_metrics *m, px_mtext *t) {
       "Requests tried again after a failure on this upstream."};
   px_mtext_family(t, "portico_upstream_requests_total", "counter",
                   "Requests that ended on this upstream, by response status class.");
-  for (size_t s = 0; s < cfg->nsites; s++)
-    for (size_t u = 0; u < cfg->sites[s].nupstreams; u++)
-      for (int c = 0; c < PX_METRICS_CLASSES; c++) {
-        const char *l[] = {"site", site_name(cfg, s), "upstream", cfg->sites[s].upstreams[u].text,
-                           "code", class_names[c]};
-        px_mtext_sample_u64(t, "portico_upstream_requests_total", "", l, 3,
-                            sum_at(m, up_base, m->up_base[s] + u, UP(requests[c])));
-      }
+  for (size_t u = 0; u < nups; u++) {
+    px_mslots_upstream_labels(m->slots, u, &site, &addr);
+    for (int c = 0; c < PX_METRICS_CLASSES; c++) {
+      const char *l[] = {"site", site, "upstream", addr, "code", class_names[c]};
+      px_mtext_sample_u64(t, "portico_upstream_requests_total", "", l, 3,
+                          sum_at(m, up_base, u, UP(requests[c])));
+    }
+  }
   for (int e = 0; e < PX_METRICS_UP_NEVENTS; e++) {
     px_mtext_family(t, event_names[e], "counter", event_help[e]);
-    for (size_t s = 0; s < cfg->nsites; s++)
-      for (size_t u = 0; u < cfg->sites[s].nupstreams; u++) {
-        const char *l[] = {"site", site_name(cfg, s), "upstream", cfg->sites[s].upstreams[u].text};
-        px_mtext_sample_u64(t, event_names[e], "", l, 2,
-                            sum_at(m, up_base, m->up_base[s] + u, UP(events[e])));
-      }
+    for (size_t u = 0; u < nups; u++) {
+      px_mslots_upstream_labels(m->slots, u, &site, &addr);
+      const char *l[] = {"site", site, "upstream", addr};
+      px_mtext_sample_u64(t, event_names[e], "", l, 2, sum_at(m, up_base, u, UP(events[e])));
+    }
   }
   px_mtext_family(t, "portico_upstream_healthy", "gauge",
                   "1 while no worker has the upstream marked down (passive health), else 0.");
-  for (size_t s = 0; s < cfg->nsites; s++)
-    for (size_t u = 0; u < cfg->sites[s].nupstreams; u++) {
-      int up = 1;
-      for (int i = 0; i < m->nworkers; i++)
-        if (px_metric_get(&m->workers[i].ups[m->up_base[s] + u].down_until_ms) > now_ms) up = 0;
-      const char *l[] = {"site", site_name(cfg, s), "upstream", cfg->sites[s].upstreams[u].text};
-      px_mtext_sample_u64(t, "portico_upstream_healthy", "", l, 2, (uint64_t)up);
-    }
+  for (size_t u = 0; u < nups; u++) {
+    if (!__atomic_load_n(&m->up_current[u], __ATOMIC_RELAXED)) continue;
+    int up = 1;
+    for (int i = 0; i < m->nworkers; i++)
+      if (px_metric_get(&m->workers[i].ups[u].down_until_ms) > now_ms) up = 0;
+    px_mslots_upstream_labels(m->slots, u, &site, &addr);
+    const char *l[] = {"site", site, "upstream", addr};
+    px_mtext_sample_u64(t, "portico_upstream_healthy", "", l, 2, (uint64_t)up);
+  }
 }
 
 static void render_connections(px_metrics *m, px_mtext *t) {

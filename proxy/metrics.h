@@ -81,17 +81,53 @@ typedef struct px_metrics_worker {
   uint64_t tls_full, tls_resumed;
   uint64_t tls_failed[PX_METRICS_TLS_NFAILURES];
   uint64_t local[PX_METRICS_PROTOS][PX_METRICS_CLASSES]; /**< portico's own answers */
-  px_metrics_site *sites;
-  px_metrics_upstream *ups; /**< every site's upstreams, site by site */
-  const size_t *up_base;    /**< index in `ups` of each site's first */
-  size_t nsites;
+  px_metrics_site *sites;                                /**< one per site slot of the registry */
+  px_metrics_upstream *ups; /**< one per upstream slot of the registry */
 } px_metrics_worker;
 
 typedef struct px_metrics px_metrics;
 
-/** Counters for `nworkers` workers over the sites of `cfg` (borrowed for
- *  the registry's lifetime). NULL when out of memory. */
+/**
+ * Per-site and per-upstream series live in slots keyed by their labels
+ * (the site's label; the site's label and the upstream's address as
+ * written), so they survive reloads that add, remove or reorder sites
+ * (docs/metrics.md). The number of slots is fixed at start: this many
+ * times the sites (upstreams) of the starting configuration, and at least
+ * the minimum below. A series past the cap is not counted.
+ */
+#define PX_METRICS_SLOT_GROWTH 4
+#define PX_METRICS_MIN_SITE_SLOTS 256
+#define PX_METRICS_MIN_UPSTREAM_SLOTS 4096
+
+/**
+ * A generation's translation from its site and upstream indexes to the
+ * registry's slots (px_metrics_map_new). Read-only once built; owned by
+ * the generation (px_gen.metrics_map) and freed with it.
+ */
+typedef struct px_metrics_map px_metrics_map;
+
+/** Counters for `nworkers` workers, with slots sized from `cfg`, the
+ *  configuration at start (read here only). NULL when out of memory. */
 px_metrics *px_metrics_new(const px_config *cfg, int nworkers);
+
+/**
+ * The slots of `cfg`'s sites and upstreams, given a new slot for each
+ * label the registry has not seen (a warning is logged the first time the
+ * cap is reached). Callers run one at a time (start, then reloads under
+ * the reload lock); scrapes may run meanwhile. 0 with `*out` (NULL when
+ * `m` is NULL: metrics off), or -1 when out of memory.
+ */
+int px_metrics_map_new(px_metrics *m, const px_config *cfg, px_metrics_map **out);
+
+/** Frees a map (NULL is fine). */
+void px_metrics_map_free(px_metrics_map *map);
+
+/**
+ * `map`'s generation is now the current one: the scrape shows the health
+ * gauge of its upstreams only (counters of every slot stay). Same callers
+ * as px_metrics_map_new; `m` NULL does nothing.
+ */
+void px_metrics_map_activate(px_metrics *m, const px_metrics_map *map);
 
 /** Worker `id`'s counters (0 <= id < nworkers). */
 px_metrics_worker *px_metrics_worker_of(px_metrics *m, int id);
@@ -116,11 +152,13 @@ static inline uint64_t px_metric_get(const uint64_t *c) {
   return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
-/** A proxied request ended (exchange.c): its site and upstream, protocol
+/** A proxied request ended (exchange.c): its site and upstream (indexes
+ *  in the configuration of the generation whose `map` is given), protocol
  *  (h2 non-zero for HTTP/2), status, body bytes each way, and start time
  *  (uv_hrtime). */
-void px_metrics_request(px_metrics_worker *w, size_t site, size_t up, int h2, int status,
-                        uint64_t bytes_in, uint64_t bytes_out, uint64_t start_ns);
+void px_metrics_request(px_metrics_worker *w, const px_metrics_map *map, size_t site, size_t up,
+                        int h2, int status, uint64_t bytes_in, uint64_t bytes_out,
+                        uint64_t start_ns);
 
 /** Portico answered a request itself (400, 404, 421, a redirect...). */
 static inline void px_metrics_local(px_metrics_worker *w, int h2, int status) {
@@ -146,12 +184,14 @@ static inline void px_metrics_tls_failed(px_metrics_worker *w, px_metrics_tls_fa
   if (w) px_metric_add(&w->tls_failed[why], 1);
 }
 
-/** Something happened on the way to upstream `up` of `site`. */
-void px_metrics_upstream_count(px_metrics_worker *w, size_t site, size_t up,
-                               px_metrics_upstream_event what);
+/** Something happened on the way to upstream `up` of `site` (indexes in
+ *  `map`'s generation). */
+void px_metrics_upstream_count(px_metrics_worker *w, const px_metrics_map *map, size_t site,
+                               size_t up, px_metrics_upstream_event what);
 
-/** Upstream `up` of `site` is marked down until `until_ms` (the worker
- *  loop's uv_now), or back up (0). */
-void px_metrics_upstream_down(px_metrics_worker *w, size_t site, size_t up, uint64_t until_ms);
+/** Upstream `up` of `site` (indexes in `map`'s generation) is marked down
+ *  until `until_ms` (the worker loop's uv_now), or back up (0). */
+void px_metrics_upstream_down(px_metrics_worker *w, const px_metrics_map *map, size_t site,
+                              size_t up, uint64_t until_ms);
 
 #endif

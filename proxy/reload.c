@@ -63,6 +63,8 @@ static void restart_only(const px_config *old, px_config *cfg, msgbuf *warn) {
     }
   }
   if (str_differs(cfg->access_log, old->access_log)) keys[n++] = "log.access";
+  /* The metrics listener and registry are made at start (docs/metrics.md). */
+  if (str_differs(cfg->metrics.text, old->metrics.text)) keys[n++] = "admin.metrics";
   if (cfg->limits.on_demand_timeout_ms != old->limits.on_demand_timeout_ms)
     keys[n++] = "timeouts.on_demand";
   n += px_acme_config_changed_keys(&old->acme, &old->on_demand, &old->control, &cfg->acme,
@@ -265,7 +267,14 @@ static int reload_locked(px_server *srv, msgbuf *out) {
     return -1;
   }
   plan p = {0};
-  if (plan_build(srv, gen, &p, out) != 0) {
+  /* The metrics slots last: nothing fails after them, so a refused reload
+   * never takes a slot (docs/metrics.md). */
+  int failed = plan_build(srv, gen, &p, out) != 0;
+  if (!failed && px_gen_set_metrics(gen, srv->metrics) != 0) {
+    put(out, "out of memory\n");
+    failed = 1;
+  }
+  if (failed) {
     plan_dispose(&p, srv->nworkers);
     px_listen_lock_keep_only(srv->gen->cfg); /* the locks plan_build took */
     px_gen_unref(gen);
@@ -277,6 +286,7 @@ static int reload_locked(px_server *srv, msgbuf *out) {
   unsigned older = px_gen_alive() - 1;
   px_gen_served(gen);
   plan_commit(srv, &p);
+  px_metrics_map_activate(srv->metrics, gen->metrics_map);
   plan_dispose(&p, srv->nworkers);
   px_gen *old = srv->gen;
   srv->gen = gen;

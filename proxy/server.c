@@ -104,12 +104,23 @@ int px_server_init(px_server *srv, const px_config *cfg) {
   srv->nworkers = cfg->workers > 0 ? cfg->workers : 1;
   /* The manager first: the generation's TLS context asks it for names. */
   if (cfg->nhttps > 0 && start_acme(srv, cfg) != 0) return -1;
+  /* The registry before the generation, which takes its slots. Sized from
+   * this configuration for the life of the process (docs/metrics.md). */
+  if (cfg->metrics.text && (srv->metrics = px_metrics_new(cfg, srv->nworkers)) == NULL) {
+    px_log(PX_LOG_ERROR, "metrics: out of memory");
+    return -1;
+  }
   char err[768];
   srv->gen = px_gen_new(cfg, NULL, srv->acme, ++srv->last_gen, err, sizeof(err));
   if (srv->gen == NULL) {
     px_log(PX_LOG_ERROR, "%s", err);
     return -1;
   }
+  if (px_gen_set_metrics(srv->gen, srv->metrics) != 0) {
+    px_log(PX_LOG_ERROR, "metrics: out of memory");
+    return -1;
+  }
+  px_metrics_map_activate(srv->metrics, srv->gen->metrics_map);
   px_gen_served(srv->gen);
   return 0;
 }
@@ -153,9 +164,8 @@ int px_server_start(px_server *srv, uv_loop_t *loop) {
   /* The metrics listener is bound before the public ones, so it answers
    * once portico is seen listening (the registry exists: zeros until the
    * workers count). */
-  if (srv->cfg->metrics.text && ((srv->metrics = px_metrics_new(srv->cfg, srv->nworkers)) == NULL ||
-                                 (srv->metrics_server = px_metrics_server_start(
-                                      &srv->cfg->metrics, srv->metrics, srv->acme)) == NULL))
+  if (srv->metrics && (srv->metrics_server = px_metrics_server_start(
+                           &srv->cfg->metrics, srv->metrics, srv->acme)) == NULL)
     return -1;
   for (int i = 0; i < srv->nworkers; i++) {
     srv->workers[i] = px_worker_new(&env, i);

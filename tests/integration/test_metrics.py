@@ -12,7 +12,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from acme_shim import AcmeShim
-from harness import PORTICO, Portico, free_port, site, tls_alert_for_sni, tls_connect, wait_for
+from harness import PORTICO, Backend, Portico, free_port, site, tls_alert_for_sni, tls_connect, wait_for
 from test_acme import Env, get
 
 
@@ -225,3 +225,88 @@ def test_websocket_tunnel_is_an_active_connection(start_portico, backend, certs)
              what="the tunnel to be counted closed")
     assert Scrape(mport).get("portico_requests_total", site="a.test", protocol="h1",
                              code="1xx") == 1
+
+
+def test_reload_keeps_site_and_upstream_series(start_portico, certs, tmp_path):
+    """Series are keyed by their labels, not by a site's place in the
+    configuration: a reload that adds a site before an existing one and
+    removes another counts each request under its own site and upstream,
+    keeps the counts from before (a removed site's too, counters never go
+    back), and shows the health gauge of the current upstreams only. A
+    site added back continues its series."""
+    from test_reload import POLL, answers, ctl_reload, write_config
+    one = Backend(str(tmp_path), "one")
+    two = Backend(str(tmp_path), "two")
+    mport = free_port()
+    a = {"hosts": ["a.test"], "upstreams": [one.address], "cert": certs.a[0], "key": certs.a[1]}
+    b = {"hosts": ["b.test"], "upstreams": [two.address], "cert": certs.b[0], "key": certs.b[1]}
+    c = {"hosts": ["c.w.test"], "upstreams": [two.address],
+         "cert": certs.wild[0], "key": certs.wild[1]}
+
+    def requests(s, site, proto="h1"):
+        return s.get("portico_requests_total", site=site, protocol=proto, code="2xx")
+
+    def up_requests(s, site, up):
+        return s.get("portico_upstream_requests_total", site=site, upstream=up.address, code="2xx")
+
+    def answered(name, tally):
+        """One request to `name`; a 200 is noted in `tally` (it is counted)."""
+        if answers(p, name):
+            tally.append(name)
+            return True
+        return False
+
+    def reload_to(sites, metrics_port=mport):
+        write_config(p, sites, metrics_port=metrics_port)
+        r = ctl_reload(p)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    try:
+        p = start_portico([a, b], start=False)
+        write_config(p, [a, b], metrics_port=mport)
+        p.start()
+        for name in ("a.test", "a.test", "b.test"):
+            assert answers(p, name)
+        s0 = Scrape(mport)
+        assert (requests(s0, "a.test"), requests(s0, "b.test")) == (2, 1)
+
+        # c.w.test first (it takes a.test's place), b.test gone.
+        reload_to([c, a])
+        ok = []  # the polls that got through are counted too
+        wait_for(lambda: answered("c.w.test", ok), timeout=POLL, what="c.w.test after the reload")
+        s1 = Scrape(mport)
+        assert requests(s1, "c.w.test") == len(ok)
+        for name in ("a.test", "a.test", "a.test", "c.w.test"):
+            assert answers(p, name)
+        s2 = Scrape(mport)
+        assert requests(s2, "a.test") == 2 + 3
+        assert requests(s2, "c.w.test") == len(ok) + 1
+        assert requests(s2, "b.test") == 1  # removed, its count stays
+        assert s2.get("portico_request_duration_seconds_count", site="a.test") == 5
+        assert up_requests(s2, "a.test", one) == 5
+        assert up_requests(s2, "c.w.test", two) == len(ok) + 1
+        assert up_requests(s2, "b.test", two) == 1  # same address, another site: its own series
+        assert s2.get("portico_upstream_healthy", site="c.w.test", upstream=two.address) == 1
+        assert s2.get("portico_upstream_healthy", site="a.test", upstream=one.address) == 1
+        assert not s2.has("portico_upstream_healthy", site="b.test", upstream=two.address)
+        assert s2.has("portico_upstream_requests_total", site="b.test", upstream=two.address,
+                      code="2xx")
+
+        # b.test back (c.w.test gone): it continues its series. A changed
+        # admin.metrics is read only at start: the listener stays.
+        r = reload_to([a, b], metrics_port=free_port())
+        assert "admin.metrics: changed, but it is read only at start" in r.stdout, r.stdout
+        back = []
+        wait_for(lambda: answered("b.test", back), timeout=POLL,
+                 what="b.test after the second reload")
+        s3 = Scrape(mport)
+        assert requests(s3, "b.test") == 1 + len(back)
+        assert up_requests(s3, "b.test", two) == 1 + len(back)
+        assert requests(s3, "a.test") == 5
+        assert requests(s3, "c.w.test") == len(ok) + 1
+        assert s3.get("portico_upstream_healthy", site="b.test", upstream=two.address) == 1
+        assert not s3.has("portico_upstream_healthy", site="c.w.test", upstream=two.address)
+    finally:
+        one.stop()
+        two.stop()

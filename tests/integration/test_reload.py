@@ -18,9 +18,10 @@ RELOADS = 20
 POLL = 30
 
 
-def write_config(p, sites, https_ports=None, http_ports=None):
+def write_config(p, sites, https_ports=None, http_ports=None, metrics_port=None):
     """Rewrites p's config file: `sites` as for harness.Portico, listening on
-    the given ports (p's own by default)."""
+    the given ports (p's own by default), serving metrics on
+    `metrics_port` when given."""
     https_ports = https_ports or [p.https_port]
     http_ports = http_ports or [p.http_port]
     lines = ["listen:",
@@ -30,7 +31,8 @@ def write_config(p, sites, https_ports=None, http_ports=None):
              f"log: {{level: info, access: {yaml_quote(p.access_log)}}}",
              # The admin socket stays where it was (its default follows the
              # first listen address, and it is read only at start).
-             f"admin: {{socket: {yaml_quote(os.path.join(p.tmp, 'admin.sock'))}}}",
+             f"admin: {{socket: {yaml_quote(os.path.join(p.tmp, 'admin.sock'))}"
+             + (f", metrics: \"127.0.0.1:{metrics_port}\"" if metrics_port else "") + "}",
              "sites:"]
     for s in sites:
         lines.append(f"  - hosts: [{', '.join(yaml_quote(h) for h in s['hosts'])}]")
