@@ -137,6 +137,7 @@ class Portico:
         self.host = host
         self.nofile = nofile  # RLIMIT_NOFILE for the process, to test descriptor exhaustion
         self.env = env        # extra environment variables (faketime's, say)
+        self.level = level
         self.tmp = tmp
         self.ca = ca
         self.https_port = (https_port or free_port()) if https else None
@@ -184,12 +185,19 @@ class Portico:
             import resource
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         env = dict(os.environ, **self.env) if self.env else None
+        # "ready" is logged once every worker has bound its listeners (one
+        # open port only says that one worker has); at info level or below.
+        readies = self.log_text().count(" ready: ") if self.level in ("debug", "info") else None
         self.proc = subprocess.Popen([PORTICO, "-c", self.config], stdout=self.err, stderr=self.err,
                                      preexec_fn=limit, env=env)
         ports = [p for p in (self.https_port, self.http_port) if p]
+
+        def up():
+            if not all(port_open(p, self.host) for p in ports):
+                return False
+            return readies is None or self.log_text().count(" ready: ") > readies
         try:
-            wait_for(lambda: self.proc.poll() is not None or all(port_open(p, self.host) for p in ports),
-                     what="portico to listen")
+            wait_for(lambda: self.proc.poll() is not None or up(), what="portico to listen")
         except TimeoutError:
             self.kill()
             raise AssertionError("portico did not start:\n" + self.log_text())
