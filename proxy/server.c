@@ -23,15 +23,6 @@ static int admin_reload(void *arg, char *msg, size_t cap) {
   return px_server_reload(arg, msg, cap);
 }
 
-/* `ctl reopen` when the proxy hosts the admin socket (no certificate
- * manager): the same as SIGUSR1. */
-static int admin_reopen(void *arg, char *err, size_t errlen) {
-  (void)arg;
-  if (px_log_reopen(err, errlen) != 0) return -1;
-  px_log(PX_LOG_INFO, "ctl reopen: log files reopened");
-  return 0;
-}
-
 /* Starts the certificate manager when a site uses ACME. */
 static int start_acme(px_server *srv, const px_config *cfg) {
   size_t ngroups = 0, ndynamic = 0;
@@ -144,7 +135,7 @@ static const px_worker_hooks worker_hooks = {
 static int start_admin(px_server *srv, uv_loop_t *loop) {
   const char *path = srv->cfg->control.admin_socket;
   if (srv->acme || path == NULL || loop == NULL) return 0;
-  px_admin_ops ops = {.ctx = srv, .reload = admin_reload, .reopen = admin_reopen};
+  px_admin_ops ops = {.ctx = srv, .reload = admin_reload, .reopen = px_admin_reopen_logs};
   px_admin_options ao = {.path = path};
   char err[512];
   srv->admin = px_admin_start(loop, &ao, &ops, err, sizeof(err));

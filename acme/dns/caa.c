@@ -73,17 +73,11 @@ static void on_answer(void *arg, const char *err, const uint8_t *msg, size_t len
   caa_walk *w = arg;
   char found[512], why[300];
   px_dns_answer *a = NULL;
-  if (err == NULL) {
-    a = malloc(sizeof(*a));
-    if (a == NULL)
-      err = "out of memory";
-    else if (px_dns_parse(msg, len, a) != 0)
-      err = "a malformed answer";
-    else if (a->rcode != PX_DNS_NOERROR && a->rcode != PX_DNS_NXDOMAIN) {
-      snprintf(why, sizeof(why), "the server answered %s for %s", px_dns_rcode_name(a->rcode),
-               w->name);
-      err = why;
-    }
+  if (err == NULL && (a = px_dns_parse_new(msg, len, &err)) != NULL && a->rcode != PX_DNS_NOERROR &&
+      a->rcode != PX_DNS_NXDOMAIN) {
+    snprintf(why, sizeof(why), "the server answered %s for %s", px_dns_rcode_name(a->rcode),
+             w->name);
+    err = why;
   }
   if (err) {
     w->cb(w->arg, err, 0, "", "");

@@ -533,14 +533,7 @@ static void on_answer(void *arg, const char *err, const uint8_t *msg, size_t len
   px_dns01_op *op = arg;
   px_dns01 *d = op->d;
   op->x = NULL;
-  px_dns_answer *a = NULL;
-  if (err == NULL) {
-    a = malloc(sizeof(*a));
-    if (a == NULL)
-      err = "out of memory";
-    else if (px_dns_parse(msg, len, a) != 0)
-      err = "the DNS server sent a malformed answer";
-  }
+  px_dns_answer *a = err ? NULL : px_dns_parse_new(msg, len, &err);
   char why[1200], target_buf[PX_DNS_NAME_MAX + 1];
   switch (op->st) {
   case S_DELETE: {

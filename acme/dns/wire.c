@@ -4,6 +4,7 @@
 #include "acme/dns/wire.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -137,6 +138,18 @@ int px_dns_read_name(const uint8_t *msg, size_t len, size_t off, char *out) {
   }
   out[o] = '\0';
   return (int)end;
+}
+
+px_dns_answer *px_dns_parse_new(const uint8_t *msg, size_t len, const char **err) {
+  px_dns_answer *a = malloc(sizeof(*a));
+  if (a == NULL) {
+    *err = "out of memory";
+  } else if (px_dns_parse(msg, len, a) != 0) {
+    *err = "the DNS server sent a malformed answer";
+    free(a);
+    a = NULL;
+  }
+  return a;
 }
 
 int px_dns_parse(const uint8_t *msg, size_t len, px_dns_answer *a) {

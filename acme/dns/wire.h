@@ -97,6 +97,11 @@ int px_dns_name_to_wire(const char *name, uint8_t *out, size_t cap);
 /** Parses `len` bytes of an answer. 0, or -EBADMSG. */
 int px_dns_parse(const uint8_t *msg, size_t len, px_dns_answer *a);
 
+/** An exchange's answer, parsed into a new px_dns_answer (free()): NULL
+ *  with `*err` set to "out of memory" or "the DNS server sent a malformed
+ *  answer". */
+px_dns_answer *px_dns_parse_new(const uint8_t *msg, size_t len, const char **err);
+
 /** Reads the domain name at `off` of `msg` (compression allowed, bounded)
  *  into `out` (PX_DNS_NAME_MAX + 1); the offset after it, or -EBADMSG. */
 int px_dns_read_name(const uint8_t *msg, size_t len, size_t off, char *out);

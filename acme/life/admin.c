@@ -545,3 +545,10 @@ void px_admin_close(px_admin *a) {
     conn_close(c);
   }
 }
+
+int px_admin_reopen_logs(void *ctx, char *err, size_t errlen) {
+  (void)ctx;
+  if (px_log_reopen(err, errlen) != 0) return -1;
+  px_log(PX_LOG_INFO, "ctl reopen: log files reopened");
+  return 0;
+}

@@ -130,4 +130,8 @@ void px_admin_reply_send(px_admin_reply *r, json_t *body);
  */
 int px_admin_reason_parse(const char *s);
 
+/** The `reopen` operation whoever hosts the socket offers: reopens the log
+ *  files (tls/log.h px_log_reopen) and logs it, as SIGUSR1 does. */
+int px_admin_reopen_logs(void *ctx, char *err, size_t errlen);
+
 #endif

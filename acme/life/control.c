@@ -355,14 +355,6 @@ static int op_revoke(void *ctx, const char *name, int reason, px_admin_reply *re
   return 0;
 }
 
-/* The log files live in tls/log.c, below this module: reopening them
- * needs nothing of the manager. */
-static int op_reopen(void *ctx, char *err, size_t errlen) {
-  if (px_log_reopen(err, errlen) != 0) return -1;
-  px_log(PX_LOG_INFO, "ctl reopen: log files reopened");
-  return 0;
-}
-
 /* ---- proxy commands ---------------------------------------------------------- */
 
 /* The proxy registered its reload (px_acme_manager_opts.reload): the
@@ -384,7 +376,7 @@ int px__control_start(px_acme_manager *m, char *err, size_t errlen) {
                       .retry = op_retry,
                       .renew = op_renew,
                       .revoke = op_revoke,
-                      .reopen = op_reopen,
+                      .reopen = px_admin_reopen_logs,
                       .reload = m->o.reload ? op_reload : NULL};
   /* revoke waits for the CA's answer to one request (the directory and the
    * account are known once a certificate was issued), plus a margin. */
