@@ -28,7 +28,8 @@
 #include "tls/tls.h"
 #include "tls/unconst.h"
 
-/* Bound on tls-alpn-01 names waiting for the manager to read the store. */
+/* Bound on challenge keys waiting for the manager to read the store (per
+ * challenge type). */
 #define CHALLENGE_QUEUE_MAX 1000
 /* Bound on remembered refusals. */
 #define REFUSALS_MAX 100000
@@ -163,6 +164,26 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, 
   return r;
 }
 
+/* Asks the manager to read `key` from the store, once: 0 while it is
+ * queued or being read (on_resolved(key) follows), -1 when it is known to
+ * be absent or cannot be asked now. Blocking store I/O stays off the
+ * worker's loop. Under m->lock. */
+static int read_through_locked(px_acme_manager *m, px__store_reads *r, const char *key,
+                               int64_t now) {
+  int64_t stamp = 0;
+  if (px_namemap_get(r->wait, key, &stamp) == (void *)m && (stamp == 0 || stamp > now))
+    return stamp == 0 ? 0 : -1;
+  if (atomic_load(&m->stopping) || r->n >= CHALLENGE_QUEUE_MAX ||
+      px_namemap_put(r->wait, key, m, 0) != 0)
+    return -1;
+  if (fifo_push(&r->head, &r->tail, &r->n, key) != 0) {
+    px_namemap_del(r->wait, key);
+    return -1;
+  }
+  uv_async_send(&m->wake);
+  return 0;
+}
+
 int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tls_cert **out) {
   /* An address arrives here mapped from its reverse-DNS SNI (RFC 8738 §6). */
   if (!px_ip_name_is(name) && px__acme_ondemand_check_name(name) != 0) return -1;
@@ -173,34 +194,33 @@ int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tl
   if (c && (stamp == 0 || stamp > now)) {
     *out = px_tls_cert_ref(c);
     r = 1;
-  } else if (px_namemap_get(m->alpn_wait, name, &stamp) == (void *)m &&
-             (stamp == 0 || stamp > now)) {
-    r = stamp == 0 ? 0 : -1; /* being read, or known to be absent */
-  } else if (!atomic_load(&m->stopping) && m->nchal_queued < CHALLENGE_QUEUE_MAX &&
-             px_namemap_put(m->alpn_wait, name, m, 0) == 0) {
-    /* Another instance may have placed the order: the manager reads the
-     * store (blocking I/O stays off this worker's loop). */
-    if (fifo_push(&m->chal_queue, &m->chal_queue_tail, &m->nchal_queued, name) == 0) {
-      r = 0;
-      uv_async_send(&m->wake);
-    } else {
-      px_namemap_del(m->alpn_wait, name);
-    }
+  } else {
+    r = read_through_locked(m, &m->alpn_reads, name, now);
   }
   uv_mutex_unlock(&m->lock);
   return r;
 }
 
+/* A token as RFC 8555 §8.3 makes them: base64url, and short enough to be
+ * a store id. Anything else is answered 404 without asking the store. */
+static int token_plausible(const char *token) {
+  size_t n = strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+  return n > 0 && token[n] == '\0' && n < PX_CHALLENGE_ID_MAX;
+}
+
 int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
                            size_t cap) {
   int n = -1;
+  int64_t now = px__acme_now_ms(), until = 0;
   uv_mutex_lock(&m->lock);
-  int64_t until = 0;
   http01 *h = px_namemap_get(m->http, token, &until);
-  if (h && (until == 0 || until > px__acme_now_ms()) && strcmp(h->name, host) == 0 &&
-      strlen(h->key_authorization) < cap) {
-    n = (int)strlen(h->key_authorization);
-    memcpy(out, h->key_authorization, (size_t)n + 1);
+  if (h && (until == 0 || until > now)) {
+    if (strcmp(h->name, host) == 0 && strlen(h->key_authorization) < cap) {
+      n = (int)strlen(h->key_authorization);
+      memcpy(out, h->key_authorization, (size_t)n + 1);
+    }
+  } else if (token_plausible(token) && read_through_locked(m, &m->http_reads, token, now) == 0) {
+    n = PX_ACME_HTTP01_READING;
   }
   uv_mutex_unlock(&m->lock);
   return n;
@@ -524,8 +544,12 @@ static void on_wake(uv_async_t *a) {
     free(q);
   }
   px__metrics_serve(m);
-  while ((q = fifo_pop(m, &m->chal_queue, &m->chal_queue_tail, &m->nchal_queued)) != NULL) {
+  while ((q = fifo_pop(m, &m->alpn_reads.head, &m->alpn_reads.tail, &m->alpn_reads.n)) != NULL) {
     px__watch_read_alpn(m, q->name);
+    free(q);
+  }
+  while ((q = fifo_pop(m, &m->http_reads.head, &m->http_reads.tail, &m->http_reads.n)) != NULL) {
+    px__watch_read_http01(m, q->name);
     free(q);
   }
   note_seen(m);
@@ -654,11 +678,12 @@ px_acme_manager *px_acme_manager_new(const px_acme_manager_opts *opts, char *err
    * there, and are published again whenever its certificate is. */
   m->prefs = px_namemap_new(2 * opts->on_demand.cache_size + 1, NULL);
   m->http = px_namemap_new(10000, free_http01);
-  m->alpn_wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
+  m->alpn_reads.wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
+  m->http_reads.wait = px_namemap_new(CHALLENGE_QUEUE_MAX, NULL);
   m->group_running = calloc(opts->ngroups + 1, sizeof(int));
   if (px__sched_init(m) != 0 || px__fleet_init(m) != 0 || px__metrics_init(m) != 0 || !m->certs ||
-      !m->refused || !m->inflight || !m->alpn || !m->prefs || !m->http || !m->alpn_wait ||
-      !m->group_running) {
+      !m->refused || !m->inflight || !m->alpn || !m->prefs || !m->http || !m->alpn_reads.wait ||
+      !m->http_reads.wait || !m->group_running) {
     snprintf(err, errlen, "out of memory");
     px_acme_manager_free(m);
     return NULL;
@@ -750,10 +775,14 @@ void px_acme_manager_free(px_acme_manager *m) {
     m->seen = q->next;
     free(q);
   }
-  while (m->chal_queue) {
-    px__acme_queued *q = m->chal_queue;
-    m->chal_queue = q->next;
-    free(q);
+  px__store_reads *reads[] = {&m->alpn_reads, &m->http_reads};
+  for (size_t i = 0; i < 2; i++) {
+    while (reads[i]->head) {
+      px__acme_queued *q = reads[i]->head;
+      reads[i]->head = q->next;
+      free(q);
+    }
+    px_namemap_free(reads[i]->wait);
   }
   px__sched_dispose(m);
   px__watch_dispose(m);
@@ -763,7 +792,6 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_namemap_free(m->alpn);
   px_namemap_free(m->prefs);
   px_namemap_free(m->http);
-  px_namemap_free(m->alpn_wait);
   free(m->group_running);
   px__metrics_dispose(m);
   groups_free(m->new_groups, m->nnew_groups);

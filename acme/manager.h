@@ -62,7 +62,8 @@ typedef struct px_acme_manager_opts {
    *  the strings are borrowed for the manager's lifetime. */
   px_events_options events;
   /** Called on the manager thread once a requested name is resolved (ready
-   *  or refused); must be thread-safe and quick. */
+   *  or refused), or the store was read for a challenge (the tls-alpn-01
+   *  name, or the http-01 token); must be thread-safe and quick. */
   void (*on_resolved)(void *arg, const char *name);
   void *arg;
   /** `portico ctl reload` on the admin socket: the proxy's reload, called
@@ -130,11 +131,16 @@ int px_acme_manager_lookup(px_acme_manager *m, const char *name, int on_demand, 
  */
 int px_acme_manager_challenge_lookup(px_acme_manager *m, const char *name, px_tls_cert **out);
 
+/** px_acme_manager_http01: the manager is reading the store for the token. */
+#define PX_ACME_HTTP01_READING (-2)
+
 /**
  * The http-01 answer (RFC 8555 §8.3) for `token` when `host` is the name it
- * was issued for: copies the key authorization into `out` and returns its
- * length, or -1. Any thread, never blocks: the answers of other instances
- * are in memory because the manager mirrors the store's (life/watch.h).
+ * was issued for (any thread, never blocks): copies the key authorization
+ * into `out` and returns its length; PX_ACME_HTTP01_READING when it is not
+ * in memory and the manager reads the store for it (another instance may
+ * have placed the order moments ago, before the watch mirrored it), and
+ * `on_resolved` follows with the token; -1 when there is none.
  */
 int px_acme_manager_http01(px_acme_manager *m, const char *host, const char *token, char *out,
                            size_t cap);

@@ -32,6 +32,17 @@ typedef struct px__acme_queued {
   char name[];
 } px__acme_queued;
 
+/* Challenge material a worker found missing from memory and asked the
+ * manager to read from the store (another instance may have placed the
+ * order, and its copy may not have been mirrored yet): key -> (none) in
+ * `wait`, stamp 0 while queued or being read, else "absent until" (ms);
+ * the keys queued for the manager. Guarded by m->lock. */
+typedef struct px__store_reads {
+  px_namemap *wait;
+  px__acme_queued *head, *tail;
+  size_t n;
+} px__store_reads;
+
 struct px_acme_manager {
   px_acme_manager_opts o;
   uv_thread_t thread;
@@ -47,18 +58,15 @@ struct px_acme_manager {
   px_store *store;
   px_acme_client *client;
 
-  uv_mutex_t lock;      /* guards everything below */
-  px_namemap *certs;    /* name -> px_tls_cert */
-  px_namemap *refused;  /* name -> (none), stamp = until (ms) */
-  px_namemap *inflight; /* name -> (none), stamp = when it started waiting (ms) */
-  px_namemap *alpn;     /* name -> px_tls_cert (tls-alpn-01) */
-  px_namemap *prefs;    /* name -> (none), stamp = encoded ask settings */
-  px_namemap *http;     /* token -> http01 */
-  /* tls-alpn-01 material asked of the store (challenge_store.h): name ->
-   * (none), stamp 0 while the manager reads it, else "absent until" (ms). */
-  px_namemap *alpn_wait;
-  px__acme_queued *chal_queue, *chal_queue_tail;
-  size_t nchal_queued;
+  uv_mutex_t lock;            /* guards everything below */
+  px_namemap *certs;          /* name -> px_tls_cert */
+  px_namemap *refused;        /* name -> (none), stamp = until (ms) */
+  px_namemap *inflight;       /* name -> (none), stamp = when it started waiting (ms) */
+  px_namemap *alpn;           /* name -> px_tls_cert (tls-alpn-01) */
+  px_namemap *prefs;          /* name -> (none), stamp = encoded ask settings */
+  px_namemap *http;           /* token -> http01 */
+  px__store_reads alpn_reads; /* tls-alpn-01, by name */
+  px__store_reads http_reads; /* http-01, by token */
   px__acme_queued *queue, *queue_tail;
   size_t nqueued;
   px__acme_queued *seen, *seen_tail; /* on-demand names seen in a handshake (last_seen) */

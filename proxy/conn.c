@@ -630,6 +630,9 @@ void px_conn_close_all(px_worker *w) {
 void px_conn_retry_handshakes(px_worker *w, const char *name) {
   for (px_conn *c = w->conns, *next; c; c = next) {
     next = c->next; /* the retry may close c */
-    if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, name) == 0) retry_handshake(c);
+    if (c->state == PX_CONN_CERT_WAIT && strcmp(c->sni, name) == 0)
+      retry_handshake(c);
+    else if (c->state == PX_CONN_ACTIVE && c->session_ops && c->session_ops->resolved)
+      c->session_ops->resolved(c, name); /* an http-01 request waiting on the store */
   }
 }

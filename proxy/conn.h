@@ -68,6 +68,9 @@ typedef struct px_session_ops {
   int (*awaits_client)(const px_conn *c);
   /** The worker drains: end the session gracefully. */
   void (*shutdown)(px_conn *c);
+  /** The certificate manager resolved `key` (a name, or an http-01 token)
+   *  that the session may be waiting for (may be NULL). */
+  void (*resolved)(px_conn *c, const char *key);
   /** The connection closes: abort what runs, drop buffers. The session's
    *  memory stays valid (callers up the stack may hold it) until `free`. */
   void (*close)(px_conn *c);
@@ -172,7 +175,9 @@ void px_conn_drain_all(px_worker *w);
 /** Closes every connection at once (the drain timeout passed). */
 void px_conn_close_all(px_worker *w);
 
-/** Connections whose handshake waits on `name`'s certificate go on. */
+/** The certificate manager resolved `name`: connections whose handshake
+ *  waits on its certificate go on, and a request waiting for an http-01
+ *  answer with that token (`name` is then the token) is answered. */
 void px_conn_retry_handshakes(px_worker *w, const char *name);
 
 #endif

@@ -7,6 +7,7 @@
 #include "acme/manager.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
+#include "proxy/h1_http01.h"
 #include "proxy/http/route.h"
 #include "proxy/metrics.h"
 #include "proxy/site_prefs.h"
@@ -219,40 +220,15 @@ static int on_header_value_complete(llhttp_t *p) {
   return 0;
 }
 
-/* The key authorization for a pending http-01 challenge of `host`, else 404. */
-static void answer_http01(px_conn *c, const char *host, const char *token) {
-  px_h1 *h1 = px_h1_of(c);
-  char ka[512];
-  int n = c->w->env.acme ? px_acme_manager_http01(c->w->env.acme, host, token, ka, sizeof(ka)) : -1;
-  if (n < 0) {
-    px_h1_respond(c, 404, NULL, 0);
-    return;
-  }
-  char buf[1024];
-  int len = snprintf(buf, sizeof(buf),
-                     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                     "Content-Length: %d\r\nCache-Control: no-store\r\n\r\n%s",
-                     n, ka);
-  px_access_entry e = {.host = host,
-                       .method = h1->head->method,
-                       .path = h1->head->target,
-                       .status = 200,
-                       .bytes = (uint64_t)len};
-  px_conn_access_fields(c, &e);
-  px_access_set_head(&e, h1->head, 0);
-  px_access_log(&e);
-  px_metrics_local(c->w->metrics, 0, 200);
-  px_conn_write(c, buf, (size_t)len);
-}
-
 /* Port 80: answers what routing left to portico itself (http-01, 404,
- * the redirect to HTTPS). Returns 1 when the request was answered here. */
-static int answer_plain_http(px_conn *c, const px_route *r) {
+ * the redirect to HTTPS). Returns 1 when the request was answered here, or
+ * waits for an http-01 answer (h1->http01_wait; only without a body). */
+static int answer_plain_http(px_conn *c, const px_route *r, int with_body) {
   px_h1 *h1 = px_h1_of(c);
   px_http_head *h = h1->head;
   switch (r->action) {
   case PX_ROUTE_HTTP01:
-    answer_http01(c, r->host, r->token);
+    px_h1_http01_answer(c, r->host, r->token, !with_body);
     return 1;
   case PX_ROUTE_NOT_FOUND:
     px_h1_respond(c, 404, NULL, 0);
@@ -326,7 +302,7 @@ static int on_headers_complete(llhttp_t *p) {
     px_h1_respond(c, 421, NULL, with_body);
     return with_body ? HPE_USER : 1;
   }
-  if (r.action != PX_ROUTE_PROXY && answer_plain_http(c, &r)) {
+  if (r.action != PX_ROUTE_PROXY && answer_plain_http(c, &r, with_body)) {
     if (with_body) {
       px_conn_close_after_flush(c);
       return HPE_USER;
@@ -536,7 +512,8 @@ static int execute(px_conn *c, const char *data, size_t len, int from_stash) {
      * epoll_ctl calls per request. What a pipelining client sends meanwhile
      * is kept, and reads stop once a slab of it waits (h1_feed). */
     h1->parser_paused = 1;
-    if (h1->ex == NULL && c->state != PX_CONN_CLOSING) return local_answer_done(c);
+    if (h1->ex == NULL && !h1->http01_wait && c->state != PX_CONN_CLOSING)
+      return local_answer_done(c);
     return 0;
   }
   if (err != HPE_USER && c->state != PX_CONN_CLOSING) {
@@ -625,6 +602,8 @@ static void h1_timer(px_conn *c) {
     on_header_timeout(c);
   else if (c->state == PX_CONN_ACTIVE && h1->ex)
     px_exchange_on_client_timeout(h1->ex);
+  else if (c->state == PX_CONN_ACTIVE && h1->http01_wait)
+    px_h1_http01_timeout(c);
   else
     px_conn_close(c);
 }
@@ -668,6 +647,7 @@ static const px_session_ops h1_session_ops = {
     .phase = h1_phase,
     .awaits_client = h1_awaits_client,
     .shutdown = h1_shutdown,
+    .resolved = px_h1_http01_resolved,
     .close = h1_close,
     .free = h1_free,
 };

@@ -52,6 +52,8 @@ typedef struct px_h1 {
   size_t chunk_ext_bytes; /**< extension bytes of the current chunk */
   const px_site *pending_site;
   px_front_request pending_req;
+  int http01_wait;       /**< an http-01 request waits for the store (h1_http01.c) */
+  char http01_token[96]; /**< its token */
 } px_h1;
 
 /** The HTTP/1.1 session of `c`. */
@@ -64,8 +66,9 @@ int px_h1_start(px_conn *c);
 /** Sets up the session's px_front (h1_front.c). */
 void px_h1_front_init(px_conn *c);
 
-/** The exchange's response is fully queued: the connection goes on to the
- *  next request (keep-alive) or closes. */
+/** The response (an exchange's, or a waiting http-01 answer's) is fully
+ *  queued: the connection goes on to the next request (keep-alive) or
+ *  closes. */
 void px_h1_exchange_done(px_conn *c, int keep_alive);
 
 /**

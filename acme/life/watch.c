@@ -183,6 +183,18 @@ static int on_listed_challenge(void *arg, const char *id) {
   return 0;
 }
 
+/* A read a worker asked for is over: the key is served from memory, or
+ * known absent for a while; the worker that waits retries. */
+static void read_done(px_acme_manager *m, px__store_reads *r, const char *key, int found) {
+  uv_mutex_lock(&m->lock);
+  if (found)
+    px_namemap_del(r->wait, key);
+  else
+    px_namemap_put(r->wait, key, m, px__acme_now_ms() + PX_WATCH_MISS_MS);
+  uv_mutex_unlock(&m->lock);
+  m->o.on_resolved(m->o.arg, key);
+}
+
 void px__watch_read_alpn(px_acme_manager *m, const char *name) {
   char id[PX_CHALLENGE_ID_MAX];
   px_challenge_item it = {0};
@@ -192,14 +204,22 @@ void px__watch_read_alpn(px_acme_manager *m, const char *name) {
               strcmp(it.name, name) == 0 &&
               px__acme_alpn_put(m, name, it.key_authorization, now + PX_WATCH_MIRROR_TTL_MS) == 0;
   px_challenge_item_dispose(&it);
-  uv_mutex_lock(&m->lock);
-  if (found)
-    px_namemap_del(m->alpn_wait, name);
-  else
-    px_namemap_put(m->alpn_wait, name, m, now + PX_WATCH_ALPN_MISS_MS);
-  uv_mutex_unlock(&m->lock);
   if (found) px_log(PX_LOG_INFO, "acme: tls-alpn-01 for %s answered from the store", name);
-  m->o.on_resolved(m->o.arg, name);
+  read_done(m, &m->alpn_reads, name, found);
+}
+
+void px__watch_read_http01(px_acme_manager *m, const char *token) {
+  char id[PX_CHALLENGE_ID_MAX];
+  px_challenge_item it = {0};
+  int64_t now = px__acme_now_ms();
+  int found =
+      px_challenge_id(PX_ACME_HTTP_01, NULL, token, id, sizeof(id)) == 0 &&
+      px_challenge_load(m->store, id, &it) == 0 && it.type == PX_ACME_HTTP_01 &&
+      strcmp(it.token, token) == 0 &&
+      px__acme_http_put(m, token, it.name, it.key_authorization, now + PX_WATCH_MIRROR_TTL_MS) == 0;
+  if (found) px_log(PX_LOG_INFO, "acme: http-01 for %s answered from the store", it.name);
+  px_challenge_item_dispose(&it);
+  read_done(m, &m->http_reads, token, found);
 }
 
 void px__watch_challenge_saved(px_acme_manager *m, px_acme_challenge_type type, const char *name,

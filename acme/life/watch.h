@@ -10,16 +10,17 @@
  *    On Redis, the update channel reports it at once, and the names held
  *    are re-read a few at a time in case a message was missed.
  *  - challenge material (acme/challenge_store.h): the http-01 answers of
- *    other instances are mirrored in memory, because a worker answers
- *    http-01 synchronously and must not read the store: inotify on
+ *    other instances are mirrored in memory, so a worker answers the CA
+ *    without asking the manager: inotify on
  *    challenges/ (or the update channel) brings each one in as soon as it
  *    is saved, and a listing every second (every 10 s on Redis) catches the
  *    rest. This runs on a thread of its own (the watcher), which does
  *    nothing else: the CA may validate a few milliseconds after the other
  *    instance saved the challenge, and the manager's loop may be busy with
  *    blocking store I/O then. tls-alpn-01 material is mirrored the same
- *    way, and a handshake that finds none in memory pauses while the
- *    manager reads the store (px__watch_read_alpn).
+ *    way. The CA can still be quicker than the mirror: a handshake or a
+ *    request that finds nothing in memory waits while the manager reads
+ *    the store (px__watch_read_alpn, px__watch_read_http01).
  *
  * Functions here run on the manager thread; the watcher thread is
  * internal to watch.c.
@@ -35,8 +36,9 @@
 /** Age after which a directory's challenge item is taken as left behind
  *  by an order that died, and removed (Redis expires them likewise). */
 #define PX_WATCH_CHALLENGE_MAX_AGE_S 3600
-/** How long a tls-alpn-01 name found absent in the store stays absent. */
-#define PX_WATCH_ALPN_MISS_MS 2000
+/** How long challenge material found absent in the store (a tls-alpn-01
+ *  name, an http-01 token) stays absent: a burst of junk costs one read. */
+#define PX_WATCH_MISS_MS 2000
 
 /** Starts watching (inotify or the update channel, and the poll timer). */
 void px__watch_start(px_acme_manager *m);
@@ -50,6 +52,11 @@ void px__watch_dispose(px_acme_manager *m);
  *  store, serves what it finds for PX_WATCH_MIRROR_TTL_MS, and resolves
  *  the name either way. */
 void px__watch_read_alpn(px_acme_manager *m, const char *name);
+
+/** A worker asked for the http-01 answer of `token`: reads the store,
+ *  serves what it finds for PX_WATCH_MIRROR_TTL_MS, and resolves the token
+ *  either way. */
+void px__watch_read_http01(px_acme_manager *m, const char *token);
 
 /** Our challenge material was saved: announces it (Redis). */
 void px__watch_challenge_saved(px_acme_manager *m, px_acme_challenge_type type, const char *name,

@@ -329,3 +329,64 @@ def test_abandoned_challenge_is_removed(fleet_factory):
              what="the abandoned challenge to be removed")
     assert os.path.exists(os.path.join(chal, "new-token"))
     assert "removed challenges/old-token" in f.instances[0].log_text()
+
+
+def read_responses(sock, count):
+    """Reads `count` HTTP/1.1 responses with Content-Length bodies from a
+    connection that stays open: [(status, body)]."""
+    buf, out = b"", []
+    while len(out) < count:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode()
+            length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))
+            if len(buf) >= end + 4 + length:
+                out.append((int(head.split()[1]), buf[end + 4:end + 4 + length]))
+                buf = buf[end + 4 + length:]
+                continue
+        chunk = sock.recv(4096)
+        assert chunk, (out, buf)
+        buf += chunk
+    return out
+
+
+def test_http01_answer_read_from_store(redis, fleet_factory):
+    """The CA may ask an instance for an http-01 answer before that instance
+    has mirrored the challenge another instance saved (inotify or the Redis
+    message is a moment behind). A token not in memory is read from the
+    store while the request waits. Here the item is written to Redis with no
+    announcement, so only that read can find it (the listing that would
+    catch it runs every 10 s); a wrong Host and an unknown token get 404."""
+    f = fleet_factory(n=1, storage=redis.url, challenges=("http-01",))
+    p = f.instances[0]
+
+    def ask(token, name="late.fleet.test"):
+        r = p.curl(f"/.well-known/acme-challenge/{token}", "-w", "\n%{http_code}", name=name,
+                   scheme="http", check=False, timeout=20)
+        return r.stdout.decode(errors="replace")
+
+    def save_unannounced(token, ka):
+        item = json.dumps({"type": "http-01", "name": "late.fleet.test", "token": token,
+                           "key_authorization": ka})
+        subprocess.run(["redis-cli", "-p", str(redis.port), "SET", f"portico:challenges:{token}",
+                        item, "EX", "3600"], check=True, capture_output=True)
+
+    for k in range(3):
+        token = f"readThrough{k}_-tok"
+        save_unannounced(token, token + ".thumbprint")
+        assert ask(token) == token + ".thumbprint\n200", p.log_text()[-3000:]
+    assert "http-01 for late.fleet.test answered from the store" in p.log_text()
+    # Pipelined behind a request that waits: answered in order on the same
+    # connection, which stays open.
+    token = "pipelinedTok"
+    save_unannounced(token, token + ".tp")
+    with socket.create_connection((p.host, p.http_port), timeout=10) as s:
+        s.sendall(b"".join(b"GET /.well-known/acme-challenge/%s HTTP/1.1\r\n"
+                           b"Host: late.fleet.test\r\n\r\n" % t
+                           for t in (token.encode(), b"unknownTok")))
+        responses = read_responses(s, 2)
+    assert responses[0][0] == 200 and responses[0][1] == token.encode() + b".tp", responses
+    assert responses[1][0] == 404, responses
+    assert ask("readThrough0_-tok", name="other.fleet.test").endswith("\n404")
+    assert ask("neverSaved").endswith("\n404")
+    assert ask("not.a.token").endswith("\n404")
