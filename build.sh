@@ -112,19 +112,27 @@ PY
 }
 
 # Prints the prefix of a BoringSSL build (include/, lib/, bin/bssl), building
-# it first when the cache has none for the current package version.
+# it first when the cache has none for the current package version. With
+# "tsan", a build instrumented for ThreadSanitizer: BoringSSL's reference
+# counts are atomics, and TSan must see them, or the thread that drops the
+# last reference to a certificate (and frees it) looks as if it raced with
+# the thread whose handshake used it before.
 boringssl_prefix() {
-  local ver prefix work aptdir aptopts
+  local flavor="${1:-}" ver prefix work aptdir aptopts flags=()
   ver="$(apt-cache show --no-all-versions android-libboringssl 2>/dev/null | awk '/^Version:/{print $2; exit}')"
   if [ -z "$ver" ]; then
     as_root apt-get update -qq
     ver="$(apt-cache show --no-all-versions android-libboringssl | awk '/^Version:/{print $2; exit}')"
   fi
-  prefix="$CACHE/boringssl-$ver"
+  prefix="$CACHE/boringssl-$ver${flavor:+-$flavor}"
+  if [ "$flavor" = tsan ]; then
+    flags=(-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_CXX_FLAGS=-fsanitize=thread
+           -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread)
+  fi
   if [ -f "$prefix/.complete" ]; then
     echo "$prefix"; return 0
   fi
-  log "building BoringSSL $ver from Debian's source package (about a minute)"
+  log "building BoringSSL $ver${flavor:+ ($flavor)} from Debian's source package (about a minute)"
   work="$(mktemp -d)"
   aptdir="$work/apt"
   private_apt_config "$aptdir"
@@ -139,7 +147,7 @@ boringssl_prefix() {
   src="$(find "$work" -maxdepth 1 -type d -name 'android-platform-external-boringssl-*' | head -n1)"
   cmake -S "$ROOT/tls/boringssl" -B "$work/build" -G Ninja \
     -DBORINGSSL_ROOT="$src" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_INSTALL_PREFIX="$prefix.tmp" >&2
+    -DCMAKE_INSTALL_PREFIX="$prefix.tmp" "${flags[@]}" >&2
   ninja -C "$work/build" install >&2
   touch "$prefix.tmp/.complete"
   rm -rf "$prefix"
@@ -156,6 +164,8 @@ build() {
   if [ "$PREBUILT" -eq 1 ]; then
     install_packages android-libboringssl-dev
     opts+=(-DPORTICO_PREBUILT_BORINGSSL=ON)
+  elif [ "$TSAN" -eq 1 ]; then
+    opts+=(-DBORINGSSL_PREFIX="$(boringssl_prefix tsan)")
   else
     opts+=(-DBORINGSSL_PREFIX="$(boringssl_prefix)")
   fi

@@ -427,30 +427,3 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
   }
   return 0;
 }
-
-char *px_acme_link(const px_acme_response *r, const char *rel, size_t *pos) {
-  char want[64];
-  snprintf(want, sizeof(want), "rel=\"%s\"", rel);
-  for (size_t i = pos ? *pos : 0; i < r->nlinks; i++) {
-    /* One header may carry several links: "<a>;rel=up, <b>;rel=alternate". */
-    const char *s = r->links[i];
-    while (s && *s) {
-      const char *lt = strchr(s, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-      if (!gt) break;
-      const char *end = strchr(gt, ',');
-      size_t plen = end ? (size_t)(end - gt) : strlen(gt);
-      char params[256];
-      snprintf(params, sizeof(params), "%.*s", (int)(plen < 255 ? plen : 255), gt);
-      for (char *c = params; *c; c++)
-        if (*c == ' ') memmove(c, c + 1, strlen(c));
-      char bare[64];
-      snprintf(bare, sizeof(bare), "rel=%s", rel);
-      if (strstr(params, want) || strstr(params, bare)) {
-        if (pos) *pos = i + 1;
-        return strndup(lt + 1, (size_t)(gt - lt - 1));
-      }
-      s = end ? end + 1 : NULL;
-    }
-  }
-  return NULL;
-}

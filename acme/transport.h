@@ -46,11 +46,5 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
 /** Frees a response. */
 void px_acme_response_free(px_acme_response *r);
 
-/**
- * Finds the target of a Link with `rel` (RFC 8288), e.g. "up" or
- * "alternate", starting at index *pos of the response's links (for several
- * matches). Returns a malloc'd URL or NULL.
- */
-char *px_acme_link(const px_acme_response *r, const char *rel, size_t *pos);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme/link.h"
 #include "acme/proto/chain.h"
 #include "acme/proto/order_internal.h"
 #include "tls/log.h"

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme/link.h"
 #include "acme/proto/problem.h"
 #include "acme/transport.h"
 
