@@ -46,5 +46,4 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
 /** Frees a response. */
 void px_acme_response_free(px_acme_response *r);
 
-
 #endif
