@@ -22,6 +22,7 @@
 #include "acme/life/watch.h"
 #include "acme/manager_internal.h"
 #include "acme/names.h"
+#include "acme/transport.h"
 #include "tls/challenge_cert.h"
 #include "tls/ipname.h"
 #include "tls/log.h"
@@ -535,6 +536,7 @@ static void on_wake(uv_async_t *a) {
     if (m->client) px_acme_client_free(m->client);
     m->client = NULL;
     px__acme_dns_close(m);
+    px_acme_requests_abort(&m->loop);
     return;
   }
   take_new_groups(m);
@@ -761,6 +763,7 @@ void px_acme_manager_free(px_acme_manager *m) {
   px_acme_client_free(m->client);
   m->client = NULL;
   px__acme_dns_close(m);
+  px_acme_requests_abort(&m->loop);
   /* Let handles of abandoned orders close. */
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup();

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tls/log.h"
+
 #define MAX_HEAD 16384
 
 typedef struct request {
@@ -41,8 +43,41 @@ typedef struct request {
   /* Who errors name: "the ACME server at https://ca/dir", or the bare URL
    * (without its query) of a plain http:// request. */
   char server[320];
-  char err[512]; /* the sentence handed to the callback */
+  char err[512];               /* the sentence handed to the callback */
+  struct request *prev, *next; /* the requests in flight (live, below) */
+  uint64_t seq;
 } request;
+
+/* Every request in flight, of every loop, so that a loop about to stop can
+ * end its own at once (px_acme_requests_abort) instead of waiting for their
+ * timeouts. Guarded by live_lock. */
+static uv_once_t live_once = UV_ONCE_INIT;
+static uv_mutex_t live_lock;
+static request *live;
+static uint64_t live_seq;
+
+static void live_init(void) { uv_mutex_init(&live_lock); }
+
+static void live_add(request *q) {
+  uv_once(&live_once, live_init);
+  uv_mutex_lock(&live_lock);
+  q->seq = ++live_seq;
+  q->prev = NULL;
+  q->next = live;
+  if (live) live->prev = q;
+  live = q;
+  uv_mutex_unlock(&live_lock);
+}
+
+static void live_remove(request *q) {
+  uv_mutex_lock(&live_lock);
+  if (q->prev)
+    q->prev->next = q->next;
+  else
+    live = q->next;
+  if (q->next) q->next->prev = q->prev;
+  uv_mutex_unlock(&live_lock);
+}
 
 void px_acme_response_free(px_acme_response *r) {
   if (r == NULL) return;
@@ -59,6 +94,7 @@ void px_acme_response_free(px_acme_response *r) {
 static void on_closed(uv_handle_t *h) {
   request *q = h->data;
   if (--q->closes > 0) return;
+  live_remove(q);
   px_tls_conn_free(q->tls);
   free(q->out);
   px_acme_response_free(q->resp);
@@ -412,6 +448,7 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
   q->arg = arg;
   uv_timer_init(loop, &q->timer);
   q->timer.data = q;
+  live_add(q);
   uv_timer_start(&q->timer, on_timeout, timeout_ms, 0);
   q->gai.data = q;
   struct addrinfo hints = {0};
@@ -426,4 +463,30 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
     uv_timer_start(&q->timer, on_early_failure, 0, 0);
   }
   return 0;
+}
+
+/* The oldest request of `loop` not yet answered and no newer than `seq`,
+ * or NULL. */
+static request *next_to_abort(uv_loop_t *loop, uint64_t seq) {
+  request *found = NULL;
+  uv_mutex_lock(&live_lock);
+  for (request *q = live; q; q = q->next)
+    if (q->loop == loop && !q->done && q->seq <= seq) found = q;
+  uv_mutex_unlock(&live_lock);
+  return found;
+}
+
+void px_acme_requests_abort(uv_loop_t *loop) {
+  uv_once(&live_once, live_init);
+  uv_mutex_lock(&live_lock);
+  uint64_t seq = live_seq; /* what a callback starts now is not ours to end */
+  uv_mutex_unlock(&live_lock);
+  request *q;
+  while ((q = next_to_abort(loop, seq)) != NULL) {
+    if (q->gai_pending) uv_cancel((uv_req_t *)&q->gai);
+    snprintf(q->err, sizeof(q->err), "portico is stopping: the request to %s was abandoned",
+             q->server);
+    px_log(PX_LOG_INFO, "acme: %s", q->err);
+    finish(q, q->err);
+  }
 }

@@ -46,4 +46,13 @@ int px_acme_request(uv_loop_t *loop, px_tls_client *tls, const char *method, con
 /** Frees a response. */
 void px_acme_response_free(px_acme_response *r);
 
+/**
+ * Ends every request still running on `loop` at once, each callback getting
+ * an error that says portico is stopping, so a loop about to stop is not
+ * held for a request's timeout by a CA (or ask endpoint, or webhook) that
+ * does not answer. Requests the callbacks start are left alone. Call on the
+ * loop's thread.
+ */
+void px_acme_requests_abort(uv_loop_t *loop);
+
 #endif

@@ -60,3 +60,39 @@ def test_second_instance_on_the_same_addresses_refuses_to_start(start_portico, c
     assert f"listen 127.0.0.1:{first.https_port}: another portico (pid {first.pid})" in err, err
     # The first one still serves, alone.
     assert first.curl("/echo", "-o", "/dev/null", "-w", "%{http_code}", name="a.test").stdout == b"200"
+
+
+def test_sigterm_does_not_wait_for_a_silent_ca(start_portico, certs, backend):
+    """A CA that accepts the connection and never answers: SIGTERM ends
+    portico at once, not after the ACME request's 30 s timeout (the request
+    is abandoned, and says so)."""
+    import socket
+    import time
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held = []
+
+    def accept():
+        try:
+            while True:
+                held.append(silent.accept()[0])
+        except OSError:
+            pass
+    threading.Thread(target=accept, daemon=True).start()
+    extra = (f"acme:\n  directory: \"https://127.0.0.1:{silent.getsockname()[1]}/dir\"\n"
+             f"  accept_terms: true\n  email: ops@example.com\n")
+    try:
+        p = start_portico([site(["a.test"], backend, certs.a),
+                           site(["late.test"], backend, tls="acme")], extra=extra)
+        wait_for(lambda: held, what="the request for the CA's directory")
+        started = time.monotonic()
+        assert p.stop(timeout=25) == 0, p.log_text()
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+        for c in held:
+            c.close()
+    assert took < 10, (took, p.log_text())  # the request's own timeout is 30 s
+    assert "portico is stopping: the request to the ACME server at" in p.log_text(), p.log_text()
+    assert p.sanitizer_reports() == []
