@@ -291,6 +291,11 @@ void px__acme_refuse(px_acme_manager *m, char *const *names, size_t n, int64_t u
 }
 
 void px__acme_attempt_free(px__acme_attempt *a) {
+  if (a->live_prev)
+    a->live_prev->live_next = a->live_next;
+  else if (a->m->attempts == a)
+    a->m->attempts = a->live_next;
+  if (a->live_next) a->live_next->live_prev = a->live_prev;
   px__fleet_release(a->m, a);
   if (a->group >= 0) a->m->group_running[a->group] = 0;
   for (size_t i = 0; i < a->nnames; i++)
@@ -316,6 +321,9 @@ px__acme_attempt *px__acme_attempt_new(px_acme_manager *m, const char *const *na
     px__acme_attempt_free(a);
     return NULL;
   }
+  a->live_next = m->attempts;
+  if (m->attempts) m->attempts->live_prev = a;
+  m->attempts = a;
   return a;
 }
 
@@ -768,6 +776,10 @@ void px_acme_manager_free(px_acme_manager *m) {
   uv_run(&m->loop, UV_RUN_DEFAULT);
   px_tls_thread_cleanup();
   uv_loop_close(&m->loop);
+  /* Attempts whose order was abandoned with the client: nothing will call
+   * them back now. */
+  while (m->attempts)
+    px__acme_attempt_free(m->attempts);
   while (m->queue) {
     px__acme_queued *q = m->queue;
     m->queue = q->next;

@@ -112,7 +112,8 @@ struct px_acme_manager {
   uv_timer_t fleet_timer;
   int fleet_open;
   struct px__watch *watch;
-  struct px__acme_metrics *metrics; /* life/metrics.c: counters for monitoring */
+  struct px__acme_attempt *attempts; /* every attempt alive (manager.c) */
+  struct px__acme_metrics *metrics;  /* life/metrics.c: counters for monitoring */
   /* dns-01 (dns_hooks.c): the provider, or NULL without acme.dns. */
   struct px_dns01 *dns;
   /* The CAA check before an on-demand order (dns_hooks.c): the server
@@ -137,6 +138,9 @@ typedef struct px__acme_attempt {
   int64_t fleet_deadline_ms, fleet_refresh_ms;
   char *fleet_replaces;
   void (*fleet_go)(px_acme_manager *m, struct px__acme_attempt *a, const char *replaces);
+  /* m->attempts: every attempt not freed yet, so the ones whose order was
+   * abandoned at shutdown (the client calls nothing back) are freed too. */
+  struct px__acme_attempt *live_prev, *live_next;
 } px__acme_attempt;
 
 /* manager.c: the first probe of the CA ended (err NULL when it answered
