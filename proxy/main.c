@@ -67,6 +67,14 @@ static void on_signal(uv_signal_t *s, int signum) {
   uv_unref((uv_handle_t *)&sig_hup);
 }
 
+/* A second SIGTERM/SIGINT once the signal handles are closed (the last of
+ * the teardown): exit at once with status 1, as on_signal does, rather than
+ * die of the signal. */
+static void on_late_signal(int signum) {
+  (void)signum;
+  _exit(1);
+}
+
 /* SIGUSR1: reopen the log files (logrotate renamed them). */
 static void on_reopen_signal(uv_signal_t *s, int signum) {
   char err[512];
@@ -190,6 +198,10 @@ int main(int argc, char **argv) {
   uv_close((uv_handle_t *)&sig_usr1, NULL);
   uv_close((uv_handle_t *)&sig_hup, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
+  if (stopping) {
+    signal(SIGTERM, on_late_signal);
+    signal(SIGINT, on_late_signal);
+  }
   uv_loop_close(loop);
   px_server_dispose(&server);
   px_config_free(cfg);
