@@ -30,15 +30,17 @@ def free_port():
             return port
 
 
-def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
-    """Polls `pred` until it returns a truthy value or the deadline passes."""
+def wait_for(pred, timeout=10.0, what="condition", interval=0.02, context=None):
+    """Polls `pred` until it returns a truthy value or the deadline passes.
+    `context`, a callable, adds what it returns (a log) to the error."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
+            extra = f"\n{context()}" if context else ""
+            raise TimeoutError(f"timed out waiting for {what}{extra}")
         time.sleep(interval)
 
 

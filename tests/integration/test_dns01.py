@@ -388,7 +388,7 @@ def test_truncated_answers_are_read_over_tcp(make_env):
     env = make_env([{"hosts": ["big.example.test"], "tls": "acme"}])
     env.start()
     wait_for(lambda: "issuance for big.example.test failed" in env.portico.log_text(), timeout=60,
-             what="the order to end")
+             what="the order to end", context=env.portico.log_text)
     text = env.portico.log_text()
     assert "is truncated; asking again over TCP" in text
     assert "TXT record at _acme-challenge.big.example.test visible at 1 server" in text
