@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proxy/http.h"
+#include "tls/ipname.h"
 
 int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap) {
   /* Surrounding whitespace is not part of the value. */
@@ -37,13 +38,15 @@ int px_http_normalize_host(const char *in, size_t len, char *out, size_t cap) {
     for (size_t i = end + 1; i < len; i++)
       if (in[i] < '0' || in[i] > '9') return -1;
   }
-  if (in[0] != '[' && end > 0 && in[end - 1] == '.') end--; /* absolute form "example.com." */
+  /* One address has many spellings ("[0:0::1]", "[::1]"): routing, the
+   * SNI-less certificate and the logs use the canonical one (RFC 5952). */
+  if (in[0] == '[') return px_ip_name_normalize(in, end, out, cap);
+  if (end > 0 && in[end - 1] == '.') end--; /* absolute form "example.com." */
   if (end == 0 || end > 253 || end + 1 > cap) return -1;
   for (size_t i = 0; i < end; i++) {
     char c = in[i];
     if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-             (in[0] == '[' && (c == '[' || c == ']' || c == ':'));
+    int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
     if (!ok) return -1;
     if (c == '.' && (i == 0 || out[i - 1] == '.')) return -1; /* empty label */
     out[i] = c;

@@ -126,6 +126,12 @@ def test_ipv6_certificate(tmp_path, challenge):
     env = IpEnv(str(tmp_path), (challenge,), addr="[::1]")
     try:
         issued_and_served(env, challenge, cache_name="_ip6.--1")
+        # Another spelling of the same address in Host is the same site
+        # (RFC 5952 canonical form), not a misdirected request.
+        r = subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", env.root, "-H",
+                            f"Host: [0:0::1]:{env.https_port}", "-w", "\n%{http_code}",
+                            f"https://[::1]:{env.https_port}/echo"], capture_output=True, timeout=30)
+        assert r.stdout.endswith(b"\n200"), (r.stdout[-300:], r.stderr)
     finally:
         env.stop()
 

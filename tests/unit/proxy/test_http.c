@@ -134,6 +134,12 @@ static void test_normalize_host(void **state) {
   expect_host(" a.test ", "a.test");
   expect_host("[::1]:8443", "[::1]");
   expect_host("[2001:DB8::1]", "[2001:db8::1]");
+  expect_host("[0:0::1]", "[::1]"); /* one address, one name (RFC 5952) */
+  expect_host("[2001:db8:0:0:0:0:0:1]:443", "[2001:db8::1]");
+  expect_host("[::ffff:127.0.0.1]", "[::ffff:127.0.0.1]");
+  expect_host("[1:2:3]", NULL);
+  expect_host("[::1]:", NULL);
+  expect_host("[::1]x", NULL);
   expect_host("127.0.0.1:80", "127.0.0.1");
   expect_host("", NULL);
   expect_host("a.test:", NULL);
