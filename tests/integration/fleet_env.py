@@ -101,17 +101,31 @@ class Fleet:
 
 
 class Redis:
+    """A real redis-server on a free port, with nothing saved to disk."""
+
     def __init__(self, tmp):
         self.port = free_port()
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
-        self.log = open(os.path.join(self.dir, "redis.log"), "wb")
+        self.proc = self.log = None
+        self.start()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        """Starts (or starts again, on the same port) and waits for PONG."""
+        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir], stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), what="redis")
+        wait_for(lambda: self.proc.poll() is not None or self.cli("PING") == b"PONG",
+                 what="redis-server")
         assert self.proc.poll() is None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def cli(self, *args):
+        """redis-cli's raw answer to one command, without its last newline."""
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "--raw", *args],
+                           capture_output=True)
+        return r.stdout[:-1] if r.stdout.endswith(b"\n") else r.stdout
 
     def stop(self):
         stop_process(self.proc)

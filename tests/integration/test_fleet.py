@@ -368,8 +368,7 @@ def test_http01_answer_read_from_store(redis, fleet_factory):
     def save_unannounced(token, ka):
         item = json.dumps({"type": "http-01", "name": "late.fleet.test", "token": token,
                            "key_authorization": ka})
-        subprocess.run(["redis-cli", "-p", str(redis.port), "SET", f"portico:challenges:{token}",
-                        item, "EX", "3600"], check=True, capture_output=True)
+        assert redis.cli("SET", f"portico:challenges:{token}", item, "EX", "3600") == b"OK"
 
     for k in range(3):
         token = f"readThrough{k}_-tok"

@@ -3,13 +3,12 @@
 every byte, private keys are encrypted at rest in Redis, challenges expire,
 and the errors when Redis is away or the URL is rediss:// are clear."""
 import hashlib
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from harness import PORTICO, free_port, stop_process, wait_for
+from fleet_env import Redis
+from harness import PORTICO
 
 CA_URL = "https://ca.test/dir"
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -20,39 +19,9 @@ def ca_id(url):
     return host + "-" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-class Redis:
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.dir = tmp
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
-        wait_for(lambda: self.proc.poll() is not None or self.cli("PING") == b"PONG",
-                 what="redis-server")
-        assert self.proc.poll() is None
-
-    def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-p", str(self.port), "--raw", *args],
-                           capture_output=True)
-        return r.stdout[:-1] if r.stdout.endswith(b"\n") else r.stdout
-
-    def stop(self):
-        stop_process(self.proc)
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-
 @pytest.fixture
 def redis(tmp_path):
-    d = tmp_path / "redis"
-    d.mkdir()
-    r = Redis(str(d))
+    r = Redis(str(tmp_path))
     yield r
     r.stop()
 
