@@ -201,9 +201,13 @@ static int dns_entry_covers(const char *entry, size_t elen, const char *name) {
   return rest == elen - 1 && strncasecmp(entry + 1, dot, rest) == 0;
 }
 
-int px_tls_cert_covers(const px_tls_cert *c, const char *name) {
+X509 *px_tls_cert_leaf(const px_tls_cert *c) {
   const uint8_t *p = CRYPTO_BUFFER_data(c->chain[0]);
-  X509 *leaf = d2i_X509(NULL, &p, (long)CRYPTO_BUFFER_len(c->chain[0]));
+  return d2i_X509(NULL, &p, (long)CRYPTO_BUFFER_len(c->chain[0]));
+}
+
+int px_tls_cert_covers(const px_tls_cert *c, const char *name) {
+  X509 *leaf = px_tls_cert_leaf(c);
   if (leaf == NULL) {
     ERR_clear_error();
     return 0;

@@ -38,6 +38,10 @@ px_tls_cert *px_tls_cert_load_files(const char *cert_file, const char *key_file,
  */
 int px_tls_cert_covers(const px_tls_cert *c, const char *name);
 
+/** The leaf certificate parsed anew: the caller frees it (X509_free). NULL
+ *  when out of memory. */
+struct x509_st *px_tls_cert_leaf(const px_tls_cert *c);
+
 /** The leaf's notAfter as seconds since the epoch (0 if unknown). */
 int64_t px_tls_cert_not_after(const px_tls_cert *c);
 

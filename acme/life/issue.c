@@ -6,9 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,16 +21,6 @@
 
 static int64_t now_s(void) { return px__acme_now_ms() / 1000; }
 
-/* 1 when the leaf of `pem` has `name` among its DNS names. */
-static int pem_covers(const char *pem, size_t len, const char *name) {
-  BIO *b = BIO_new_mem_buf(pem, (long)len);
-  X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-  int ok = x && X509_check_host(x, name, strlen(name), 0, NULL) == 1;
-  X509_free(x);
-  BIO_free(b);
-  return ok;
-}
-
 /* A cached certificate (expired or not) with its ARI facts. The checks of
  * docs/cache.md "Loading" come first (the chain parses, the key matches,
  * the leaf covers the name; anything else is quarantined and re-issued);
@@ -41,19 +29,19 @@ static px_tls_cert *load_cached(px_acme_manager *m, const char *name, px_ari_cer
                                 const px_job *job, char **names_ok) {
   px_tls_cert *c = px_acme_cache_load_cert(m->store, name);
   if (c == NULL) return NULL;
-  char *cert = NULL;
-  size_t clen = 0;
-  if (px_store_cert_load(m->store, name, PX_STORE_CERT_PEM, &cert, &clen) != 0 ||
-      px_ari_cert_info_from_pem(cert, clen, info) != 0) {
+  /* The facts come from the pair just checked, not from a second read of
+   * cert.pem, which another instance may have replaced meanwhile. */
+  X509 *leaf = px_tls_cert_leaf(c);
+  if (leaf == NULL || px_ari_cert_info_from_x509(leaf, info) != 0) {
     px_log(PX_LOG_WARN, "cache: certificate for %s set aside: its validity cannot be read", name);
     m->store->ops->quarantine(m->store, PX_STORE_CERTS, name, PX_STORE_CERT_PEM);
     m->store->ops->quarantine(m->store, PX_STORE_CERTS, name, PX_STORE_KEY_PEM);
     px_tls_cert_unref(c);
     c = NULL;
   }
+  X509_free(leaf);
   for (size_t i = 0; c && job && names_ok && i < job->nnames; i++)
-    names_ok[i] = pem_covers(cert, clen, job->names[i]) ? job->names[i] : NULL;
-  if (cert) px_store_data_free(cert, clen);
+    names_ok[i] = px_tls_cert_covers(c, job->names[i]) ? job->names[i] : NULL;
   return c;
 }
 
