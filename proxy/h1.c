@@ -611,6 +611,7 @@ static void h1_timer(px_conn *c) {
 static px_session_phase h1_phase(const px_conn *c) {
   const px_h1 *h1 = px_h1_of(c);
   if (h1->tunnel) return PX_SESSION_TUNNEL;
+  if (h1->http01_wait) return PX_SESSION_RESPONSE; /* read whole; its answer is due */
   if (h1->ex == NULL) return PX_SESSION_IDLE;
   return px_exchange_request_done(h1->ex) ? PX_SESSION_RESPONSE : PX_SESSION_REQUEST;
 }
