@@ -216,6 +216,9 @@ static void load_root(loader *L, yaml_node_t *root) {
         cfg->nsites++;
       }
     }
+    /* A proxy without a site answers every request 404 and every
+     * handshake unrecognized_name: surely not what was meant. */
+    if (n == 0) px_cfg_error_at(L, sites, "sites", "the list is empty: add at least one site");
     px_cfg_check_duplicate_hosts(L, sites);
     size_t catch_alls = 0;
     for (size_t i = 0; i < cfg->nsites; i++)

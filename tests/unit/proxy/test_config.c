@@ -190,6 +190,7 @@ static void test_errors(void **state) {
                "limits.max_headers: \"1000\" is out of range");
   expect_error(HTTP "limits: {max_bdy: 1}\n" SITE, "did you mean 'max_body'?");
   expect_error(HTTP, "t.yaml:1: sites: expected a list of sites");
+  expect_error(HTTP "sites: []\n", "t.yaml:2: sites: the list is empty: add at least one site");
   expect_error(HTTP "sites:\n  - upstreams: [\"127.0.0.1:1\"]\n",
                "sites[0].hosts: a site needs at least one host");
   expect_error(HTTP "sites:\n  - hosts: [a.test]\n",
