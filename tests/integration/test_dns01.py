@@ -383,11 +383,14 @@ def test_truncated_answers_are_read_over_tcp(make_env):
     """The TXT set at _acme-challenge.big.example.test is over 512 bytes, so
     the UDP answer to the propagation query is truncated (TC) and portico
     reads it again over TCP, finds its value among the others, and removes
-    only its own. Pebble's VA does not retry over TCP, so it cannot see the
-    value and the authorization fails: the test checks portico's side."""
+    only its own. Whether Pebble's VA sees the value depends on what the
+    recursive resolver in front of BIND has fetched by then (the
+    authorization was seen to fail and to pass), so the order may end
+    either way: the test checks portico's side."""
     env = make_env([{"hosts": ["big.example.test"], "tls": "acme"}])
     env.start()
-    wait_for(lambda: "issuance for big.example.test failed" in env.portico.log_text(), timeout=60,
+    ended = ("issuance for big.example.test failed", "certificate for big.example.test ready")
+    wait_for(lambda: any(e in env.portico.log_text() for e in ended), timeout=60,
              what="the order to end", context=env.portico.log_text)
     text = env.portico.log_text()
     assert "is truncated; asking again over TCP" in text
