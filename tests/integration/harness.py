@@ -2,6 +2,7 @@
 portico processes, and raw TLS clients. Everything runs on loopback and polls
 for readiness with a deadline; nothing sleeps to wait."""
 import os
+import random
 import signal
 import socket
 import ssl
@@ -16,16 +17,41 @@ PYTHON = "/usr/bin/python3"
 
 
 _handed_out = set()
+_rng = random.Random()  # seeded from os.urandom: other test processes draw differently
+
+
+def _ephemeral_range():
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def free_port():
-    """A port that was free a moment ago (bind to 0, read it, close), never
-    one this process handed out before, so two calls cannot collide."""
+    """A port free now for TCP and UDP on 127.0.0.1, never one this process
+    handed out before. It is drawn at random outside the kernel's ephemeral
+    range: a port from bind(0) is an ephemeral one, and between our check
+    and the server's bind an outgoing connection of another test (curl,
+    Pebble, a proxied request) could take it as its local port ("address
+    already in use", seen in CI)."""
+    lo, hi = _ephemeral_range()
+    first, last = (10000, lo - 1) if lo > 20000 else (hi + 1, 65535)
     while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
+        port = _rng.randint(first, last)
+        if port not in _handed_out and _bindable(port):
             _handed_out.add(port)
             return port
 
