@@ -195,31 +195,32 @@ static void read_done(px_acme_manager *m, px__store_reads *r, const char *key, i
   m->o.on_resolved(m->o.arg, key);
 }
 
-void px__watch_read_alpn(px_acme_manager *m, const char *name) {
+/* Reads the challenge a worker found missing: `key` is the tls-alpn-01
+ * name or the http-01 token. What is found is served from memory for
+ * PX_WATCH_MIRROR_TTL_MS. */
+static void read_challenge(px_acme_manager *m, px_acme_challenge_type type, const char *key) {
+  int alpn = type == PX_ACME_TLS_ALPN_01;
   char id[PX_CHALLENGE_ID_MAX];
   px_challenge_item it = {0};
-  int64_t now = px__acme_now_ms();
-  int found = px_challenge_id(PX_ACME_TLS_ALPN_01, name, NULL, id, sizeof(id)) == 0 &&
-              px_challenge_load(m->store, id, &it) == 0 && it.type == PX_ACME_TLS_ALPN_01 &&
-              strcmp(it.name, name) == 0 &&
-              px__acme_alpn_put(m, name, it.key_authorization, now + PX_WATCH_MIRROR_TTL_MS) == 0;
+  int64_t until = px__acme_now_ms() + PX_WATCH_MIRROR_TTL_MS;
+  int found = px_challenge_id(type, alpn ? key : NULL, alpn ? NULL : key, id, sizeof(id)) == 0 &&
+              px_challenge_load(m->store, id, &it) == 0 && it.type == type &&
+              strcmp(alpn ? it.name : it.token, key) == 0 &&
+              (alpn ? px__acme_alpn_put(m, key, it.key_authorization, until)
+                    : px__acme_http_put(m, key, it.name, it.key_authorization, until)) == 0;
+  if (found)
+    px_log(PX_LOG_INFO, "acme: %s for %s answered from the store", alpn ? "tls-alpn-01" : "http-01",
+           it.name);
   px_challenge_item_dispose(&it);
-  if (found) px_log(PX_LOG_INFO, "acme: tls-alpn-01 for %s answered from the store", name);
-  read_done(m, &m->alpn_reads, name, found);
+  read_done(m, alpn ? &m->alpn_reads : &m->http_reads, key, found);
+}
+
+void px__watch_read_alpn(px_acme_manager *m, const char *name) {
+  read_challenge(m, PX_ACME_TLS_ALPN_01, name);
 }
 
 void px__watch_read_http01(px_acme_manager *m, const char *token) {
-  char id[PX_CHALLENGE_ID_MAX];
-  px_challenge_item it = {0};
-  int64_t now = px__acme_now_ms();
-  int found =
-      px_challenge_id(PX_ACME_HTTP_01, NULL, token, id, sizeof(id)) == 0 &&
-      px_challenge_load(m->store, id, &it) == 0 && it.type == PX_ACME_HTTP_01 &&
-      strcmp(it.token, token) == 0 &&
-      px__acme_http_put(m, token, it.name, it.key_authorization, now + PX_WATCH_MIRROR_TTL_MS) == 0;
-  if (found) px_log(PX_LOG_INFO, "acme: http-01 for %s answered from the store", it.name);
-  px_challenge_item_dispose(&it);
-  read_done(m, &m->http_reads, token, found);
+  read_challenge(m, PX_ACME_HTTP_01, token);
 }
 
 void px__watch_challenge_saved(px_acme_manager *m, px_acme_challenge_type type, const char *name,
